@@ -1,0 +1,1 @@
+"""What every other package shares: the envelope, typed settings, errors and the Redis store."""

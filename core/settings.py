@@ -1,0 +1,221 @@
+"""Typed settings: `settings.toml`, overridden key by key by `HELPLINE_<SECTION>__<KEY>` environment variables.
+
+Secrets (fields typed `SecretStr`) come only from the environment; a file that names one is invalid, so a password
+never lands in version control. `load_settings` raises `SettingsError` with every problem, each pointing at its key
+and, where it can, its line.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Iterator
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from core.errors import SettingsError, SettingsProblem
+from core.routing_settings import RouterSettings
+from core.toml_lines import locate_key
+
+ENV_PREFIX = "HELPLINE_"
+DEFAULT_SETTINGS_FILE = Path("settings.toml")
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RedisSettings(Section):
+    url: str | None = Field(None, description="redis:// or unix:// URL; unset starts an embedded redis-server")
+    embedded_dir: Path = Field(Path("var/redis"), description="where the embedded Redis keeps its AOF and socket")
+
+
+class InboundEmailSettings(Section):
+    host: str = "127.0.0.1"
+    port: int = Field(2525, ge=0, le=65535)
+    addresses: list[str] = Field(default_factory=list, description="support addresses mail is accepted for")
+    max_message_bytes: int = Field(25 * 1024 * 1024, gt=0)
+
+
+class OutboundEmailSettings(Section):
+    host: str = "127.0.0.1"
+    port: int = Field(25, ge=0, le=65535)
+    sender: str = "support@helpline.invalid"
+    sender_name: str = "Support"
+    username: str | None = None
+    password: SecretStr | None = None
+    starttls: bool = False
+    timeout_seconds: float = Field(30.0, gt=0)
+
+
+class ImapSettings(Section):
+    host: str | None = Field(None, description="unset disables the IMAP poller")
+    port: int = Field(993, ge=0, le=65535)
+    ssl: bool = True
+    username: str = ""
+    password: SecretStr | None = None
+    folder: str = "INBOX"
+    move_to: str | None = Field(None, description="folder to move stored mail to; unset marks it \\Seen instead")
+    poll_seconds: float = Field(60.0, gt=0, description="polling interval when the server has no IDLE")
+    idle_seconds: float = Field(300.0, gt=0, description="how long one IDLE waits before it is renewed")
+
+
+class EmailSettings(Section):
+    inbound: InboundEmailSettings = InboundEmailSettings()
+    outbound: OutboundEmailSettings = OutboundEmailSettings()
+    imap: ImapSettings = ImapSettings()
+    max_attachment_bytes: int = Field(5 * 1024 * 1024, ge=0, description="attachments above this are kept as metadata")
+
+
+class WebSettings(Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    public_url: str | None = Field(None, description="the URL providers call, e.g. https://support.example.com")
+    trust_forwarded_headers: bool = Field(False, description="rebuild the public URL from X-Forwarded-Proto/Host")
+
+
+class RepliesSettings(Section):
+    acknowledge: bool = True
+    auto_reply_limit: int = Field(3, ge=0, description="auto-replies per contact per window, every channel")
+    auto_reply_window_seconds: int = Field(3600, gt=0)
+    max_send_attempts: int = Field(5, ge=1)
+    retry_backoff_seconds: list[int] = Field(default_factory=lambda: [10, 60, 300, 900])
+    default_language: str = "en"
+
+
+class WorkersSettings(Section):
+    count: int = Field(2, ge=1, description="worker processes `helpline run` starts")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid", case_sensitive=False
+    )
+
+    redis: RedisSettings = RedisSettings()
+    email: EmailSettings = EmailSettings()
+    web: WebSettings = WebSettings()
+    replies: RepliesSettings = RepliesSettings()
+    workers: WorkersSettings = WorkersSettings()
+    router: RouterSettings = RouterSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _FileSource(settings_cls))
+
+
+_file_data: ContextVar[dict[str, Any] | None] = ContextVar("helpline_settings_file_data", default=None)
+
+
+class _FileSource(PydanticBaseSettingsSource):
+    """The parsed TOML file, lowest priority; `load_settings` puts it in a context variable first."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return (_file_data.get() or {}).get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(_file_data.get() or {})
+
+
+def settings_path(path: Path | str | None = None) -> Path:
+    if path is not None:
+        return Path(path)
+    return Path(os.environ.get("HELPLINE_SETTINGS", DEFAULT_SETTINGS_FILE))
+
+
+def load_settings(path: Path | str | None = None) -> Settings:
+    """Read, validate and return the settings; raise `SettingsError` listing every problem."""
+    file = settings_path(path)
+    source = str(file)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        if path is None and "HELPLINE_SETTINGS" not in os.environ:
+            text = ""  # no file at all: defaults plus environment
+        else:
+            raise SettingsError([SettingsProblem("-", "file not found", source)]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SettingsError([SettingsProblem("-", f"cannot read: {exc}", source)]) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError([SettingsProblem("-", f"not valid TOML: {exc}", source, _toml_error_line(exc))]) from None
+
+    problems = [
+        SettingsProblem(
+            key,
+            f"secrets are read only from the environment; remove it and set {env_name(key)}",
+            source,
+            locate_key(text, key),
+        )
+        for key in _secret_keys(Settings)
+        if _lookup(data, key) is not None
+    ]
+    token = _file_data.set(data)
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        problems += [_problem(err, text, source) for err in exc.errors()]
+        raise SettingsError(problems) from None
+    finally:
+        _file_data.reset(token)
+    if problems:
+        raise SettingsError(problems)
+    extra = settings.router.semantic_problems()
+    if extra:
+        raise SettingsError([SettingsProblem(k, m, source, locate_key(text, k)) for k, m in extra])
+    return settings
+
+
+def env_name(dotted_key: str) -> str:
+    return ENV_PREFIX + "__".join(dotted_key.split(".")).upper()
+
+
+def _problem(err: Any, text: str, source: str) -> SettingsProblem:
+    loc = [str(part) for part in err["loc"]]
+    key = ".".join(loc)
+    message = err["msg"]
+    if err["type"] == "extra_forbidden":
+        message = "unknown key"
+    elif "input" in err and not isinstance(err["input"], dict | list):
+        message += f" (got {err['input']!r})"
+    return SettingsProblem(key, message, source, locate_key(text, key))
+
+
+def _toml_error_line(exc: tomllib.TOMLDecodeError) -> int | None:
+    marker = "at line "
+    message = str(exc)
+    if marker not in message:
+        return None
+    digits = message.split(marker, 1)[1].split(",", 1)[0].rstrip(")")
+    return int(digits) if digits.isdigit() else None
+
+
+def _secret_keys(model: type[BaseModel], prefix: str = "") -> Iterator[str]:
+    for name, field in model.model_fields.items():
+        annotation = field.annotation
+        key = f"{prefix}{name}"
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            yield from _secret_keys(annotation, key + ".")
+        elif "SecretStr" in str(annotation):
+            yield key
+
+
+def _lookup(data: dict[str, Any], dotted_key: str) -> Any:
+    node: Any = data
+    for part in dotted_key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node

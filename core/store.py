@@ -1,0 +1,321 @@
+"""Everything Helpline keeps, in Redis, behind one class.
+
+Keys (prefix `hl:`):
+    msg:{id}              StoredMessage JSON          raw:{id}            the payload as received (bytes)
+    dedupe:{channel}:{pid} -> message id             messages            zset of message ids by received time
+    contact:{id}          hash (created_at, opted_out, blocked, language, tags, identities)
+    identity:{kind}:{v}   -> contact id ("email:a@b", "phone:+8613…", "telegram:42")
+    conv:{id}             hash (contact_id, channel, subject, created_at, linked_to)
+    conv:{id}:messages    list of message ids        conv:{id}:participants  set of sender addresses
+    threadref:{Message-ID} -> conversation id        contact:{id}:open:{channel} -> current conversation
+    reply:{id}            Reply JSON                 replyref:{provider id} -> reply id
+    dead:{id}             DeadLetter JSON             deadraw:{id} payload   deadletters  zset by time
+    autoreply:{contact}   counter for the auto-reply cap, expiring with the window
+
+`accept` is the only way a message enters: dedupe key, message, raw payload and the pipeline job are written in
+one MULTI/EXEC guarded by WATCH on the dedupe key, so there is never a half-stored message or a job without one.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+from redis import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError, WatchError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from rq import Queue
+
+from core.envelope import Channel, Envelope
+from core.errors import StoreUnavailable
+from core.ids import new_id
+from core.records import DeadLetter, Reply, StoredMessage, utcnow
+
+INBOUND_QUEUE = "inbound"
+PROCESS_JOB = "workers.jobs.process_message"
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Accepted:
+    message_id: str
+    duplicate: bool
+
+
+@contextmanager
+def _unavailable_on_redis_errors() -> Iterator[None]:
+    try:
+        yield
+    except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+        raise StoreUnavailable(f"store unavailable: {exc}") from exc
+    except RedisError as exc:  # e.g. MISCONF when the AOF cannot be written: not stored durably
+        raise StoreUnavailable(f"store refused the write: {exc}") from exc
+
+
+class Store:
+    def __init__(self, redis: Redis, prefix: str = "hl") -> None:
+        self.redis = redis
+        self.prefix = prefix
+
+    def key(self, *parts: str) -> str:
+        return ":".join((self.prefix, *parts))
+
+    # ---- inbound -----------------------------------------------------------------------------------------------
+
+    def accept(self, envelope: Envelope, raw: bytes, *, job: str = PROCESS_JOB) -> Accepted:
+        """Store a new message and enqueue its pipeline job atomically; a known provider id is a duplicate."""
+        dedupe = self.key("dedupe", envelope.dedupe_key)
+        queue = Queue(INBOUND_QUEUE, connection=self.redis)
+        with _unavailable_on_redis_errors():
+            for _ in range(20):
+                message_id = new_id("m")
+                stored = StoredMessage(id=message_id, envelope=envelope)
+                with self.redis.pipeline() as pipe:
+                    try:
+                        pipe.watch(dedupe)
+                        existing = pipe.get(dedupe)
+                        if existing is not None:
+                            return Accepted(existing.decode(), duplicate=True)
+                        pipe.multi()
+                        pipe.set(dedupe, message_id)
+                        pipe.set(self.key("msg", message_id), stored.model_dump_json())
+                        pipe.set(self.key("raw", message_id), raw)
+                        pipe.zadd(self.key("messages"), {message_id: envelope.received_at.timestamp()})
+                        queue.enqueue_call(job, args=(message_id,), job_id=f"process-{message_id}", pipeline=pipe)
+                        pipe.execute()
+                        return Accepted(message_id, duplicate=False)
+                    except WatchError:
+                        continue  # someone stored the same key meanwhile: loop and report the duplicate
+        raise StoreUnavailable("could not store the message: too much contention on its dedupe key")
+
+    def find_duplicate(self, channel: Channel, provider_id: str) -> str | None:
+        with _unavailable_on_redis_errors():
+            value = self.redis.get(self.key("dedupe", f"{channel.value}:{provider_id}"))
+        return value.decode() if value else None
+
+    def ping(self) -> None:
+        with _unavailable_on_redis_errors():
+            self.redis.ping()
+
+    # ---- messages ----------------------------------------------------------------------------------------------
+
+    def get_message(self, message_id: str) -> StoredMessage | None:
+        return self._get_model(self.key("msg", message_id), StoredMessage)
+
+    def save_message(self, message: StoredMessage) -> None:
+        with _unavailable_on_redis_errors():
+            self.redis.set(self.key("msg", message.id), message.model_dump_json())
+
+    def update_message(self, message_id: str, change: Callable[[StoredMessage], None]) -> StoredMessage:
+        """Read-modify-write under WATCH, so two writers (a worker and a webhook) cannot lose each other's change."""
+        key = self.key("msg", message_id)
+        with _unavailable_on_redis_errors():
+            while True:
+                with self.redis.pipeline() as pipe:
+                    try:
+                        pipe.watch(key)
+                        raw = pipe.get(key)
+                        if raw is None:
+                            raise KeyError(message_id)
+                        message = StoredMessage.model_validate_json(raw)
+                        change(message)
+                        pipe.multi()
+                        pipe.set(key, message.model_dump_json())
+                        pipe.execute()
+                        return message
+                    except WatchError:
+                        continue
+
+    def get_raw(self, message_id: str) -> bytes | None:
+        with _unavailable_on_redis_errors():
+            value = self.redis.get(self.key("raw", message_id))
+        return bytes(value) if value is not None else None
+
+    def message_ids(self, since: datetime | None = None, until: datetime | None = None) -> list[str]:
+        low = since.timestamp() if since else "-inf"
+        high = until.timestamp() if until else "+inf"
+        with _unavailable_on_redis_errors():
+            return [m.decode() for m in self.redis.zrangebyscore(self.key("messages"), low, high)]
+
+    # ---- contacts ----------------------------------------------------------------------------------------------
+
+    def contact_for(self, identity: str) -> str:
+        """The contact id for an identity such as `email:alice@example.com`, created on first sight."""
+        index = self.key("identity", identity)
+        with _unavailable_on_redis_errors():
+            existing = self.redis.get(index)
+            if existing:
+                return str(existing.decode())
+            candidate = new_id("c")
+            if self.redis.set(index, candidate, nx=True):
+                self.redis.hset(
+                    self.key("contact", candidate),
+                    mapping={"created_at": utcnow().isoformat(), "identities": identity},
+                )
+                return candidate
+            value = self.redis.get(index)
+            assert value is not None
+            return str(value.decode())
+
+    def link_identity(self, identity: str, contact_id: str) -> None:
+        """Point another identity (a phone number shared on Telegram, say) at an existing contact."""
+        with _unavailable_on_redis_errors():
+            self.redis.set(self.key("identity", identity), contact_id)
+            known = self.redis.hget(self.key("contact", contact_id), "identities")
+            names = set((known or b"").decode().split()) | {identity}
+            self.redis.hset(self.key("contact", contact_id), "identities", " ".join(sorted(names)))
+
+    def contact(self, contact_id: str) -> dict[str, str]:
+        with _unavailable_on_redis_errors():
+            data = self.redis.hgetall(self.key("contact", contact_id))
+        return {k.decode(): v.decode() for k, v in data.items()}
+
+    def set_contact_field(self, contact_id: str, field: str, value: str) -> None:
+        with _unavailable_on_redis_errors():
+            self.redis.hset(self.key("contact", contact_id), field, value)
+
+    def take_auto_reply_slot(self, contact_id: str, limit: int, window_seconds: int) -> bool:
+        """Count one auto-reply against the contact's cap; False when the cap for this window is used up."""
+        key = self.key("autoreply", contact_id)
+        with _unavailable_on_redis_errors(), self.redis.pipeline() as pipe:
+            pipe.incr(key)
+            pipe.expire(key, window_seconds, nx=True)
+            count, _ = pipe.execute()
+        return int(count) <= limit
+
+    # ---- conversations -----------------------------------------------------------------------------------------
+
+    def conversation_for_reference(self, reference: str) -> str | None:
+        with _unavailable_on_redis_errors():
+            value = self.redis.get(self.key("threadref", reference))
+        return value.decode() if value else None
+
+    def is_participant(self, conversation_id: str, address: str) -> bool:
+        with _unavailable_on_redis_errors():
+            return bool(self.redis.sismember(self.key("conv", conversation_id, "participants"), address.lower()))
+
+    def open_conversation(
+        self,
+        contact_id: str,
+        channel: Channel,
+        subject: str,
+        linked_to: str | None = None,
+        *,
+        reuse: bool = False,
+    ) -> str:
+        """A new conversation, or with `reuse` the contact's current one on this channel (chat, SMS)."""
+        current = self.key("contact", contact_id, "open", channel.value)
+        with _unavailable_on_redis_errors():
+            if reuse:
+                existing = self.redis.get(current)
+                if existing:
+                    return str(existing.decode())
+            conversation_id = new_id("t")
+            fields = {
+                "contact_id": contact_id,
+                "channel": channel.value,
+                "subject": subject,
+                "created_at": utcnow().isoformat(),
+                "linked_to": linked_to or "",
+            }
+            self.redis.hset(self.key("conv", conversation_id), mapping=fields)
+            if reuse:
+                # SET NX: two workers racing for the same contact end up in one conversation.
+                if not self.redis.set(current, conversation_id, nx=True):
+                    self.redis.delete(self.key("conv", conversation_id))
+                    value = self.redis.get(current)
+                    assert value is not None
+                    return str(value.decode())
+            else:
+                self.redis.set(current, conversation_id)
+            return conversation_id
+
+    def add_to_conversation(
+        self, conversation_id: str, message_id: str, participant: str, references: list[str]
+    ) -> None:
+        """Append a message; RPUSH/SADD are atomic, so concurrent workers never lose one another's entries."""
+        with _unavailable_on_redis_errors(), self.redis.pipeline() as pipe:
+            pipe.rpush(self.key("conv", conversation_id, "messages"), message_id)
+            pipe.sadd(self.key("conv", conversation_id, "participants"), participant.lower())
+            for reference in references:
+                pipe.set(self.key("threadref", reference), conversation_id, nx=True)
+            pipe.execute()
+
+    def conversation(self, conversation_id: str) -> dict[str, Any]:
+        with _unavailable_on_redis_errors():
+            fields = self.redis.hgetall(self.key("conv", conversation_id))
+            messages = self.redis.lrange(self.key("conv", conversation_id, "messages"), 0, -1)
+            participants = self.redis.smembers(self.key("conv", conversation_id, "participants"))
+        info: dict[str, Any] = {k.decode(): v.decode() for k, v in fields.items()}
+        info["messages"] = [m.decode() for m in messages]
+        info["participants"] = sorted(p.decode() for p in participants)
+        return info
+
+    # ---- replies -----------------------------------------------------------------------------------------------
+
+    def save_reply(self, reply: Reply) -> None:
+        reply.updated_at = utcnow()
+        with _unavailable_on_redis_errors(), self.redis.pipeline() as pipe:
+            pipe.set(self.key("reply", reply.id), reply.model_dump_json())
+            if reply.provider_id:
+                pipe.set(self.key("replyref", reply.provider_id), reply.id)
+            pipe.execute()
+
+    def get_reply(self, reply_id: str) -> Reply | None:
+        return self._get_model(self.key("reply", reply_id), Reply)
+
+    def reply_by_provider_id(self, provider_id: str) -> Reply | None:
+        with _unavailable_on_redis_errors():
+            reply_id = self.redis.get(self.key("replyref", provider_id))
+        return self.get_reply(reply_id.decode()) if reply_id else None
+
+    # ---- dead letters ------------------------------------------------------------------------------------------
+
+    def dead_letter(self, channel: Channel, raw: bytes, error: str, meta: dict[str, Any] | None = None) -> str:
+        letter = DeadLetter(id=new_id("d"), channel=channel, error=error, meta=meta or {})
+        with _unavailable_on_redis_errors(), self.redis.pipeline() as pipe:
+            pipe.set(self.key("dead", letter.id), letter.model_dump_json())
+            pipe.set(self.key("deadraw", letter.id), raw)
+            pipe.zadd(self.key("deadletters"), {letter.id: letter.received_at.timestamp()})
+            pipe.execute()
+        return letter.id
+
+    def dead_letters(self) -> list[DeadLetter]:
+        with _unavailable_on_redis_errors():
+            ids = [i.decode() for i in self.redis.zrange(self.key("deadletters"), 0, -1)]
+        letters = [self._get_model(self.key("dead", i), DeadLetter) for i in ids]
+        return [letter for letter in letters if letter is not None]
+
+    def dead_letter_raw(self, letter_id: str) -> bytes | None:
+        with _unavailable_on_redis_errors():
+            value = self.redis.get(self.key("deadraw", letter_id))
+        return bytes(value) if value is not None else None
+
+    def update_dead_letter(self, letter: DeadLetter) -> None:
+        with _unavailable_on_redis_errors():
+            self.redis.set(self.key("dead", letter.id), letter.model_dump_json())
+
+    def remove_dead_letter(self, letter_id: str) -> None:
+        with _unavailable_on_redis_errors(), self.redis.pipeline() as pipe:
+            pipe.delete(self.key("dead", letter_id), self.key("deadraw", letter_id))
+            pipe.zrem(self.key("deadletters"), letter_id)
+            pipe.execute()
+
+    # ---- helpers -----------------------------------------------------------------------------------------------
+
+    def _get_model(self, key: str, model: type[T]) -> T | None:
+        with _unavailable_on_redis_errors():
+            raw = self.redis.get(key)
+        if raw is None:
+            return None
+        return model.model_validate_json(raw)  # type: ignore[attr-defined,no-any-return]
+
+
+def to_json_line(data: Any) -> str:
+    return json.dumps(data, ensure_ascii=False, default=str)

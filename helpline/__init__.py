@@ -1,0 +1,1 @@
+"""The `helpline` command and the process supervisor behind `helpline run`."""

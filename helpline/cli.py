@@ -1,0 +1,75 @@
+"""The `helpline` command. Each subcommand is thin: it loads settings and calls the module that does the work."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from core.errors import SettingsError
+from core.settings import Settings, load_settings, settings_path
+
+app = typer.Typer(help="Helpline: omnichannel support engine.", no_args_is_help=True, add_completion=False)
+
+SettingsOption = Annotated[
+    Path | None,
+    typer.Option("--settings", "-s", help="settings file (default: $HELPLINE_SETTINGS or ./settings.toml)"),
+]
+
+
+def settings_or_exit(path: Path | None) -> Settings:
+    """Load settings, or print every problem with its file and line and exit 2."""
+    try:
+        return load_settings(path)
+    except SettingsError as exc:
+        for problem in exc.problems:
+            typer.echo(f"error: {problem}", err=True)
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def check(settings: SettingsOption = None) -> None:
+    """Validate a settings file; print every problem with its key and line; exit non-zero on any."""
+    settings_or_exit(settings)
+    typer.echo(f"{settings_path(settings)}: OK")
+
+
+@app.command()
+def run(settings: SettingsOption = None) -> None:
+    """Start every process Helpline needs (the Procfile's), with an embedded Redis when none is configured."""
+    from helpline.supervisor import run_all
+
+    sys.exit(run_all(settings_or_exit(settings), settings))
+
+
+@app.command()
+def serve(
+    process: Annotated[str, typer.Argument(help="smtp | imap | web | worker | scheduler")],
+    settings: SettingsOption = None,
+) -> None:
+    """Run one Helpline process in the foreground (what each Procfile line runs)."""
+    from helpline.processes import PROCESSES
+
+    if process not in PROCESSES:
+        typer.echo(f"error: unknown process {process!r}; expected one of: {', '.join(PROCESSES)}", err=True)
+        raise typer.Exit(2)
+    PROCESSES[process](settings_or_exit(settings))
+
+
+@app.command()
+def replay(
+    settings: SettingsOption = None,
+    letter_id: Annotated[list[str] | None, typer.Argument(help="dead-letter ids (default: all)")] = None,
+    list_only: Annotated[bool, typer.Option("--list", help="only list the dead letters")] = False,
+) -> None:
+    """Re-run dead-lettered payloads (ones that could not be parsed) once the bug that stopped them is fixed."""
+    from workers.replay import replay_dead_letters
+
+    ok = replay_dead_letters(settings_or_exit(settings), letter_id or [], list_only=list_only, echo=typer.echo)
+    raise typer.Exit(0 if ok else 1)
+
+
+def main() -> None:
+    app()

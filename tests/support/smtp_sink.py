@@ -1,0 +1,67 @@
+"""An SMTP relay stand-in: a real aiosmtpd server that keeps what it is sent, and can be told to refuse."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from typing import Any
+
+from aiosmtpd.controller import Controller
+
+from tests.support.ports import free_port
+
+
+@dataclass
+class SinkMessage:
+    mail_from: str
+    rcpt_tos: list[str]
+    content: bytes
+
+    @property
+    def message(self) -> EmailMessage:
+        parsed = message_from_bytes(self.content, policy=policy.default)
+        assert isinstance(parsed, EmailMessage)
+        return parsed
+
+
+@dataclass
+class _Handler:
+    messages: list[SinkMessage] = field(default_factory=list)
+    refuse_with: str | None = None
+    arrived: threading.Condition = field(default_factory=threading.Condition)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.refuse_with:
+            return self.refuse_with
+        with self.arrived:
+            self.messages.append(SinkMessage(envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
+            self.arrived.notify_all()
+        return "250 2.0.0 Accepted"
+
+
+class SmtpSink:
+    def __init__(self) -> None:
+        self.handler = _Handler()
+        self.port = free_port()
+        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
+
+    @property
+    def messages(self) -> list[SinkMessage]:
+        return self.handler.messages
+
+    def refuse(self, reply: str | None) -> None:
+        self.handler.refuse_with = reply
+
+    def wait_for(self, count: int, timeout: float = 10.0) -> list[SinkMessage]:
+        with self.handler.arrived:
+            self.handler.arrived.wait_for(lambda: len(self.handler.messages) >= count, timeout)
+        return list(self.handler.messages)
+
+    def start(self) -> SmtpSink:
+        self.controller.start()
+        return self
+
+    def stop(self) -> None:
+        self.controller.stop()

@@ -1,0 +1,1 @@
+"""The ASGI web app: provider webhooks, health and metrics."""
