@@ -55,7 +55,11 @@ def serve(
     if process not in PROCESSES:
         typer.echo(f"error: unknown process {process!r}; expected one of: {', '.join(PROCESSES)}", err=True)
         raise typer.Exit(2)
-    PROCESSES[process](settings_or_exit(settings))
+    loaded = settings_or_exit(settings)
+    if not PROCESSES[process].enabled(loaded):
+        typer.echo(f"{process}: not enabled by the settings; nothing to run")
+        return
+    PROCESSES[process].run(loaded)
 
 
 @app.command()

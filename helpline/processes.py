@@ -1,10 +1,21 @@
-"""The long-running processes, by the name the Procfile and `helpline serve NAME` use."""
+"""The long-running processes, by the name the Procfile and `helpline serve NAME` use.
+
+Each has a predicate saying whether the settings enable it: `helpline run` skips disabled ones (no IMAP host, no
+Telegram polling), and `helpline serve` of a disabled one says so and exits 0 so a Procfile runner does not loop.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from core.settings import Settings
+
+
+@dataclass(frozen=True)
+class Process:
+    run: Callable[[Settings], None]
+    enabled: Callable[[Settings], bool] = lambda settings: True
 
 
 def serve_smtp(settings: Settings) -> None:
@@ -42,10 +53,10 @@ def serve_scheduler(settings: Settings) -> None:
     serve(settings)
 
 
-PROCESSES: dict[str, Callable[[Settings], None]] = {
-    "smtp": serve_smtp,
-    "imap": serve_imap,
-    "web": serve_web,
-    "worker": serve_worker,
-    "scheduler": serve_scheduler,
+PROCESSES: dict[str, Process] = {
+    "smtp": Process(serve_smtp),
+    "imap": Process(serve_imap, lambda s: s.email.imap.host is not None),
+    "web": Process(serve_web),
+    "worker": Process(serve_worker),
+    "scheduler": Process(serve_scheduler),
 }

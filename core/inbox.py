@@ -1,0 +1,82 @@
+"""The agents' inbox: routed messages waiting for an agent, per queue and priority.
+
+`hl:inbox:{queue}:{priority}` is a sorted set of message ids scored by the time the message was filed, so depth is
+ZCARD, the oldest item is the lowest score, and promotion to a higher priority is one atomic MULTI (ZREM + ZADD,
+keeping the original score so the item's age is preserved). Agents take the oldest item of the most urgent
+non-empty priority of their queue.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from core.envelope import Priority
+from core.store import Store, _unavailable_on_redis_errors
+
+
+@dataclass(frozen=True)
+class QueueStats:
+    queue: str
+    priority: Priority
+    depth: int
+    oldest_at: datetime | None
+
+
+class Inbox:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.redis = store.redis
+
+    def _key(self, queue: str, priority: Priority) -> str:
+        return self.store.key("inbox", queue, priority.value)
+
+    def file(self, queue: str, priority: Priority, message_id: str, at: datetime) -> None:
+        with _unavailable_on_redis_errors(), self.redis.pipeline() as pipe:
+            # A re-delivered job must not move an item back to the end of the line: NX keeps the first time.
+            pipe.zadd(self._key(queue, priority), {message_id: at.timestamp()}, nx=True)
+            pipe.sadd(self.store.key("inbox-queues"), queue)
+            pipe.execute()
+
+    def take(self, queue: str) -> tuple[Priority, str] | None:
+        """Pop the next item for an agent: most urgent priority first, oldest first within it."""
+        with _unavailable_on_redis_errors():
+            for priority in Priority:
+                popped = self.redis.zpopmin(self._key(queue, priority))
+                if popped:
+                    return priority, popped[0][0].decode()
+        return None
+
+    def move(self, message_id: str, queue: str, src: Priority, dst_queue: str, dst: Priority) -> bool:
+        """Move one item (promotion or escalation), keeping its age; False when it was no longer waiting."""
+        with _unavailable_on_redis_errors():
+            score = self.redis.zscore(self._key(queue, src), message_id)
+            if score is None:
+                return False
+            with self.redis.pipeline() as pipe:  # MULTI: never in both places, never in neither
+                pipe.zrem(self._key(queue, src), message_id)
+                pipe.zadd(self._key(dst_queue, dst), {message_id: score})
+                pipe.sadd(self.store.key("inbox-queues"), dst_queue)
+                removed, _, _ = pipe.execute()
+        return bool(removed)
+
+    def waiting(self, queue: str, priority: Priority, older_than: datetime | None = None) -> list[tuple[str, datetime]]:
+        high = older_than.timestamp() if older_than else "+inf"
+        with _unavailable_on_redis_errors():
+            rows = self.redis.zrangebyscore(self._key(queue, priority), "-inf", high, withscores=True)
+        return [(m.decode(), datetime.fromtimestamp(score, UTC)) for m, score in rows]
+
+    def queues(self) -> list[str]:
+        with _unavailable_on_redis_errors():
+            return sorted(q.decode() for q in self.redis.smembers(self.store.key("inbox-queues")))
+
+    def stats(self, queue: str) -> list[QueueStats]:
+        out = []
+        with _unavailable_on_redis_errors():
+            for priority in Priority:
+                key = self._key(queue, priority)
+                depth = int(self.redis.zcard(key))
+                oldest = self.redis.zrange(key, 0, 0, withscores=True)
+                at = datetime.fromtimestamp(oldest[0][1], UTC) if oldest else None
+                out.append(QueueStats(queue, priority, depth, at))
+        return out
