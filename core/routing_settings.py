@@ -1,9 +1,17 @@
-"""The `[router]` section of settings.toml: categories with keywords, and ordered rules.
+"""The `[router]` section of settings.toml: categories with keywords, contact tags, and ordered rules.
 
 This module only describes and validates the document; `router/` compiles it into something fast.
+
+Rule-level tables accept unknown keys at the schema level on purpose: `semantic_problems()` reports them with the
+rule's name and a "did you mean" hint, which a bare pydantic "extra forbidden" error cannot do. `compile_router`
+refuses a document that has any problem, so nothing unknown is ever silently ignored.
 """
 
 from __future__ import annotations
+
+import difflib
+import re
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -14,48 +22,77 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
-class Keywords(_Strict):
+class _Open(BaseModel):
+    """Unknown keys are kept (in `model_extra`) so that `semantic_problems` can name the rule they sit in."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+
+class Keywords(_Open):
     en: list[str] = Field(default_factory=list, description="matched on word boundaries, case-insensitive")
     zh: list[str] = Field(default_factory=list, description="matched as substrings, simplified and traditional")
 
 
-class Category(_Strict):
+class Category(_Open):
     description: str = ""
+    label_en: str = Field("", description="the team name customers see, in English")
+    label_zh: str = Field("", description="the team name customers see, in Chinese")
     keywords: Keywords = Keywords()
     priority: Priority = Priority.NORMAL
     queue: str | None = Field(None, description="defaults to the category's name")
 
 
-class Condition(_Strict):
-    """All given fields must hold (an implicit AND); `any_of`/`all_of`/`not_` combine nested conditions."""
+class Condition(_Open):
+    """All given fields must hold (an implicit AND); `all`/`any`/`not` combine nested conditions."""
 
     channel: list[Channel] | None = None
-    category: list[str] | None = None
+    recipient: list[str] | None = Field(None, description="support address, number, bot, or the chosen category")
+    sender: list[str] | None = Field(None, description='exact address, "@domain", or a glob like "*@*.corp.example"')
+    sender_regex: str | None = None
+    contact_tags: list[str] | None = Field(None, description="any of these tags is on the contact")
     language: list[str] | None = None
+    category: list[str] | None = Field(None, description="the category decided so far")
     keywords_any: list[str] | None = None
     keywords_all: list[str] | None = None
     keywords_none: list[str] | None = None
-    regex: str | None = None
+    regex: str | None = Field(None, description="searched in the normalised subject and text, case-insensitive")
     has_attachment: bool | None = None
+    new_conversation: bool | None = Field(None, description="true: first message of a conversation; false: follow-up")
+    business_hours: bool | None = Field(None, description="true: within business hours; false: outside them")
     all_of: list[Condition] | None = Field(None, alias="all")
     any_of: list[Condition] | None = Field(None, alias="any")
     not_: Condition | None = Field(None, alias="not")
 
+    def is_empty(self) -> bool:
+        return not any(getattr(self, name) is not None for name in type(self).model_fields)
 
-class Actions(_Strict):
+    def signature(self) -> str:
+        """A canonical form: two conditions with the same signature hold for exactly the same messages."""
+        return self.model_dump_json(exclude_none=True, by_alias=True)
+
+
+class Actions(_Open):
     category: str | None = None
     priority: Priority | None = None
     queue: str | None = None
-    tags: list[str] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=list, description="added to the decision and to the contact's tags")
     template: str | None = None
     suppress_ack: bool = False
 
 
-class Rule(_Strict):
+class Rule(_Open):
     name: str
     when: Condition = Condition()
-    then: Actions
+    then: Actions = Actions()
     continue_: bool = Field(False, alias="continue", description="keep evaluating later rules after a match")
+
+
+class ContactTagRule(_Open):
+    """Tags given to every contact whose sender matches, e.g. `vip` for a list of addresses or a domain."""
+
+    tag: str
+    sender: list[str] = Field(default_factory=list, description='exact address, "@domain", or a glob')
+    sender_regex: str | None = None
 
 
 class RouterSettings(_Strict):
@@ -63,6 +100,7 @@ class RouterSettings(_Strict):
     default_priority: Priority = Priority.NORMAL
     queues: list[str] = Field(default_factory=list, description="queues rules may name; categories add their own")
     categories: dict[str, Category] = Field(default_factory=dict)
+    contact_tags: list[ContactTagRule] = Field(default_factory=list)
     rules: list[Rule] = Field(default_factory=list)
 
     def queue_for(self, category: str) -> str:
@@ -73,16 +111,92 @@ class RouterSettings(_Strict):
         return set(self.queues) | {self.queue_for(name) for name in self.categories} | {self.default_category}
 
     def semantic_problems(self) -> list[tuple[str, str]]:
-        """Problems a schema cannot see: unknown categories and queues named by rules."""
+        """Problems a schema cannot see, as (dotted key, message) pairs that name the rule.
+
+        Unknown keys, bad regular expressions, unknown categories and queues, and rules that can never match
+        because an earlier rule always wins first.
+        """
         problems: list[tuple[str, str]] = []
         if self.categories and self.default_category not in self.categories:
             problems.append(("router.default_category", f"unknown category {self.default_category!r}"))
+        for name, category in self.categories.items():
+            key = f"router.categories.{name}"
+            problems += _unknown_keys(category, key, f"category {name!r}")
+            problems += _unknown_keys(category.keywords, f"{key}.keywords", f"category {name!r}")
+        for i, tagger in enumerate(self.contact_tags):
+            key = f"router.contact_tags.{i}"
+            problems += _unknown_keys(tagger, key, f"contact tag {tagger.tag!r}")
+            problems += _regex_problem(tagger.sender_regex, f"{key}.sender_regex", f"contact tag {tagger.tag!r}")
         queues = self.known_queues()
+        seen: dict[str, str] = {}  # condition signature -> name of the first rule that stops on it
+        catch_all: str | None = None
         for i, rule in enumerate(self.rules):
+            key, who = f"router.rules.{i}", f"rule {rule.name!r}"
+            problems += _unknown_keys(rule, key, who)
+            problems += _unknown_keys(rule.then, f"{key}.then", who)
+            problems += _condition_problems(rule.when, f"{key}.when", who, self)
             if rule.then.category and self.categories and rule.then.category not in self.categories:
-                problems.append((f"router.rules.{i}.then.category", f"rule {rule.name!r}: unknown category"))
+                problems.append((f"{key}.then.category", f"{who}: unknown category {rule.then.category!r}"))
             if rule.then.queue and rule.then.queue not in queues:
                 problems.append(
-                    (f"router.rules.{i}.then.queue", f"rule {rule.name!r}: unknown queue {rule.then.queue!r}")
+                    (f"{key}.then.queue", f"{who}: unknown queue {rule.then.queue!r}; known: {sorted(queues)}")
                 )
+            signature = rule.when.signature()
+            if catch_all is not None:
+                problems.append((key, f"{who} is unreachable: earlier rule {catch_all!r} has no conditions"))
+            elif signature in seen:
+                problems.append(
+                    (key, f"{who} is unreachable: earlier rule {seen[signature]!r} has the same conditions")
+                )
+            if not rule.continue_:
+                seen.setdefault(signature, rule.name)
+                if rule.when.is_empty() and catch_all is None:
+                    catch_all = rule.name
+        names = [rule.name for rule in self.rules]
+        for i, name in enumerate(names):
+            if name in names[:i]:
+                problems.append((f"router.rules.{i}.name", f"rule name {name!r} is used by an earlier rule too"))
         return problems
+
+
+def _unknown_keys(model: BaseModel, key: str, who: str) -> list[tuple[str, str]]:
+    extra: dict[str, Any] = model.model_extra or {}
+    if not extra:
+        return []
+    known = [field.alias or name for name, field in type(model).model_fields.items()]
+    problems = []
+    for field in extra:
+        hint = difflib.get_close_matches(field, known, n=1)
+        suggestion = f"; did you mean {hint[0]!r}?" if hint else f"; expected one of {sorted(known)}"
+        problems.append((f"{key}.{field}", f"{who}: unknown field {field!r}{suggestion}"))
+    return problems
+
+
+def _regex_problem(pattern: str | None, key: str, who: str) -> list[tuple[str, str]]:
+    if pattern is None:
+        return []
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        return [(key, f"{who}: bad regular expression {pattern!r}: {exc}")]
+    return []
+
+
+def _condition_problems(condition: Condition, key: str, who: str, settings: RouterSettings) -> list[tuple[str, str]]:
+    problems = _unknown_keys(condition, key, who)
+    problems += _regex_problem(condition.regex, f"{key}.regex", who)
+    problems += _regex_problem(condition.sender_regex, f"{key}.sender_regex", who)
+    if condition.category and settings.categories:
+        for name in condition.category:
+            if name not in settings.categories:
+                problems.append((f"{key}.category", f"{who}: unknown category {name!r}"))
+    for field in ("keywords_any", "keywords_all", "keywords_none"):
+        words = getattr(condition, field)
+        if words is not None and not [w for w in words if w.strip()]:
+            problems.append((f"{key}.{field}", f"{who}: an empty keyword list never matches; remove it"))
+    for alias, children in (("all", condition.all_of), ("any", condition.any_of)):
+        for j, child in enumerate(children or []):
+            problems += _condition_problems(child, f"{key}.{alias}.{j}", who, settings)
+    if condition.not_ is not None:
+        problems += _condition_problems(condition.not_, f"{key}.not", who, settings)
+    return problems

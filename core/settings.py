@@ -12,7 +12,7 @@ import tomllib
 from collections.abc import Iterator
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -91,6 +91,18 @@ class WorkersSettings(Section):
     count: int = Field(2, ge=1, description="worker processes `helpline run` starts")
 
 
+class TelegramSettings(Section):
+    mode: Literal["webhook", "polling"] = Field("webhook", description="polling runs the `telegram` process")
+    token: SecretStr | None = Field(None, description="bot token; environment only")
+    webhook_secret: SecretStr | None = Field(None, description="X-Telegram-Bot-Api-Secret-Token; environment only")
+    api_base_url: str = Field("https://api.telegram.org", description="Bot API server (tests point it at a fake)")
+    bot_username: str | None = Field(None, description="recorded as the recipient of inbound messages")
+    allow_groups: bool = Field(False, description="accept messages from group chats, not only private chats")
+    max_file_bytes: int = Field(20 * 1024 * 1024, gt=0, description="largest file the lazy getFile fetch downloads")
+    poll_timeout_seconds: int = Field(30, ge=0, le=50, description="long-poll wait of one getUpdates call")
+    category_choice_ttl_seconds: int = Field(3600, gt=0, description="how long a /start button choice waits")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid", case_sensitive=False
@@ -101,6 +113,7 @@ class Settings(BaseSettings):
     web: WebSettings = WebSettings()
     replies: RepliesSettings = RepliesSettings()
     workers: WorkersSettings = WorkersSettings()
+    telegram: TelegramSettings = TelegramSettings()
     router: RouterSettings = RouterSettings()
 
     @classmethod

@@ -8,6 +8,7 @@ Keys (prefix `hl:`):
     conv:{id}             hash (contact_id, channel, subject, created_at, linked_to)
     conv:{id}:messages    list of message ids        conv:{id}:participants  set of sender addresses
     threadref:{Message-ID} -> conversation id        contact:{id}:open:{channel} -> current conversation
+    outbound-ids          set of the Message-IDs of our own replies (loop detection)
     reply:{id}            Reply JSON                 replyref:{provider id} -> reply id
     dead:{id}             DeadLetter JSON             deadraw:{id} payload   deadletters  zset by time
     autoreply:{contact}   counter for the auto-reply cap, expiring with the window
@@ -256,6 +257,17 @@ class Store:
         info["messages"] = [m.decode() for m in messages]
         info["participants"] = sorted(p.decode() for p in participants)
         return info
+
+    def remember_outbound_id(self, message_id: str, conversation_id: str) -> None:
+        """Our own Message-ID: a reply to it threads into the conversation; the id itself coming back is a loop."""
+        with _unavailable_on_redis_errors(), self.redis.pipeline() as pipe:
+            pipe.sadd(self.key("outbound-ids"), message_id)
+            pipe.set(self.key("threadref", message_id), conversation_id, nx=True)
+            pipe.execute()
+
+    def is_own_outbound_id(self, message_id: str) -> bool:
+        with _unavailable_on_redis_errors():
+            return bool(self.redis.sismember(self.key("outbound-ids"), message_id))
 
     # ---- replies -----------------------------------------------------------------------------------------------
 

@@ -1,0 +1,130 @@
+"""The worker pipeline on the real Redis and the real SMTP sink: routing, threading, acknowledgements, caps."""
+
+from __future__ import annotations
+
+from core.envelope import Channel, Envelope, Party, Priority
+from core.inbox import Inbox
+from core.records import MessageState, ReplyState
+from core.settings import Settings
+from core.store import Store
+from tests.support.smtp_sink import SmtpSink
+from tests.support.work import drain
+
+
+def email(provider_id: str, text: str, *, sender: str = "alice@example.com", **kw: object) -> Envelope:
+    fields: dict[str, object] = {
+        "channel": Channel.EMAIL,
+        "provider_id": provider_id,
+        "sender": Party(address=sender, name="Alice"),
+        "recipient": Party(address="support@wallet.example"),
+        "subject": "Help",
+        "text": text,
+        "message_id": provider_id,
+    }
+    fields.update(kw)
+    return Envelope.model_validate(fields)
+
+
+def test_routed_message_is_filed_and_acknowledged_in_thread(
+    store: Store, settings: Settings, smtp_sink: SmtpSink
+) -> None:
+    accepted = store.accept(email("m1@example.com", "Someone stole my card, fraud!"), b"raw")
+    drain(settings)
+
+    message = store.get_message(accepted.message_id)
+    assert message is not None and message.state is MessageState.ROUTED
+    assert message.decision is not None and message.decision.category == "security"
+    assert message.decision.priority is Priority.URGENT
+    assert Inbox(store).take(message.decision.queue) == (Priority.URGENT, accepted.message_id)
+    assert message.ack_status == "sent"
+
+    (sent,) = smtp_sink.wait_for(1)
+    ack = sent.message
+    assert sent.rcpt_tos == ["alice@example.com"]
+    assert ack["In-Reply-To"] == "<m1@example.com>"
+    assert ack["Auto-Submitted"] == "auto-replied"
+    assert "HL-" in ack["Subject"]
+
+
+def test_auto_replies_are_stored_and_routed_but_never_acknowledged(
+    store: Store, settings: Settings, smtp_sink: SmtpSink
+) -> None:
+    envelope = email("ooo@example.com", "I am out of office", auto_submitted=True, flag_reasons=["Auto-Submitted"])
+    accepted = store.accept(envelope, b"raw")
+    drain(settings)
+    message = store.get_message(accepted.message_id)
+    assert message is not None and message.state is MessageState.ROUTED
+    assert message.ack_status == "suppressed: Auto-Submitted"
+    assert smtp_sink.messages == []
+
+
+def test_auto_reply_cap_per_contact(store: Store, settings: Settings, smtp_sink: SmtpSink) -> None:
+    limit = settings.replies.auto_reply_limit
+    ids = [store.accept(email(f"n{i}@example.com", f"question {i}"), b"raw").message_id for i in range(limit + 2)]
+    drain(settings)
+    statuses = [store.get_message(i).ack_status for i in ids]  # type: ignore[union-attr]
+    assert statuses.count("sent") == limit
+    assert statuses[-1] == "suppressed: auto-reply cap for this contact reached"
+    assert len(smtp_sink.wait_for(limit)) == limit
+
+
+def test_follow_up_joins_only_when_sender_takes_part(store: Store, settings: Settings) -> None:
+    first = store.accept(email("a1@example.com", "my top-up failed"), b"raw")
+    drain(settings)
+    follow = store.accept(email("a2@example.com", "any news?", in_reply_to="a1@example.com"), b"raw")
+    stranger = store.accept(
+        email("b1@example.com", "me too", sender="mallory@evil.example", in_reply_to="a1@example.com"), b"raw"
+    )
+    drain(settings)
+    conv = store.get_message(first.message_id).conversation_id  # type: ignore[union-attr]
+    assert store.get_message(follow.message_id).conversation_id == conv  # type: ignore[union-attr]
+    other = store.get_message(stranger.message_id)
+    assert other is not None and other.conversation_id != conv
+    assert store.conversation(other.conversation_id)["linked_to"] == conv  # type: ignore[arg-type]
+
+
+def test_reply_to_our_acknowledgement_threads_back(store: Store, settings: Settings, smtp_sink: SmtpSink) -> None:
+    first = store.accept(email("c1@example.com", "refund please"), b"raw")
+    drain(settings)
+    ack_id = smtp_sink.wait_for(1)[0].message["Message-ID"].strip("<>")
+    second = store.accept(email("c2@example.com", "thanks", in_reply_to=ack_id, references=[ack_id]), b"raw")
+    drain(settings)
+    assert (
+        store.get_message(second.message_id).conversation_id  # type: ignore[union-attr]
+        == store.get_message(first.message_id).conversation_id  # type: ignore[union-attr]
+    )
+    # our own acknowledgement coming back is a loop and is dropped
+    loop = store.accept(email(ack_id, "echo", sender="someone@example.com"), b"raw")
+    drain(settings)
+    assert store.get_message(loop.message_id).state is MessageState.DROPPED  # type: ignore[union-attr]
+
+
+def test_duplicate_provider_id_is_stored_once(store: Store) -> None:
+    first = store.accept(email("dup@example.com", "hello"), b"raw")
+    again = store.accept(email("dup@example.com", "hello"), b"raw")
+    assert again.duplicate and again.message_id == first.message_id
+    assert len(store.message_ids()) == 1
+
+
+def test_transient_relay_failure_is_retried_then_sent(store: Store, settings: Settings, smtp_sink: SmtpSink) -> None:
+    smtp_sink.refuse("451 4.3.0 try later")
+    accepted = store.accept(email("t1@example.com", "my payment was declined"), b"raw")
+    drain(settings)
+    message = store.get_message(accepted.message_id)
+    assert message is not None and message.ack_status == "queued"
+    smtp_sink.refuse(None)
+    drain(settings, include_scheduled=True)
+    assert store.get_message(accepted.message_id).ack_status == "sent"  # type: ignore[union-attr]
+    assert len(smtp_sink.wait_for(1)) == 1
+
+
+def test_permanent_relay_failure_is_recorded(store: Store, settings: Settings, smtp_sink: SmtpSink) -> None:
+    smtp_sink.refuse("550 5.1.1 no such user")
+    accepted = store.accept(email("p1@example.com", "hello"), b"raw")
+    drain(settings)
+    message = store.get_message(accepted.message_id)
+    assert message is not None and message.ack_status is not None
+    assert message.ack_status.startswith("failed: relay answered 550")
+    replies = [k for k in store.redis.keys("hl:reply:*")]
+    reply = store.get_reply(replies[0].decode().split(":", 2)[2])
+    assert reply is not None and reply.state is ReplyState.FAILED

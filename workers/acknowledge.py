@@ -1,0 +1,76 @@
+"""Whether a routed message gets an automatic acknowledgement, and what it says.
+
+The checks run in the order an operator would ask them: is acknowledging on at all, is this message one that must
+never be answered automatically (auto-replies, bounces, list mail, STOP keywords), did a rule suppress it, and has
+this contact already had its share of auto-replies in the window (the cap applies on every channel; it is what
+breaks a loop with another robot that slipped past the header checks).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from core.ids import new_id
+from core.records import Reply, StoredMessage
+from templates import render
+from workers.context import Context
+
+
+def skip_reason(message: StoredMessage, ctx: Context) -> str | None:
+    if not ctx.settings.replies.acknowledge:
+        return "acknowledgements are turned off"
+    reason = message.envelope.no_auto_reply_reason
+    if reason:
+        return reason
+    if message.decision is not None and message.decision.suppress_ack:
+        return "suppressed by a routing rule"
+    return None
+
+
+def take_cap_slot(message: StoredMessage, ctx: Context) -> bool:
+    replies = ctx.settings.replies
+    assert message.contact_id is not None
+    return ctx.store.take_auto_reply_slot(
+        message.contact_id, replies.auto_reply_limit, replies.auto_reply_window_seconds
+    )
+
+
+def build_acknowledgement(message: StoredMessage, ctx: Context) -> Reply:
+    envelope = message.envelope
+    decision = message.decision
+    assert decision is not None and message.conversation_id is not None
+    language = envelope.language if envelope.language in ("en", "zh") else ctx.settings.replies.default_language
+    rendered = render(decision.template, envelope.channel.value, language, ack_context(message, ctx, language))
+    return Reply(
+        id=new_id("r"),
+        message_id=message.id,
+        channel=envelope.channel,
+        to=envelope.sender.address,
+        purpose=decision.template,
+        language=language,
+        subject=rendered.subject,
+        text=rendered.text,
+    )
+
+
+def ack_context(message: StoredMessage, ctx: Context, language: str) -> dict[str, Any]:
+    envelope = message.envelope
+    decision = message.decision
+    assert decision is not None
+    category = ctx.settings.router.categories.get(decision.category)
+    label = getattr(category, f"label_{language}", None) if category else None
+    return {
+        "reference": reference_for(message),
+        "subject": envelope.subject,
+        "name": envelope.sender.name or "",
+        "team": label or decision.category.replace("_", " "),
+        "signature": ctx.settings.email.outbound.sender_name,
+        "category": decision.category,
+        "channel": envelope.channel.value,
+    }
+
+
+def reference_for(message: StoredMessage) -> str:
+    """The short reference customers quote: stable per conversation, readable over the phone."""
+    assert message.conversation_id is not None
+    return "HL-" + message.conversation_id.rsplit("-", 1)[-1].upper()

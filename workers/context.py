@@ -1,0 +1,43 @@
+"""What a job needs (settings, store, router), built once per worker process.
+
+RQ jobs are plain functions called with ids only; they reach their dependencies here. `workers.run.work` (and the
+tests' `drain`) install a context explicitly; a bare `rq worker` falls back to loading the settings file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from core.redis_conn import connect
+from core.settings import Settings, load_settings
+from core.store import Store
+from router import Router, compile_router
+
+
+@dataclass
+class Context:
+    settings: Settings
+    store: Store
+    # A callable so that hot reload can swap the rules between two jobs without touching the context.
+    router: Callable[[], Router]
+
+
+_context: Context | None = None
+
+
+def install(context: Context) -> None:
+    global _context
+    _context = context
+
+
+def context_for(settings: Settings, store: Store | None = None) -> Context:
+    router = compile_router(settings.router)
+    return Context(settings, store or Store(connect(settings)), lambda: router)
+
+
+def current() -> Context:
+    global _context
+    if _context is None:
+        _context = context_for(load_settings())
+    return _context

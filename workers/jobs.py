@@ -1,0 +1,122 @@
+"""RQ job functions. They take ids only: the message itself is in the store, never in the job payload."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from channels.registry import sender_for
+from core.errors import PermanentSendError, TransientSendError
+from core.records import MessageState, Reply, ReplyState, StoredMessage
+from workers import acknowledge
+from workers.context import current
+from workers.pipeline import Drop, Work, run_pipeline
+from workers.queues import queue_for
+
+log = logging.getLogger("helpline.jobs")
+
+SEND_JOB = "workers.jobs.send_reply"
+
+
+def process_message(message_id: str) -> str:
+    """Run the pipeline on a stored message, then queue its acknowledgement. Safe to run twice."""
+    ctx = current()
+    message = ctx.store.get_message(message_id)
+    if message is None:
+        raise LookupError(f"message {message_id} is not in the store")
+    if message.state is not MessageState.RECEIVED:
+        return f"already {message.state.value}"  # a re-delivered job: the work is done
+
+    outcome = run_pipeline(Work(message), ctx)
+    if isinstance(outcome, Drop):
+
+        def dropped(m: StoredMessage) -> None:
+            m.state, m.drop_reason = MessageState.DROPPED, outcome.reason
+
+        ctx.store.update_message(message_id, dropped)
+        log.info("dropped %s: %s", message_id, outcome.reason)
+        return f"dropped: {outcome.reason}"
+
+    def routed(m: StoredMessage) -> None:
+        m.state = MessageState.ROUTED
+        m.contact_id, m.conversation_id, m.decision = outcome.contact_id, outcome.conversation_id, outcome.decision
+        m.notes += outcome.notes
+
+    message = ctx.store.update_message(message_id, routed)
+    plan_acknowledgement(message)
+    assert message.decision is not None
+    return f"routed to {message.decision.queue}/{message.decision.priority.value}"
+
+
+def plan_acknowledgement(message: StoredMessage) -> None:
+    ctx = current()
+    reason = acknowledge.skip_reason(message, ctx)
+    if reason is None and not acknowledge.take_cap_slot(message, ctx):
+        reason = "auto-reply cap for this contact reached"
+    if reason is not None:
+        _set_ack_status(message.id, f"suppressed: {reason}")
+        return
+    reply = acknowledge.build_acknowledgement(message, ctx)
+    ctx.store.save_reply(reply)
+    _set_ack_status(message.id, "queued")
+    assert message.decision is not None
+    queue_for(message.decision.priority, ctx.store.redis).enqueue_call(SEND_JOB, args=(reply.id,))
+
+
+def send_reply(reply_id: str) -> str:
+    """Send one reply through its channel; transient failures come back later with backoff, permanent ones stop."""
+    ctx = current()
+    reply = ctx.store.get_reply(reply_id)
+    if reply is None:
+        raise LookupError(f"reply {reply_id} is not in the store")
+    if reply.state is not ReplyState.QUEUED:
+        return f"already {reply.state.value}"
+    original = ctx.store.get_message(reply.message_id)
+    assert original is not None
+    reply.attempts += 1
+    try:
+        reply.provider_id = sender_for(reply.channel, ctx.settings, ctx.store).send(reply, original.envelope)
+    except TransientSendError as exc:
+        return _retry_or_fail(reply_id, reply, original, exc)
+    except PermanentSendError as exc:
+        reply.state, reply.error = ReplyState.FAILED, f"permanent: {exc}"
+        ctx.store.save_reply(reply)
+        _set_ack_status(original.id, f"failed: {exc}", reply.purpose)
+        return reply.error
+    reply.state, reply.error = ReplyState.SENT, None
+    ctx.store.save_reply(reply)
+    if reply.headers.get("Message-ID") and original.conversation_id:
+        ctx.store.remember_outbound_id(reply.headers["Message-ID"], original.conversation_id)
+    _set_ack_status(original.id, "sent", reply.purpose)
+    return f"sent as {reply.provider_id}"
+
+
+def _retry_or_fail(reply_id: str, reply: Reply, original: StoredMessage, exc: TransientSendError) -> str:
+    ctx = current()
+    settings = ctx.settings.replies
+    if reply.attempts >= settings.max_send_attempts:
+        reply.state, reply.error = ReplyState.FAILED, f"gave up after {reply.attempts} attempts: {exc}"
+        ctx.store.save_reply(reply)
+        _set_ack_status(original.id, f"failed: {reply.error}", reply.purpose)
+        return reply.error
+    backoff = settings.retry_backoff_seconds
+    delay = exc.retry_after if exc.retry_after is not None else backoff[min(reply.attempts - 1, len(backoff) - 1)]
+    reply.error = f"attempt {reply.attempts} failed: {exc}; retrying in {delay:g}s"
+    ctx.store.save_reply(reply)
+    assert original.decision is not None
+    queue = queue_for(original.decision.priority, ctx.store.redis)
+    if delay <= 0:
+        queue.enqueue_call(SEND_JOB, args=(reply_id,))
+    else:
+        queue.enqueue_in(timedelta(seconds=delay), SEND_JOB, reply_id)
+    return reply.error
+
+
+def _set_ack_status(message_id: str, status: str, purpose: str = "acknowledgement") -> None:
+    if purpose != "acknowledgement":
+        return
+
+    def change(m: StoredMessage) -> None:
+        m.ack_status = status
+
+    current().store.update_message(message_id, change)

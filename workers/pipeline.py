@@ -1,0 +1,123 @@
+"""The inbound pipeline: small steps, declared once, in order.
+
+Each step takes the `Work` so far and returns it (possibly changed) or a `Drop(reason)`. A dropped message stays
+stored, with the reason, for audit; nothing is ever deleted here. Steps do their own small I/O through the store;
+the routing step itself is pure (router/).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from core.envelope import Channel, Decision
+from core.inbox import Inbox
+from core.records import StoredMessage
+from router import RoutingContext
+from workers.context import Context
+
+
+@dataclass(frozen=True)
+class Drop:
+    reason: str
+
+
+@dataclass
+class Work:
+    message: StoredMessage
+    contact_id: str = ""
+    conversation_id: str = ""
+    new_conversation: bool = True
+    decision: Decision | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def envelope(self):  # type: ignore[no-untyped-def]
+        return self.message.envelope
+
+
+Step = Callable[[Work, Context], "Work | Drop"]
+
+
+def identity_of(channel: Channel, address: str) -> str:
+    """The identity a contact is found by: one phone number is one contact across SMS, WhatsApp and voice."""
+    if channel in (Channel.SMS, Channel.WHATSAPP, Channel.VOICE):
+        return "phone:" + address.removeprefix("whatsapp:")
+    if channel is Channel.EMAIL:
+        return "email:" + address.lower()
+    return f"{channel.value}:{address}"
+
+
+def drop_own_loops(work: Work, ctx: Context) -> Work | Drop:
+    """Our own replies coming back (a relay loop, a misconfigured forward) must not open conversations."""
+    envelope = work.envelope
+    if envelope.channel is Channel.EMAIL:
+        if envelope.sender.address.lower() == ctx.settings.email.outbound.sender.lower():
+            return Drop("sent by our own outbound address")
+        if ctx.store.is_own_outbound_id(envelope.provider_id):
+            return Drop("one of our own replies came back")
+    return work
+
+
+def resolve_contact(work: Work, ctx: Context) -> Work | Drop:
+    work.contact_id = ctx.store.contact_for(identity_of(work.envelope.channel, work.envelope.sender.address))
+    return work
+
+
+def thread(work: Work, ctx: Context) -> Work | Drop:
+    """Email threads by References/In-Reply-To, joined only by a participant; other channels by contact.
+
+    A follow-up from someone who is not in the referenced conversation opens a new one linked to it: attaching it
+    would show one customer's account details to another (zammad#5064).
+    """
+    envelope = work.envelope
+    store = ctx.store
+    if envelope.channel is Channel.EMAIL:
+        linked: str | None = None
+        for reference in [envelope.in_reply_to or "", *reversed(envelope.references)]:
+            conversation = store.conversation_for_reference(reference) if reference else None
+            if conversation is None:
+                continue
+            if store.is_participant(conversation, envelope.sender.address):
+                work.conversation_id, work.new_conversation = conversation, False
+                break
+            linked = linked or conversation
+        if not work.conversation_id:
+            work.conversation_id = store.open_conversation(
+                work.contact_id, envelope.channel, envelope.subject, linked_to=linked
+            )
+            if linked:
+                work.notes.append(f"references conversation {linked} of other participants: opened a new one")
+        references = [envelope.message_id] if envelope.message_id else []
+    else:
+        work.conversation_id = store.open_conversation(work.contact_id, envelope.channel, envelope.subject, reuse=True)
+        work.new_conversation = len(store.conversation(work.conversation_id)["messages"]) == 0
+        references = []
+    store.add_to_conversation(work.conversation_id, work.message.id, envelope.sender.address, references)
+    return work
+
+
+def route(work: Work, ctx: Context) -> Work | Drop:
+    tags = frozenset(filter(None, ctx.store.contact(work.contact_id).get("tags", "").split()))
+    context = RoutingContext(new_conversation=work.new_conversation, contact_tags=tags)
+    work.decision = ctx.router().decide(work.envelope, context)
+    return work
+
+
+def file_for_agents(work: Work, ctx: Context) -> Work | Drop:
+    assert work.decision is not None
+    Inbox(ctx.store).file(work.decision.queue, work.decision.priority, work.message.id, work.envelope.received_at)
+    return work
+
+
+PIPELINE: tuple[Step, ...] = (drop_own_loops, resolve_contact, thread, route, file_for_agents)
+
+
+def run_pipeline(work: Work, ctx: Context, steps: tuple[Step, ...] = PIPELINE) -> Work | Drop:
+    current: Work | Drop = work
+    for step in steps:
+        assert isinstance(current, Work)
+        current = step(current, ctx)
+        if isinstance(current, Drop):
+            return current
+    return current

@@ -1,0 +1,29 @@
+"""The RQ queues and the order workers take them in.
+
+`inbound` comes first: routing is quick and it is what tells urgent work from the rest, so an urgent message must
+not wait unrouted behind a backlog of routine replies. Then one queue per priority, most urgent first; RQ's worker
+checks its queues in the order given on every dequeue, which is what makes urgent work go first.
+"""
+
+from __future__ import annotations
+
+from redis import Redis
+from rq import Queue
+
+from core.envelope import Priority
+from core.store import INBOUND_QUEUE
+
+
+def priority_queue_name(priority: Priority) -> str:
+    return f"replies-{priority.value}"
+
+
+QUEUE_ORDER: tuple[str, ...] = (INBOUND_QUEUE, *(priority_queue_name(p) for p in Priority))
+
+
+def queues(redis: Redis) -> list[Queue]:
+    return [Queue(name, connection=redis) for name in QUEUE_ORDER]
+
+
+def queue_for(priority: Priority, redis: Redis) -> Queue:
+    return Queue(priority_queue_name(priority), connection=redis)

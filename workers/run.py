@@ -1,0 +1,29 @@
+"""The worker process: an RQ SimpleWorker over Helpline's queues, in priority order.
+
+SimpleWorker runs jobs in the worker process instead of forking per job. Our jobs are short and I/O-bound; a fork
+per job costs more than the job (bench/bench_workers.py measures it) and loses the process-wide context (settings,
+compiled router, connections). Scale out by running more worker processes against the same Redis.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from rq import SimpleWorker
+
+from core.redis_conn import connect
+from core.settings import Settings
+from core.store import Store
+from router.live import LiveRouter
+from workers import context
+from workers.queues import queues
+
+
+def work(settings: Settings, *, burst: bool = False) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    redis = connect(settings)
+    live = LiveRouter.from_settings(settings)
+    live.watch()
+    live.install_sighup()
+    context.install(context.Context(settings, Store(redis), live.current))
+    SimpleWorker(queues(redis), connection=redis).work(burst=burst, with_scheduler=True, logging_level="INFO")
