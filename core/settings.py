@@ -19,6 +19,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from core.errors import SettingsError, SettingsProblem
 from core.routing_settings import RouterSettings
+from core.timing_settings import BusinessHoursSettings, NoticesSettings, SchedulerSettings, SlaSettings
 from core.toml_lines import locate_key
 
 ENV_PREFIX = "HELPLINE_"
@@ -115,6 +116,10 @@ class Settings(BaseSettings):
     workers: WorkersSettings = WorkersSettings()
     telegram: TelegramSettings = TelegramSettings()
     router: RouterSettings = RouterSettings()
+    hours: dict[str, BusinessHoursSettings] = Field(default_factory=dict, description="queues left out: 24/7")
+    sla: SlaSettings = SlaSettings()
+    scheduler: SchedulerSettings = SchedulerSettings()
+    notices: NoticesSettings = NoticesSettings()
 
     @classmethod
     def settings_customise_sources(
