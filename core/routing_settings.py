@@ -38,7 +38,7 @@ class Category(_Open):
     label_en: str = Field("", description="the team name customers see, in English")
     label_zh: str = Field("", description="the team name customers see, in Chinese")
     keywords: Keywords = Keywords()
-    priority: Priority = Priority.NORMAL
+    priority: Priority | None = Field(None, description="defaults to router.default_priority")
     queue: str | None = Field(None, description="defaults to the category's name")
 
 

@@ -1,0 +1,107 @@
+"""Every keyword of every category and rule, compiled into ONE Aho-Corasick automaton.
+
+A message is scanned once, whatever the number of rules: the result is the set of keyword ids found in it, and
+each keyword condition is then a set operation on that set. Chinese (any keyword with a CJK ideograph) matches as a
+substring; other keywords match on word boundaries, where a word character is an ASCII letter or digit (so "top up"
+matches in "我的top up失败了" but "pin" does not match in "spinning"). A few English inflections may follow a keyword
+without breaking the boundary — s, es, d, ed, ing — so "refund" also finds "refunds" and "refunded".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import ahocorasick
+
+from router.normalize import has_cjk, normalize_keyword
+
+_SUFFIXES = ("", "s", "es", "d", "ed", "ing")
+
+
+@dataclass(frozen=True)
+class Keyword:
+    id: int
+    text: str  # normalised
+    substring: bool  # True for Chinese: no word-boundary check
+
+    @property
+    def weight(self) -> float:
+        """How much a match says about a category: a longer phrase says more than a single word.
+
+        English counts words (\"money not received\" = 3); Chinese counts characters, two to a word (充值 = 1,
+        充值失败 = 2, 没到账 = 1.5).
+        """
+        if self.substring:
+            return max(1.0, len(self.text.replace(" ", "")) / 2)
+        return float(len(self.text.split()))
+
+
+def _is_word_char(ch: str) -> bool:
+    return ch.isascii() and ch.isalnum()
+
+
+class KeywordIndex:
+    """Build with `add()` for every keyword, then `freeze()`; `find(normalised_text)` returns the ids present."""
+
+    def __init__(self) -> None:
+        self._by_text: dict[str, Keyword] = {}
+        self._automaton = ahocorasick.Automaton()
+        self._frozen = False
+        self._list: list[Keyword] = []
+
+    def add(self, keyword: str) -> Keyword | None:
+        """The keyword's id (shared by equal keywords), or None for a keyword that is empty once normalised."""
+        text = normalize_keyword(keyword)
+        if not text:
+            return None
+        known = self._by_text.get(text)
+        if known is not None:
+            return known
+        if self._frozen:
+            raise RuntimeError("keyword index is frozen")
+        entry = Keyword(len(self._by_text), text, has_cjk(text))
+        self._by_text[text] = entry
+        self._automaton.add_word(text, (entry.id, len(text), entry.substring))
+        return entry
+
+    def freeze(self) -> None:
+        self._frozen = True
+        self._list = sorted(self._by_text.values(), key=lambda k: k.id)
+        if self._by_text:
+            self._automaton.make_automaton()
+
+    def __len__(self) -> int:
+        return len(self._by_text)
+
+    def keyword(self, keyword_id: int) -> Keyword:
+        return self._list[keyword_id]
+
+    def find(self, text: str) -> set[int]:
+        """Ids of the keywords present in `text` (already normalised)."""
+        found: set[int] = set()
+        if not self._by_text:
+            return found
+        size = len(text)
+        for end, (keyword_id, length, substring) in self._automaton.iter(text):
+            if keyword_id in found:
+                continue
+            if substring:
+                found.add(keyword_id)
+                continue
+            # A boundary only matters where the keyword itself starts or ends with a word character ("2fa", not "$").
+            start = end - length + 1
+            if start > 0 and _is_word_char(text[start]) and _is_word_char(text[start - 1]):
+                continue
+            if not _is_word_char(text[end]) or _boundary_after(text, end + 1, size):
+                found.add(keyword_id)
+        return found
+
+
+def _boundary_after(text: str, at: int, size: int) -> bool:
+    for suffix in _SUFFIXES:
+        stop = at + len(suffix)
+        if stop > size or (suffix and text[at:stop] != suffix):
+            continue
+        if stop == size or not _is_word_char(text[stop]):
+            return True
+    return False

@@ -1,0 +1,53 @@
+"""Text normal forms for matching: what both the message and every keyword are turned into before comparing.
+
+`fold` (what regular expressions see): NFKC folds width — full-width ＡＢＣ１２３ becomes abc123, the ideographic
+space a plain space — and OpenCC `t2s` turns traditional Chinese into simplified, so 帳戶被鎖 and 账户被锁 are the
+same text. Punctuation and spacing are kept, so a pattern like `\\d{4}-\\d{4}` still works.
+
+`normalize` (what keywords see) goes further: casefold(), curly apostrophes become ', dashes and underscores become
+spaces and whitespace runs one space, so "Don’t", "top-up" and "TOP  UP" match the keywords "don't" and "top up".
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+import opencc
+
+_converter = opencc.OpenCC("t2s")
+_APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "`": "'"})
+_DASHES_AND_SPACE = re.compile(r"[\s\-\u2010-\u2015_]+")
+
+
+def fold(text: str) -> str:
+    """Width-folded, simplified-Chinese `text`, case and punctuation kept."""
+    folded = unicodedata.normalize("NFKC", text)
+    # OpenCC is fast (~2 µs a message), but most English mail does not need it at all.
+    return folded if folded.isascii() else _converter.convert(folded)
+
+
+def match_form(folded: str) -> str:
+    """The keyword-matching form of text that has been through `fold` already."""
+    return _DASHES_AND_SPACE.sub(" ", folded.casefold().translate(_APOSTROPHES))
+
+
+def normalize(text: str) -> str:
+    """The keyword-matching form of any text; idempotent."""
+    return match_form(fold(text))
+
+
+@lru_cache(maxsize=4096)
+def normalize_keyword(keyword: str) -> str:
+    return normalize(keyword).strip()
+
+
+def to_simplified(text: str) -> str:
+    """Traditional to simplified Chinese only (no case or width folding): for regular expressions."""
+    return text if text.isascii() else _converter.convert(text)
+
+
+def has_cjk(text: str) -> bool:
+    """True when `text` holds a CJK ideograph: such keywords are matched as substrings, not on word boundaries."""
+    return any("\u3400" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff" or ch >= "\U00020000" for ch in text)
