@@ -75,5 +75,16 @@ def replay(
     raise typer.Exit(0 if ok else 1)
 
 
+@app.command()
+def parse(
+    files: Annotated[list[str], typer.Argument(help="raw .eml files, or - for one message on stdin")],
+) -> None:
+    """Parse raw emails and print one envelope per line as JSON (exit 1 if any file could not be parsed)."""
+    from ingest.email.parse_cli import parse_files, stdin_bytes
+
+    ok = parse_files(files, stdin=stdin_bytes(), echo=typer.echo)
+    raise typer.Exit(0 if ok else 1)
+
+
 def main() -> None:
     app()

@@ -1,0 +1,146 @@
+"""Raw email bytes to an `Envelope`: the one pure function the SMTP server and the IMAP poller call.
+
+We parse from bytes with the compat32 policy, which keeps every header as the bytes that were on the wire: decoding
+the whole message first (django-helpdesk) loses GB2312 and Big5 bodies, and the modern `default` policy raises on
+headers real mailers write. Each header and body part is then decoded on its own (headers.py, charsets.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from email.message import Message
+from email.parser import BytesParser
+from email.policy import compat32
+from typing import TypeVar
+
+from core.envelope import Channel, Envelope, Party
+from core.errors import ParseError
+from core.language import detect_language
+from ingest.email.autoreply import detect_flags
+from ingest.email.body import Body, WalkOptions, body_text, read_body
+from ingest.email.headers import HeaderNotes, addresses, decode_header, message_ids, parse_date, raw_header
+from ingest.email.html_text import sanitise_html
+from ingest.email.quotes import split_reply
+
+_T = TypeVar("_T")
+DEFAULT_MAX_ATTACHMENT_BYTES = 5 * 1024 * 1024
+# Headers that make a block of "Name: value" lines an email rather than any other colon-separated text.
+_EMAIL_HEADERS = frozenset(
+    {
+        "from",
+        "to",
+        "subject",
+        "date",
+        "message-id",
+        "received",
+        "return-path",
+        "mime-version",
+        "content-type",
+        "sender",
+        "delivered-to",
+        "reply-to",
+        "cc",
+    }
+)
+
+
+def parse_email(
+    raw: bytes, *, max_attachment_bytes: int = DEFAULT_MAX_ATTACHMENT_BYTES, received_at: datetime | None = None
+) -> Envelope:
+    """Parse one RFC 5322 message. Raises ParseError only when `raw` is not an email at all."""
+    msg = _read(raw)
+    notes = HeaderNotes(hint=_body_charset(msg))
+    sender = _first(addresses(msg, "From", notes)) or _first(addresses(msg, "Sender", notes))
+    recipient = _first(addresses(msg, "To", notes))
+    reply_to = _first(addresses(msg, "Reply-To", notes))
+    subject = decode_header(msg, "Subject", notes)
+    message_id = _first(message_ids(raw_header(msg, "Message-ID")))
+    date = parse_date(raw_header(msg, "Date"))
+
+    body = read_body(msg, WalkOptions(max_attachment_bytes=max_attachment_bytes, notes=notes))
+    full_text = body_text(body)
+    reply = split_reply(full_text)
+    text = reply.text or (body.forwarded[0]["text"] if body.forwarded and not reply.quoted else "")
+    sender_address = sender.address if sender else ""
+    flags = detect_flags(msg, sender=sender_address, subject=subject, has_dsn_part=body.report.has_status_part)
+    return Envelope(
+        channel=Channel.EMAIL,
+        provider_id=message_id or f"sha256-{hashlib.sha256(raw).hexdigest()}@helpline.invalid",
+        received_at=received_at or date or datetime.now(UTC),
+        sender=Party(address=sender_address, name=sender.name if sender else None),
+        recipient=Party(address=recipient.address, name=recipient.name) if recipient else None,
+        subject=subject,
+        text=text,
+        language=detect_language(f"{subject}\n{text}"),
+        attachments=body.attachments,
+        message_id=message_id,
+        in_reply_to=_first(message_ids(raw_header(msg, "In-Reply-To"))),
+        references=message_ids(raw_header(msg, "References")),
+        auto_submitted=flags.auto_submitted,
+        bounce=flags.bounce,
+        mailing_list=flags.mailing_list,
+        flag_reasons=flags.reasons,
+        extras=_extras(
+            msg,
+            body,
+            notes,
+            reply_to_address=reply_to.address if reply_to else None,
+            quoted=reply.quoted,
+            signature=reply.signature,
+            received_at_source="given" if received_at else "date" if date else "now",
+        ),
+    )
+
+
+def _read(raw: bytes) -> Message:
+    if not raw.strip():
+        raise ParseError("empty message")
+    if b"\x00" in raw[:4096] and raw[:4096].count(b"\x00") > 16:
+        raise ParseError("binary data, not an email (NUL bytes in the header section)")
+    try:
+        msg = BytesParser(policy=compat32).parsebytes(raw)
+    except Exception as exc:  # compat32 is lenient; anything escaping it means the bytes are not mail
+        raise ParseError(f"not an email: {exc}") from exc
+    names = {key.lower() for key, _ in msg.raw_items()}
+    if not names & _EMAIL_HEADERS:
+        raise ParseError("not an email: no email headers found")
+    return msg
+
+
+def _first(items: list[_T]) -> _T | None:
+    return items[0] if items else None
+
+
+def _body_charset(msg: Message) -> str | None:
+    """The first declared text charset: the best hint for raw 8-bit headers, which mailers write in it."""
+    for part in msg.walk():
+        charset = part.get_param("charset") if part.get_content_maintype() == "text" else None
+        if isinstance(charset, str) and charset.strip():
+            return charset
+    return None
+
+
+def _extras(
+    msg: Message,
+    body: Body,
+    notes: HeaderNotes,
+    *,
+    reply_to_address: str | None,
+    quoted: str,
+    signature: str,
+    received_at_source: str,
+) -> dict[str, object]:
+    cc = [a.address for a in addresses(msg, "Cc", notes)]
+    return {
+        "reply_to": reply_to_address,
+        "cc": cc,
+        "quoted_text": quoted,
+        "signature": signature,
+        "html": sanitise_html("\n".join(body.html)) if body.html else None,
+        "charset_fallback": list(notes.notes),
+        "forwarded": body.forwarded,
+        "dsn": body.report.recipients,
+        "bounced_message_id": body.report.returned_message_id,
+        "received_at_source": received_at_source,
+    }
