@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import BinaryIO
-
-import click
 
 from core.errors import ParseError
 from ingest.email.parse import parse_email
@@ -17,8 +16,8 @@ STDIN = "-"
 
 
 def stdin_bytes() -> BinaryIO:
-    """Binary stdin, also under typer's CliRunner (which swaps sys.stdin for a text wrapper)."""
-    return click.get_binary_stream("stdin")
+    """Binary stdin: raw mail must not pass through a text decoder (CliRunner's stand-in has `.buffer` too)."""
+    return sys.stdin.buffer
 
 
 def _line(source: str, raw: bytes) -> tuple[dict[str, object], bool]:
