@@ -18,7 +18,14 @@ def _email(settings: Settings, store: Store) -> Sender:
     return EmailSender(settings.email.outbound)
 
 
+def _telegram(settings: Settings, store: Store) -> Sender:
+    from channels.telegram import TelegramSender
+
+    return TelegramSender(settings.telegram, store)
+
+
 SENDER_FACTORIES: dict[Channel, SenderFactory] = {
+    Channel.TELEGRAM: _telegram,
     Channel.EMAIL: _email,
 }
 

@@ -86,5 +86,25 @@ def parse(
     raise typer.Exit(0 if ok else 1)
 
 
+telegram_app = typer.Typer(help="Telegram bot administration.", no_args_is_help=True)
+app.add_typer(telegram_app, name="telegram")
+
+
+@telegram_app.command("set-webhook")
+def telegram_set_webhook(settings: SettingsOption = None) -> None:
+    """Register [web] public_url + /telegram/webhook and the webhook secret with the Bot API (setWebhook)."""
+    from telegram.error import TelegramError
+
+    from channels.telegram import set_webhook
+    from core.errors import SendError
+
+    try:
+        info = set_webhook(settings_or_exit(settings))
+    except (ValueError, SendError, TelegramError) as exc:  # SendError: no token configured
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"webhook set: {info.get('url')} (pending updates: {info.get('pending_update_count', 0)})")
+
+
 def main() -> None:
     app()

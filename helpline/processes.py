@@ -53,10 +53,21 @@ def serve_scheduler(settings: Settings) -> None:
     serve(settings)
 
 
+def serve_telegram(settings: Settings) -> None:
+    from channels.telegram import make_bot
+    from core.redis_conn import connect
+    from core.store import Store
+    from ingest.telegram.polling import Poller
+    from web.telegram_routes import FollowUps
+
+    Poller(settings, Store(connect(settings)), make_bot(settings.telegram), FollowUps(settings)).run()
+
+
 PROCESSES: dict[str, Process] = {
     "smtp": Process(serve_smtp),
     "imap": Process(serve_imap, lambda s: s.email.imap.host is not None),
     "web": Process(serve_web),
     "worker": Process(serve_worker),
     "scheduler": Process(serve_scheduler),
+    "telegram": Process(serve_telegram, lambda s: s.telegram.mode == "polling" and s.telegram.token is not None),
 }

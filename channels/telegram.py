@@ -1,0 +1,181 @@
+"""Telegram out: the Sender, plus the few other Bot API calls Helpline makes (welcome keyboards, callback answers,
+setWebhook, lazy file fetches), all through python-telegram-bot's `telegram.Bot`.
+
+The Bot is async and RQ jobs are sync, so each sync call runs in a fresh event loop with a fresh Bot
+(`run_with_bot`): httpx connection pools belong to the loop that opened them, and a Bot kept across `asyncio.run`
+calls fails on the second with "Event loop is closed". The extra getMe that `async with Bot` makes per call is the
+price of that; it also checks the token.
+
+Errors (https://core.telegram.org/bots/api#making-requests): 403 `Forbidden` means the user blocked the bot, which
+is permanent and recorded on the contact (`telegram_blocked`); 429 `RetryAfter` carries the wait Telegram asks for;
+`BadRequest` (chat not found, message too long) is permanent; timeouts and other network errors are transient.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, ReplyParameters
+from telegram.constants import MessageLimit
+from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError
+
+from core.envelope import Envelope
+from core.errors import PermanentSendError, TransientSendError
+from core.records import Reply
+from core.settings import Settings, TelegramSettings
+from core.store import Store
+
+T = TypeVar("T")
+MAX_TEXT = int(MessageLimit.MAX_TEXT_LENGTH)  # 4096, counted by Telegram in UTF-16 code units
+ALLOWED_UPDATES = ["message", "edited_message", "callback_query"]
+
+
+class TelegramNotConfigured(PermanentSendError):
+    """No bot token in the environment (HELPLINE_TELEGRAM__TOKEN)."""
+
+
+class FileTooLarge(Exception):
+    def __init__(self, file_id: str, size: int, cap: int) -> None:
+        super().__init__(f"telegram file {file_id} is {size} bytes; the cap is {cap}")
+        self.size = size
+
+
+def make_bot(settings: TelegramSettings) -> Bot:
+    if settings.token is None:
+        raise TelegramNotConfigured("no Telegram bot token: set HELPLINE_TELEGRAM__TOKEN")
+    base = settings.api_base_url.rstrip("/")
+    return Bot(settings.token.get_secret_value(), base_url=f"{base}/bot", base_file_url=f"{base}/file/bot")
+
+
+def run_with_bot(settings: TelegramSettings, action: Callable[[Bot], Awaitable[T]]) -> T:
+    """Run `action(bot)` to completion from sync code, in a private event loop (see the module docstring)."""
+
+    async def main() -> T:
+        async with make_bot(settings) as bot:
+            return await action(bot)
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(main())
+    # Called from inside a running loop (an async caller): asyncio.run would refuse, so use a thread of our own.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, main()).result()
+
+
+def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
+    """Pieces of at most `limit` UTF-16 units, cut at a paragraph, line or word break when there is one."""
+    pieces: list[str] = []
+    rest = text
+    while _units(rest) > limit:
+        window = _prefix_within(rest, limit)
+        cut = max(window.rfind("\n\n"), window.rfind("\n"), window.rfind(" "))
+        if cut < len(window) // 2:  # no break in the second half: cut hard rather than send tiny pieces
+            cut = len(window)
+        pieces.append(rest[:cut].rstrip())
+        rest = rest[cut:].lstrip()
+    if rest or not pieces:
+        pieces.append(rest)
+    return pieces
+
+
+def _units(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _prefix_within(text: str, limit: int) -> str:
+    count = 0
+    for i, char in enumerate(text):
+        count += 2 if ord(char) > 0xFFFF else 1
+        if count > limit:
+            return text[:i]
+    return text
+
+
+def category_keyboard(buttons: Sequence[tuple[str, str]]) -> InlineKeyboardMarkup:
+    """One button per row: (label, callback_data)."""
+    return InlineKeyboardMarkup([[InlineKeyboardButton(label, callback_data=data)] for label, data in buttons])
+
+
+async def send_text(
+    bot: Bot, chat_id: int | str, text: str, *, reply_to: int | None = None, markup: Any = None
+) -> list[int]:
+    """Send `text` in as many messages as it takes; the first quotes `reply_to`, the last carries `markup`."""
+    pieces = split_text(text)
+    sent: list[int] = []
+    for i, piece in enumerate(pieces):
+        quote = ReplyParameters(reply_to, allow_sending_without_reply=True) if reply_to and i == 0 else None
+        message = await bot.send_message(
+            chat_id=chat_id,
+            text=piece,
+            reply_parameters=quote,
+            reply_markup=markup if i == len(pieces) - 1 else None,
+        )
+        sent.append(message.message_id)
+    return sent
+
+
+class TelegramSender:
+    def __init__(self, settings: TelegramSettings, store: Store) -> None:
+        self.settings = settings
+        self.store = store
+
+    def send(self, reply: Reply, original: Envelope) -> str:
+        chat_id = original.extras.get("chat_id") or reply.to
+        quote = original.extras.get("message_id")
+        try:
+            ids = run_with_bot(
+                self.settings, lambda bot: send_text(bot, chat_id, reply.text, reply_to=int(quote) if quote else None)
+            )
+        except Forbidden as exc:
+            contact_id = self.store.contact_for(f"telegram:{original.sender.address}")
+            self.store.set_contact_field(contact_id, "telegram_blocked", "1")
+            raise PermanentSendError(f"telegram: {exc.message}") from exc
+        except RetryAfter as exc:
+            raise TransientSendError(f"telegram: {exc.message}", retry_after=_seconds(exc.retry_after)) from exc
+        except (BadRequest, InvalidToken) as exc:  # before NetworkError: BadRequest is one of its subclasses
+            raise PermanentSendError(f"telegram: {exc.message}") from exc
+        except (NetworkError, TelegramError) as exc:  # TimedOut is a NetworkError
+            raise TransientSendError(f"telegram: {exc.message}") from exc
+        return str(ids[0])
+
+
+def _seconds(value: int | timedelta) -> float:
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+def set_webhook(settings: Settings) -> dict[str, Any]:
+    """Register `[web] public_url` + /telegram/webhook and the secret with the Bot API; return getWebhookInfo."""
+    telegram = settings.telegram
+    if not settings.web.public_url:
+        raise ValueError("set [web] public_url (HELPLINE_WEB__PUBLIC_URL) first")
+    if telegram.webhook_secret is None:
+        raise ValueError("set HELPLINE_TELEGRAM__WEBHOOK_SECRET first")
+    url = settings.web.public_url.rstrip("/") + "/telegram/webhook"
+    secret = telegram.webhook_secret.get_secret_value()
+
+    async def register(bot: Bot) -> dict[str, Any]:
+        await bot.set_webhook(url, secret_token=secret, allowed_updates=ALLOWED_UPDATES)
+        return (await bot.get_webhook_info()).to_dict()
+
+    return run_with_bot(telegram, register)
+
+
+def fetch_file(settings: TelegramSettings, file_id: str, cap: int | None = None) -> bytes:
+    """Download an attachment's content on demand (agents), refusing files above the cap before downloading."""
+    limit = cap if cap is not None else settings.max_file_bytes
+
+    async def fetch(bot: Bot) -> bytes:
+        file = await bot.get_file(file_id)
+        if file.file_size is not None and file.file_size > limit:
+            raise FileTooLarge(file_id, file.file_size, limit)
+        data = bytes(await file.download_as_bytearray())
+        if len(data) > limit:  # the size was missing or wrong
+            raise FileTooLarge(file_id, len(data), limit)
+        return data
+
+    return run_with_bot(settings, fetch)

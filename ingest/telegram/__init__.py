@@ -1,0 +1,1 @@
+"""Telegram ingest: pure update normalisation, the shared intake, the polling process."""
