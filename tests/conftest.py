@@ -45,10 +45,10 @@ def smtp_sink() -> Iterator[SmtpSink]:
 
 
 @pytest.fixture(scope="session")
-def dovecot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dovecot]:
-    server = Dovecot(tmp_path_factory.mktemp("dovecot")).start()
+def dovecot() -> Iterator[Dovecot]:
+    server = Dovecot().start()
     yield server
-    server.stop()
+    server.remove()
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import signal
 import subprocess
+import tempfile
 from pathlib import Path
 
 from tests.support.ports import free_port, wait_for_greeting
@@ -51,11 +52,14 @@ namespace inbox {{
 
 
 class Dovecot:
-    def __init__(self, root: Path) -> None:
-        self.root = root
+    """`root` must be reachable by the dovecot user: pytest's tmp dirs are 0700, so by default use a 0755 mkdtemp."""
+
+    def __init__(self, root: Path | None = None) -> None:
+        self.root = root or Path(tempfile.mkdtemp(prefix="helpline-dovecot-"))
+        self.root.chmod(0o755)
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
-        self.config = root / "dovecot.conf"
+        self.config = self.root / "dovecot.conf"
 
     def start(self) -> Dovecot:
         for sub in ("run", "state", "mail"):
@@ -72,6 +76,10 @@ class Dovecot:
             self.process.send_signal(signal.SIGTERM)
             self.process.wait(15)  # the next start fails while the old master lives
             self.process = None
+
+    def remove(self) -> None:
+        self.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
 
     def restart(self) -> None:
         self.stop()

@@ -1,0 +1,59 @@
+"""An embedded redis-server for `helpline run` when no `[redis] url` is configured.
+
+It listens only on a unix socket inside `embedded_dir` (no port to clash with, nothing reachable from the network)
+and persists with an append-only file fsynced on every write (`appendfsync always`): a message answered with
+SMTP 250 or HTTP 200 is on disk, which is the promise ingest makes. Redis 7 keeps the AOF as a base file plus
+increments in `appendonlydir/`.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from redis import Redis
+
+from core.redis_conn import EMBEDDED_SOCKET
+
+
+class EmbeddedRedis:
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory.resolve()
+        self.socket = self.directory / EMBEDDED_SOCKET
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"unix://{self.socket}"
+
+    def start(self, timeout: float = 10.0) -> EmbeddedRedis:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise RuntimeError("redis-server is not installed: run `make run` (it installs it) or set [redis] url")
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.process = subprocess.Popen(
+            [binary, "--port", "0", "--unixsocket", str(self.socket), "--unixsocketperm", "700",
+             "--dir", str(self.directory), "--appendonly", "yes", "--appendfsync", "always", "--save", "",
+             "--logfile", str(self.directory / "redis.log")],
+        )  # fmt: skip
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    f"redis-server exited with {self.process.returncode}; see {self.directory}/redis.log"
+                )
+            try:
+                if Redis(unix_socket_path=str(self.socket), socket_connect_timeout=0.2).ping():
+                    return self
+            except Exception:
+                time.sleep(0.02)
+        raise RuntimeError("embedded redis-server did not answer in time")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)  # redis fsyncs the AOF and exits
+            self.process.wait(15)
+        self.process = None

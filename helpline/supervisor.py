@@ -1,0 +1,110 @@
+"""`helpline run`: start the Procfile's processes (and an embedded Redis when none is configured), keep them up.
+
+The Procfile is the one list of processes; this reads it, so `honcho start` and `helpline run` never disagree.
+A process that exits is restarted with backoff; SIGINT/SIGTERM stop every child, then Redis.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from core.settings import Settings
+from helpline.embedded_redis import EmbeddedRedis
+from helpline.processes import PROCESSES
+
+log = logging.getLogger("helpline.run")
+PROCFILE = Path(__file__).resolve().parent.parent / "Procfile"
+
+
+@dataclass
+class Child:
+    name: str
+    argv: list[str]
+    process: subprocess.Popen[bytes] | None = None
+    restarts: int = 0
+    next_start: float = field(default=0.0)
+
+
+def procfile_entries(path: Path = PROCFILE) -> list[tuple[str, list[str]]]:
+    entries = []
+    for line in path.read_text().splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        name, _, command = line.partition(":")
+        entries.append((name.strip(), shlex.split(command)))
+    return entries
+
+
+def children_for(settings: Settings, settings_file: Path | None) -> list[Child]:
+    children = []
+    for name, argv in procfile_entries():
+        process_name = argv[-1]
+        if process_name in PROCESSES and not PROCESSES[process_name].enabled(settings):
+            log.info("%s: not enabled by the settings, not started", name)
+            continue
+        # Run our own interpreter's console script, so the venv is used even when it is not on PATH.
+        command = [sys.executable, "-m", "helpline", *argv[1:]]
+        if settings_file is not None:
+            command += ["--settings", str(settings_file)]
+        copies = settings.workers.count if process_name == "worker" else 1
+        children += [Child(f"{name}.{i + 1}" if copies > 1 else name, command) for i in range(copies)]
+    return children
+
+
+def run_all(settings: Settings, settings_file: Path | None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    env = dict(os.environ)
+    redis: EmbeddedRedis | None = None
+    if not settings.redis.url:
+        redis = EmbeddedRedis(Path(settings.redis.embedded_dir)).start()
+        env["HELPLINE_REDIS__URL"] = redis.url
+        log.info("embedded Redis at %s (append-only, fsync always)", redis.url)
+    children = children_for(settings, settings_file)
+    stopping = False
+
+    def stop(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        while not stopping:
+            for child in children:
+                _keep_alive(child, env)
+            time.sleep(0.2)
+    finally:
+        for child in children:
+            if child.process and child.process.poll() is None:
+                child.process.terminate()
+        for child in children:
+            if child.process:
+                try:
+                    child.process.wait(15)
+                except subprocess.TimeoutExpired:
+                    child.process.kill()
+        if redis is not None:
+            redis.stop()
+    return 0
+
+
+def _keep_alive(child: Child, env: dict[str, str]) -> None:
+    if child.process is not None:
+        code = child.process.poll()
+        if code is None:
+            return
+        delay = min(2 ** min(child.restarts, 5), 30)
+        log.warning("%s exited with %s; restarting in %ss", child.name, code, delay)
+        child.process, child.next_start = None, time.monotonic() + delay
+        child.restarts += 1
+    if time.monotonic() >= child.next_start:
+        child.process = subprocess.Popen(child.argv, env=env)
+        log.info("%s started (pid %s)", child.name, child.process.pid)

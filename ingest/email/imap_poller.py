@@ -1,0 +1,134 @@
+"""The IMAP poller (imapclient): fetches unseen mail, stores it, and only then marks it seen (or moves it).
+
+- UID-based: `use_uid=True`; UIDs survive other clients' expunges, sequence numbers do not.
+- `BODY.PEEK[]` fetches without setting \\Seen, so a crash between fetch and store leaves the mail unseen and it is
+  fetched again next time (the dedupe ledger makes the second store a no-op).
+- IDLE when the server offers it, renewed every `idle_seconds` (RFC 2177 asks for < 29 min); polling every
+  `poll_seconds` otherwise.
+- Any connection or protocol error: close, wait with exponential backoff (1 s doubling to 60 s), reconnect. The store
+  being down is handled the same way, without marking anything seen.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+
+from imapclient import IMAPClient
+from imapclient.exceptions import IMAPClientError
+
+from core.envelope import Channel
+from core.errors import ParseError, StoreUnavailable
+from core.redis_conn import connect
+from core.settings import ImapSettings, Settings
+from core.store import Store
+from ingest.email.parse import parse_email
+
+log = logging.getLogger("helpline.imap")
+
+FETCH_BATCH = 50
+MAX_BACKOFF_SECONDS = 60.0
+
+
+class ImapPoller:
+    def __init__(self, settings: Settings, store: Store, stop: threading.Event | None = None) -> None:
+        self.settings = settings
+        self.imap: ImapSettings = settings.email.imap
+        self.store = store
+        self.stop = stop or threading.Event()
+        self.stored = 0  # messages stored by this poller (observability and tests)
+
+    def run(self) -> None:
+        backoff = 1.0
+        while not self.stop.is_set():
+            try:
+                with self._connect() as client:
+                    backoff = 1.0
+                    self._session(client)
+            except (IMAPClientError, OSError, StoreUnavailable) as exc:
+                log.warning("IMAP session ended: %s; reconnecting in %.0fs", exc, backoff)
+                self.stop.wait(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+
+    @contextmanager
+    def _connect(self) -> Iterator[IMAPClient]:
+        assert self.imap.host is not None
+        client = IMAPClient(self.imap.host, port=self.imap.port, ssl=self.imap.ssl, timeout=30)
+        try:
+            password = self.imap.password.get_secret_value() if self.imap.password else ""
+            client.login(self.imap.username, password)
+            client.select_folder(self.imap.folder)
+            log.info("IMAP connected to %s:%s/%s", self.imap.host, self.imap.port, self.imap.folder)
+            yield client
+        finally:
+            with suppress(IMAPClientError, OSError):
+                client.logout()
+
+    def _session(self, client: IMAPClient) -> None:
+        can_idle = client.has_capability("IDLE")
+        while not self.stop.is_set():
+            self.fetch_new(client)
+            if can_idle:
+                client.idle()
+                try:
+                    # Wake up at least once a second to notice `stop`; renew IDLE every idle_seconds.
+                    waited = 0.0
+                    while not self.stop.is_set() and waited < self.imap.idle_seconds:
+                        if client.idle_check(timeout=1):
+                            break
+                        waited += 1
+                finally:
+                    client.idle_done()
+            else:
+                self.stop.wait(self.imap.poll_seconds)
+                client.noop()  # a selected session sees other sessions' APPENDs only after a command
+
+    def fetch_new(self, client: IMAPClient) -> int:
+        """Store every unseen message; mark each seen (or move it) only after it is stored. Returns the count."""
+        uids = client.search(["UNSEEN"])
+        done = 0
+        for start in range(0, len(uids), FETCH_BATCH):
+            batch = uids[start : start + FETCH_BATCH]
+            for uid, data in client.fetch(batch, ["BODY.PEEK[]"]).items():
+                raw = data.get(b"BODY[]")
+                if raw is None:
+                    continue
+                self._store(bytes(raw), uid)
+                self._mark_done(client, uid)
+                done += 1
+        return done
+
+    def _store(self, raw: bytes, uid: int) -> None:
+        meta = {"imap_folder": self.imap.folder, "imap_uid": uid}
+        try:
+            envelope = parse_email(raw, max_attachment_bytes=self.settings.email.max_attachment_bytes)
+        except ParseError as exc:
+            self.store.dead_letter(Channel.EMAIL, raw, f"parse error: {exc}", meta)
+            return
+        except Exception as exc:  # a parser bug must not lose the mail: keep it raw for replay
+            log.exception("parser crashed on UID %s", uid)
+            self.store.dead_letter(Channel.EMAIL, raw, f"parser crashed: {exc!r}", meta)
+            return
+        envelope = envelope.model_copy(update={"extras": {**envelope.extras, **meta}})
+        accepted = self.store.accept(envelope, raw)
+        if not accepted.duplicate:
+            self.stored += 1
+            log.info("stored %s (UID %s)", accepted.message_id, uid)
+
+    def _mark_done(self, client: IMAPClient, uid: int) -> None:
+        if self.imap.move_to:
+            client.move([uid], self.imap.move_to)
+        else:
+            client.add_flags([uid], [b"\\Seen"])
+
+
+def serve(settings: Settings) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    import signal
+
+    poller = ImapPoller(settings, Store(connect(settings)))
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: poller.stop.set())
+    poller.run()

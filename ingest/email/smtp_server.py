@@ -1,0 +1,125 @@
+"""The inbound SMTP server (aiosmtpd): mail for the support addresses, stored before it is acknowledged.
+
+Answers, in the order a client meets them:
+    RCPT  550 5.1.1  not one of `[email.inbound] addresses`
+    DATA  552        over `max_message_bytes` (aiosmtpd enforces it, and EHLO advertises SIZE)
+          554 5.6.0  an empty message
+          451 4.3.0  the store is unavailable: the sending MTA keeps the mail and retries
+          250        stored (or stored before: a duplicate Message-ID), and only then
+
+A message the parser cannot read is not refused: it is kept raw as a dead letter (`helpline replay` re-runs it
+after the fix) and answered 250, because the fault is ours and a bounce would tell the customer the wrong thing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from typing import Any
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Session
+from aiosmtpd.smtp import Envelope as SmtpEnvelope
+
+from core.envelope import Channel, Party
+from core.errors import ParseError, StoreUnavailable
+from core.redis_conn import connect
+from core.settings import Settings
+from core.store import Store
+from ingest.email.parse import parse_email
+
+log = logging.getLogger("helpline.smtp")
+
+
+class SupportMailHandler:
+    """aiosmtpd handler: only the hooks we need (RCPT and DATA)."""
+
+    def __init__(self, settings: Settings, store: Store) -> None:
+        self.settings = settings
+        self.store = store
+        self.addresses = {a.lower() for a in settings.email.inbound.addresses}
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: SmtpEnvelope, address: str, rcpt_options: list[str]
+    ) -> str:
+        if address.lower() not in self.addresses:
+            return f"550 5.1.1 <{address}>: no such support address here"
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: SmtpEnvelope) -> str:
+        raw = envelope.original_content or envelope.content
+        assert isinstance(raw, bytes)
+        if not raw.strip():
+            return "554 5.6.0 Empty message"
+        try:
+            return await asyncio.to_thread(self._store, raw, envelope.mail_from, list(envelope.rcpt_tos))
+        except StoreUnavailable as exc:
+            log.warning("store unavailable, answering 451: %s", exc)
+            return "451 4.3.0 Temporarily unable to store the message; please retry"
+
+    def _store(self, raw: bytes, mail_from: str, rcpt_tos: list[str]) -> str:
+        try:
+            envelope = parse_email(raw, max_attachment_bytes=self.settings.email.max_attachment_bytes)
+        except ParseError as exc:
+            return self._dead_letter(raw, f"parse error: {exc}", mail_from, rcpt_tos)
+        except Exception as exc:  # a parser bug must not lose the mail: keep it raw for replay
+            log.exception("parser crashed")
+            return self._dead_letter(raw, f"parser crashed: {exc!r}", mail_from, rcpt_tos)
+        envelope = envelope.model_copy(
+            update={
+                "recipient": Party(address=rcpt_tos[0].lower()),
+                "extras": {**envelope.extras, "smtp_mail_from": mail_from, "smtp_rcpt_tos": rcpt_tos},
+            }
+        )
+        if not mail_from or mail_from == "<>":
+            # An empty return path is a bounce by definition (RFC 5321 4.5.5), whatever the headers say.
+            envelope = envelope.model_copy(
+                update={"bounce": True, "flag_reasons": [*envelope.flag_reasons, "empty return path"]}
+            )
+        accepted = self.store.accept(envelope, raw)
+        if accepted.duplicate:
+            return f"250 2.0.0 Already received as {accepted.message_id}"
+        log.info("stored %s from %s", accepted.message_id, envelope.sender.address)
+        return f"250 2.0.0 Stored as {accepted.message_id}"
+
+    def _dead_letter(self, raw: bytes, error: str, mail_from: str, rcpt_tos: list[str]) -> str:
+        letter = self.store.dead_letter(Channel.EMAIL, raw, error, {"mail_from": mail_from, "rcpt_tos": rcpt_tos})
+        log.error("dead-lettered %s: %s", letter, error)
+        return f"250 2.0.0 Kept for review as {letter}"
+
+
+def controller(settings: Settings, store: Store, *, port: int | None = None) -> Controller:
+    inbound = settings.email.inbound
+    return Controller(
+        SupportMailHandler(settings, store),
+        hostname=inbound.host,
+        port=inbound.port if port is None else port,
+        data_size_limit=inbound.max_message_bytes,
+        decode_data=False,
+    )
+
+
+def serve(settings: Settings) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    smtp = controller(settings, Store(connect(settings)))
+    smtp.start()
+    log.info("SMTP listening on %s:%s for %s", smtp.hostname, smtp.port, ", ".join(settings.email.inbound.addresses))
+    stop = _wait_for_signal()
+    smtp.stop()
+    log.info("SMTP stopped (%s)", stop)
+
+
+def _wait_for_signal() -> str:
+    received: list[Any] = []
+    done = asyncio.Event()
+
+    async def wait() -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, lambda s=sig: (received.append(s), done.set()))
+        await done.wait()
+
+    asyncio.run(wait())
+    return signal.Signals(received[0]).name if received else "?"

@@ -1,0 +1,66 @@
+"""`helpline replay`: run dead-lettered payloads through their channel's parser again, after a fix.
+
+A payload that now parses is stored like any new message (dedupe still applies, so replaying twice is harmless)
+and leaves the dead-letter store; one that still fails stays, with the new error and one more attempt counted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from core.envelope import Channel, Envelope
+from core.redis_conn import connect
+from core.settings import Settings
+from core.store import Store
+
+Reparser = Callable[[bytes, dict[str, Any], Settings], Envelope]
+
+
+def _email(raw: bytes, meta: dict[str, Any], settings: Settings) -> Envelope:
+    from core.envelope import Party
+    from ingest.email.parse import parse_email
+
+    envelope = parse_email(raw, max_attachment_bytes=settings.email.max_attachment_bytes)
+    rcpt = meta.get("rcpt_tos") or []
+    if rcpt:
+        envelope = envelope.model_copy(update={"recipient": Party(address=str(rcpt[0]).lower())})
+    return envelope
+
+
+REPARSERS: dict[Channel, Reparser] = {Channel.EMAIL: _email}
+
+
+def replay_dead_letters(
+    settings: Settings, letter_ids: list[str], *, list_only: bool, echo: Callable[[str], None]
+) -> bool:
+    store = Store(connect(settings))
+    letters = [letter for letter in store.dead_letters() if not letter_ids or letter.id in letter_ids]
+    missing = set(letter_ids) - {letter.id for letter in letters}
+    for letter_id in sorted(missing):
+        echo(f"{letter_id}: no such dead letter")
+    ok = not missing
+    for letter in letters:
+        if list_only:
+            when = f"{letter.received_at:%Y-%m-%d %H:%M}"
+            echo(f"{letter.id}  {letter.channel.value}  {when}  x{letter.attempts}  {letter.error}")
+            continue
+        raw = store.dead_letter_raw(letter.id) or b""
+        reparse = REPARSERS.get(letter.channel)
+        try:
+            if reparse is None:
+                raise LookupError(f"no replay for channel {letter.channel.value}")
+            accepted = store.accept(reparse(raw, letter.meta, settings), raw)
+        except Exception as exc:  # the point is to report every failure and carry on with the rest
+            letter.attempts += 1
+            letter.error = f"{type(exc).__name__}: {exc}"
+            store.update_dead_letter(letter)
+            echo(f"{letter.id}: still failing: {letter.error}")
+            ok = False
+            continue
+        store.remove_dead_letter(letter.id)
+        state = "already stored as" if accepted.duplicate else "stored as"
+        echo(f"{letter.id}: {state} {accepted.message_id}")
+    if not letters and not missing:
+        echo("no dead letters")
+    return ok
