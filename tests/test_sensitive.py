@@ -1,0 +1,114 @@
+from __future__ import annotations
+
+import pytest
+
+from router.sensitive import (
+    CARD_NUMBER,
+    CARD_SECURITY_CODE,
+    ONE_TIME_CODE,
+    PASSWORD,
+    is_card_number,
+    luhn_ok,
+    mask_sensitive,
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [
+        ("验证码 123456", "123456"),
+        ("您的验证码为482913，5分钟内有效", "482913"),
+        ("验证码：１２３４５６", "１２３４５６"),
+        ("我的OTP是778899", "778899"),
+        ("OTP is 482913", "482913"),
+        ("code: 1234", "1234"),
+        ("The verification code was 5531 but it expired", "5531"),
+        ("My one-time password: 90817263", "90817263"),
+        ("482913 is my verification code", "482913"),
+        ("123456是我的验证码", "123456"),
+        ("短信验证码是 6543", "6543"),
+    ],
+)
+def test_one_time_codes_are_masked(text: str, secret: str) -> None:
+    masked = mask_sensitive(text)
+    assert secret not in masked.text
+    assert "*" * len(secret) in masked.text
+    assert masked.kinds == [ONE_TIME_CODE]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I got error code 1234 when paying",
+        "my zip code 100000",
+        "promo code 2026 did not work",
+        "I paid 1234 yuan yesterday",
+        "order 12345678 has not arrived",
+        "call me on 13812345678",
+    ],
+)
+def test_harmless_numbers_are_kept(text: str) -> None:
+    masked = mask_sensitive(text)
+    assert masked.text == text
+    assert masked.kinds == []
+
+
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [
+        ("password: hunter2", "hunter2"),
+        ("my password is hunter2.", "hunter2"),
+        ("密码是abc123", "abc123"),
+        ("支付密码：886622，请帮我看看", "886622"),
+        ("pwd = s3cret!x", "s3cret!x"),
+    ],
+)
+def test_passwords_are_masked(text: str, secret: str) -> None:
+    masked = mask_sensitive(text)
+    assert secret not in masked.text
+    assert "********" in masked.text
+    assert masked.kinds == [PASSWORD]
+
+
+@pytest.mark.parametrize("text", ["my password is not working", "密码错误，无法登录", "I forgot my password and"])
+def test_talking_about_a_password_is_not_a_secret(text: str) -> None:
+    assert mask_sensitive(text) == mask_sensitive(text) and mask_sensitive(text).text == text
+
+
+def test_one_time_password_is_a_code_not_also_a_password() -> None:
+    masked = mask_sensitive("动态密码 123456")
+    assert masked.text == "动态密码 ******" and masked.kinds == [ONE_TIME_CODE]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("card 4111 1111 1111 1111 please", "card **** **** **** 1111 please"),
+        ("卡号6222021234567890128被盗刷", "卡号***************0128被盗刷"),
+        ("visa 4111-1111-1111-1111 exp 2027", "visa ****-****-****-1111 exp 2027"),
+        ("amex 378282246310005", "amex ***********0005"),
+    ],
+)
+def test_card_numbers_keep_the_last_four(text: str, expected: str) -> None:
+    masked = mask_sensitive(text)
+    assert masked.text == expected
+    assert masked.kinds == [CARD_NUMBER]
+
+
+def test_numbers_failing_luhn_or_scheme_are_not_cards() -> None:
+    assert mask_sensitive("ref 4111111111111112").kinds == []  # Luhn fails
+    assert mask_sensitive("order 2026030512345678").kinds == []  # no card scheme starts 2026
+    assert mask_sensitive("call +4111111111111111").kinds == []  # after +: a phone number
+
+
+def test_cvv_and_several_kinds_in_one_message() -> None:
+    text = "Card 5555 5555 5555 4444, CVV 123, and the OTP is 998877"
+    masked = mask_sensitive(text)
+    assert masked.text == "Card **** **** **** 4444, CVV ***, and the OTP is ******"
+    assert masked.kinds == [CARD_NUMBER, ONE_TIME_CODE, CARD_SECURITY_CODE]
+    assert masked.found
+
+
+def test_luhn() -> None:
+    assert luhn_ok("79927398713") and not luhn_ok("79927398710")
+    assert is_card_number("6222021234567890128") is luhn_ok("6222021234567890128")
