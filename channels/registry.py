@@ -24,7 +24,16 @@ def _telegram(settings: Settings, store: Store) -> Sender:
     return TelegramSender(settings.telegram, store)
 
 
+def _twilio(settings: Settings, store: Store) -> Sender:
+    from channels.twilio import TwilioSender
+
+    return TwilioSender(settings, store)
+
+
 SENDER_FACTORIES: dict[Channel, SenderFactory] = {
+    Channel.SMS: _twilio,
+    Channel.WHATSAPP: _twilio,
+    Channel.VOICE: _twilio,
     Channel.TELEGRAM: _telegram,
     Channel.EMAIL: _email,
 }

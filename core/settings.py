@@ -21,6 +21,7 @@ from core.errors import SettingsError, SettingsProblem
 from core.routing_settings import RouterSettings
 from core.timing_settings import BusinessHoursSettings, NoticesSettings, SchedulerSettings, SlaSettings
 from core.toml_lines import locate_key
+from core.twilio_settings import TwilioSettings
 
 ENV_PREFIX = "HELPLINE_"
 DEFAULT_SETTINGS_FILE = Path("settings.toml")
@@ -115,6 +116,7 @@ class Settings(BaseSettings):
     replies: RepliesSettings = RepliesSettings()
     workers: WorkersSettings = WorkersSettings()
     telegram: TelegramSettings = TelegramSettings()
+    twilio: TwilioSettings = TwilioSettings()
     router: RouterSettings = RouterSettings()
     hours: dict[str, BusinessHoursSettings] = Field(default_factory=dict, description="queues left out: 24/7")
     sla: SlaSettings = SlaSettings()

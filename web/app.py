@@ -22,7 +22,7 @@ from core.store import Store
 log = logging.getLogger("helpline.web")
 
 # Each module exposes `routes(settings: Settings, store: Store) -> list[BaseRoute]`.
-ROUTE_MODULES: tuple[str, ...] = ("web.telegram_routes",)
+ROUTE_MODULES: tuple[str, ...] = ("web.telegram_routes", "web.twilio_routes")
 
 
 def create_app(settings: Settings, store: Store) -> Starlette:
