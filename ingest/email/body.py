@@ -147,9 +147,25 @@ def _is_body_text(part: Message, ctype: str) -> bool:
     return part.get_content_disposition() != "attachment" and not _raw_filename(part)
 
 
+_B64_LINE = re.compile(rb"^[A-Za-z0-9+/]+={0,2}$")
+
+
 def _payload(part: Message) -> bytes:
+    """The decoded content; base64 is decoded leniently, skipping lines that are not base64 at all."""
+    cte = str(part.get("Content-Transfer-Encoding", "")).strip().lower()
+    if cte == "base64":
+        raw = part.get_payload(decode=False)
+        if isinstance(raw, str):
+            return _lenient_b64(raw.encode("ascii", "surrogateescape"))
     payload = part.get_payload(decode=True)
     return payload if isinstance(payload, bytes) else b""
+
+
+def _lenient_b64(raw: bytes) -> bytes:
+    good = b"".join(ln.strip() for ln in raw.splitlines() if _B64_LINE.match(ln.strip())).replace(b"=", b"")
+    if len(good) % 4 == 1:
+        good = good[:-1]  # a lone trailing character encodes no whole byte
+    return base64.b64decode(good + b"=" * (-len(good) % 4))
 
 
 def _text(part: Message, ctype: str, body: Body, options: WalkOptions) -> None:
@@ -167,22 +183,32 @@ def _text(part: Message, ctype: str, body: Body, options: WalkOptions) -> None:
 
 
 def _unflow(text: str, part: Message) -> str:
-    """Undo RFC 3676 format=flowed soft line breaks (a line ending in a space continues on the next)."""
+    """Undo RFC 3676 format=flowed: a line ending in a space continues on the next line of the same quote depth."""
     if str(part.get_param("format") or "").lower() != "flowed":
         return text
     delsp = str(part.get_param("delsp") or "").lower() == "yes"
     out: list[str] = []
-    carry = ""
+    pending: tuple[int, str] | None = None  # (quote depth, text so far) of a paragraph still flowing
     for line in text.replace("\r\n", "\n").split("\n"):
-        line = carry + line
-        if line.endswith(" ") and line != "-- ":
-            carry = line[:-1] if delsp else line
+        depth = len(line) - len(line.lstrip(">"))
+        content = line[depth:]
+        content = content[1:] if content.startswith(" ") else content  # space-stuffing (RFC 3676 4.4)
+        if pending is not None and pending[0] == depth:
+            content = pending[1] + content
+        elif pending is not None:
+            out.append(_quoted(*pending))
+        pending = None
+        if content.endswith(" ") and content != "-- ":
+            pending = (depth, content[:-1] if delsp else content)
         else:
-            out.append(line)
-            carry = ""
-    if carry:
-        out.append(carry)
+            out.append(_quoted(depth, content))
+    if pending is not None:
+        out.append(_quoted(*pending))
     return "\n".join(out)
+
+
+def _quoted(depth: int, content: str) -> str:
+    return f"{'>' * depth} {content}" if depth else content
 
 
 def _raw_filename(part: Message) -> str | tuple[str, str, str] | None:

@@ -120,9 +120,9 @@ def decode_bytes(data: bytes, label: str | None, *, where: str = "body") -> Deco
         return Decoded(text, guessed, note)
     if codec != "utf-8":
         # A mislabelled UTF-8 body decodes "fine" as latin-1 or even GBK, into mojibake; valid multibyte UTF-8 is
-        # the stronger evidence, so it wins over the label.
+        # the stronger evidence, so it wins over the label (see _plausible_utf8 for when).
         as_utf8 = _utf8_with_multibyte(data)
-        if as_utf8 is not None and not _decodes_same(data, codec, as_utf8):
+        if as_utf8 is not None and _plausible_utf8(as_utf8, codec) and not _decodes_same(data, codec, as_utf8):
             return Decoded(as_utf8, "utf-8", f"{where}: declared {label} but the bytes are UTF-8")
     try:
         return Decoded(data.decode(codec), codec)
@@ -130,6 +130,18 @@ def decode_bytes(data: bytes, label: str | None, *, where: str = "body") -> Deco
         pass
     text, guessed = _guess(data)
     return Decoded(text, guessed, f"{where}: declared {label} does not fit the bytes; decoded as {guessed}")
+
+
+def _plausible_utf8(text: str, declared: str) -> bool:
+    """Whether valid UTF-8 should override a declared multibyte (CJK) charset.
+
+    Short GBK/Big5 strings are often valid UTF-8 too, but then they decode to two-byte sequences (U+0080-U+07FF:
+    Latin-1 supplement, Greek, Cyrillic...); real UTF-8 Chinese is all three-byte characters. Single-byte labels
+    are overridden whenever the bytes are valid UTF-8: latin-1 text almost never is.
+    """
+    if codecs.lookup(declared).name.startswith(("cp125", "iso8859", "latin", "ascii", "cp874", "koi8")):
+        return True
+    return not any(0x80 <= ord(c) < 0x800 for c in text)
 
 
 def _decodes_same(data: bytes, codec: str, as_utf8: str) -> bool:

@@ -1,7 +1,8 @@
 """JSON views of an email envelope: a summary for `helpline parse`, and the stable form golden files compare.
 
-Golden projection (tests/golden/email/*.json) = `Envelope.model_dump(mode="json")` with two changes, so a file only
-changes when the parser's output does:
+Golden projection (tests/golden/email/*.json) = `Envelope.model_dump(mode="json")` of `parse_email(raw,
+max_attachment_bytes=GOLDEN_CAP)` (a small cap, so the over-the-cap case needs no 5 MiB fixture), with two changes,
+so a file only changes when the parser's output does:
   - `received_at` is null when it came from the parse time (no readable Date header), since that differs every run;
   - each attachment's `content_b64` is replaced by "sha256:<hex of the decoded bytes>" (or null), to keep files small.
 """
@@ -13,6 +14,8 @@ import hashlib
 from typing import Any
 
 from core.envelope import Envelope
+
+GOLDEN_CAP = 16 * 1024
 
 
 def golden_projection(envelope: Envelope) -> dict[str, Any]:

@@ -56,6 +56,7 @@ class Split:
 def normalise_whitespace(text: str) -> str:
     """NFC, \\n newlines, no invisible characters, single spaces, at most one blank line, trimmed."""
     text = unicodedata.normalize("NFC", text).replace("\r\n", "\n").replace("\r", "\n").translate(_INVISIBLE)
+    text = text.replace("&nbsp;", " ")  # QQ Mail writes literal "&nbsp;" into its text/plain parts
     lines = [_HSPACE.sub(" ", line).strip() for line in text.split("\n")]
     return _BLANKS.sub("\n\n", "\n".join(lines)).strip()
 
