@@ -1,0 +1,105 @@
+"""`helpline notice add|list|remove`: status notices every acknowledgement carries while they are active."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+import typer
+
+from core.notices import Notice, NoticeBoard, all_notices, localize
+from core.records import utcnow
+from core.settings import Settings
+from core.store import Store
+
+notice_app = typer.Typer(
+    help="Status notices (outage, promotion peak) shown in every acknowledgement, in the customer's language.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+SettingsOption = Annotated[
+    Path | None,
+    typer.Option("--settings", "-s", help="settings file (default: $HELPLINE_SETTINGS or ./settings.toml)"),
+]
+
+
+def _open(path: Path | None) -> tuple[Settings, Store]:
+    from core.redis_conn import connect
+    from helpline.cli import settings_or_exit  # here, not at the top: helpline.cli imports this module
+
+    settings = settings_or_exit(path)
+    return settings, Store(connect(settings))
+
+
+def _when(text: str | None, zone: str, option: str) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        return localize(datetime.fromisoformat(text), zone)
+    except ValueError:
+        typer.echo(f"error: {option} {text!r} is not a date and time like 2026-12-01T18:00", err=True)
+        raise typer.Exit(2) from None
+
+
+def _show(at: datetime, zone: str) -> str:
+    return at.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M %z")
+
+
+@notice_app.command("add")
+def add(
+    text: Annotated[str, typer.Argument(help="the notice; in English, or the only text for both languages")],
+    until: Annotated[str, typer.Option("--until", help="end, e.g. 2026-12-01T18:00 (no offset: [notices].timezone)")],
+    zh: Annotated[str | None, typer.Option("--zh", help="the Chinese text (default: the same text)")] = None,
+    starts: Annotated[str | None, typer.Option("--starts", help="start (default: now)")] = None,
+    settings: SettingsOption = None,
+) -> None:
+    """Add a notice; every acknowledgement carries it from now (or --starts) until --until."""
+    loaded, store = _open(settings)
+    zone = loaded.notices.timezone
+    end = _when(until, zone, "--until")
+    assert end is not None
+    try:
+        notice = NoticeBoard(store).add(end, text, zh, starts=_when(starts, zone, "--starts"))
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"added {notice.id} until {_show(notice.until, zone)}")
+
+
+def _line(notice: Notice, now: datetime, zone: str) -> str:
+    state = "active" if notice.active(now) else "scheduled"
+    when = f"until {_show(notice.until, zone)}"
+    if notice.starts and notice.starts > now:
+        when = f"from {_show(notice.starts, zone)} {when}"
+    texts = notice.text_en if notice.text_en == notice.text_zh else f"{notice.text_en} | {notice.text_zh}"
+    return f"{notice.id}  {notice.source}  {state}  {when}\n    {texts}"
+
+
+@notice_app.command("list")
+def list_(settings: SettingsOption = None) -> None:
+    """List notices not yet ended, from settings.toml and added here."""
+    loaded, store = _open(settings)
+    now = utcnow()
+    notices = all_notices(loaded, store, now)
+    if not notices:
+        typer.echo("no notices")
+    for notice in notices:
+        typer.echo(_line(notice, now, loaded.notices.timezone))
+
+
+@notice_app.command("remove")
+def remove(
+    notice_id: Annotated[str, typer.Argument(help="the id `notice list` shows")], settings: SettingsOption = None
+) -> None:
+    """Remove a notice added with `notice add` (ones in settings.toml are removed by editing the file)."""
+    _, store = _open(settings)
+    if notice_id.startswith("settings-"):
+        typer.echo("error: that notice is in settings.toml; remove it there", err=True)
+        raise typer.Exit(2)
+    if not NoticeBoard(store).remove(notice_id):
+        typer.echo(f"error: no notice {notice_id}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"removed {notice_id}")
