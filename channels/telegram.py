@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import warnings
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -22,6 +23,7 @@ from typing import Any, TypeVar
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, ReplyParameters
 from telegram.constants import MessageLimit
 from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError
+from telegram.warnings import PTBDeprecationWarning
 
 from core.envelope import Envelope
 from core.errors import PermanentSendError, TransientSendError
@@ -73,14 +75,22 @@ def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
     rest = text
     while _units(rest) > limit:
         window = _prefix_within(rest, limit)
-        cut = max(window.rfind("\n\n"), window.rfind("\n"), window.rfind(" "))
-        if cut < len(window) // 2:  # no break in the second half: cut hard rather than send tiny pieces
-            cut = len(window)
+        cut = _break_in(window)
         pieces.append(rest[:cut].rstrip())
         rest = rest[cut:].lstrip()
     if rest or not pieces:
         pieces.append(rest)
     return pieces
+
+
+def _break_in(window: str) -> int:
+    """Where to cut: the best-ranked break in the window's second half, else the last break, else the end."""
+    for separator in ("\n\n", "\n", " "):
+        position = window.rfind(separator)
+        if position >= len(window) // 2:
+            return position
+    last = max(window.rfind("\n"), window.rfind(" "))
+    return last if last > 0 else len(window)
 
 
 def _units(text: str) -> int:
@@ -136,7 +146,7 @@ class TelegramSender:
             self.store.set_contact_field(contact_id, "telegram_blocked", "1")
             raise PermanentSendError(f"telegram: {exc.message}") from exc
         except RetryAfter as exc:
-            raise TransientSendError(f"telegram: {exc.message}", retry_after=_seconds(exc.retry_after)) from exc
+            raise TransientSendError(f"telegram: {exc.message}", retry_after=retry_seconds(exc)) from exc
         except (BadRequest, InvalidToken) as exc:  # before NetworkError: BadRequest is one of its subclasses
             raise PermanentSendError(f"telegram: {exc.message}") from exc
         except (NetworkError, TelegramError) as exc:  # TimedOut is a NetworkError
@@ -144,7 +154,11 @@ class TelegramSender:
         return str(ids[0])
 
 
-def _seconds(value: int | timedelta) -> float:
+def retry_seconds(exc: RetryAfter) -> float:
+    """Telegram's wait in seconds: an int in PTB 22, a timedelta from PTB 23 (the int access warns meanwhile)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        value = exc.retry_after
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 

@@ -36,8 +36,8 @@ log = logging.getLogger("helpline.web.telegram")
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 CHOSEN = {
-    "en": "Thanks. Your next message will go to our {label} team.",
-    "zh": "好的，您的下一条消息将转给{label}团队。",
+    "en": "Thanks. Your next message will go to: {label}.",
+    "zh": "好的，您的下一条消息将转给：{label}。",
 }
 
 
@@ -55,7 +55,14 @@ class FollowUps:
         return str(label) if label else category.replace("_", " ")
 
     def buttons(self, language: str) -> list[tuple[str, str]]:
-        return [(self.label(name, language), CATEGORY_PREFIX + name) for name in self.settings.router.categories]
+        """(text, callback data) per category. Labels name teams, and one team may serve several categories
+        ("Payments team"), so a label shared by several buttons gets the category's own name after it."""
+        names = list(self.settings.router.categories)
+        labels = [self.label(name, language) for name in names]
+        return [
+            (label if labels.count(label) == 1 else f"{label} · {name.replace('_', ' ')}", CATEGORY_PREFIX + name)
+            for name, label in zip(names, labels, strict=True)
+        ]
 
     async def __call__(self, bot: Bot, outcome: Outcome) -> None:
         """Say what the outcome calls for, with an open Bot (the polling process passes its own)."""

@@ -15,12 +15,14 @@ import asyncio
 import json
 import logging
 import threading
+import warnings
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from redis.exceptions import RedisError
 from telegram import Bot
 from telegram.error import NetworkError, RetryAfter, TelegramError
+from telegram.warnings import PTBDeprecationWarning
 
 from core.envelope import Channel
 from core.errors import ParseError, StoreUnavailable
@@ -62,7 +64,9 @@ class Poller:
                     log.warning("store unavailable, offset kept: %s", exc)
                     await asyncio.sleep(BACKOFF_SECONDS)
                 except RetryAfter as exc:
-                    wait = exc.retry_after
+                    with warnings.catch_warnings():  # int in PTB 22 (warns), timedelta from PTB 23
+                        warnings.simplefilter("ignore", PTBDeprecationWarning)
+                        wait = exc.retry_after
                     await asyncio.sleep(wait.total_seconds() if isinstance(wait, timedelta) else float(wait))
                 except (NetworkError, TelegramError) as exc:
                     log.warning("getUpdates failed: %s", exc)

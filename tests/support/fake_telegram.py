@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import parse_qs, unquote, urlparse
 
 from pydantic import SecretStr
 
@@ -57,7 +57,7 @@ class FakeTelegram:
         self.state = _State()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
 
     @property
     def url(self) -> str:
@@ -159,7 +159,7 @@ class FakeTelegram:
                 pass
 
             def do_GET(self) -> None:
-                path = urlparse(self.path).path
+                path = unquote(urlparse(self.path).path)  # PTB percent-encodes the token's colon
                 prefix = f"/file/bot{fake.token}/files/"
                 content = fake.state.files.get(path[len(prefix) :]) if path.startswith(prefix) else None
                 if content is None:
