@@ -17,7 +17,8 @@ _GSM_BASIC = frozenset(
 )
 _GSM_EXTENDED = frozenset("^{}\\[~]|€\f")  # two septets each (escape + char)
 TWILIO_MAX_BODY = 1600  # characters Twilio accepts in one Messages API Body
-_BOUNDARY = re.compile(r"[.!?。！？；;\n]\s*|\s+")
+_SENTENCE_END = re.compile(r"[.!?。！？；;\n]\s*")
+_SPACE = re.compile(r"\s+")
 
 
 def is_gsm7(text: str) -> bool:
@@ -69,6 +70,10 @@ def _prefix_within(text: str, budget: int) -> str:
 
 
 def _last_boundary(prefix: str) -> int:
-    """Cut after the last sentence end or space in the last third; else mid-text (Chinese has no spaces)."""
-    ends = [m.end() for m in _BOUNDARY.finditer(prefix) if m.end() >= len(prefix) * 2 // 3]
-    return ends[-1] if ends else len(prefix)
+    """Cut after the last sentence end in the last third, else the last space there, else mid-text (Chinese)."""
+    floor = len(prefix) * 2 // 3
+    for pattern in (_SENTENCE_END, _SPACE):
+        ends = [m.end() for m in pattern.finditer(prefix) if m.end() >= floor]
+        if ends:
+            return ends[-1]
+    return len(prefix)

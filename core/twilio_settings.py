@@ -38,15 +38,19 @@ class IvrOption(_Strict):
 
 
 class IvrSettings(_Strict):
-    welcome: str = "Welcome to Wallet support. 欢迎致电钱包客服。"
+    welcome: str = Field("Welcome to Wallet support.", description="said once when a call is answered")
     welcome_language: str = Field("en-US", description="Twilio <Say language> for the welcome line")
-    gather_timeout_seconds: int = Field(5, ge=1, le=60)
-    max_recording_seconds: int = Field(120, ge=5, le=3600)
+    gather_timeout_seconds: int = Field(5, ge=1, le=60, description="silence before a menu step gives up")
+    max_recording_seconds: int = Field(120, ge=5, le=3600, description="longest voicemail")
     transcription_wait_seconds: int = Field(
         900, ge=10, description="a recording whose transcript has not arrived by then is routed without it"
     )
-    languages: list[IvrLanguage] = Field(default_factory=list)
-    options: list[IvrOption] = Field(default_factory=list)
+    languages: list[IvrLanguage] = Field(
+        default_factory=list, description="step 1: the caller picks one (digit or speech); the first is the default"
+    )
+    options: list[IvrOption] = Field(
+        default_factory=list, description="step 2: digit or speech -> router category; then the voicemail"
+    )
 
     @model_validator(mode="after")
     def _digits_unique(self) -> IvrSettings:
@@ -78,5 +82,5 @@ class TwilioSettings(_Strict):
     default_region: str = Field("US", description="region for numbers that arrive without a + (ISO 3166 code)")
     max_sms_segments: int = Field(3, ge=1, le=10, description="longer SMS replies are shortened to fit")
     whatsapp_window_hours: int = Field(24, ge=1, description="WhatsApp's customer-service window for free-form text")
-    request_timeout_seconds: float = Field(15.0, gt=0)
+    request_timeout_seconds: float = Field(15.0, gt=0, description="timeout of one Twilio API request")
     ivr: IvrSettings = IvrSettings()

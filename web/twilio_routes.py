@@ -298,7 +298,7 @@ _RANK = {ReplyState.QUEUED: 0, ReplyState.SENT: 1, ReplyState.DELIVERED: 2, Repl
 def _add_transcript(stored: Envelope, fresh: Envelope) -> None:
     if not stored.text:
         stored.text = fresh.text
-    stored.extras.update(fresh.extras)
+    stored.extras.update({key: value for key, value in fresh.extras.items() if value and not stored.extras.get(key)})
 
 
 def _int(value: str | None, default: int) -> int:
