@@ -23,7 +23,15 @@ from typing import Any
 from core.envelope import Attachment
 from ingest.email.charsets import decode_bytes, decode_unlabelled, html_declared_charset
 from ingest.email.dsn import DeliveryReport, read_delivery_status, returned_message_id
-from ingest.email.headers import HeaderNotes, addresses, decode_header, decode_header_bytes, message_ids, raw_header
+from ingest.email.headers import (
+    HeaderNotes,
+    addresses,
+    decode_header,
+    decode_header_bytes,
+    message_ids,
+    raw_header,
+    wire_bytes,
+)
 from ingest.email.html_text import html_to_text
 from ingest.email.quotes import normalise_whitespace
 
@@ -156,7 +164,7 @@ def _payload(part: Message) -> bytes:
     if cte == "base64":
         raw = part.get_payload(decode=False)
         if isinstance(raw, str):
-            return _lenient_b64(raw.encode("ascii", "surrogateescape"))
+            return _lenient_b64(wire_bytes(raw))
     payload = part.get_payload(decode=True)
     return payload if isinstance(payload, bytes) else b""
 
@@ -234,7 +242,7 @@ def decode_filename(part: Message, notes: HeaderNotes) -> str | None:
         )
         notes.add(decoded.note)
         return decoded.text.strip() or None
-    return decode_header_bytes(str(raw).encode("ascii", "surrogateescape"), notes, where="filename") or None
+    return decode_header_bytes(wire_bytes(str(raw)), notes, where="filename") or None
 
 
 def _attachment(part: Message, options: WalkOptions, *, inline_context: bool) -> Attachment:
@@ -264,7 +272,7 @@ def _forwarded(part: Message, body: Body, options: WalkOptions) -> None:
     try:
         data = inner.as_bytes()
     except Exception:  # the generator can choke on a malformed inner message; its text form still has the size
-        data = inner.as_string().encode("utf-8", "surrogateescape")
+        data = wire_bytes(inner.as_string())
     notes = options.notes
     subject = decode_header(inner, "Subject", notes)
     sender = addresses(inner, "From", notes)

@@ -52,8 +52,18 @@ def raw_headers(msg: Message, name: str) -> list[bytes]:
 
 
 def _to_bytes(value: object) -> bytes:
-    # compat32 keeps 8-bit header bytes as surrogate escapes in str; round-trip them back to the original bytes.
-    return str(value).encode("ascii", "surrogateescape")
+    return wire_bytes(str(value))
+
+
+def wire_bytes(text: str) -> bytes:
+    """Back to the bytes that were on the wire: compat32 keeps 8-bit bytes as surrogate escapes in its strs.
+
+    Anything else that is not ASCII (rare: a damaged message can yield U+FFFD) is written as UTF-8.
+    """
+    try:
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace")
 
 
 def _decode_word_payload(encoding: bytes, payload: bytes) -> bytes:
@@ -172,8 +182,8 @@ def addresses(msg: Message, name: str, notes: HeaderNotes) -> list[Address]:
             # getaddresses gives up on some broken headers; a bare address is still worth keeping.
             pairs = [("", a) for a in _BARE_ADDRESS.findall(text)]
         for display, addr in pairs:
-            decoded = decode_header_bytes(display.encode("ascii", "surrogateescape"), notes, where=name)
-            clean = addr.encode("ascii", "surrogateescape").decode("utf-8", "replace").strip().lower()
+            decoded = decode_header_bytes(wire_bytes(display), notes, where=name)
+            clean = wire_bytes(addr).decode("utf-8", "replace").strip().lower()
             found.append(Address(clean, decoded.strip("\"' ") or None))
     return found
 
