@@ -6,7 +6,8 @@ says `continue`). Every step is written to the decision's trace, which `helpline
 
 Classification (when the customer did not choose a category): each category scores the summed weight of its DISTINCT
 keywords found in the message — an English keyword weighs its number of words, a Chinese one its characters / 2
-(minimum 1) — so longer phrases count more. The highest score wins; ties go to the category declared first; no match
+(minimum 1) — so longer phrases count more, and a match nested inside a longer match does not count ("pay" inside
+"apple pay", "transfer" inside "transfer fee"). The highest score wins; ties go to the category declared first; no match
 gives `default_category`. A category's priority and queue follow it unless a rule has set them explicitly.
 """
 
@@ -21,7 +22,7 @@ from core.routing_settings import RouterSettings
 from router.conditions import Node, compile_condition
 from router.errors import RouterConfigError
 from router.facts import Facts
-from router.keywords import KeywordIndex
+from router.keywords import KeywordIndex, outermost
 from router.normalize import fold, match_form
 from router.senders import SenderMatcher
 
@@ -170,6 +171,7 @@ class Router:
         tags = set(ctx.contact_tags)
         given = [tag for tag, matches in self._taggers if matches(sender)]
         tags.update(given)
+        keywords, spans = self._index.find(text)
         facts = Facts(
             channel=envelope.channel.value,
             recipient=envelope.recipient.address.lower() if envelope.recipient else "",
@@ -178,7 +180,8 @@ class Router:
             language=envelope.language.lower(),
             text=text,
             folded=folded,
-            keywords=self._index.find(text),
+            keywords=keywords,
+            spans=spans,
             has_attachment=bool(envelope.attachments),
             new_conversation=ctx.new_conversation,
             in_business_hours=ctx.in_business_hours,
@@ -256,7 +259,7 @@ class Router:
             return chosen
         scores: dict[int, float] = {}
         hits: dict[int, list[int]] = {}
-        for keyword_id in facts.keywords:
+        for keyword_id in outermost(facts.spans):
             for position, weight in self._scoring.get(keyword_id, ()):
                 scores[position] = scores.get(position, 0.0) + weight
                 hits.setdefault(position, []).append(keyword_id)

@@ -15,6 +15,7 @@ class Facts:
     text: str  # subject + text in keyword-matching form (router.normalize.normalize)
     folded: str  # subject + text width-folded and simplified, for regular expressions (router.normalize.fold)
     keywords: set[int]  # ids of every keyword found in `text`
+    spans: list[tuple[int, int, int]]  # every keyword match as (start, end, id), for classification
     has_attachment: bool
     new_conversation: bool
     in_business_hours: bool | None

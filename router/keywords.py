@@ -76,25 +76,40 @@ class KeywordIndex:
     def keyword(self, keyword_id: int) -> Keyword:
         return self._list[keyword_id]
 
-    def find(self, text: str) -> set[int]:
-        """Ids of the keywords present in `text` (already normalised)."""
+    def find(self, text: str) -> tuple[set[int], list[tuple[int, int, int]]]:
+        """The ids of the keywords present in `text` (already normalised), and every match as (start, end, id)."""
         found: set[int] = set()
+        spans: list[tuple[int, int, int]] = []
         if not self._by_text:
-            return found
+            return found, spans
         size = len(text)
         for end, (keyword_id, length, substring) in self._automaton.iter(text):
-            if keyword_id in found:
-                continue
-            if substring:
-                found.add(keyword_id)
-                continue
-            # A boundary only matters where the keyword itself starts or ends with a word character ("2fa", not "$").
             start = end - length + 1
-            if start > 0 and _is_word_char(text[start]) and _is_word_char(text[start - 1]):
-                continue
-            if not _is_word_char(text[end]) or _boundary_after(text, end + 1, size):
-                found.add(keyword_id)
-        return found
+            # A boundary only matters where the keyword itself starts or ends with a word character ("2fa", not "$").
+            if not substring:
+                if start > 0 and _is_word_char(text[start]) and _is_word_char(text[start - 1]):
+                    continue
+                if _is_word_char(text[end]) and not _boundary_after(text, end + 1, size):
+                    continue
+            found.add(keyword_id)
+            spans.append((start, end, keyword_id))
+        return found, spans
+
+
+def outermost(spans: list[tuple[int, int, int]]) -> set[int]:
+    """The ids of matches not nested inside a longer match: in "apple pay", `pay` does not count beside `apple pay`.
+
+    Classification scores only these, so a phrase is not counted twice (once whole, once for a word inside it) and a
+    generic word inside another category's phrase ("transfer" inside "transfer fee") does not pull the other way.
+    """
+    if len(spans) < 2:
+        return {keyword_id for _, _, keyword_id in spans}
+    kept: set[int] = set()
+    for start, end, keyword_id in spans:
+        nested = any(s <= start and end <= e and (s, e) != (start, end) for s, e, _ in spans)
+        if not nested:
+            kept.add(keyword_id)
+    return kept
 
 
 def _boundary_after(text: str, at: int, size: int) -> bool:

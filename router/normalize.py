@@ -19,13 +19,16 @@ import opencc
 _converter = opencc.OpenCC("t2s")
 _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "`": "'"})
 _DASHES_AND_SPACE = re.compile(r"[\s\-\u2010-\u2015_]+")
+# OpenCC writes 帳 as 帐, but mainland Chinese writes money accounts with 账 (账户, 转账, 到账); 帐 alone (帐篷, a tent)
+# never comes up in a wallet's support mail, so fold it too, and 轉帳 / 转帐 / 转账 all meet.
+_VARIANTS = str.maketrans({"帐": "账"})
 
 
 def fold(text: str) -> str:
     """Width-folded, simplified-Chinese `text`, case and punctuation kept."""
     folded = unicodedata.normalize("NFKC", text)
     # OpenCC is fast (~2 µs a message), but most English mail does not need it at all.
-    return folded if folded.isascii() else _converter.convert(folded)
+    return folded if folded.isascii() else _converter.convert(folded).translate(_VARIANTS)
 
 
 def match_form(folded: str) -> str:
@@ -45,7 +48,7 @@ def normalize_keyword(keyword: str) -> str:
 
 def to_simplified(text: str) -> str:
     """Traditional to simplified Chinese only (no case or width folding): for regular expressions."""
-    return text if text.isascii() else _converter.convert(text)
+    return text if text.isascii() else _converter.convert(text).translate(_VARIANTS)
 
 
 def has_cjk(text: str) -> bool:
