@@ -1,0 +1,172 @@
+"""Signed Twilio SMS webhooks: Helpline's `/twilio/sms` against a bare Starlette endpoint returning empty TwiML.
+
+Both apps run under the same uvicorn settings in a child process (so the load generator does not share their GIL)
+and get the same requests: distinct MessageSids, each signed with `RequestValidator.compute_signature` beforehand
+(signing is Twilio's cost, not ours). Helpline checks the signature, builds the envelope (E.164, language, keywords),
+stores it with `Store.accept` (dedupe key, message, raw body and the pipeline job in one MULTI/EXEC) and only then
+answers. Clients: CLIENTS threads, each with its own keep-alive httpx connection, as Twilio opens several.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import statistics
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from urllib.parse import urlencode
+
+import httpx
+import uvicorn
+from pydantic import SecretStr
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from bench.support import PrivateRedis, bench_settings, fmt_ratio
+from core.redis_conn import connect
+from core.store import Store
+from tests.support.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, sign, sms_form
+from tests.support.ports import free_port
+
+REQUESTS = 2000
+CLIENTS = 4
+ROUNDS = 2  # interleaved; the best run counts
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response />'
+BODIES = ["My top up has not arrived yet, can you check?", "我的卡被盗刷了，请帮我冻结", "STOP", "hello"]
+
+
+def bare_app() -> Starlette:
+    async def sms(request: Request) -> Response:
+        await request.body()
+        return Response(EMPTY_TWIML, media_type="text/xml")
+
+    return Starlette(routes=[Route("/twilio/sms", sms, methods=["POST"])])
+
+
+def helpline_app(redis_url: str) -> Starlette:
+    from web.app import create_app
+
+    settings = bench_settings(redis_url)
+    twilio = settings.twilio.model_copy(update={"account_sid": ACCOUNT_SID, "auth_token": SecretStr(AUTH_TOKEN)})
+    settings = settings.model_copy(update={"twilio": twilio})
+    return create_app(settings, Store(connect(settings)))
+
+
+def _serve(factory: Callable[[], Starlette], port: int) -> None:
+    uvicorn.run(factory(), host="127.0.0.1", port=port, log_level="error", access_log=False)
+
+
+@contextmanager
+def served(factory: Callable[[], Starlette]) -> Iterator[str]:
+    port = free_port()
+    process = multiprocessing.get_context("fork").Process(target=_serve, args=(factory, port), daemon=True)
+    process.start()
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            httpx.get(url + "/", timeout=0.5)
+            break
+        except httpx.TransportError:
+            if time.monotonic() > deadline:
+                process.kill()
+                raise RuntimeError("uvicorn did not start") from None
+            time.sleep(0.02)
+    try:
+        yield url
+    finally:
+        process.terminate()
+        process.join(10)
+
+
+def signed_requests(url: str, tag: str) -> list[tuple[bytes, str]]:
+    requests = []
+    for i in range(REQUESTS):
+        form = sms_form(BODIES[i % len(BODIES)], sid=f"SM{tag}{i:028d}"[:34], from_=f"+1415555{i % 10000:04d}")
+        requests.append((urlencode(form).encode(), sign(url + "/twilio/sms", form)))
+    return requests
+
+
+def load(url: str, requests: list[tuple[bytes, str]]) -> tuple[float, list[float]]:
+    """Send every request; any non-200 raises, so a refusing server cannot look fast. Returns (seconds, latencies)."""
+    latencies: list[float] = []
+    lock = threading.Lock()
+    errors: list[str] = []
+
+    def client(part: list[tuple[bytes, str]]) -> None:
+        mine = []
+        with httpx.Client(base_url=url, timeout=10) as http:
+            for body, signature in part:
+                headers = {"X-Twilio-Signature": signature, "Content-Type": "application/x-www-form-urlencoded"}
+                start = time.perf_counter()
+                response = http.post("/twilio/sms", content=body, headers=headers)
+                mine.append(time.perf_counter() - start)
+                if response.status_code != 200:
+                    errors.append(f"{response.status_code} {response.text[:80]}")
+                    return
+        with lock:
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=client, args=(requests[i::CLIENTS],)) for i in range(CLIENTS)]
+    start = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - start
+    if errors:
+        raise RuntimeError(f"webhook refused: {errors[0]}")
+    return elapsed, latencies
+
+
+def percentile(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
+
+
+def main() -> str:
+    results: dict[str, tuple[float, list[float]]] = {}
+    with PrivateRedis() as redis:
+        factories: dict[str, Callable[[], Starlette]] = {
+            "bare Starlette, empty TwiML": bare_app,
+            "Helpline `/twilio/sms`": lambda: helpline_app(redis.url),
+        }
+        for round_ in range(ROUNDS):
+            for name, factory in factories.items():
+                with served(factory) as url:
+                    load(url, signed_requests(url, f"w{round_}")[:100])  # warm-up: imports, connections
+                    elapsed, latencies = load(url, signed_requests(url, f"r{round_}"))
+                if name not in results or elapsed < results[name][0]:
+                    results[name] = (elapsed, latencies)
+        stored = len(Store(connect(bench_settings(redis.url))).message_ids())
+    expected = ROUNDS * (REQUESTS + 100)  # every request of every round, warm-ups included, stored exactly once
+    assert stored == expected, f"Helpline stored {stored} messages, expected {expected}"
+    return report(results)
+
+
+def report(results: dict[str, tuple[float, list[float]]]) -> str:
+    base_rate = REQUESTS / next(iter(results.values()))[0]
+    rows = []
+    for i, (name, (elapsed, latencies)) in enumerate(results.items()):
+        rate = REQUESTS / elapsed
+        p50, p99 = percentile(latencies, 50) * 1000, percentile(latencies, 99) * 1000
+        versus = "1.00× (baseline)" if i == 0 else f"**{fmt_ratio(rate / base_rate)}**"
+        rows.append(f"| {name} | {rate:,.0f} | {versus} | {p50:.2f} | {p99:.2f} |")
+    return "\n".join(
+        [
+            "## Twilio webhook: signed `/twilio/sms` vs a bare Starlette endpoint (`bench/bench_twilio_webhook.py`)",
+            "",
+            f"{REQUESTS} signed inbound-SMS webhooks per run (English, Chinese, STOP; distinct MessageSids), sent by "
+            f"{CLIENTS} keep-alive httpx clients in threads; each app served by one uvicorn in a child process. "
+            "Helpline validates `X-Twilio-Signature`, builds the envelope and stores it with `Store.accept` before "
+            "answering empty TwiML; the baseline only reads the body and answers empty TwiML. Private redis-server "
+            f"(appendonly no) on loopback; best of {ROUNDS} interleaved runs; latency is per request as the client "
+            "sees it.",
+            "",
+            "| endpoint | requests/s | vs bare | p50 ms | p99 ms |",
+            "|---|---|---|---|---|",
+            *rows,
+        ]
+    )
