@@ -1,0 +1,131 @@
+"""Hot reload: the compiled router of a running process, swapped atomically when settings.toml changes.
+
+A worker asks `live.current()` for the router at the start of each job. `reload()` compiles the new file completely
+before it touches anything, then publishes it with ONE reference assignment (atomic under the GIL), so a job sees
+either the old rules or the new ones, never a mix. An invalid file leaves the running rules in place and logs every
+problem with its key and line. Triggers: a change of the file (watchfiles, in a daemon thread; the directory is
+watched, because editors save by renaming a new file over the old one) or SIGHUP. Each process runs its own
+LiveRouter, so every process swaps on its own.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import watchfiles
+
+from core.errors import SettingsError
+from core.settings import Settings, load_settings, settings_path
+from router.engine import Router, compile_router
+from router.errors import RouterConfigError
+
+log = logging.getLogger("helpline.router")
+
+
+class LiveRouter:
+    def __init__(self, path: Path | str, router: Router) -> None:
+        self.path = Path(path).resolve()
+        self._router = router
+        self.generation = 0  # bumped on every successful swap
+        self.last_problems: list[str] = []  # why the latest reload was refused, if it was
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._previous_sighup: Any = None
+        self._reload_lock = threading.Lock()  # a SIGHUP during a file-triggered reload waits its turn
+
+    @classmethod
+    def from_settings(cls, settings: Settings, path: Path | str | None = None) -> LiveRouter:
+        """Start from already-loaded settings; `path` (default: $HELPLINE_SETTINGS or ./settings.toml) is watched."""
+        return cls(settings_path(path), compile_router(settings.router))
+
+    @classmethod
+    def from_file(cls, path: Path | str) -> LiveRouter:
+        return cls(path, compile_router(load_settings(path).router))
+
+    def current(self) -> Router:
+        return self._router
+
+    def reload(self) -> bool:
+        """Load and compile the file; swap on success. False (old rules kept, problems logged) on any problem."""
+        with self._reload_lock:
+            try:
+                router = compile_router(load_settings(self.path).router)
+            except SettingsError as exc:
+                self._refuse([str(problem) for problem in exc.problems])
+                return False
+            except RouterConfigError as exc:  # only if load_settings did not already report them
+                self._refuse([f"{self.path}: {key}: {message}" for key, message in exc.problems])
+                return False
+            self._router = router  # the swap: one reference assignment
+            self.generation += 1
+            self.last_problems = []
+            log.info(
+                "routing rules reloaded from %s: %d rules, %d keywords",
+                self.path,
+                router.rule_count,
+                router.keyword_count,
+            )
+            return True
+
+    def _refuse(self, problems: list[str]) -> None:
+        self.last_problems = problems
+        log.error("%s is invalid; keeping the running routing rules (%d problems)", self.path, len(problems))
+        for problem in problems:
+            log.error("  %s", problem)
+
+    # ---- triggers ----------------------------------------------------------------------------------------------
+
+    def watch(self, debounce_ms: int = 300) -> threading.Thread:
+        """Reload whenever the settings file changes, from a daemon thread; returns the thread."""
+        if self._thread is not None and self._thread.is_alive():
+            return self._thread
+        self._stop.clear()
+        self._thread = threading.Thread(
+            target=self._watch_loop, args=(debounce_ms,), name="helpline-router-watch", daemon=True
+        )
+        self._thread.start()
+        return self._thread
+
+    def _watch_loop(self, debounce_ms: int) -> None:
+        target = str(self.path)
+
+        def only_our_file(_change: watchfiles.Change, changed: str) -> bool:
+            return str(Path(changed).resolve()) == target
+
+        try:
+            for _changes in watchfiles.watch(
+                self.path.parent,
+                watch_filter=only_our_file,
+                stop_event=self._stop,
+                debounce=debounce_ms,
+                rust_timeout=500,
+                yield_on_timeout=False,
+                recursive=False,
+            ):
+                if self.path.exists():  # a rename-over-save deletes and recreates: wait for the new file
+                    self.reload()
+        except Exception:  # the watcher must never take the worker down; SIGHUP still works
+            log.exception("watching %s for routing changes stopped", self.path)
+
+    def install_sighup(self) -> None:
+        """Reload on SIGHUP (call from the main thread). The reload runs in a thread, not inside the handler."""
+
+        def on_sighup(_signum: int, _frame: FrameType | None) -> None:
+            threading.Thread(target=self.reload, name="helpline-router-sighup", daemon=True).start()
+
+        self._previous_sighup = signal.signal(signal.SIGHUP, on_sighup)
+
+    def stop(self) -> None:
+        """Stop watching and give SIGHUP back to whoever had it."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+        if self._previous_sighup is not None:
+            signal.signal(signal.SIGHUP, self._previous_sighup)
+            self._previous_sighup = None
