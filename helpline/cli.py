@@ -10,6 +10,8 @@ import typer
 
 from core.errors import SettingsError
 from core.settings import Settings, load_settings, settings_path
+from helpline.notice_cli import notice_app
+from helpline.queues_cli import queues_command
 
 app = typer.Typer(help="Helpline: omnichannel support engine.", no_args_is_help=True, add_completion=False)
 
@@ -104,6 +106,10 @@ def telegram_set_webhook(settings: SettingsOption = None) -> None:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
     typer.echo(f"webhook set: {info.get('url')} (pending updates: {info.get('pending_update_count', 0)})")
+
+
+app.add_typer(notice_app, name="notice")
+app.command("queues")(queues_command)
 
 
 def main() -> None:

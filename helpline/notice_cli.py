@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
@@ -9,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 import typer
 
+from core.errors import StoreUnavailable
 from core.notices import Notice, NoticeBoard, all_notices, localize
 from core.records import utcnow
 from core.settings import Settings
@@ -24,6 +27,15 @@ SettingsOption = Annotated[
     Path | None,
     typer.Option("--settings", "-s", help="settings file (default: $HELPLINE_SETTINGS or ./settings.toml)"),
 ]
+
+
+@contextmanager
+def _store_errors() -> Iterator[None]:
+    try:
+        yield
+    except StoreUnavailable as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
 
 
 def _open(path: Path | None) -> tuple[Settings, Store]:
@@ -62,7 +74,8 @@ def add(
     end = _when(until, zone, "--until")
     assert end is not None
     try:
-        notice = NoticeBoard(store).add(end, text, zh, starts=_when(starts, zone, "--starts"))
+        with _store_errors():
+            notice = NoticeBoard(store).add(end, text, zh, starts=_when(starts, zone, "--starts"))
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -83,7 +96,8 @@ def list_(settings: SettingsOption = None) -> None:
     """List notices not yet ended, from settings.toml and added here."""
     loaded, store = _open(settings)
     now = utcnow()
-    notices = all_notices(loaded, store, now)
+    with _store_errors():
+        notices = all_notices(loaded, store, now)
     if not notices:
         typer.echo("no notices")
     for notice in notices:
@@ -99,7 +113,9 @@ def remove(
     if notice_id.startswith("settings-"):
         typer.echo("error: that notice is in settings.toml; remove it there", err=True)
         raise typer.Exit(2)
-    if not NoticeBoard(store).remove(notice_id):
+    with _store_errors():
+        removed = NoticeBoard(store).remove(notice_id)
+    if not removed:
         typer.echo(f"error: no notice {notice_id}", err=True)
         raise typer.Exit(1)
     typer.echo(f"removed {notice_id}")

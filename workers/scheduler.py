@@ -110,7 +110,9 @@ def escalate(settings: Settings, store: Store, policy: SlaPolicy, now: datetime)
                 if message is None or message.decision is None:
                     continue
                 decision = message.decision
-                status = policy.status(decision.category, decision.priority, queue, message.envelope.received_at, now)
+                status = policy.status(
+                    decision.category, decision.priority, decision.queue, message.envelope.received_at, now
+                )
                 if not status.breached:
                     continue
                 dst = raised(priority)

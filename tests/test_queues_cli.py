@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import typer
+from typer.testing import CliRunner
+
+from core.envelope import Channel, Decision, Envelope, Party, Priority
+from core.inbox import Inbox
+from core.records import MessageState, StoredMessage, utcnow
+from core.settings import Settings
+from core.store import Store
+from helpline.queues_cli import format_age, queue_report, queues_command, render_table
+from tests.conftest import ROOT
+
+SH = ZoneInfo("Asia/Shanghai")
+NOW = datetime(2026, 3, 4, 15, 0, tzinfo=SH)  # Wednesday afternoon
+
+
+def routed(store: Store, message_id: str, queue: str, priority: Priority, received: datetime) -> None:
+    envelope = Envelope(
+        channel=Channel.EMAIL, provider_id=message_id, received_at=received, sender=Party(address="a@b.c")
+    )
+    decision = Decision(category=queue, priority=priority, queue=queue)
+    store.save_message(StoredMessage(id=message_id, envelope=envelope, state=MessageState.ROUTED, decision=decision))
+    Inbox(store).file(queue, priority, message_id, received)
+
+
+def test_report_counts_depth_age_at_risk_and_breached(settings: Settings, store: Store) -> None:
+    routed(store, "m1", "general", Priority.NORMAL, NOW - timedelta(hours=1))  # 1 of 4 business hours: ok
+    routed(store, "m2", "general", Priority.NORMAL, NOW - timedelta(hours=3, minutes=30))  # 3.5 of 4: at risk
+    routed(store, "m3", "general", Priority.NORMAL, NOW - timedelta(hours=5))  # breached
+    routed(store, "m4", "security", Priority.URGENT, NOW - timedelta(minutes=8))  # 8 of 10 minutes: at risk
+
+    rows = {(r.queue, r.priority): r for r in queue_report(settings, store, NOW)}
+
+    general = rows[("general", Priority.NORMAL)]
+    assert (general.depth, general.at_risk, general.breached) == (3, 1, 1)
+    assert general.oldest_age == timedelta(hours=5)
+    assert general.open_now
+    security = rows[("security", Priority.URGENT)]
+    assert (security.depth, security.at_risk, security.breached) == (1, 1, 0)
+    assert rows[("general", Priority.LOW)].depth == 0
+
+
+def test_format_age() -> None:
+    assert format_age(timedelta(minutes=5)) == "5m"
+    assert format_age(timedelta(hours=2, minutes=5)) == "2h05m"
+    assert format_age(timedelta(days=3, hours=4)) == "3d04h"
+    assert format_age(None) == "-"
+
+
+def test_table_layout(settings: Settings, store: Store) -> None:
+    routed(store, "m1", "general", Priority.HIGH, NOW - timedelta(minutes=50))
+    text = render_table(queue_report(settings, store, NOW))
+    lines = text.splitlines()
+    assert lines[0].split() == ["QUEUE", "PRIORITY", "DEPTH", "OLDEST", "AT", "RISK", "BREACHED", "HOURS"]
+    assert lines[1].split() == ["general", "high", "1", "50m", "1", "0", "open"]
+    assert len(lines) == 2
+    assert len(render_table(queue_report(settings, store, NOW), show_empty=True).splitlines()) == 5
+
+
+def test_command_prints_json(settings: Settings, store: Store) -> None:
+    routed(store, "m1", "security", Priority.URGENT, utcnow() - timedelta(hours=1))
+    result = CliRunner().invoke(
+        _app(),
+        ["--settings", str(ROOT / "settings.toml"), "--json"],
+        env={"HELPLINE_REDIS__URL": settings.redis.url or ""},
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data == [
+        {
+            "queue": "security",
+            "priority": "urgent",
+            "depth": 1,
+            "at_risk": 0,
+            "breached": 1,
+            "open_now": True,
+            "oldest_age_seconds": data[0]["oldest_age_seconds"],
+        }
+    ]
+    assert 3600 <= data[0]["oldest_age_seconds"] < 3700
+
+
+def _app() -> typer.Typer:
+    app = typer.Typer()
+    app.command()(queues_command)
+    return app
