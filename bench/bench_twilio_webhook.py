@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import multiprocessing
 import statistics
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from urllib.parse import urlencode
 
 import httpx
@@ -25,17 +27,27 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from bench.support import PrivateRedis, bench_settings, fmt_ratio
 from core.redis_conn import connect
+from core.settings import Settings, load_settings
 from core.store import Store
 from tests.support.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, sign, sms_form
 from tests.support.ports import free_port
+from tests.support.redis_server import RedisServer
 
 REQUESTS = 2000
 CLIENTS = 4
 ROUNDS = 2  # interleaved; the best run counts
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response />'
 BODIES = ["My top up has not arrived yet, can you check?", "我的卡被盗刷了，请帮我冻结", "STOP", "hello"]
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def bench_settings(redis_url: str) -> Settings:
+    base = load_settings(ROOT / "settings.toml")
+    twilio = base.twilio.model_copy(update={"account_sid": ACCOUNT_SID, "auth_token": SecretStr(AUTH_TOKEN)})
+    return base.model_copy(update={"redis": base.redis.model_copy(update={"url": redis_url}), "twilio": twilio})
 
 
 def bare_app() -> Starlette:
@@ -50,8 +62,6 @@ def helpline_app(redis_url: str) -> Starlette:
     from web.app import create_app
 
     settings = bench_settings(redis_url)
-    twilio = settings.twilio.model_copy(update={"account_sid": ACCOUNT_SID, "auth_token": SecretStr(AUTH_TOKEN)})
-    settings = settings.model_copy(update={"twilio": twilio})
     return create_app(settings, Store(connect(settings)))
 
 
@@ -126,21 +136,30 @@ def percentile(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
 
 
-def main() -> str:
+def run_rounds(redis_url: str) -> dict[str, tuple[float, list[float]]]:
     results: dict[str, tuple[float, list[float]]] = {}
-    with PrivateRedis() as redis:
-        factories: dict[str, Callable[[], Starlette]] = {
-            "bare Starlette, empty TwiML": bare_app,
-            "Helpline `/twilio/sms`": lambda: helpline_app(redis.url),
-        }
-        for round_ in range(ROUNDS):
-            for name, factory in factories.items():
-                with served(factory) as url:
-                    load(url, signed_requests(url, f"w{round_}")[:100])  # warm-up: imports, connections
-                    elapsed, latencies = load(url, signed_requests(url, f"r{round_}"))
-                if name not in results or elapsed < results[name][0]:
-                    results[name] = (elapsed, latencies)
-        stored = len(Store(connect(bench_settings(redis.url))).message_ids())
+    factories: dict[str, Callable[[], Starlette]] = {
+        "bare Starlette, empty TwiML": bare_app,
+        "Helpline `/twilio/sms`": lambda: helpline_app(redis_url),
+    }
+    for round_ in range(ROUNDS):
+        for name, factory in factories.items():
+            with served(factory) as url:
+                load(url, signed_requests(url, f"w{round_}")[:100])  # warm-up: imports, connections
+                elapsed, latencies = load(url, signed_requests(url, f"r{round_}"))
+            if name not in results or elapsed < results[name][0]:
+                results[name] = (elapsed, latencies)
+    return results
+
+
+def main() -> str:
+    with tempfile.TemporaryDirectory(prefix="hl-bench-twilio-") as workdir:
+        redis = RedisServer(Path(workdir)).start()  # appendonly no; stopped by its PID
+        try:
+            results = run_rounds(redis.url)
+            stored = len(Store(connect(bench_settings(redis.url))).message_ids())
+        finally:
+            redis.stop()
     expected = ROUNDS * (REQUESTS + 100)  # every request of every round, warm-ups included, stored exactly once
     assert stored == expected, f"Helpline stored {stored} messages, expected {expected}"
     return report(results)
@@ -152,7 +171,7 @@ def report(results: dict[str, tuple[float, list[float]]]) -> str:
     for i, (name, (elapsed, latencies)) in enumerate(results.items()):
         rate = REQUESTS / elapsed
         p50, p99 = percentile(latencies, 50) * 1000, percentile(latencies, 99) * 1000
-        versus = "1.00× (baseline)" if i == 0 else f"**{fmt_ratio(rate / base_rate)}**"
+        versus = "1.00× (baseline)" if i == 0 else f"**{rate / base_rate:.2f}×**"
         rows.append(f"| {name} | {rate:,.0f} | {versus} | {p50:.2f} | {p99:.2f} |")
     return "\n".join(
         [
