@@ -28,7 +28,7 @@ def test_no_throughput_falls_back_to_the_sla_target(settings: Settings, store: S
     eta = expected_response(settings, store, "security", Priority.URGENT, WEDNESDAY_NOON)
     assert eta.basis == "sla"
     assert eta.delta == timedelta(minutes=10)  # [sla.categories.security] urgent = 10
-    assert (eta.text_en, eta.text_zh) == ("within 10 minutes", "10 分钟内")
+    assert (eta.text_en, eta.text_zh) == ("within 10 minutes", "10分钟内")
 
 
 def test_depth_and_throughput_give_the_estimate(settings: Settings, store: Store) -> None:
@@ -46,7 +46,7 @@ def test_estimate_is_bounded_by_the_sla(settings: Settings, store: Store) -> Non
     fill(store, "wallet", Priority.HIGH, 40, WEDNESDAY_NOON)
     eta = expected_response(settings, store, "wallet", Priority.NORMAL, WEDNESDAY_NOON)
     assert eta.delta == timedelta(hours=4)  # normal first response target, not 41 hours
-    assert (eta.text_en, eta.text_zh) == ("within about 4 hours", "约 4 小时内")
+    assert (eta.text_en, eta.text_zh) == ("within about 4 hours", "约4小时内")
 
 
 def test_a_fast_desk_never_promises_less_than_five_minutes(settings: Settings, store: Store) -> None:
@@ -81,8 +81,39 @@ def test_completions_are_trimmed_after_two_days(store: Store) -> None:
 
 def test_describe_rounds_up() -> None:
     due = datetime(2026, 3, 4, 12, 0, tzinfo=UTC)
-    assert describe(timedelta(minutes=11), due, SH) == ("within 15 minutes", "15 分钟内")
-    assert describe(timedelta(minutes=60), due, SH) == ("within an hour", "1 小时内")
-    assert describe(timedelta(minutes=61), due, SH) == ("within about 2 hours", "约 2 小时内")
+    assert describe(timedelta(minutes=11), due, SH) == ("within 15 minutes", "15分钟内")
+    assert describe(timedelta(minutes=60), due, SH) == ("within an hour", "1小时内")
+    assert describe(timedelta(minutes=61), due, SH) == ("within about 2 hours", "约2小时内")
     far = describe(timedelta(hours=20), datetime(2026, 3, 5, 1, 1, 30, tzinfo=UTC), ZoneInfo("Asia/Singapore"))
     assert far == ("by Thursday 5 March, 09:15 (Singapore time)", "3月5日（周四）09:15（新加坡时间）前")
+
+
+def test_acknowledgement_templates_carry_eta_missing_details_warning_and_notices() -> None:
+    from templates import render
+
+    base = {"reference": "HL-9F3A2C1D", "subject": "", "name": "", "team": "Top-up team", "signature": "Wallet"}
+    en = render(
+        "acknowledgement",
+        "email",
+        "en",
+        {
+            **base,
+            "eta_text": "within 20 minutes",
+            "missing_details": ["the amount and currency"],
+            "sensitive_warning": True,
+            "notices": ["Bank top-ups are delayed."],
+        },
+    ).text
+    assert "we expect to reply within 20 minutes." in en
+    assert "- the amount and currency" in en
+    assert "Never share these with anyone" in en
+    assert "Please note: Bank top-ups are delayed." in en
+    zh = render(
+        "acknowledgement",
+        "email",
+        "zh",
+        {**base, "eta_text": "20分钟内", "missing_details": [], "sensitive_warning": False, "notices": []},
+    ).text
+    assert "预计20分钟内回复您" in zh
+    assert "请回复以下信息" not in zh and "【通知】" not in zh
+    assert "我们绝不会向您索要密码" in zh

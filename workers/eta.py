@@ -117,14 +117,14 @@ def expected_response(
 
 
 def describe(delta: timedelta, due: datetime, zone: ZoneInfo) -> tuple[str, str]:
-    """("within 20 minutes", "20 分钟内"), ("within about 3 hours", "约 3 小时内") or a clock time in `zone`."""
+    """("within 20 minutes", "20分钟内"), ("within about 3 hours", "约3小时内") or a clock time in `zone`."""
     minutes = delta / timedelta(minutes=1)
     if minutes <= 60:
         n = max(5, math.ceil(minutes / 5) * 5)
-        return (f"within {n} minutes" if n < 60 else "within an hour"), (f"{n} 分钟内" if n < 60 else "1 小时内")
+        return (f"within {n} minutes" if n < 60 else "within an hour"), (f"{n}分钟内" if n < 60 else "1小时内")
     if delta <= RELATIVE_UP_TO:
         hours = math.ceil(minutes / 60)
-        return f"within about {hours} hours", f"约 {hours} 小时内"
+        return f"within about {hours} hours", f"约{hours}小时内"
     local = (due.astimezone(zone) + timedelta(seconds=59)).replace(second=0, microsecond=0)
     local += timedelta(minutes=(-local.minute) % 15)  # round up to the quarter hour
     name_en, name_zh = _ZONE_NAMES.get(zone.key, (zone.key, zone.key))
