@@ -112,5 +112,42 @@ app.add_typer(notice_app, name="notice")
 app.command("queues")(queues_command)
 
 
+@app.command()
+def route(
+    settings: SettingsOption = None,
+    rules: Annotated[Path | None, typer.Option("--rules", help="take the [router] section from this file")] = None,
+    replay: Annotated[bool, typer.Option("--replay", help="re-route stored messages; report what would move")] = False,
+    since: Annotated[str | None, typer.Option("--since", help="with --replay: ISO time, e.g. 2026-01-31")] = None,
+    until: Annotated[str | None, typer.Option("--until", help="with --replay: ISO time")] = None,
+    trace: Annotated[bool, typer.Option("--trace", help="add each decision's trace")] = False,
+) -> None:
+    """Dry-run routing: JSON Lines on stdin, one decision per line out; or --replay stored messages."""
+    from router.cli_route import run_route
+
+    code = run_route(
+        settings_or_exit(settings),
+        rules=rules,
+        replay_stored=replay,
+        since=since,
+        until=until,
+        trace=trace,
+        stdin=sys.stdin,
+        stdout=sys.stdout,
+        stderr=sys.stderr,
+    )
+    raise typer.Exit(code)
+
+
+@app.command()
+def explain(
+    message_id: Annotated[str, typer.Argument(help="a stored message id")],
+    settings: SettingsOption = None,
+) -> None:
+    """Print why a stored message was routed where it was: every rule tried, which matched, and why."""
+    from router.explain import run_explain
+
+    raise typer.Exit(run_explain(settings_or_exit(settings), message_id, stdout=sys.stdout, stderr=sys.stderr))
+
+
 def main() -> None:
     app()

@@ -1,0 +1,149 @@
+"""`helpline route`: the admin's dry run. JSON Lines in (one message each), one JSON decision per line out.
+
+Input keys: `text` (required), and optionally `subject`, `channel` (default email), `sender`, `recipient`,
+`language` (detected from the text when absent), `chosen_category`, and the context: `new_conversation`,
+`contact_tags`, `business_hours`. A line that is not such an object gets `{"line": n, "error": ...}` and the run
+goes on; the exit status is 1 at the end if any line was bad.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from pydantic import ValidationError
+
+from core.envelope import Envelope, Party
+from core.errors import SettingsError, StoreUnavailable
+from core.language import detect_language
+from core.redis_conn import connect
+from core.settings import Settings
+from core.store import Store
+from router.engine import Router, RoutingContext, compile_router
+from router.replay import format_report, replay
+from router.rules_file import load_router_file
+
+DRY_RUN_SENDER = "dry-run@helpline.invalid"
+
+
+class BadLine(ValueError):
+    pass
+
+
+def route_lines(lines: Iterable[str], router: Router, out: TextIO, *, trace: bool = False) -> int:
+    """Route every line; return how many were bad."""
+    bad = 0
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            envelope, context = parse_line(line)
+        except BadLine as exc:
+            bad += 1
+            out.write(json.dumps({"line": number, "error": str(exc)}, ensure_ascii=False) + "\n")
+            continue
+        decision = router.decide(envelope, context)
+        result: dict[str, Any] = {
+            "category": decision.category,
+            "priority": decision.priority.value,
+            "queue": decision.queue,
+            "reasons": decision.reasons,
+        }
+        if decision.tags:
+            result["tags"] = decision.tags
+        if decision.suppress_ack:
+            result["suppress_ack"] = True
+        if trace:
+            result["trace"] = decision.trace
+        out.write(json.dumps(result, ensure_ascii=False) + "\n")
+    return bad
+
+
+def parse_line(line: str) -> tuple[Envelope, RoutingContext]:
+    try:
+        data = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise BadLine(f"not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise BadLine("expected a JSON object")
+    text = data.get("text")
+    if not isinstance(text, str):
+        raise BadLine('"text" (a string) is required')
+    for key in ("subject", "channel", "sender", "recipient", "language", "chosen_category"):
+        if key in data and data[key] is not None and not isinstance(data[key], str):
+            raise BadLine(f'"{key}" must be a string')
+    subject = data.get("subject") or ""
+    try:
+        envelope = Envelope(
+            channel=data.get("channel") or "email",
+            provider_id="dry-run",
+            sender=Party(address=data.get("sender") or DRY_RUN_SENDER),
+            recipient=Party(address=data["recipient"]) if data.get("recipient") else None,
+            subject=subject,
+            text=text,
+            language=data.get("language") or detect_language(f"{subject}\n{text}"),
+            chosen_category=data.get("chosen_category"),
+        )
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise BadLine(f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}") from None
+    tags = data.get("contact_tags") or []
+    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+        raise BadLine('"contact_tags" must be a list of strings')
+    new_conversation = data.get("new_conversation", True)
+    business_hours = data.get("business_hours")
+    if not isinstance(new_conversation, bool) or not isinstance(business_hours, bool | None):
+        raise BadLine('"new_conversation" and "business_hours" must be true or false')
+    return envelope, RoutingContext(
+        new_conversation=new_conversation, contact_tags=frozenset(tags), in_business_hours=business_hours
+    )
+
+
+def parse_time(value: str | None, option: str) -> datetime | None:
+    """An ISO 8601 time (a date alone is midnight); without an offset it is UTC."""
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise BadLine(f"{option}: expected an ISO 8601 time such as 2026-01-31 or 2026-01-31T09:00:00+08:00") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def run_route(
+    settings: Settings,
+    *,
+    rules: Path | None,
+    replay_stored: bool,
+    since: str | None,
+    until: str | None,
+    trace: bool,
+    stdin: TextIO,
+    stdout: TextIO,
+    stderr: TextIO,
+) -> int:
+    """The whole `helpline route` command; returns its exit status (0 ok, 1 bad input lines, 2 unusable setup)."""
+    try:
+        router_settings = load_router_file(rules) if rules else settings.router
+    except SettingsError as exc:
+        for problem in exc.problems:
+            stderr.write(f"error: {problem}\n")
+        return 2
+    router = compile_router(router_settings)
+    if not replay_stored:
+        return 1 if route_lines(stdin, router, stdout, trace=trace) else 0
+    try:
+        window = parse_time(since, "--since"), parse_time(until, "--until")
+    except BadLine as exc:
+        stderr.write(f"error: {exc}\n")
+        return 2
+    try:
+        report = replay(Store(connect(settings)), router, *window)
+    except StoreUnavailable as exc:
+        stderr.write(f"error: {exc}\n")
+        return 2
+    stdout.write(format_report(report) + "\n")
+    return 0

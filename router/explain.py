@@ -1,0 +1,85 @@
+"""`helpline explain MESSAGE_ID`: a stored decision's trace, in words an admin can read."""
+
+from __future__ import annotations
+
+from typing import Any, TextIO
+
+from core.errors import StoreUnavailable
+from core.records import StoredMessage
+from core.redis_conn import connect
+from core.settings import Settings
+from core.store import Store
+
+
+def explain(message: StoredMessage) -> str:
+    envelope = message.envelope
+    lines = [
+        f"message {message.id}: {envelope.channel.value} from {envelope.sender.address}"
+        + (f" to {envelope.recipient.address}" if envelope.recipient else "")
+        + f", {envelope.received_at.isoformat()}, language {envelope.language}",
+    ]
+    if envelope.subject:
+        lines.append(f"  subject: {envelope.subject}")
+    text = " ".join(envelope.text.split())
+    lines.append(f"  text: {text[:200]}{'…' if len(text) > 200 else ''}")
+    decision = message.decision
+    if decision is None:
+        lines.append(f"not routed yet (state: {message.state.value})")
+        return "\n".join(lines)
+    lines.append(
+        f"decision: category {decision.category}, priority {decision.priority.value}, queue {decision.queue}, "
+        f"template {decision.template}"
+        + (", acknowledgement suppressed" if decision.suppress_ack else "")
+        + (f", tags {', '.join(decision.tags)}" if decision.tags else "")
+    )
+    lines.append("reasons:")
+    lines += [f"  - {reason}" for reason in decision.reasons]
+    if decision.trace:
+        lines.append("trace:")
+        number = 0
+        for entry in decision.trace:
+            if entry.get("step") == "rule":
+                number += 1
+            lines.append("  " + _entry(entry, number))
+    return "\n".join(lines)
+
+
+def _entry(entry: dict[str, Any], number: int) -> str:
+    step = entry.get("step")
+    if step == "context":
+        hours = {True: "within", False: "outside", None: "unknown"}[entry.get("in_business_hours")]
+        tags = list(entry.get("contact_tags") or []) + list(entry.get("tags_from_settings") or [])
+        return (
+            f"context: {'new conversation' if entry.get('new_conversation') else 'follow-up'}, "
+            f"contact tags: {', '.join(tags) or 'none'}, business hours: {hours}, at {entry.get('now')}"
+        )
+    if step == "classify":
+        if entry.get("chosen"):
+            return f"category: {entry['category']} (chosen by the customer)"
+        scores = entry.get("scores") or {}
+        if not scores:
+            return f"category: {entry['category']} (no category keyword matched: the default)"
+        shown = ", ".join(f"{name} {score:g}" for name, score in scores.items())
+        words = ", ".join(repr(w) for w in entry.get("keywords", []))
+        return f"category: {entry['category']} by keywords {words} (scores: {shown})"
+    if step == "rule":
+        if not entry.get("matched"):
+            return f"rule {number} {entry['rule']!r}: no match ({entry.get('why')})"
+        actions = ", ".join(f"{k}={v}" for k, v in (entry.get("actions") or {}).items()) or "no actions"
+        then = "continue" if entry.get("continue") else "stop"
+        return f"rule {number} {entry['rule']!r}: MATCHED ({entry.get('why')}) -> {actions}; {then}"
+    return str(entry)
+
+
+def run_explain(settings: Settings, message_id: str, *, stdout: TextIO, stderr: TextIO) -> int:
+    """The whole `helpline explain` command; returns its exit status (1 for an unknown id)."""
+    try:
+        message = Store(connect(settings)).get_message(message_id)
+    except StoreUnavailable as exc:
+        stderr.write(f"error: {exc}\n")
+        return 2
+    if message is None:
+        stderr.write(f"error: no stored message has the id {message_id!r}\n")
+        return 1
+    stdout.write(explain(message) + "\n")
+    return 0
