@@ -83,21 +83,25 @@ def _minutes(urgent: int, high: int, normal: int, low: int) -> dict[Priority, in
 class SlaSettings(_Strict):
     business_hours: bool = Field(True, description="count targets in the queue's business hours")
     at_risk_ratio: float = Field(0.75, gt=0, lt=1, description="at risk once this share of the target has passed")
-    first_response_minutes: dict[Priority, int] = Field(default_factory=lambda: _minutes(15, 60, 240, 1440))
-    resolution_minutes: dict[Priority, int] = Field(default_factory=lambda: _minutes(240, 480, 1440, 4320))
+    first_response_minutes: dict[Priority, int] = Field(
+        default_factory=lambda: _minutes(15, 60, 240, 1440), description="first-response target per priority"
+    )
+    resolution_minutes: dict[Priority, int] = Field(
+        default_factory=lambda: _minutes(240, 480, 1440, 4320), description="resolution target per priority"
+    )
     categories: dict[str, SlaOverride] = Field(default_factory=dict, description="per-category overrides")
     throughput_window_minutes: int = Field(120, gt=0, description="recent completions the reply ETA is based on")
 
 
 class SchedulerSettings(_Strict):
-    interval_seconds: float = Field(30.0, gt=0)
+    interval_seconds: float = Field(30.0, gt=0, description="how often the scheduler escalates and promotes")
     raise_to_after_minutes: dict[Priority, int] = Field(
         default_factory=lambda: {Priority.NORMAL: 240, Priority.HIGH: 720},
         description="an inbox item that has waited this long is raised to at least this priority",
     )
-    escalation_queue: str = "escalations"
+    escalation_queue: str = Field("escalations", description="where items past their first-response SLA go")
     notify_job: str | None = Field(None, description="dotted RQ job called with (message_id, reason) on a breach")
-    notify_queue: str = "notifications"
+    notify_queue: str = Field("notifications", description="RQ queue of the notify job")
 
 
 class NoticeSpec(_Strict):
@@ -117,7 +121,9 @@ class NoticeSpec(_Strict):
 
 class NoticesSettings(_Strict):
     timezone: str = Field("Asia/Shanghai", description="zone of notice times written without an offset")
-    items: list[NoticeSpec] = Field(default_factory=list)
+    items: list[NoticeSpec] = Field(
+        default_factory=list, description="[[notices.items]]: text_en, text_zh, starts, until"
+    )
 
     @field_validator("timezone")
     @classmethod
