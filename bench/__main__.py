@@ -34,9 +34,8 @@ def main(names: list[str]) -> None:
         stamp = f"_{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, Python {platform.python_version()}, {platform.machine()}_"
         block = f"<!-- bench:{name} -->\n{section}\n\n{stamp}\n<!-- /bench:{name} -->"
         pattern = re.compile(rf"<!-- bench:{name} -->.*?<!-- /bench:{name} -->", re.S)
-        text = (
-            pattern.sub(lambda _, block=block: block, text) if pattern.search(text) else f"{text.rstrip()}\n\n{block}\n"
-        )
+        match = pattern.search(text)
+        text = text[: match.start()] + block + text[match.end() :] if match else f"{text.rstrip()}\n\n{block}\n"
         print(section, flush=True)
     OUTPUT.write_text(text, encoding="utf-8")
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from core.envelope import Priority
-from core.store import Store, _unavailable_on_redis_errors
+from core.store import Store, _unavailable_on_redis_errors, text
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ class Inbox:
             for priority in Priority:
                 popped = self.redis.zpopmin(self._key(queue, priority))
                 if popped:
-                    return priority, popped[0][0].decode()
+                    return priority, text(popped[0][0])
         return None
 
     def move(self, message_id: str, queue: str, src: Priority, dst_queue: str, dst: Priority) -> bool:
@@ -64,11 +64,11 @@ class Inbox:
         high = older_than.timestamp() if older_than else "+inf"
         with _unavailable_on_redis_errors():
             rows = self.redis.zrangebyscore(self._key(queue, priority), "-inf", high, withscores=True)
-        return [(m.decode(), datetime.fromtimestamp(score, UTC)) for m, score in rows]
+        return [(text(row[0]), datetime.fromtimestamp(float(row[1]), UTC)) for row in rows]
 
     def queues(self) -> list[str]:
         with _unavailable_on_redis_errors():
-            return sorted(q.decode() for q in self.redis.smembers(self.store.key("inbox-queues")))
+            return sorted(text(q) for q in self.redis.smembers(self.store.key("inbox-queues")))
 
     def stats(self, queue: str) -> list[QueueStats]:
         out = []
@@ -77,6 +77,6 @@ class Inbox:
                 key = self._key(queue, priority)
                 depth = int(self.redis.zcard(key))
                 oldest = self.redis.zrange(key, 0, 0, withscores=True)
-                at = datetime.fromtimestamp(oldest[0][1], UTC) if oldest else None
+                at = datetime.fromtimestamp(float(oldest[0][1]), UTC) if oldest else None
                 out.append(QueueStats(queue, priority, depth, at))
         return out

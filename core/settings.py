@@ -37,30 +37,30 @@ class RedisSettings(Section):
 
 
 class InboundEmailSettings(Section):
-    host: str = "127.0.0.1"
-    port: int = Field(2525, ge=0, le=65535)
+    host: str = Field("127.0.0.1", description="address the SMTP server listens on")
+    port: int = Field(2525, ge=0, le=65535, description="SMTP listening port")
     addresses: list[str] = Field(default_factory=list, description="support addresses mail is accepted for")
-    max_message_bytes: int = Field(25 * 1024 * 1024, gt=0)
+    max_message_bytes: int = Field(25 * 1024 * 1024, gt=0, description="larger mail gets 552 (EHLO advertises SIZE)")
 
 
 class OutboundEmailSettings(Section):
-    host: str = "127.0.0.1"
-    port: int = Field(25, ge=0, le=65535)
-    sender: str = "support@helpline.invalid"
-    sender_name: str = "Support"
-    username: str | None = None
-    password: SecretStr | None = None
-    starttls: bool = False
-    timeout_seconds: float = Field(30.0, gt=0)
+    host: str = Field("127.0.0.1", description="SMTP relay replies are sent through")
+    port: int = Field(25, ge=0, le=65535, description="relay port")
+    sender: str = Field("support@helpline.invalid", description="From address of replies (also the loop check)")
+    sender_name: str = Field("Support", description="From display name; also the reply signature")
+    username: str | None = Field(None, description="relay login, if it needs one")
+    password: SecretStr | None = Field(None, description="relay password; environment only")
+    starttls: bool = Field(False, description="upgrade the relay connection with STARTTLS")
+    timeout_seconds: float = Field(30.0, gt=0, description="relay connect/command timeout")
 
 
 class ImapSettings(Section):
     host: str | None = Field(None, description="unset disables the IMAP poller")
-    port: int = Field(993, ge=0, le=65535)
-    ssl: bool = True
-    username: str = ""
-    password: SecretStr | None = None
-    folder: str = "INBOX"
+    port: int = Field(993, ge=0, le=65535, description="IMAP port")
+    ssl: bool = Field(True, description="IMAP over TLS (port 993)")
+    username: str = Field("", description="mailbox login")
+    password: SecretStr | None = Field(None, description="mailbox password; environment only")
+    folder: str = Field("INBOX", description="folder polled for unseen mail")
     move_to: str | None = Field(None, description="folder to move stored mail to; unset marks it \\Seen instead")
     poll_seconds: float = Field(60.0, gt=0, description="polling interval when the server has no IDLE")
     idle_seconds: float = Field(300.0, gt=0, description="how long one IDLE waits before it is renewed")
@@ -74,19 +74,21 @@ class EmailSettings(Section):
 
 
 class WebSettings(Section):
-    host: str = "127.0.0.1"
-    port: int = Field(8080, ge=0, le=65535)
+    host: str = Field("127.0.0.1", description="address the web app (webhooks, /healthz, /metrics) listens on")
+    port: int = Field(8080, ge=0, le=65535, description="web app port")
     public_url: str | None = Field(None, description="the URL providers call, e.g. https://support.example.com")
     trust_forwarded_headers: bool = Field(False, description="rebuild the public URL from X-Forwarded-Proto/Host")
 
 
 class RepliesSettings(Section):
-    acknowledge: bool = True
+    acknowledge: bool = Field(True, description="send an acknowledgement for each routed message")
     auto_reply_limit: int = Field(3, ge=0, description="auto-replies per contact per window, every channel")
-    auto_reply_window_seconds: int = Field(3600, gt=0)
-    max_send_attempts: int = Field(5, ge=1)
-    retry_backoff_seconds: list[int] = Field(default_factory=lambda: [10, 60, 300, 900])
-    default_language: str = "en"
+    auto_reply_window_seconds: int = Field(3600, gt=0, description="the window of the auto-reply cap")
+    max_send_attempts: int = Field(5, ge=1, description="attempts before a transient send failure becomes final")
+    retry_backoff_seconds: list[int] = Field(
+        default_factory=lambda: [10, 60, 300, 900], description="delay before attempt 2, 3, ...; the last repeats"
+    )
+    default_language: str = Field("en", description="reply language when a message's cannot be told (en or zh)")
 
 
 class WorkersSettings(Section):

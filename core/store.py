@@ -79,10 +79,10 @@ class Store:
                 stored = StoredMessage(id=message_id, envelope=envelope)
                 with self.redis.pipeline() as pipe:
                     try:
-                        pipe.watch(dedupe)
+                        pipe.watch(dedupe)  # type: ignore[no-untyped-call]
                         existing = pipe.get(dedupe)
                         if existing is not None:
-                            return Accepted(existing.decode(), duplicate=True)
+                            return Accepted(text(existing), duplicate=True)
                         pipe.multi()
                         pipe.set(dedupe, message_id)
                         pipe.set(self.key("msg", message_id), stored.model_dump_json())
@@ -98,7 +98,7 @@ class Store:
     def find_duplicate(self, channel: Channel, provider_id: str) -> str | None:
         with _unavailable_on_redis_errors():
             value = self.redis.get(self.key("dedupe", f"{channel.value}:{provider_id}"))
-        return value.decode() if value else None
+        return text(value) if value else None
 
     def ping(self) -> None:
         with _unavailable_on_redis_errors():
@@ -120,7 +120,7 @@ class Store:
             while True:
                 with self.redis.pipeline() as pipe:
                     try:
-                        pipe.watch(key)
+                        pipe.watch(key)  # type: ignore[no-untyped-call]
                         raw = pipe.get(key)
                         if raw is None:
                             raise KeyError(message_id)
@@ -136,13 +136,13 @@ class Store:
     def get_raw(self, message_id: str) -> bytes | None:
         with _unavailable_on_redis_errors():
             value = self.redis.get(self.key("raw", message_id))
-        return bytes(value) if value is not None else None
+        return as_bytes(value) if value is not None else None
 
     def message_ids(self, since: datetime | None = None, until: datetime | None = None) -> list[str]:
         low = since.timestamp() if since else "-inf"
         high = until.timestamp() if until else "+inf"
         with _unavailable_on_redis_errors():
-            return [m.decode() for m in self.redis.zrangebyscore(self.key("messages"), low, high)]
+            return [text(m) for m in self.redis.zrangebyscore(self.key("messages"), low, high)]
 
     # ---- contacts ----------------------------------------------------------------------------------------------
 
@@ -152,7 +152,7 @@ class Store:
         with _unavailable_on_redis_errors():
             existing = self.redis.get(index)
             if existing:
-                return str(existing.decode())
+                return text(existing)
             candidate = new_id("c")
             if self.redis.set(index, candidate, nx=True):
                 self.redis.hset(
@@ -162,20 +162,20 @@ class Store:
                 return candidate
             value = self.redis.get(index)
             assert value is not None
-            return str(value.decode())
+            return text(value)
 
     def link_identity(self, identity: str, contact_id: str) -> None:
         """Point another identity (a phone number shared on Telegram, say) at an existing contact."""
         with _unavailable_on_redis_errors():
             self.redis.set(self.key("identity", identity), contact_id)
             known = self.redis.hget(self.key("contact", contact_id), "identities")
-            names = set((known or b"").decode().split()) | {identity}
+            names = set(text(known or b"").split()) | {identity}
             self.redis.hset(self.key("contact", contact_id), "identities", " ".join(sorted(names)))
 
     def contact(self, contact_id: str) -> dict[str, str]:
         with _unavailable_on_redis_errors():
             data = self.redis.hgetall(self.key("contact", contact_id))
-        return {k.decode(): v.decode() for k, v in data.items()}
+        return {text(k): text(v) for k, v in data.items()}
 
     def set_contact_field(self, contact_id: str, field: str, value: str) -> None:
         with _unavailable_on_redis_errors():
@@ -195,7 +195,7 @@ class Store:
     def conversation_for_reference(self, reference: str) -> str | None:
         with _unavailable_on_redis_errors():
             value = self.redis.get(self.key("threadref", reference))
-        return value.decode() if value else None
+        return text(value) if value else None
 
     def is_participant(self, conversation_id: str, address: str) -> bool:
         with _unavailable_on_redis_errors():
@@ -216,23 +216,25 @@ class Store:
             if reuse:
                 existing = self.redis.get(current)
                 if existing:
-                    return str(existing.decode())
+                    return text(existing)
             conversation_id = new_id("t")
-            fields = {
-                "contact_id": contact_id,
-                "channel": channel.value,
-                "subject": subject,
-                "created_at": utcnow().isoformat(),
-                "linked_to": linked_to or "",
-            }
-            self.redis.hset(self.key("conv", conversation_id), mapping=fields)
+            self.redis.hset(
+                self.key("conv", conversation_id),
+                mapping={
+                    "contact_id": contact_id,
+                    "channel": channel.value,
+                    "subject": subject,
+                    "created_at": utcnow().isoformat(),
+                    "linked_to": linked_to or "",
+                },
+            )
             if reuse:
                 # SET NX: two workers racing for the same contact end up in one conversation.
                 if not self.redis.set(current, conversation_id, nx=True):
                     self.redis.delete(self.key("conv", conversation_id))
                     value = self.redis.get(current)
                     assert value is not None
-                    return str(value.decode())
+                    return text(value)
             else:
                 self.redis.set(current, conversation_id)
             return conversation_id
@@ -253,9 +255,9 @@ class Store:
             fields = self.redis.hgetall(self.key("conv", conversation_id))
             messages = self.redis.lrange(self.key("conv", conversation_id, "messages"), 0, -1)
             participants = self.redis.smembers(self.key("conv", conversation_id, "participants"))
-        info: dict[str, Any] = {k.decode(): v.decode() for k, v in fields.items()}
-        info["messages"] = [m.decode() for m in messages]
-        info["participants"] = sorted(p.decode() for p in participants)
+        info: dict[str, Any] = {text(k): text(v) for k, v in fields.items()}
+        info["messages"] = [text(m) for m in messages]
+        info["participants"] = sorted(text(p) for p in participants)
         return info
 
     def remember_outbound_id(self, message_id: str, conversation_id: str) -> None:
@@ -285,7 +287,7 @@ class Store:
     def reply_by_provider_id(self, provider_id: str) -> Reply | None:
         with _unavailable_on_redis_errors():
             reply_id = self.redis.get(self.key("replyref", provider_id))
-        return self.get_reply(reply_id.decode()) if reply_id else None
+        return self.get_reply(text(reply_id)) if reply_id else None
 
     # ---- dead letters ------------------------------------------------------------------------------------------
 
@@ -300,14 +302,14 @@ class Store:
 
     def dead_letters(self) -> list[DeadLetter]:
         with _unavailable_on_redis_errors():
-            ids = [i.decode() for i in self.redis.zrange(self.key("deadletters"), 0, -1)]
+            ids = [text(i) for i in self.redis.zrange(self.key("deadletters"), 0, -1)]
         letters = [self._get_model(self.key("dead", i), DeadLetter) for i in ids]
         return [letter for letter in letters if letter is not None]
 
     def dead_letter_raw(self, letter_id: str) -> bytes | None:
         with _unavailable_on_redis_errors():
             value = self.redis.get(self.key("deadraw", letter_id))
-        return bytes(value) if value is not None else None
+        return as_bytes(value) if value is not None else None
 
     def update_dead_letter(self, letter: DeadLetter) -> None:
         with _unavailable_on_redis_errors():
@@ -327,6 +329,15 @@ class Store:
         if raw is None:
             return None
         return model.model_validate_json(raw)  # type: ignore[attr-defined,no-any-return]
+
+
+def text(value: Any) -> str:
+    """redis-py returns bytes (we do not decode responses: raw payloads must stay bytes)."""
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def as_bytes(value: Any) -> bytes:
+    return bytes(value) if isinstance(value, bytes | bytearray | memoryview) else str(value).encode()
 
 
 def to_json_line(data: Any) -> str:

@@ -6,7 +6,7 @@ from core.envelope import Channel, Envelope, Party, Priority
 from core.inbox import Inbox
 from core.records import MessageState, ReplyState
 from core.settings import Settings
-from core.store import Store
+from core.store import Store, text
 from tests.support.smtp_sink import SmtpSink
 from tests.support.work import drain
 
@@ -125,6 +125,16 @@ def test_permanent_relay_failure_is_recorded(store: Store, settings: Settings, s
     message = store.get_message(accepted.message_id)
     assert message is not None and message.ack_status is not None
     assert message.ack_status.startswith("failed: relay answered 550")
-    replies = [k for k in store.redis.keys("hl:reply:*")]
-    reply = store.get_reply(replies[0].decode().split(":", 2)[2])
+    (key,) = store.redis.keys("hl:reply:*")
+    reply = store.get_reply(text(key).split(":", 2)[2])
     assert reply is not None and reply.state is ReplyState.FAILED
+
+
+def test_withheld_caller_ids_do_not_share_a_contact(store: Store, settings: Settings) -> None:
+    def voicemail(sid: str) -> Envelope:
+        return Envelope(channel=Channel.VOICE, provider_id=sid, sender=Party(address="anonymous"), text="call me")
+
+    first, second = store.accept(voicemail("RE1"), b"raw"), store.accept(voicemail("RE2"), b"raw")
+    drain(settings)
+    contacts = {store.get_message(m.message_id).contact_id for m in (first, second)}  # type: ignore[union-attr]
+    assert len(contacts) == 2 and None not in contacts

@@ -39,10 +39,14 @@ class Work:
 Step = Callable[[Work, Context], "Work | Drop"]
 
 
-def identity_of(channel: Channel, address: str) -> str:
-    """The identity a contact is found by: one phone number is one contact across SMS, WhatsApp and voice."""
+def identity_of(channel: Channel, address: str) -> str | None:
+    """The identity a contact is found by: one phone number is one contact across SMS, WhatsApp and voice.
+
+    None for a sender that identifies no one (a withheld caller id): such messages must not pile up in one contact.
+    """
     if channel in (Channel.SMS, Channel.WHATSAPP, Channel.VOICE):
-        return "phone:" + address.removeprefix("whatsapp:")
+        number = address.removeprefix("whatsapp:")
+        return "phone:" + number if number.startswith("+") else None
     if channel is Channel.EMAIL:
         return "email:" + address.lower()
     return f"{channel.value}:{address}"
@@ -60,7 +64,8 @@ def drop_own_loops(work: Work, ctx: Context) -> Work | Drop:
 
 
 def resolve_contact(work: Work, ctx: Context) -> Work | Drop:
-    work.contact_id = ctx.store.contact_for(identity_of(work.envelope.channel, work.envelope.sender.address))
+    identity = identity_of(work.envelope.channel, work.envelope.sender.address)
+    work.contact_id = ctx.store.contact_for(identity or f"unidentified:{work.message.id}")
     return work
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Session
@@ -54,7 +53,7 @@ class SupportMailHandler:
         if not raw.strip():
             return "554 5.6.0 Empty message"
         try:
-            return await asyncio.to_thread(self._store, raw, envelope.mail_from, list(envelope.rcpt_tos))
+            return await asyncio.to_thread(self._store, raw, envelope.mail_from or "", list(envelope.rcpt_tos))
         except StoreUnavailable as exc:
             log.warning("store unavailable, answering 451: %s", exc)
             return "451 4.3.0 Temporarily unable to store the message; please retry"
@@ -103,6 +102,8 @@ def controller(settings: Settings, store: Store, *, port: int | None = None) -> 
 
 def serve(settings: Settings) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    # Block the signals before the server thread starts so that only sigwait() below receives them.
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
     smtp = controller(settings, Store(connect(settings)))
     smtp.start()
     log.info("SMTP listening on %s:%s for %s", smtp.hostname, smtp.port, ", ".join(settings.email.inbound.addresses))
@@ -112,14 +113,6 @@ def serve(settings: Settings) -> None:
 
 
 def _wait_for_signal() -> str:
-    received: list[Any] = []
-    done = asyncio.Event()
-
-    async def wait() -> None:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, lambda s=sig: (received.append(s), done.set()))
-        await done.wait()
-
-    asyncio.run(wait())
-    return signal.Signals(received[0]).name if received else "?"
+    """Block until SIGINT or SIGTERM; return its name."""
+    received = signal.sigwait({signal.SIGINT, signal.SIGTERM})
+    return signal.Signals(received).name

@@ -20,7 +20,7 @@ def drain(settings: Settings, *, include_scheduled: bool = False, rounds: int = 
     for _ in range(rounds):
         if include_scheduled:
             for queue in worker_queues:
-                registry = ScheduledJobRegistry(queue=queue)
+                registry = ScheduledJobRegistry(queue=queue)  # type: ignore[no-untyped-call]
                 for job_id in registry.get_job_ids():
                     queue.enqueue_job(queue.fetch_job(job_id))  # type: ignore[arg-type]
                     registry.remove(job_id)
