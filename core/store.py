@@ -36,6 +36,7 @@ from core.envelope import Channel, Envelope
 from core.errors import StoreUnavailable
 from core.ids import new_id
 from core.records import DeadLetter, Reply, StoredMessage, utcnow
+from core.sensitive import mask_envelope
 
 INBOUND_QUEUE = "inbound"
 PROCESS_JOB = "workers.jobs.process_message"
@@ -70,7 +71,11 @@ class Store:
     # ---- inbound -----------------------------------------------------------------------------------------------
 
     def accept(self, envelope: Envelope, raw: bytes, *, job: str = PROCESS_JOB) -> Accepted:
-        """Store a new message and enqueue its pipeline job atomically; a known provider id is a duplicate."""
+        """Store a new message and enqueue its pipeline job atomically; a known provider id is a duplicate.
+
+        Secrets (one-time codes, passwords, card numbers) are masked before anything is written.
+        """
+        envelope = mask_envelope(envelope)
         dedupe = self.key("dedupe", envelope.dedupe_key)
         queue = Queue(INBOUND_QUEUE, connection=self.redis)
         with _unavailable_on_redis_errors():

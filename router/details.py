@@ -14,7 +14,7 @@ transaction, not a how-to question: it names an amount, a reference or a time, o
 when it has both a problem word and an amount or reference ("my payment of $50 failed" routed to general).
 
 Text is NFKC-normalised first, so full-width "１２３" and "￥" read as "123" and "¥". Run this on the masked text
-(router/sensitive.py): a card number must not come back as a "reference". Pure: no I/O.
+(core/sensitive.py): a card number must not come back as a "reference". Pure: no I/O.
 """
 
 from __future__ import annotations

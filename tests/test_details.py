@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from router.details import ACCOUNT, AMOUNT, REFERENCE, REQUIRED, TRANSACTION_TIME, find_details, labels
-from router.sensitive import mask_sensitive
+from core.sensitive import mask_sensitive
 
 
 def test_chinese_top_up_with_everything() -> None:

@@ -138,3 +138,46 @@ def test_withheld_caller_ids_do_not_share_a_contact(store: Store, settings: Sett
     drain(settings)
     contacts = {store.get_message(m.message_id).contact_id for m in (first, second)}  # type: ignore[union-attr]
     assert len(contacts) == 2 and None not in contacts
+
+
+def test_secrets_are_masked_before_storage_and_the_customer_is_warned(
+    store: Store, settings: Settings, smtp_sink: SmtpSink
+) -> None:
+    accepted = store.accept(email("otp@example.com", "My payment failed. The verification code is 482913"), b"raw")
+    stored = store.get_message(accepted.message_id)
+    assert stored is not None and "482913" not in stored.envelope.text
+    assert stored.envelope.extras["masked"] == ["one_time_code"]
+    drain(settings)
+    (ack,) = smtp_sink.wait_for(1)
+    assert "seemed to contain a verification code" in ack.message.get_content()
+
+
+def test_acknowledgement_asks_for_missing_transaction_details(
+    store: Store, settings: Settings, smtp_sink: SmtpSink
+) -> None:
+    text = "我昨天转账500元给朋友，对方一直没收到，转账失败了"
+    accepted = store.accept(email("tx@example.com", text, subject="转账失败", language="zh"), b"raw")
+    drain(settings)
+    message = store.get_message(accepted.message_id)
+    assert message is not None and message.decision is not None and message.decision.category == "transfer"
+    assert "amount" in message.envelope.extras["details"]
+    assert "reference" in message.envelope.extras["missing_details"]
+    body = smtp_sink.wait_for(1)[0].message.get_content()
+    assert "交易单号或订单号" in body  # asks for the reference, in Chinese
+    assert "预计" in body  # and says when to expect an answer
+
+
+def test_active_notice_is_carried_by_every_acknowledgement(
+    store: Store, settings: Settings, smtp_sink: SmtpSink
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from core.notices import NoticeBoard
+
+    until = datetime.now(UTC) + timedelta(hours=1)
+    NoticeBoard(store).add(until, "Top-ups are delayed by a bank outage.", "银行故障，充值到账延迟。")
+    store.accept(email("n-en@example.com", "my top-up is pending"), b"raw")
+    store.accept(email("n-zh@example.com", "我的充值还没到账", sender="bo@example.com", language="zh"), b"raw")
+    drain(settings)
+    bodies = sorted(m.message.get_content() for m in smtp_sink.wait_for(2))
+    assert any("bank outage" in b for b in bodies) and any("银行故障" in b for b in bodies)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from router.sensitive import (
+from core.sensitive import (
     CARD_NUMBER,
     CARD_SECURITY_CODE,
     ONE_TIME_CODE,

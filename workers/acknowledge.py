@@ -8,12 +8,16 @@ breaks a loop with another robot that slipped past the header checks).
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from core.ids import new_id
+from core.notices import active_notices
 from core.records import Reply, StoredMessage
+from router.details import labels
 from templates import render
 from workers.context import Context
+from workers.eta import expected_response
 
 
 def skip_reason(message: StoredMessage, ctx: Context) -> str | None:
@@ -59,6 +63,11 @@ def ack_context(message: StoredMessage, ctx: Context, language: str) -> dict[str
     assert decision is not None
     category = ctx.settings.router.categories.get(decision.category)
     label = getattr(category, f"label_{language}", None) if category else None
+    now = datetime.now(UTC)
+    eta = expected_response(
+        ctx.settings, ctx.store, decision.queue, decision.priority, now, category=decision.category,
+        calendar=ctx.calendar,
+    )  # fmt: skip
     return {
         "reference": reference_for(message),
         "subject": envelope.subject,
@@ -67,6 +76,10 @@ def ack_context(message: StoredMessage, ctx: Context, language: str) -> dict[str
         "signature": ctx.settings.email.outbound.sender_name,
         "category": decision.category,
         "channel": envelope.channel.value,
+        "eta_text": eta.text(language),
+        "missing_details": labels(list(envelope.extras.get("missing_details") or []), language),
+        "sensitive_warning": bool(envelope.extras.get("masked")),
+        "notices": [notice.text(language) for notice in active_notices(ctx.settings, ctx.store, now)],
     }
 
 

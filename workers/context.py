@@ -13,6 +13,7 @@ from core.redis_conn import connect
 from core.settings import Settings, load_settings
 from core.store import Store
 from router import Router, compile_router
+from router.hours import BusinessCalendar
 
 
 @dataclass
@@ -21,6 +22,7 @@ class Context:
     store: Store
     # A callable so that hot reload can swap the rules between two jobs without touching the context.
     router: Callable[[], Router]
+    calendar: BusinessCalendar
 
 
 _context: Context | None = None
@@ -33,7 +35,9 @@ def install(context: Context) -> None:
 
 def context_for(settings: Settings, store: Store | None = None) -> Context:
     router = compile_router(settings.router)
-    return Context(settings, store or Store(connect(settings)), lambda: router)
+    return Context(
+        settings, store or Store(connect(settings)), lambda: router, BusinessCalendar.from_settings(settings)
+    )
 
 
 def current() -> Context:

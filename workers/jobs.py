@@ -40,6 +40,7 @@ def process_message(message_id: str) -> str:
     def routed(m: StoredMessage) -> None:
         m.state = MessageState.ROUTED
         m.contact_id, m.conversation_id, m.decision = outcome.contact_id, outcome.conversation_id, outcome.decision
+        m.envelope.extras.update(outcome.envelope.extras)
         m.notes += outcome.notes
 
     message = ctx.store.update_message(message_id, routed)

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from core.envelope import Channel, Decision
 from core.inbox import Inbox
 from core.records import StoredMessage
 from router import RoutingContext
+from router.details import find_details
 from workers.context import Context
 
 
@@ -103,9 +105,34 @@ def thread(work: Work, ctx: Context) -> Work | Drop:
 
 
 def route(work: Work, ctx: Context) -> Work | Drop:
+    """Decide category, priority and queue. `business_hours` conditions read the desk's main hours: those of the
+    default category's queue (a rule cannot know the queue it is about to choose)."""
+    router_settings = ctx.settings.router
     tags = frozenset(filter(None, ctx.store.contact(work.contact_id).get("tags", "").split()))
-    context = RoutingContext(new_conversation=work.new_conversation, contact_tags=tags)
+    now = datetime.now(UTC)
+    desk = router_settings.queue_for(router_settings.default_category)
+    context = RoutingContext(
+        new_conversation=work.new_conversation,
+        contact_tags=tags,
+        in_business_hours=ctx.calendar.in_business_hours(desk, now),
+        now=now,
+    )
     work.decision = ctx.router().decide(work.envelope, context)
+    return work
+
+
+def find_transaction_details(work: Work, ctx: Context) -> Work | Drop:
+    """What an agent will need about a transaction (account, time, amount, reference): found ones are kept on the
+    envelope, missing ones are asked for in the acknowledgement. Reads the text after masking, so a card number
+    never comes back as a "reference"."""
+    assert work.decision is not None
+    envelope = work.envelope
+    details = find_details(
+        f"{envelope.subject}\n{envelope.text}", work.decision.category, sender=envelope.sender.address
+    )
+    if details.transactional:
+        envelope.extras["details"] = details.found
+        envelope.extras["missing_details"] = details.missing
     return work
 
 
@@ -115,7 +142,14 @@ def file_for_agents(work: Work, ctx: Context) -> Work | Drop:
     return work
 
 
-PIPELINE: tuple[Step, ...] = (drop_own_loops, resolve_contact, thread, route, file_for_agents)
+PIPELINE: tuple[Step, ...] = (
+    drop_own_loops,
+    resolve_contact,
+    thread,
+    route,
+    find_transaction_details,
+    file_for_agents,
+)
 
 
 def run_pipeline(work: Work, ctx: Context, steps: tuple[Step, ...] = PIPELINE) -> Work | Drop:

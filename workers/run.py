@@ -14,6 +14,7 @@ from rq import SimpleWorker
 from core.redis_conn import connect
 from core.settings import Settings
 from core.store import Store
+from router.hours import BusinessCalendar
 from router.live import LiveRouter
 from workers import context
 from workers.queues import queues
@@ -25,5 +26,5 @@ def work(settings: Settings, *, burst: bool = False) -> None:
     live = LiveRouter.from_settings(settings)
     live.watch()
     live.install_sighup()
-    context.install(context.Context(settings, Store(redis), live.current))
+    context.install(context.Context(settings, Store(redis), live.current, BusinessCalendar.from_settings(settings)))
     SimpleWorker(queues(redis), connection=redis).work(burst=burst, with_scheduler=True, logging_level="INFO")

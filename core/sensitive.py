@@ -1,7 +1,9 @@
 """Mask what a customer must never send us: one-time codes, passwords, full card numbers, card security codes.
 
-`mask_sensitive(text)` returns the text with those parts replaced by `*` and the kinds it masked, so the pipeline
-can store and log the masked text only and the acknowledgement can warn the customer.
+`mask_sensitive(text)` returns the text with those parts replaced by `*` and the kinds it masked;
+`mask_envelope` applies it to an envelope before `Store.accept` writes it, so the stored message, and everything
+derived from it (logs, routing traces, agents' views), only ever holds the masked text. The acknowledgement warns
+the customer.
 
 What counts:
 - one-time codes: 4-8 digits next to a code word, either order — "验证码 123456", "您的验证码为123456",
@@ -23,6 +25,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
+from core.envelope import Envelope
 
 ONE_TIME_CODE = "one_time_code"
 PASSWORD = "password"
@@ -173,3 +177,23 @@ def mask_sensitive(text: str) -> Masked:
     text = _CVV.sub(_masking(CARD_SECURITY_CODE, kinds, lambda m: True), text)
     text = _PASSWORD.sub(_masking(PASSWORD, kinds, lambda m: m.group("v").lower() not in _NOT_A_SECRET), text)
     return Masked(text, list(dict.fromkeys(kinds)))
+
+
+def mask_envelope(envelope: Envelope) -> Envelope:
+    """The envelope with secrets masked in its subject, text and quoted text; `extras["masked"]` names the kinds.
+
+    The sanitised HTML copy is dropped when anything was masked: masking inside markup is not worth the risk of a
+    miss, and the text is what agents read.
+    """
+    subject, text = mask_sensitive(envelope.subject), mask_sensitive(envelope.text)
+    extras = dict(envelope.extras)
+    quoted = mask_sensitive(str(extras.get("quoted_text") or ""))
+    kinds = sorted(set(subject.kinds) | set(text.kinds) | set(quoted.kinds))
+    if not kinds:
+        return envelope
+    if extras.get("quoted_text"):
+        extras["quoted_text"] = quoted.text
+    if extras.get("html"):
+        extras["html"] = None
+    extras["masked"] = kinds
+    return envelope.model_copy(update={"subject": subject.text, "text": text.text, "extras": extras})
