@@ -138,3 +138,20 @@ def test_serve_runs_passes_against_the_configured_redis(settings: Settings, stor
     fast = settings.model_copy(update={"scheduler": settings.scheduler.model_copy(update={"interval_seconds": 0.01})})
     serve(fast, stop=threading.Event(), max_runs=2)
     assert where(store, "m-old") == ("escalations", Priority.URGENT)
+
+
+def test_overdue_voicemail_is_routed_by_the_scheduler(settings: Settings, store: Store) -> None:
+    from core.records import utcnow
+    from web import twilio_voicemail
+
+    sid = "RE" + "7" * 32
+    recording = {"CallSid": "CA" + "7" * 32, "From": "+8613812345678", "To": "+15005550006", "RecordingSid": sid,
+                 "RecordingUrl": "https://api.twilio.com/rec/" + sid, "RecordingDuration": "9"}  # fmt: skip
+    twilio_voicemail.park(
+        store, sid, {"recording": recording, "lang": "en", "category": ""}, utcnow() - timedelta(hours=1)
+    )
+    assert run_once(settings, store, datetime.now(SH)).voicemails == 1
+    (message_id,) = store.message_ids()
+    message = store.get_message(message_id)
+    assert message is not None and message.envelope.channel is Channel.VOICE
+    assert run_once(settings, store, datetime.now(SH)).voicemails == 0

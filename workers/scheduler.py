@@ -64,12 +64,13 @@ class Escalation:
 class Report:
     escalated: list[Escalation] = field(default_factory=list)
     promoted: list[Promotion] = field(default_factory=list)
+    voicemails: int = 0
 
     def __bool__(self) -> bool:
-        return bool(self.escalated or self.promoted)
+        return bool(self.escalated or self.promoted or self.voicemails)
 
     def summary(self) -> str:
-        return f"escalated {len(self.escalated)}, promoted {len(self.promoted)}"
+        return f"escalated {len(self.escalated)}, promoted {len(self.promoted)}, voicemails routed {self.voicemails}"
 
 
 def raised(priority: Priority) -> Priority:
@@ -167,7 +168,16 @@ def run_once(settings: Settings, store: Store, now: datetime, *, calendar: Busin
     report = Report()
     report.escalated = escalate(settings, store, SlaPolicy(settings.sla, calendar), now)
     report.promoted = promote(settings, store, calendar, now)
+    report.voicemails = route_overdue_voicemails(settings, store)
     return report
+
+
+def route_overdue_voicemails(settings: Settings, store: Store) -> int:
+    """English voicemails wait for Twilio's transcript; past the wait they are routed without it. The web app
+    also sweeps on each webhook, but on a quiet night no webhook may come: this is the sweep that always runs."""
+    from web.twilio_routes import TwilioWebhooks
+
+    return TwilioWebhooks(settings, store).sweep_overdue_voicemails()
 
 
 def serve(settings: Settings, *, stop: threading.Event | None = None, max_runs: int | None = None) -> None:
