@@ -10,6 +10,7 @@ import typer
 
 from core.errors import SettingsError
 from core.settings import Settings, load_settings, settings_path
+from helpline.agent_cli import agent_app
 from helpline.notice_cli import notice_app
 from helpline.queues_cli import queues_command
 
@@ -109,6 +110,7 @@ def telegram_set_webhook(settings: SettingsOption = None) -> None:
 
 
 app.add_typer(notice_app, name="notice")
+app.add_typer(agent_app, name="agent")
 app.command("queues")(queues_command)
 
 

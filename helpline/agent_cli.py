@@ -1,0 +1,82 @@
+"""`helpline agent next QUEUE` and `helpline agent answer MESSAGE_ID`: the agents' side from a terminal."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from core.errors import StoreUnavailable
+
+if TYPE_CHECKING:
+    from workers.context import Context
+
+agent_app = typer.Typer(help="Take routed work and answer it.", no_args_is_help=True)
+
+AgentOption = Annotated[str, typer.Option("--as", help="the agent's name, recorded on the message")]
+
+
+SettingsFile = Annotated[Path | None, typer.Option("--settings", "-s", help="settings file")]
+
+
+def _context(settings_file: Path | None) -> Context:
+    from helpline.cli import settings_or_exit  # the cli imports this module: import at call time
+    from workers.context import context_for
+
+    return context_for(settings_or_exit(settings_file))
+
+
+@agent_app.command("next")
+def next_item(
+    queue: Annotated[str, typer.Argument(help="the queue to take from, e.g. security")],
+    agent: AgentOption = "agent",
+    settings: SettingsFile = None,
+) -> None:
+    """Take the most urgent, oldest message waiting in QUEUE and print it as JSON."""
+    from workers.agent import take_next
+
+    try:
+        taken = take_next(_context(settings), queue, agent)
+    except StoreUnavailable as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    if taken is None:
+        typer.echo(f"{queue}: nothing waiting", err=True)
+        raise typer.Exit(3)
+    message = taken.message
+    envelope = message.envelope
+    typer.echo(json.dumps({
+        "id": message.id, "conversation": message.conversation_id, "channel": envelope.channel.value,
+        "from": envelope.sender.model_dump(), "subject": envelope.subject, "text": envelope.text,
+        "language": envelope.language, "decision": message.decision.model_dump(mode="json", exclude={"trace"})
+        if message.decision else None, "details": envelope.extras.get("details"),
+        "missing_details": envelope.extras.get("missing_details"), "notes": message.notes,
+    }, ensure_ascii=False, indent=2))  # fmt: skip
+
+
+@agent_app.command("answer")
+def answer_message(
+    message_id: Annotated[str, typer.Argument(help="the message to answer")],
+    text: Annotated[str | None, typer.Option("--text", "-t", help="the answer; default: read stdin")] = None,
+    agent: AgentOption = "agent",
+    settings: SettingsFile = None,
+) -> None:
+    """Send an answer to the customer through the channel they wrote from."""
+    from workers.agent import answer
+
+    body = text if text is not None else sys.stdin.read()
+    if not body.strip():
+        typer.echo("error: the answer is empty", err=True)
+        raise typer.Exit(2)
+    try:
+        reply = answer(_context(settings), message_id, body, agent)
+    except (LookupError, ValueError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    except StoreUnavailable as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"{reply.id}: queued to {reply.to} by {reply.channel.value}")
