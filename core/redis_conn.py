@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from redis import Redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
 
 from core.settings import Settings
 
@@ -18,5 +20,13 @@ def redis_url(settings: Settings) -> str:
 
 
 def connect(settings: Settings) -> Redis:
-    # Short timeouts: an ingest path must answer 451/503 quickly rather than hang the sender's connection.
-    return Redis.from_url(redis_url(settings), socket_timeout=5, socket_connect_timeout=2, health_check_interval=30)
+    return connect_url(redis_url(settings))
+
+
+def connect_url(url: str, connect_timeout: float = 2.0) -> Redis:
+    """Short timeouts and two quick retries: a blip is ridden out, but an ingest path whose store is really down
+    answers 451/503 within seconds instead of hanging the sender's connection."""
+    retry = Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=2)
+    return Redis.from_url(
+        url, socket_timeout=5, socket_connect_timeout=connect_timeout, health_check_interval=30, retry=retry
+    )

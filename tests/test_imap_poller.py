@@ -83,14 +83,13 @@ def test_mail_is_moved_when_configured(dovecot: Dovecot, folder: str, settings: 
 def test_nothing_is_marked_seen_when_the_store_is_down(
     dovecot: Dovecot, folder: str, settings: Settings, store: Store
 ) -> None:
-    from redis import Redis
-
     from core.errors import StoreUnavailable
+    from core.redis_conn import connect_url
     from tests.support.ports import free_port
 
     with mailbox(dovecot) as client:
         client.append(folder, raw_email())
-    dead_store = Store(Redis(port=free_port(), socket_connect_timeout=0.2))
+    dead_store = Store(connect_url(f"redis://127.0.0.1:{free_port()}", connect_timeout=0.2))
     poller = ImapPoller(imap_settings(settings, dovecot, folder), dead_store)
     with poller._connect() as client, pytest.raises(StoreUnavailable):
         poller.fetch_new(client)

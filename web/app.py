@@ -6,10 +6,13 @@ templating and no dependency injection. Each channel contributes its routes from
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import logging
+from collections.abc import Awaitable, Callable
 
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
+from redis.exceptions import RedisError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -18,8 +21,10 @@ from starlette.routing import BaseRoute, Route
 from core.errors import StoreUnavailable
 from core.settings import Settings
 from core.store import Store
+from web.metrics import exposition
 
 log = logging.getLogger("helpline.web")
+Endpoint = Callable[[Request], Awaitable[Response]]
 
 # Each module exposes `routes(settings: Settings, store: Store) -> list[BaseRoute]`.
 ROUTE_MODULES: tuple[str, ...] = ("web.telegram_routes", "web.twilio_routes")
@@ -28,7 +33,7 @@ ROUTE_MODULES: tuple[str, ...] = ("web.telegram_routes", "web.twilio_routes")
 def create_app(settings: Settings, store: Store) -> Starlette:
     routes: list[BaseRoute] = [
         Route("/healthz", _health(store), methods=["GET"]),
-        Route("/metrics", _metrics, methods=["GET"]),
+        Route("/metrics", _metrics(store), methods=["GET"]),
     ]
     for name in ROUTE_MODULES:
         routes += importlib.import_module(name).routes(settings, store)
@@ -38,7 +43,7 @@ def create_app(settings: Settings, store: Store) -> Starlette:
     return app
 
 
-def _health(store: Store):  # type: ignore[no-untyped-def]
+def _health(store: Store) -> Endpoint:
     async def health(request: Request) -> Response:
         try:
             store.ping()
@@ -49,5 +54,12 @@ def _health(store: Store):  # type: ignore[no-untyped-def]
     return health
 
 
-async def _metrics(request: Request) -> Response:
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+def _metrics(store: Store) -> Endpoint:
+    async def metrics(request: Request) -> Response:
+        try:
+            body = await asyncio.to_thread(exposition, store)
+        except (StoreUnavailable, RedisError) as exc:
+            return JSONResponse({"status": "unavailable", "error": str(exc)}, status_code=503)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+    return metrics
