@@ -8,12 +8,14 @@ rules that matched. Inside an implicit AND the cheap checks run first (a channel
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Protocol
 
 from core.routing_settings import Condition
 from router.facts import Facts
 from router.keywords import KeywordIndex
 from router.normalize import to_simplified
+from router.regex_guard import required_literals
 from router.senders import SenderMatcher
 
 
@@ -25,12 +27,67 @@ class Node(Protocol):
 
     def why(self, facts: Facts) -> str: ...
 
+    def guard(self) -> Guard | None: ...
+
+
+# A guard is a necessary condition written as index keys: the node cannot hold unless the message has one of these
+# keys (keyword ids, or strings such as "channel:sms"; see `message_keys`); the string is the node's failure reason
+# when it has none. The router indexes every rule by its guard, so a rule that cannot match is skipped unevaluated.
+Key = int | str
+Guard = tuple[frozenset[Key], str]
+
+
+def message_keys(facts: Facts) -> list[str]:
+    """The string index keys of a message (its keyword ids are the others)."""
+    language = facts.language
+    sender = facts.sender
+    return [
+        f"channel:{facts.channel}",
+        f"to:{facts.recipient}",
+        f"to:{facts.chosen_category}",
+        f"lang:{language}",
+        f"lang:{language.partition('-')[0]}",
+        f"from:{sender}",
+        f"fromdomain:{sender.rpartition('@')[2]}",
+        f"attach:{facts.has_attachment}",
+        f"new:{facts.new_conversation}",
+        f"cat:{facts.category}",
+        *(f"tag:{tag}" for tag in facts.tags),
+    ]
+
+
+def _rarity(keys: frozenset[Key]) -> int:
+    """How rarely a message has one of these keys (lower: rarer, a better guard). A heuristic by kind of key."""
+    if all(isinstance(k, int) for k in keys):
+        return 0  # keywords and regex literals: most messages have none of a rule's
+    kinds = {str(k).partition(":")[0] for k in keys}
+    if kinds <= {"to", "from", "fromdomain"}:
+        return 1
+    if kinds <= {"cat", "tag"}:
+        return 2
+    return 3  # channel, language, attachment, new conversation: a large share of all messages
+
+
+class _Unguarded:
+    def guard(self) -> Guard | None:
+        return None
+
+
+class _Keyed:
+    """A leaf whose truth depends only on facts fixed before the rules run: it is its own guard."""
+
+    keys: frozenset[Key] | None = None
+    _fail: str
+
+    def guard(self) -> Guard | None:
+        return (self.keys, self._fail) if self.keys is not None else None
+
 
 def _shown(values: list[str] | frozenset[str]) -> str:
     return ", ".join(sorted(values)) if isinstance(values, frozenset) else ", ".join(values)
 
 
-class Always:
+class Always(_Unguarded):
     cost = 0
     description = "no conditions"
 
@@ -41,13 +98,14 @@ class Always:
         return "no conditions"
 
 
-class ChannelIn:
+class ChannelIn(_Keyed):
     cost = 1
 
     def __init__(self, values: list[str]) -> None:
         self.values = frozenset(values)
         self.description = f"channel is {_shown(values)}"
         self._fail = f"channel is not {_shown(values)}"
+        self.keys = frozenset(f"channel:{v}" for v in values)
 
     def fails(self, facts: Facts) -> str | None:
         return None if facts.channel in self.values else self._fail
@@ -56,7 +114,7 @@ class ChannelIn:
         return f"channel is {facts.channel}"
 
 
-class RecipientIn:
+class RecipientIn(_Keyed):
     """The support address, number or bot reached — or the category the customer picked (IVR digit, bot button)."""
 
     cost = 1
@@ -65,6 +123,7 @@ class RecipientIn:
         self.values = frozenset(v.strip().lower() for v in values)
         self.description = f"recipient is {_shown(values)}"
         self._fail = f"recipient is not {_shown(values)}"
+        self.keys = frozenset(f"to:{v}" for v in self.values)
 
     def fails(self, facts: Facts) -> str | None:
         if facts.recipient in self.values or (facts.chosen_category and facts.chosen_category in self.values):
@@ -77,13 +136,14 @@ class RecipientIn:
         return f"customer chose {facts.chosen_category!r}"
 
 
-class SenderIs:
+class SenderIs(_Keyed):
     cost = 3
 
     def __init__(self, patterns: list[str], regex: str | None) -> None:
         self.matcher = SenderMatcher(patterns, regex)
         self.description = f"sender matches {self.matcher.description}"
         self._fail = f"sender does not match {self.matcher.description}"
+        self.keys = self.matcher.index_keys()
 
     def fails(self, facts: Facts) -> str | None:
         return None if self.matcher(facts.sender) else self._fail
@@ -92,13 +152,15 @@ class SenderIs:
         return f"sender {facts.sender} matches {self.matcher.description}"
 
 
-class TagsAny:
+class TagsAny(_Keyed):
     cost = 1
 
-    def __init__(self, values: list[str]) -> None:
+    def __init__(self, values: list[str], indexable: bool) -> None:
         self.values = frozenset(values)
         self.description = f"contact tagged {_shown(values)}"
         self._fail = f"contact has no tag {_shown(values)}"
+        # Rules with `continue` may add tags while rules run: only tags no rule adds are known beforehand.
+        self.keys = frozenset(f"tag:{v}" for v in values) if indexable else None
 
     def fails(self, facts: Facts) -> str | None:
         return self._fail if self.values.isdisjoint(facts.tags) else None
@@ -107,7 +169,7 @@ class TagsAny:
         return f"contact tagged {_shown(frozenset(self.values & facts.tags))}"
 
 
-class LanguageIn:
+class LanguageIn(_Keyed):
     """`zh` also matches `zh-tw`: a condition on the base language covers its regional forms."""
 
     cost = 1
@@ -116,6 +178,7 @@ class LanguageIn:
         self.values = frozenset(v.strip().lower() for v in values)
         self.description = f"language is {_shown(values)}"
         self._fail = f"language is not {_shown(values)}"
+        self.keys = frozenset(f"lang:{v}" for v in self.values)
 
     def fails(self, facts: Facts) -> str | None:
         language = facts.language
@@ -127,13 +190,15 @@ class LanguageIn:
         return f"language is {facts.language}"
 
 
-class CategoryIn:
+class CategoryIn(_Keyed):
     cost = 1
 
-    def __init__(self, values: list[str]) -> None:
+    def __init__(self, values: list[str], indexable: bool) -> None:
         self.values = frozenset(values)
         self.description = f"category is {_shown(values)}"
         self._fail = f"category is not {_shown(values)}"
+        # Likewise a category no rule sets is known once the message is classified.
+        self.keys = frozenset(f"cat:{v}" for v in values) if indexable else None
 
     def fails(self, facts: Facts) -> str | None:
         return None if facts.category in self.values else self._fail
@@ -168,6 +233,9 @@ class KeywordsAny(_KeywordNode):
     def why(self, facts: Facts) -> str:
         return f"keyword {self.found(facts)}"
 
+    def guard(self) -> Guard | None:
+        return frozenset[Key](self.ids), self._fail
+
 
 class KeywordsAll(_KeywordNode):
     def __init__(self, words: list[str], index: KeywordIndex) -> None:
@@ -181,8 +249,11 @@ class KeywordsAll(_KeywordNode):
     def why(self, facts: Facts) -> str:
         return f"all keywords {self.found(facts)}"
 
+    def guard(self) -> Guard | None:
+        return frozenset[Key](self.ids), self._fail  # all of them present implies at least one present
 
-class KeywordsNone(_KeywordNode):
+
+class KeywordsNone(_Unguarded, _KeywordNode):
     def __init__(self, words: list[str], index: KeywordIndex) -> None:
         super().__init__(words, index)
         self.description = f"no keyword of {self.shown}"
@@ -195,17 +266,25 @@ class KeywordsNone(_KeywordNode):
         return f"none of {self.shown}"
 
 
-class RegexSearch:
-    """Searched in the folded text (width-folded, simplified Chinese, punctuation kept), case-insensitively."""
+class RegexSearch(_Keyed):
+    """Searched in the folded text (width-folded, simplified Chinese, punctuation kept), case-insensitively.
+
+    Its guard is the set of literals every match must contain (router.regex_guard), found by the keyword automaton.
+    """
 
     cost = 5
 
-    def __init__(self, pattern: str) -> None:
+    def __init__(self, pattern: str, index: KeywordIndex) -> None:
         # The pattern is made simplified like the text so that 帳戶 in a pattern meets 账户 in a message; OpenCC
         # touches only CJK characters, never regex syntax (NFKC is skipped: it could alter the syntax).
-        self.pattern = re.compile(to_simplified(pattern), re.IGNORECASE)
+        simplified = to_simplified(pattern)
+        self.pattern = re.compile(simplified, re.IGNORECASE)
         self.description = f"regex /{pattern}/"
         self._fail = f"regex /{pattern}/ not found"
+        literals = required_literals(simplified)
+        if literals is not None:
+            entries = [index.add(literal, substring=True) for literal in literals]
+            self.keys = frozenset(e.id for e in entries if e is not None) if all(entries) else None
 
     def fails(self, facts: Facts) -> str | None:
         return None if self.pattern.search(facts.folded) else self._fail
@@ -215,13 +294,14 @@ class RegexSearch:
         return f"regex /{self.pattern.pattern}/ found {match.group(0) if match else ''!r}"
 
 
-class HasAttachment:
+class HasAttachment(_Keyed):
     cost = 1
 
     def __init__(self, expected: bool) -> None:
         self.expected = expected
         self.description = "has an attachment" if expected else "has no attachment"
         self._fail = "has no attachment" if expected else "has an attachment"
+        self.keys = frozenset({f"attach:{expected}"})
 
     def fails(self, facts: Facts) -> str | None:
         return None if facts.has_attachment is self.expected else self._fail
@@ -230,13 +310,14 @@ class HasAttachment:
         return self.description
 
 
-class NewConversation:
+class NewConversation(_Keyed):
     cost = 1
 
     def __init__(self, expected: bool) -> None:
         self.expected = expected
         self.description = "new conversation" if expected else "follow-up"
         self._fail = "is a follow-up" if expected else "is a new conversation"
+        self.keys = frozenset({f"new:{expected}"})
 
     def fails(self, facts: Facts) -> str | None:
         return None if facts.new_conversation is self.expected else self._fail
@@ -245,8 +326,10 @@ class NewConversation:
         return self.description
 
 
-class BusinessHours:
-    """Unknown hours (the caller passed None) satisfy neither `true` nor `false`."""
+class BusinessHours(_Unguarded):
+    """Unknown hours (the caller passed None) satisfy neither `true` nor `false`.
+
+    Not indexed: its failure reason depends on whether the hours are known, and such rules are few."""
 
     cost = 1
 
@@ -280,6 +363,10 @@ class AllOf:
     def why(self, facts: Facts) -> str:
         return "; ".join(c.why(facts) for c in self.children)
 
+    def guard(self) -> Guard | None:
+        guards = [g for g in (c.guard() for c in self.children) if g is not None]
+        return min(guards, key=lambda g: (_rarity(g[0]), len(g[0]))) if guards else None
+
 
 class AnyOf:
     def __init__(self, children: list[Node]) -> None:
@@ -300,8 +387,15 @@ class AnyOf:
                 return child.why(facts)
         return ""
 
+    def guard(self) -> Guard | None:
+        guards = [c.guard() for c in self.children]
+        if not guards or any(g is None for g in guards):
+            return None  # one unguarded branch can hold whatever the keys
+        keys: frozenset[Key] = frozenset().union(*(g[0] for g in guards if g is not None))
+        return keys, self._fail
 
-class NotOf:
+
+class NotOf(_Unguarded):
     def __init__(self, child: Node) -> None:
         self.child = child
         self.cost = child.cost
@@ -315,8 +409,17 @@ class NotOf:
         return f"not ({self.child.description})"
 
 
-def compile_condition(condition: Condition, index: KeywordIndex) -> Node:
-    """The tree for one `when` table; its keywords are added to the shared `index`."""
+def compile_condition(
+    condition: Condition,
+    index: KeywordIndex,
+    added_tags: frozenset[str] = frozenset(),
+    set_categories: frozenset[str] = frozenset(),
+) -> Node:
+    """The tree for one `when` table; its keywords are added to the shared `index`.
+
+    `added_tags` and `set_categories` are what any rule's actions may add or set: conditions on them cannot be
+    decided before the rules run, so they get no guard.
+    """
     nodes: list[Node] = []
     if condition.channel is not None:
         nodes.append(ChannelIn([c.value for c in condition.channel]))
@@ -325,11 +428,11 @@ def compile_condition(condition: Condition, index: KeywordIndex) -> Node:
     if condition.sender is not None or condition.sender_regex is not None:
         nodes.append(SenderIs(condition.sender or [], condition.sender_regex))
     if condition.contact_tags is not None:
-        nodes.append(TagsAny(condition.contact_tags))
+        nodes.append(TagsAny(condition.contact_tags, added_tags.isdisjoint(condition.contact_tags)))
     if condition.language is not None:
         nodes.append(LanguageIn(condition.language))
     if condition.category is not None:
-        nodes.append(CategoryIn(condition.category))
+        nodes.append(CategoryIn(condition.category, set_categories.isdisjoint(condition.category)))
     if condition.keywords_any is not None:
         nodes.append(KeywordsAny(condition.keywords_any, index))
     if condition.keywords_all is not None:
@@ -337,7 +440,7 @@ def compile_condition(condition: Condition, index: KeywordIndex) -> Node:
     if condition.keywords_none is not None:
         nodes.append(KeywordsNone(condition.keywords_none, index))
     if condition.regex is not None:
-        nodes.append(RegexSearch(condition.regex))
+        nodes.append(RegexSearch(condition.regex, index))
     if condition.has_attachment is not None:
         nodes.append(HasAttachment(condition.has_attachment))
     if condition.new_conversation is not None:
@@ -345,11 +448,38 @@ def compile_condition(condition: Condition, index: KeywordIndex) -> Node:
     if condition.business_hours is not None:
         nodes.append(BusinessHours(condition.business_hours))
     if condition.all_of is not None:
-        nodes.append(AllOf([compile_condition(c, index) for c in condition.all_of]))
+        nodes.append(AllOf([compile_condition(c, index, added_tags, set_categories) for c in condition.all_of]))
     if condition.any_of is not None:
-        nodes.append(AnyOf([compile_condition(c, index) for c in condition.any_of]))
+        nodes.append(AnyOf([compile_condition(c, index, added_tags, set_categories) for c in condition.any_of]))
     if condition.not_ is not None:
-        nodes.append(NotOf(compile_condition(condition.not_, index)))
+        nodes.append(NotOf(compile_condition(condition.not_, index, added_tags, set_categories)))
     if not nodes:
         return Always()
     return nodes[0] if len(nodes) == 1 else AllOf(nodes)
+
+
+Check = Callable[[Facts], "str | None"]
+
+
+def compile_check(node: Node) -> Check:
+    """The fastest callable equivalent of `node.fails`: an AND becomes a chain of `or`s, with no loop and no list.
+
+    `a(f) or b(f)` returns a's failure reason if it has one, else b's result: the first failure, or None.
+    """
+    if not isinstance(node, AllOf):
+        return node.fails
+    checks = [compile_check(child) for child in node.children]
+    return _chain(checks)
+
+
+def _chain(checks: list[Check]) -> Check:
+    if len(checks) == 1:
+        return checks[0]
+    if len(checks) == 2:
+        a, b = checks
+        return lambda f: a(f) or b(f)
+    if len(checks) == 3:
+        a, b, c = checks
+        return lambda f: a(f) or b(f) or c(f)
+    first, rest = checks[0], _chain(checks[1:])
+    return lambda f: first(f) or rest(f)

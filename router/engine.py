@@ -18,8 +18,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from core.envelope import Decision, Envelope, Priority
-from core.routing_settings import RouterSettings
-from router.conditions import Node, compile_condition
+from core.routing_settings import RouterSettings, Rule
+from router.conditions import Check, Key, Node, compile_check, compile_condition, message_keys
 from router.errors import RouterConfigError
 from router.facts import Facts
 from router.keywords import KeywordIndex, outermost
@@ -75,6 +75,9 @@ class CompiledRule:
     index: int
     name: str
     node: Node
+    check: Check  # node.fails, compiled flat
+    guard: frozenset[Key] | None  # index keys one of which the message must have, or None: always evaluate
+    skip_entry: dict[str, Any] | None  # the trace entry when the guard rules the rule out
     category: str | None
     priority: Priority | None
     queue: str | None
@@ -103,7 +106,7 @@ class CompiledRule:
 class Router:
     """Compiled rules. Immutable after construction, so one instance is safely shared by threads."""
 
-    def __init__(self, settings: RouterSettings) -> None:
+    def __init__(self, settings: RouterSettings, *, index_rules: bool = True) -> None:
         problems = settings.semantic_problems()
         if problems:
             raise RouterConfigError(problems)
@@ -127,22 +130,41 @@ class Router:
                 if entry is not None and all(p != position for p, _ in self._scoring.get(entry.id, [])):
                     self._scoring.setdefault(entry.id, []).append((position, entry.weight))
         self._taggers = [(t.tag, SenderMatcher(t.sender, t.sender_regex)) for t in settings.contact_tags]
-        self._rules = [
-            CompiledRule(
-                index=i,
-                name=rule.name,
-                node=compile_condition(rule.when, self._index),
-                category=rule.then.category,
-                priority=rule.then.priority,
-                queue=rule.then.queue,
-                tags=tuple(rule.then.tags),
-                template=rule.then.template,
-                suppress_ack=rule.then.suppress_ack,
-                continue_=rule.continue_,
-            )
-            for i, rule in enumerate(settings.rules)
-        ]
+        added_tags = frozenset(tag for rule in settings.rules for tag in rule.then.tags)
+        set_categories = frozenset(rule.then.category for rule in settings.rules if rule.then.category)
+        self._rules = [self._compile_rule(i, rule, added_tags, set_categories) for i, rule in enumerate(settings.rules)]
+        # index key -> indexes of the rules it can wake up; rules without a guard are always evaluated.
+        self._rules_by_key: dict[Key, list[int]] = {}
+        for rule in self._rules:
+            for key in rule.guard or ():
+                self._rules_by_key.setdefault(key, []).append(rule.index)
+        # index_rules=False evaluates every rule (tests compare both ways: the index must never change a decision).
+        self._unguarded = frozenset(r.index for r in self._rules if r.guard is None or not index_rules)
+        self._unguarded_order = sorted(self._unguarded)
+        self._skip_entries = [r.skip_entry or {} for r in self._rules]  # {}: unguarded rules are never skipped
         self._index.freeze()
+
+    def _compile_rule(
+        self, index: int, rule: Rule, added_tags: frozenset[str], set_categories: frozenset[str]
+    ) -> CompiledRule:
+        node = compile_condition(rule.when, self._index, added_tags, set_categories)
+        guard = node.guard()
+        skip = {"step": "rule", "rule": rule.name, "matched": False, "why": guard[1]} if guard else None
+        return CompiledRule(
+            index=index,
+            name=rule.name,
+            node=node,
+            check=compile_check(node),
+            guard=guard[0] if guard else None,
+            skip_entry=skip,
+            category=rule.then.category,
+            priority=rule.then.priority,
+            queue=rule.then.queue,
+            tags=tuple(rule.then.tags),
+            template=rule.then.template,
+            suppress_ack=rule.then.suppress_ack,
+            continue_=rule.continue_,
+        )
 
     @property
     def rule_count(self) -> int:
@@ -201,21 +223,34 @@ class Router:
         template = DEFAULT_TEMPLATE
         suppress_ack = False
 
-        for rule in self._rules:
-            why_not = rule.node.fails(facts)
+        # Only the rules woken by one of the message's index keys (its keywords, channel, language, ...) and the rules
+        # without a guard are evaluated; the others cannot match, and their trace entries (fresh copies of
+        # precompiled ones) are added in bulk.
+        by_key = self._rules_by_key
+        woken = [by_key[k] for k in facts.keywords if k in by_key]
+        woken += [by_key[k] for k in message_keys(facts) if k in by_key]
+        order = sorted(self._unguarded.union(*woken)) if woken else self._unguarded_order
+        evaluated: list[tuple[int, dict[str, Any]]] = []
+        last = len(self._rules) - 1  # the last rule tried
+        for index in order:
+            rule = self._rules[index]
+            why_not = rule.check(facts)
             if why_not is not None:
-                trace.append({"step": "rule", "rule": rule.name, "matched": False, "why": why_not})
+                evaluated.append((index, {"step": "rule", "rule": rule.name, "matched": False, "why": why_not}))
                 continue
             why = rule.node.why(facts)
-            trace.append(
-                {
-                    "step": "rule",
-                    "rule": rule.name,
-                    "matched": True,
-                    "why": why,
-                    "actions": rule.actions(),
-                    "continue": rule.continue_,
-                }
+            evaluated.append(
+                (
+                    index,
+                    {
+                        "step": "rule",
+                        "rule": rule.name,
+                        "matched": True,
+                        "why": why,
+                        "actions": rule.actions(),
+                        "continue": rule.continue_,
+                    },
+                )
             )
             reasons.append(f"rule {rule.name!r} ({why}): {rule.actions_text()}")
             if rule.category is not None and rule.category != facts.category:
@@ -236,7 +271,13 @@ class Router:
                 template = rule.template
             suppress_ack = suppress_ack or rule.suppress_ack
             if not rule.continue_:
+                last = index
                 break
+        # One C-level pass copies the precompiled entries of every rule tried; evaluated rules then replace theirs.
+        rule_entries = list(map(dict.copy, self._skip_entries[: last + 1]))
+        for index, entry in evaluated:
+            rule_entries[index] = entry
+        trace += rule_entries
 
         # model_construct: every value here is already valid, and validating a trace of 200 dicts per message
         # would cost more than deciding.
@@ -279,13 +320,13 @@ class Router:
                 "step": "classify",
                 "category": name,
                 "chosen": False,
-                "scores": {self._category_names[p]: s for p, s in sorted(scores.items(), key=lambda x: -x[1])},
+                "scores": {self._category_names[p]: s for p, s in scores.items()},
                 "keywords": words,
             }
         )
         return name
 
 
-def compile_router(settings: RouterSettings) -> Router:
+def compile_router(settings: RouterSettings, *, index_rules: bool = True) -> Router:
     """Compile the `[router]` settings; raises `RouterConfigError` (with every problem) for an invalid document."""
-    return Router(settings)
+    return Router(settings, index_rules=index_rules)

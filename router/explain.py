@@ -59,7 +59,7 @@ def _entry(entry: dict[str, Any], number: int) -> str:
         scores = entry.get("scores") or {}
         if not scores:
             return f"category: {entry['category']} (no category keyword matched: the default)"
-        shown = ", ".join(f"{name} {score:g}" for name, score in scores.items())
+        shown = ", ".join(f"{name} {score:g}" for name, score in sorted(scores.items(), key=lambda x: -x[1]))
         words = ", ".join(repr(w) for w in entry.get("keywords", []))
         return f"category: {entry['category']} by keywords {words} (scores: {shown})"
     if step == "rule":

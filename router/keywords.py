@@ -44,24 +44,30 @@ class KeywordIndex:
     """Build with `add()` for every keyword, then `freeze()`; `find(normalised_text)` returns the ids present."""
 
     def __init__(self) -> None:
-        self._by_text: dict[str, Keyword] = {}
+        self._by_text: dict[tuple[str, bool], Keyword] = {}
         self._automaton = ahocorasick.Automaton()
         self._frozen = False
         self._list: list[Keyword] = []
 
-    def add(self, keyword: str) -> Keyword | None:
-        """The keyword's id (shared by equal keywords), or None for a keyword that is empty once normalised."""
+    def add(self, keyword: str, *, substring: bool | None = None) -> Keyword | None:
+        """The keyword's entry (shared by equal keywords), or None for a keyword that is empty once normalised.
+
+        `substring` forces the matching mode; by default Chinese keywords are substrings, others whole words.
+        """
         text = normalize_keyword(keyword)
         if not text:
             return None
-        known = self._by_text.get(text)
+        mode = has_cjk(text) if substring is None else substring
+        known = self._by_text.get((text, mode))
         if known is not None:
             return known
         if self._frozen:
             raise RuntimeError("keyword index is frozen")
-        entry = Keyword(len(self._by_text), text, has_cjk(text))
-        self._by_text[text] = entry
-        self._automaton.add_word(text, (entry.id, len(text), entry.substring))
+        entry = Keyword(len(self._by_text), text, mode)
+        self._by_text[(text, mode)] = entry
+        # One automaton entry per text: the same text as a word and as a regex literal (a substring) shares it.
+        modes = self._automaton.get(text, ())
+        self._automaton.add_word(text, (*modes, (entry.id, len(text), mode)))
         return entry
 
     def freeze(self) -> None:
@@ -83,16 +89,17 @@ class KeywordIndex:
         if not self._by_text:
             return found, spans
         size = len(text)
-        for end, (keyword_id, length, substring) in self._automaton.iter(text):
-            start = end - length + 1
-            # A boundary only matters where the keyword itself starts or ends with a word character ("2fa", not "$").
-            if not substring:
-                if start > 0 and _is_word_char(text[start]) and _is_word_char(text[start - 1]):
-                    continue
-                if _is_word_char(text[end]) and not _boundary_after(text, end + 1, size):
-                    continue
-            found.add(keyword_id)
-            spans.append((start, end, keyword_id))
+        for end, entries in self._automaton.iter(text):
+            for keyword_id, length, substring in entries:
+                start = end - length + 1
+                # A boundary matters only where the keyword starts or ends with a word character ("2fa", not "$").
+                if not substring:
+                    if start > 0 and _is_word_char(text[start]) and _is_word_char(text[start - 1]):
+                        continue
+                    if _is_word_char(text[end]) and not _boundary_after(text, end + 1, size):
+                        continue
+                found.add(keyword_id)
+                spans.append((start, end, keyword_id))
         return found, spans
 
 
@@ -105,11 +112,18 @@ def outermost(spans: list[tuple[int, int, int]]) -> set[int]:
     if len(spans) < 2:
         return {keyword_id for _, _, keyword_id in spans}
     kept: set[int] = set()
-    for start, end, keyword_id in spans:
-        nested = any(s <= start and end <= e and (s, e) != (start, end) for s, e, _ in spans)
-        if not nested:
-            kept.add(keyword_id)
+    widest_start, widest_end = -1, -1  # the match reaching furthest right among those started so far
+    for start, end, keyword_id in sorted(spans, key=_by_start_then_longest):
+        if end < widest_end or (end == widest_end and start > widest_start):
+            continue  # inside an earlier, longer match
+        kept.add(keyword_id)
+        if end > widest_end:
+            widest_start, widest_end = start, end
     return kept
+
+
+def _by_start_then_longest(span: tuple[int, int, int]) -> tuple[int, int]:
+    return span[0], -span[1]
 
 
 def _boundary_after(text: str, at: int, size: int) -> bool:

@@ -25,6 +25,12 @@ class SenderMatcher:
         shown = [p for p in patterns if p.strip()] + ([f"/{regex}/"] if regex else [])
         self.description = ", ".join(shown)
 
+    def index_keys(self) -> frozenset[int | str] | None:
+        """Keys for the router's rule index (see router.conditions.message_keys); None when a pattern is involved."""
+        if self._pattern is not None:
+            return None
+        return frozenset([*(f"from:{a}" for a in self._exact), *(f"fromdomain:{d}" for d in self._domains)])
+
     def __call__(self, address: str) -> bool:
         """`address` must already be lower-cased."""
         if address in self._exact:
