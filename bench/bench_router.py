@@ -31,13 +31,59 @@ DECISIONS = 20_000
 ROUNDS = 3  # best of: a shared machine's noise only ever slows a run down
 
 _WORDS_EN = [
-    "promo code", "referral bonus", "merchant id", "invoice", "cashback", "loyalty points", "gift card", "voucher",
-    "premium plan", "family account", "student", "business", "crypto", "stocks", "savings pot", "overdraft",
-    "salary", "rent", "insurance", "travel", "airline", "hotel", "booking", "taxi", "delivery app", "parking",
+    "promo code",
+    "referral bonus",
+    "merchant id",
+    "invoice",
+    "cashback",
+    "loyalty points",
+    "gift card",
+    "voucher",
+    "premium plan",
+    "family account",
+    "student",
+    "business",
+    "crypto",
+    "stocks",
+    "savings pot",
+    "overdraft",
+    "salary",
+    "rent",
+    "insurance",
+    "travel",
+    "airline",
+    "hotel",
+    "booking",
+    "taxi",
+    "delivery app",
+    "parking",
 ]
 _WORDS_ZH = [
-    "优惠码", "推荐奖励", "发票", "返现", "积分", "礼品卡", "代金券", "会员", "家庭账户", "学生", "企业", "加密货币",
-    "股票", "储蓄", "透支", "工资", "房租", "保险", "旅行", "机票", "酒店", "预订", "打车", "外卖", "停车",
+    "优惠码",
+    "推荐奖励",
+    "发票",
+    "返现",
+    "积分",
+    "礼品卡",
+    "代金券",
+    "会员",
+    "家庭账户",
+    "学生",
+    "企业",
+    "加密货币",
+    "股票",
+    "储蓄",
+    "透支",
+    "工资",
+    "房租",
+    "保险",
+    "旅行",
+    "机票",
+    "酒店",
+    "预订",
+    "打车",
+    "外卖",
+    "停车",
 ]
 _REAL = ["转账", "充值", "refund", "card", "fee", "密码", "login", "stolen", "汇率", "投诉"]
 _CHANNELS = ["email", "sms", "whatsapp", "voice", "telegram"]
@@ -106,7 +152,8 @@ class NaiveRouter:
 
     def __init__(self, settings: RouterSettings) -> None:
         self.categories = [
-            (name, [w.lower() for w in spec.keywords.en + spec.keywords.zh]) for name, spec in settings.categories.items()
+            (name, [w.lower() for w in spec.keywords.en + spec.keywords.zh])
+            for name, spec in settings.categories.items()
         ]
         self.rules = [(rule.name, [w.lower() for w in _rule_words(rule.when.model_dump())]) for rule in settings.rules]
 
@@ -180,7 +227,9 @@ def main() -> str:
             f"Target ≥ 20,000 decisions/s with 200 rules: **{verdict}** ({helpline_rate:,.0f}/s). "
             f"199 more rules cost {fmt_ratio(single_rate / helpline_rate)} the time of one. The naive loop does "
             "less (no Unicode folding, no word boundaries, no trace) and still scans every keyword for every "
-            "message; the compiled router scans the text once whatever the number of keywords.",
+            "message. The compiled router scans the text once whatever the number of keywords, then evaluates only "
+            "the rules the message can wake up (one of their keywords, regex literals, channel, sender... is present);"
+            " the others are skipped, their trace entries copied from precompiled ones.",
         ]
     )
 
