@@ -106,7 +106,7 @@ def generated_rules(count: int, seed: int = 7) -> list[dict[str, Any]]:
         elif kind == 2:
             when = {"category": ["fees", "general"], "language": ["zh"], "keywords_any": words}
         elif kind == 3:
-            when = {"keywords_all": words[:2] + [unique]}
+            when = {"keywords_all": [*words[:2], unique]}
         elif kind == 4:
             when = {"regex": rf"(order|订单)\s*#?{i:03d}\d{{4}}", "keywords_none": ["test"]}
         elif kind == 5:
