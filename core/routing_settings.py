@@ -96,12 +96,16 @@ class ContactTagRule(_Open):
 
 
 class RouterSettings(_Strict):
-    default_category: str = "general"
-    default_priority: Priority = Priority.NORMAL
+    default_category: str = Field("general", description="the category when no keyword matches")
+    default_priority: Priority = Field(Priority.NORMAL, description="the priority of a category that sets none")
     queues: list[str] = Field(default_factory=list, description="queues rules may name; categories add their own")
-    categories: dict[str, Category] = Field(default_factory=dict)
-    contact_tags: list[ContactTagRule] = Field(default_factory=list)
-    rules: list[Rule] = Field(default_factory=list)
+    categories: dict[str, Category] = Field(
+        default_factory=dict, description="the taxonomy, in tie-break order; see README Routing"
+    )
+    contact_tags: list[ContactTagRule] = Field(
+        default_factory=list, description="tags given to contacts by sender (tag, sender, sender_regex)"
+    )
+    rules: list[Rule] = Field(default_factory=list, description="ordered routing rules (name, when, then, continue)")
 
     def queue_for(self, category: str) -> str:
         spec = self.categories.get(category)
