@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -20,6 +21,13 @@ SettingsOption = Annotated[
     Path | None,
     typer.Option("--settings", "-s", help="settings file (default: $HELPLINE_SETTINGS or ./settings.toml)"),
 ]
+
+
+def pin_settings_file(path: Path | None) -> None:
+    """A long-running process started with `--settings F` exports it as `HELPLINE_SETTINGS`, so whatever re-reads
+    the file later (the rules' hot reload, `helpline run`'s children) reads the same one."""
+    if path is not None:
+        os.environ["HELPLINE_SETTINGS"] = str(Path(path).resolve())
 
 
 def settings_or_exit(path: Path | None) -> Settings:
@@ -44,6 +52,7 @@ def run(settings: SettingsOption = None) -> None:
     """Start every process Helpline needs (the Procfile's), with an embedded Redis when none is configured."""
     from helpline.supervisor import run_all
 
+    pin_settings_file(settings)
     sys.exit(run_all(settings_or_exit(settings), settings))
 
 
@@ -59,6 +68,7 @@ def serve(
         typer.echo(f"error: unknown process {process!r}; expected one of: {', '.join(PROCESSES)}", err=True)
         raise typer.Exit(2)
     loaded = settings_or_exit(settings)
+    pin_settings_file(settings)
     if not PROCESSES[process].enabled(loaded):
         typer.echo(f"{process}: not enabled by the settings; nothing to run")
         return

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from router.details import ACCOUNT, AMOUNT, REFERENCE, REQUIRED, TRANSACTION_TIME, find_details, labels
 from core.sensitive import mask_sensitive
+from router.details import ACCOUNT, AMOUNT, REFERENCE, REQUIRED, TRANSACTION_TIME, find_details, labels
 
 
 def test_chinese_top_up_with_everything() -> None:
