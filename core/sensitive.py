@@ -71,6 +71,9 @@ _PASSWORD = re.compile(
     r"(?<!动态)(?<!動態)(?<!一次性)(?:密码|密碼)[ \t]*(?:是|为|為|=|:|：)?[ \t]*)" + _SECRET,
     re.I,
 )
+_PASSWORD_WORD = re.compile(r"pass|pwd|login\s+pin|密码|密碼", re.I)  # a superset of what _PASSWORD starts with
+_FOUR_DIGITS = re.compile(r"\d{4}")  # codes have 4-8 digits; card numbers at least 13, in groups of 4 or more
+_CVV_WORD = re.compile(r"cvv|cvc|csc|cid|安全码|安全碼", re.I)
 _NOT_A_SECRET = {
     "not", "wrong", "incorrect", "invalid", "correct", "right", "working", "expired", "locked", "required", "too",
     "the", "a", "an", "my", "being", "changed", "reset", "still", "now", "also", "same", "forgotten", "lost", "weak",
@@ -171,11 +174,16 @@ def _code_word_is_harmless(m: re.Match[str]) -> bool:
 def mask_sensitive(text: str) -> Masked:
     """Mask one-time codes, passwords, card numbers and card security codes; report which kinds were found."""
     kinds: list[str] = []
-    text = _mask_cards(text, kinds)
-    text = _CODE_AFTER.sub(_masking(ONE_TIME_CODE, kinds, lambda m: not _code_word_is_harmless(m)), text)
-    text = _CODE_BEFORE.sub(_masking(ONE_TIME_CODE, kinds, lambda m: True), text)
-    text = _CVV.sub(_masking(CARD_SECURITY_CODE, kinds, lambda m: True), text)
-    text = _PASSWORD.sub(_masking(PASSWORD, kinds, lambda m: m.group("v").lower() not in _NOT_A_SECRET), text)
+    # Cheap gates first: this runs on every message stored, and most carry none of what the patterns below need
+    # (4 digits in a row for codes and card numbers, a CVV word, a password word).
+    if _FOUR_DIGITS.search(text):
+        text = _mask_cards(text, kinds)
+        text = _CODE_AFTER.sub(_masking(ONE_TIME_CODE, kinds, lambda m: not _code_word_is_harmless(m)), text)
+        text = _CODE_BEFORE.sub(_masking(ONE_TIME_CODE, kinds, lambda m: True), text)
+    if _CVV_WORD.search(text):
+        text = _CVV.sub(_masking(CARD_SECURITY_CODE, kinds, lambda m: True), text)
+    if _PASSWORD_WORD.search(text):
+        text = _PASSWORD.sub(_masking(PASSWORD, kinds, lambda m: m.group("v").lower() not in _NOT_A_SECRET), text)
     return Masked(text, list(dict.fromkeys(kinds)))
 
 

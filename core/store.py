@@ -64,6 +64,14 @@ class Store:
     def __init__(self, redis: Redis, prefix: str = "hl") -> None:
         self.redis = redis
         self.prefix = prefix
+        self._queues: dict[str, Queue] = {}
+
+    def queue(self, name: str) -> Queue:
+        """The RQ queue `name` on this store's Redis, made once: a new `Queue` asks the server for its version
+        (an INFO round trip) before its first enqueue, which on the ingest path is a cost per message."""
+        if name not in self._queues:
+            self._queues[name] = Queue(name, connection=self.redis)
+        return self._queues[name]
 
     def key(self, *parts: str) -> str:
         return ":".join((self.prefix, *parts))
@@ -77,7 +85,7 @@ class Store:
         """
         envelope = mask_envelope(envelope)
         dedupe = self.key("dedupe", envelope.dedupe_key)
-        queue = Queue(INBOUND_QUEUE, connection=self.redis)
+        queue = self.queue(INBOUND_QUEUE)
         with _unavailable_on_redis_errors():
             for _ in range(20):
                 message_id = new_id("m")

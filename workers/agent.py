@@ -59,7 +59,7 @@ def answer(ctx: Context, message_id: str, text: str, agent: str) -> Reply:
         purpose="answer", language=envelope.language, subject=subject, text=text.strip(), extras={"agent": agent},
     )  # fmt: skip
     ctx.store.save_reply(reply)
-    queue = queue_for(message.decision.priority, ctx.store.redis)
+    queue = queue_for(message.decision.priority, ctx.store)
     queue.enqueue_call(SEND_JOB, args=(reply.id,))
     delay = ctx.settings.replies.survey_delay_seconds
     # One survey per conversation: the first answer claims it (SET NX), later answers do not ask again.
@@ -88,5 +88,5 @@ def send_survey(message_id: str) -> str:
         purpose="survey", language=envelope.language, subject=rendered.subject, text=rendered.text,
     )  # fmt: skip
     ctx.store.save_reply(reply)
-    queue_for(message.decision.priority, ctx.store.redis).enqueue_call(SEND_JOB, args=(reply.id,))
+    queue_for(message.decision.priority, ctx.store).enqueue_call(SEND_JOB, args=(reply.id,))
     return f"survey {reply.id} queued"

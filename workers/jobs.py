@@ -61,7 +61,7 @@ def plan_acknowledgement(message: StoredMessage) -> None:
     ctx.store.save_reply(reply)
     _set_ack_status(message.id, "queued")
     assert message.decision is not None
-    queue_for(message.decision.priority, ctx.store.redis).enqueue_call(SEND_JOB, args=(reply.id,))
+    queue_for(message.decision.priority, ctx.store).enqueue_call(SEND_JOB, args=(reply.id,))
 
 
 def send_reply(reply_id: str) -> str:
@@ -105,7 +105,7 @@ def _retry_or_fail(reply_id: str, reply: Reply, original: StoredMessage, exc: Tr
     reply.error = f"attempt {reply.attempts} failed: {exc}; retrying in {delay:g}s"
     ctx.store.save_reply(reply)
     assert original.decision is not None
-    queue = queue_for(original.decision.priority, ctx.store.redis)
+    queue = queue_for(original.decision.priority, ctx.store)
     if delay <= 0:
         queue.enqueue_call(SEND_JOB, args=(reply_id,))
     else:

@@ -11,7 +11,7 @@ from redis import Redis
 from rq import Queue
 
 from core.envelope import Priority
-from core.store import INBOUND_QUEUE
+from core.store import INBOUND_QUEUE, Store
 
 
 def priority_queue_name(priority: Priority) -> str:
@@ -25,5 +25,5 @@ def queues(redis: Redis) -> list[Queue]:
     return [Queue(name, connection=redis) for name in QUEUE_ORDER]
 
 
-def queue_for(priority: Priority, redis: Redis) -> Queue:
-    return Queue(priority_queue_name(priority), connection=redis)
+def queue_for(priority: Priority, store: Store) -> Queue:
+    return store.queue(priority_queue_name(priority))
