@@ -7,22 +7,9 @@ https://www.twilio.com/docs/whatsapp/key-concepts#the-24-hour-window-or-24-hour-
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 
-from redis.exceptions import RedisError
-
-from core.errors import StoreUnavailable
-from core.store import Store
-
-
-@contextmanager
-def _store_errors() -> Iterator[None]:
-    try:
-        yield
-    except (RedisError, OSError) as exc:
-        raise StoreUnavailable(f"store unavailable: {exc}") from exc
+from core.store import Store, store_errors
 
 
 def _key(store: Store, e164: str) -> str:
@@ -32,13 +19,13 @@ def _key(store: Store, e164: str) -> str:
 def record_inbound(store: Store, e164: str, at: datetime, keep_seconds: int = 3 * 86400) -> None:
     """Keep the latest inbound time only (a Twilio retry of an older message must not move it back)."""
     key = _key(store, e164)
-    with _store_errors(), store.redis.pipeline() as pipe:
+    with store_errors(), store.redis.pipeline() as pipe:
         pipe.zadd(key, {"last": at.timestamp()}, gt=True)
         pipe.expire(key, keep_seconds)
         pipe.execute()
 
 
 def last_inbound(store: Store, e164: str) -> datetime | None:
-    with _store_errors():
+    with store_errors():
         score = store.redis.zscore(_key(store, e164), "last")
     return datetime.fromtimestamp(float(score), UTC) if score is not None else None

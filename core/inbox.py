@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from core.envelope import Priority
-from core.store import Store, _unavailable_on_redis_errors, text
+from core.store import Store, store_errors, text
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ class Inbox:
         return self.store.key("inbox", queue, priority.value)
 
     def file(self, queue: str, priority: Priority, message_id: str, at: datetime) -> None:
-        with _unavailable_on_redis_errors(), self.redis.pipeline() as pipe:
+        with store_errors(), self.redis.pipeline() as pipe:
             # A re-delivered job must not move an item back to the end of the line: NX keeps the first time.
             pipe.zadd(self._key(queue, priority), {message_id: at.timestamp()}, nx=True)
             pipe.sadd(self.store.key("inbox-queues"), queue)
@@ -40,7 +40,7 @@ class Inbox:
 
     def take(self, queue: str) -> tuple[Priority, str] | None:
         """Pop the next item for an agent: most urgent priority first, oldest first within it."""
-        with _unavailable_on_redis_errors():
+        with store_errors():
             for priority in Priority:
                 popped = self.redis.zpopmin(self._key(queue, priority))
                 if popped:
@@ -49,7 +49,7 @@ class Inbox:
 
     def move(self, message_id: str, queue: str, src: Priority, dst_queue: str, dst: Priority) -> bool:
         """Move one item (promotion or escalation), keeping its age; False when it was no longer waiting."""
-        with _unavailable_on_redis_errors():
+        with store_errors():
             score = self.redis.zscore(self._key(queue, src), message_id)
             if score is None:
                 return False
@@ -62,17 +62,17 @@ class Inbox:
 
     def waiting(self, queue: str, priority: Priority, older_than: datetime | None = None) -> list[tuple[str, datetime]]:
         high = older_than.timestamp() if older_than else "+inf"
-        with _unavailable_on_redis_errors():
+        with store_errors():
             rows = self.redis.zrangebyscore(self._key(queue, priority), "-inf", high, withscores=True)
         return [(text(row[0]), datetime.fromtimestamp(float(row[1]), UTC)) for row in rows]
 
     def queues(self) -> list[str]:
-        with _unavailable_on_redis_errors():
+        with store_errors():
             return sorted(text(q) for q in self.redis.smembers(self.store.key("inbox-queues")))
 
     def stats(self, queue: str) -> list[QueueStats]:
         out = []
-        with _unavailable_on_redis_errors():
+        with store_errors():
             for priority in Priority:
                 key = self._key(queue, priority)
                 depth = int(self.redis.zcard(key))

@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field
 from core.ids import new_id
 from core.records import utcnow
 from core.settings import Settings
-from core.store import Store, _unavailable_on_redis_errors
+from core.store import Store, store_errors
 
 
 class Notice(BaseModel):
@@ -81,7 +81,7 @@ class NoticeBoard:
             raise ValueError("starts must be before until")
         en, zh = _texts(text_en, text_zh)
         notice = Notice(id=new_id("n"), text_en=en, text_zh=zh, until=until, starts=starts, created_at=now)
-        with _unavailable_on_redis_errors(), self.redis.pipeline() as pipe:
+        with store_errors(), self.redis.pipeline() as pipe:
             pipe.set(self.store.key("notice", notice.id), notice.model_dump_json())
             pipe.expireat(self.store.key("notice", notice.id), int(until.timestamp()) + 1)
             pipe.zadd(self.index, {notice.id: until.timestamp()})
@@ -91,7 +91,7 @@ class NoticeBoard:
     def list(self, now: datetime | None = None) -> list[Notice]:
         """Notices not yet ended (including ones that start later), soonest end first."""
         now = now or utcnow()
-        with _unavailable_on_redis_errors():
+        with store_errors():
             self.redis.zremrangebyscore(self.index, "-inf", now.timestamp())
             ids = [_text(i) for i in self.redis.zrangebyscore(self.index, now.timestamp(), "+inf")]
             raw = self.redis.mget([self.store.key("notice", i) for i in ids]) if ids else []
@@ -99,7 +99,7 @@ class NoticeBoard:
         return [n for n in notices if now < n.until]
 
     def remove(self, notice_id: str) -> bool:
-        with _unavailable_on_redis_errors(), self.redis.pipeline() as pipe:
+        with store_errors(), self.redis.pipeline() as pipe:
             pipe.delete(self.store.key("notice", notice_id))
             pipe.zrem(self.index, notice_id)
             deleted, removed = pipe.execute()

@@ -51,7 +51,8 @@ class Accepted:
 
 
 @contextmanager
-def _unavailable_on_redis_errors() -> Iterator[None]:
+def store_errors() -> Iterator[None]:
+    """Turn any Redis failure into `StoreUnavailable`: callers answer 451/503 and the sender retries."""
     try:
         yield
     except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
@@ -86,7 +87,7 @@ class Store:
         envelope = mask_envelope(envelope)
         dedupe = self.key("dedupe", envelope.dedupe_key)
         queue = self.queue(INBOUND_QUEUE)
-        with _unavailable_on_redis_errors():
+        with store_errors():
             for _ in range(20):
                 message_id = new_id("m")
                 stored = StoredMessage(id=message_id, envelope=envelope)
@@ -109,12 +110,12 @@ class Store:
         raise StoreUnavailable("could not store the message: too much contention on its dedupe key")
 
     def find_duplicate(self, channel: Channel, provider_id: str) -> str | None:
-        with _unavailable_on_redis_errors():
+        with store_errors():
             value = self.redis.get(self.key("dedupe", f"{channel.value}:{provider_id}"))
         return text(value) if value else None
 
     def ping(self) -> None:
-        with _unavailable_on_redis_errors():
+        with store_errors():
             self.redis.ping()
 
     # ---- messages ----------------------------------------------------------------------------------------------
@@ -123,13 +124,13 @@ class Store:
         return self._get_model(self.key("msg", message_id), StoredMessage)
 
     def save_message(self, message: StoredMessage) -> None:
-        with _unavailable_on_redis_errors():
+        with store_errors():
             self.redis.set(self.key("msg", message.id), message.model_dump_json())
 
     def update_message(self, message_id: str, change: Callable[[StoredMessage], None]) -> StoredMessage:
         """Read-modify-write under WATCH, so two writers (a worker and a webhook) cannot lose each other's change."""
         key = self.key("msg", message_id)
-        with _unavailable_on_redis_errors():
+        with store_errors():
             while True:
                 with self.redis.pipeline() as pipe:
                     try:
@@ -147,14 +148,14 @@ class Store:
                         continue
 
     def get_raw(self, message_id: str) -> bytes | None:
-        with _unavailable_on_redis_errors():
+        with store_errors():
             value = self.redis.get(self.key("raw", message_id))
         return as_bytes(value) if value is not None else None
 
     def message_ids(self, since: datetime | None = None, until: datetime | None = None) -> list[str]:
         low = since.timestamp() if since else "-inf"
         high = until.timestamp() if until else "+inf"
-        with _unavailable_on_redis_errors():
+        with store_errors():
             return [text(m) for m in self.redis.zrangebyscore(self.key("messages"), low, high)]
 
     # ---- contacts ----------------------------------------------------------------------------------------------
@@ -162,7 +163,7 @@ class Store:
     def contact_for(self, identity: str) -> str:
         """The contact id for an identity such as `email:alice@example.com`, created on first sight."""
         index = self.key("identity", identity)
-        with _unavailable_on_redis_errors():
+        with store_errors():
             existing = self.redis.get(index)
             if existing:
                 return text(existing)
@@ -179,25 +180,25 @@ class Store:
 
     def link_identity(self, identity: str, contact_id: str) -> None:
         """Point another identity (a phone number shared on Telegram, say) at an existing contact."""
-        with _unavailable_on_redis_errors():
+        with store_errors():
             self.redis.set(self.key("identity", identity), contact_id)
             known = self.redis.hget(self.key("contact", contact_id), "identities")
             names = set(text(known or b"").split()) | {identity}
             self.redis.hset(self.key("contact", contact_id), "identities", " ".join(sorted(names)))
 
     def contact(self, contact_id: str) -> dict[str, str]:
-        with _unavailable_on_redis_errors():
+        with store_errors():
             data = self.redis.hgetall(self.key("contact", contact_id))
         return {text(k): text(v) for k, v in data.items()}
 
     def set_contact_field(self, contact_id: str, field: str, value: str) -> None:
-        with _unavailable_on_redis_errors():
+        with store_errors():
             self.redis.hset(self.key("contact", contact_id), field, value)
 
     def take_auto_reply_slot(self, contact_id: str, limit: int, window_seconds: int) -> bool:
         """Count one auto-reply against the contact's cap; False when the cap for this window is used up."""
         key = self.key("autoreply", contact_id)
-        with _unavailable_on_redis_errors(), self.redis.pipeline() as pipe:
+        with store_errors(), self.redis.pipeline() as pipe:
             pipe.incr(key)
             pipe.expire(key, window_seconds, nx=True)
             count, _ = pipe.execute()
@@ -206,12 +207,12 @@ class Store:
     # ---- conversations -----------------------------------------------------------------------------------------
 
     def conversation_for_reference(self, reference: str) -> str | None:
-        with _unavailable_on_redis_errors():
+        with store_errors():
             value = self.redis.get(self.key("threadref", reference))
         return text(value) if value else None
 
     def is_participant(self, conversation_id: str, address: str) -> bool:
-        with _unavailable_on_redis_errors():
+        with store_errors():
             return bool(self.redis.sismember(self.key("conv", conversation_id, "participants"), address.lower()))
 
     def open_conversation(
@@ -225,7 +226,7 @@ class Store:
     ) -> str:
         """A new conversation, or with `reuse` the contact's current one on this channel (chat, SMS)."""
         current = self.key("contact", contact_id, "open", channel.value)
-        with _unavailable_on_redis_errors():
+        with store_errors():
             if reuse:
                 existing = self.redis.get(current)
                 if existing:
@@ -256,7 +257,7 @@ class Store:
         self, conversation_id: str, message_id: str, participant: str, references: list[str]
     ) -> None:
         """Append a message; RPUSH/SADD are atomic, so concurrent workers never lose one another's entries."""
-        with _unavailable_on_redis_errors(), self.redis.pipeline() as pipe:
+        with store_errors(), self.redis.pipeline() as pipe:
             pipe.rpush(self.key("conv", conversation_id, "messages"), message_id)
             pipe.sadd(self.key("conv", conversation_id, "participants"), participant.lower())
             for reference in references:
@@ -264,7 +265,7 @@ class Store:
             pipe.execute()
 
     def conversation(self, conversation_id: str) -> dict[str, Any]:
-        with _unavailable_on_redis_errors():
+        with store_errors():
             fields = self.redis.hgetall(self.key("conv", conversation_id))
             messages = self.redis.lrange(self.key("conv", conversation_id, "messages"), 0, -1)
             participants = self.redis.smembers(self.key("conv", conversation_id, "participants"))
@@ -275,20 +276,20 @@ class Store:
 
     def remember_outbound_id(self, message_id: str, conversation_id: str) -> None:
         """Our own Message-ID: a reply to it threads into the conversation; the id itself coming back is a loop."""
-        with _unavailable_on_redis_errors(), self.redis.pipeline() as pipe:
+        with store_errors(), self.redis.pipeline() as pipe:
             pipe.sadd(self.key("outbound-ids"), message_id)
             pipe.set(self.key("threadref", message_id), conversation_id, nx=True)
             pipe.execute()
 
     def is_own_outbound_id(self, message_id: str) -> bool:
-        with _unavailable_on_redis_errors():
+        with store_errors():
             return bool(self.redis.sismember(self.key("outbound-ids"), message_id))
 
     # ---- replies -----------------------------------------------------------------------------------------------
 
     def save_reply(self, reply: Reply) -> None:
         reply.updated_at = utcnow()
-        with _unavailable_on_redis_errors(), self.redis.pipeline() as pipe:
+        with store_errors(), self.redis.pipeline() as pipe:
             pipe.set(self.key("reply", reply.id), reply.model_dump_json())
             if reply.provider_id:
                 pipe.set(self.key("replyref", reply.provider_id), reply.id)
@@ -298,7 +299,7 @@ class Store:
         return self._get_model(self.key("reply", reply_id), Reply)
 
     def reply_by_provider_id(self, provider_id: str) -> Reply | None:
-        with _unavailable_on_redis_errors():
+        with store_errors():
             reply_id = self.redis.get(self.key("replyref", provider_id))
         return self.get_reply(text(reply_id)) if reply_id else None
 
@@ -306,7 +307,7 @@ class Store:
 
     def dead_letter(self, channel: Channel, raw: bytes, error: str, meta: dict[str, Any] | None = None) -> str:
         letter = DeadLetter(id=new_id("d"), channel=channel, error=error, meta=meta or {})
-        with _unavailable_on_redis_errors(), self.redis.pipeline() as pipe:
+        with store_errors(), self.redis.pipeline() as pipe:
             pipe.set(self.key("dead", letter.id), letter.model_dump_json())
             pipe.set(self.key("deadraw", letter.id), raw)
             pipe.zadd(self.key("deadletters"), {letter.id: letter.received_at.timestamp()})
@@ -314,22 +315,22 @@ class Store:
         return letter.id
 
     def dead_letters(self) -> list[DeadLetter]:
-        with _unavailable_on_redis_errors():
+        with store_errors():
             ids = [text(i) for i in self.redis.zrange(self.key("deadletters"), 0, -1)]
         letters = [self._get_model(self.key("dead", i), DeadLetter) for i in ids]
         return [letter for letter in letters if letter is not None]
 
     def dead_letter_raw(self, letter_id: str) -> bytes | None:
-        with _unavailable_on_redis_errors():
+        with store_errors():
             value = self.redis.get(self.key("deadraw", letter_id))
         return as_bytes(value) if value is not None else None
 
     def update_dead_letter(self, letter: DeadLetter) -> None:
-        with _unavailable_on_redis_errors():
+        with store_errors():
             self.redis.set(self.key("dead", letter.id), letter.model_dump_json())
 
     def remove_dead_letter(self, letter_id: str) -> None:
-        with _unavailable_on_redis_errors(), self.redis.pipeline() as pipe:
+        with store_errors(), self.redis.pipeline() as pipe:
             pipe.delete(self.key("dead", letter_id), self.key("deadraw", letter_id))
             pipe.zrem(self.key("deadletters"), letter_id)
             pipe.execute()
@@ -337,7 +338,7 @@ class Store:
     # ---- helpers -----------------------------------------------------------------------------------------------
 
     def _get_model(self, key: str, model: type[T]) -> T | None:
-        with _unavailable_on_redis_errors():
+        with store_errors():
             raw = self.redis.get(key)
         if raw is None:
             return None

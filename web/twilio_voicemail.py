@@ -11,27 +11,14 @@ Keys: `hl:twilio:parked:{RecordingSid}` (JSON) and `hl:twilio:parked` (zset of R
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from redis.exceptions import RedisError
-
-from core.errors import StoreUnavailable
-from core.store import Store
-
-
-@contextmanager
-def _store_errors() -> Iterator[None]:
-    try:
-        yield
-    except (RedisError, OSError) as exc:
-        raise StoreUnavailable(f"store unavailable: {exc}") from exc
+from core.store import Store, store_errors
 
 
 def park(store: Store, recording_sid: str, payload: dict[str, Any], at: datetime) -> None:
-    with _store_errors(), store.redis.pipeline() as pipe:  # MULTI/EXEC: never an index entry without its payload
+    with store_errors(), store.redis.pipeline() as pipe:  # MULTI/EXEC: never an index entry without its payload
         pipe.set(store.key("twilio", "parked", recording_sid), json.dumps(payload, ensure_ascii=False))
         pipe.zadd(store.key("twilio", "parked"), {recording_sid: at.timestamp()})
         pipe.execute()
@@ -40,7 +27,7 @@ def park(store: Store, recording_sid: str, payload: dict[str, Any], at: datetime
 def claim(store: Store, recording_sid: str) -> dict[str, Any] | None:
     """Take a parked recording out; None when it is not (or no longer) parked."""
     key = store.key("twilio", "parked", recording_sid)
-    with _store_errors(), store.redis.pipeline() as pipe:
+    with store_errors(), store.redis.pipeline() as pipe:
         pipe.get(key)
         pipe.delete(key)
         pipe.zrem(store.key("twilio", "parked"), recording_sid)
@@ -52,6 +39,6 @@ def claim(store: Store, recording_sid: str) -> dict[str, Any] | None:
 
 
 def due(store: Store, parked_before: datetime, limit: int = 50) -> list[str]:
-    with _store_errors():
+    with store_errors():
         ids = store.redis.zrangebyscore(store.key("twilio", "parked"), "-inf", parked_before.timestamp(), 0, limit)
     return [i.decode() if isinstance(i, bytes) else str(i) for i in ids]

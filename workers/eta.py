@@ -24,7 +24,7 @@ from core.envelope import Priority
 from core.ids import new_id
 from core.inbox import Inbox
 from core.settings import Settings
-from core.store import Store, _unavailable_on_redis_errors
+from core.store import Store, store_errors
 from router.hours import BusinessCalendar
 from router.sla import SlaKind, SlaPolicy
 
@@ -62,14 +62,14 @@ def _key(store: Store, queue: str) -> str:
 def record_completion(store: Store, queue: str, at: datetime, item_id: str | None = None) -> None:
     """Count one item done for `queue` at `at` (an agent took it, or a reply went out)."""
     member = item_id or new_id("done")
-    with _unavailable_on_redis_errors(), store.redis.pipeline() as pipe:
+    with store_errors(), store.redis.pipeline() as pipe:
         pipe.zadd(_key(store, queue), {member: at.timestamp()})
         pipe.zremrangebyscore(_key(store, queue), "-inf", (at - KEEP_COMPLETIONS).timestamp())
         pipe.execute()
 
 
 def completions(store: Store, queue: str, since: datetime, until: datetime) -> int:
-    with _unavailable_on_redis_errors():
+    with store_errors():
         return int(store.redis.zcount(_key(store, queue), since.timestamp(), until.timestamp()))
 
 

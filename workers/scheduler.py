@@ -32,7 +32,7 @@ from core.errors import StoreUnavailable
 from core.inbox import Inbox
 from core.records import StoredMessage
 from core.settings import Settings
-from core.store import Store, _unavailable_on_redis_errors
+from core.store import Store, store_errors
 from router.hours import BusinessCalendar
 from router.sla import SlaPolicy
 
@@ -128,7 +128,7 @@ def escalate(settings: Settings, store: Store, policy: SlaPolicy, now: datetime)
                     f"{queue}/{priority.value} -> {config.escalation_queue}/{dst.value}",
                     BREACH_TAG,
                 )
-                with _unavailable_on_redis_errors():
+                with store_errors():
                     store.redis.zadd(store.key("escalations"), {message_id: now.timestamp()})
                 if config.notify_job:
                     Queue(config.notify_queue, connection=store.redis).enqueue_call(
