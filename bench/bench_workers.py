@@ -2,7 +2,7 @@
 
 Each message goes through the real jobs: `Store.accept` enqueues `workers.jobs.process_message` on `inbound`; the
 pipeline routes it and enqueues `workers.jobs.send_reply`, which sends the acknowledgement by SMTP to a local sink.
-Both worker classes run in burst mode over `workers.queues.queues(redis)`, as `workers.run.work` does. A no-op job
+Both worker classes run in burst mode over `core.queues.queues(redis)`, as `workers.run.work` does. A no-op job
 run on both classes separates RQ's own per-job cost (including the fork) from the pipeline's.
 
 Before timing, a few messages go through in-process, so the caches a worker fills on its first job (templates,
@@ -21,12 +21,12 @@ from rq.worker import BaseWorker
 
 from bench.support import PrivateRedis, bench_settings, fmt_ratio, sample_emails, timed
 from core.envelope import Envelope, Party
+from core.queues import queues
 from core.settings import Settings
 from core.store import Store
 from ingest.email.parse import parse_email
 from tests.support.smtp_sink import SmtpSink
 from workers import context
-from workers.queues import queues
 
 MESSAGES = 300  # two jobs each: process_message and send_reply
 NOOP_JOBS = 500

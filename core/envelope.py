@@ -80,6 +80,9 @@ class Envelope(BaseModel):
     chosen_category: str | None = None
     # Set by an adapter when this message must never be acknowledged (SMS STOP/HELP keywords, for example).
     suppress_ack_reason: str | None = None
+    # Set by an adapter for a message that is not a support request (a bot command such as /start, a shared
+    # contact): it is stored for audit and dedupe, then dropped by the pipeline instead of reaching agents.
+    service: str | None = None
     extras: dict[str, Any] = Field(default_factory=dict, description="channel-specific fields kept for agents")
 
     @property

@@ -10,6 +10,7 @@ Keys (prefix `hl:`):
     threadref:{Message-ID} -> conversation id        contact:{id}:open:{channel} -> current conversation
     outbound-ids          set of the Message-IDs of our own replies (loop detection)
     reply:{id}            Reply JSON                 replyref:{provider id} -> reply id
+    earlystatus:{pid}     provider statuses that arrived before the reply's provider id was saved
     dead:{id}             DeadLetter JSON             deadraw:{id} payload   deadletters  zset by time
     autoreply:{contact}   counter for the auto-reply cap, expiring with the window
 
@@ -35,10 +36,12 @@ from rq import Queue
 from core.envelope import Channel, Envelope
 from core.errors import StoreUnavailable
 from core.ids import new_id
-from core.records import DeadLetter, Reply, StoredMessage, utcnow
+from core.records import DeadLetter, Reply, ReplyState, StoredMessage, utcnow
 from core.sensitive import mask_envelope
 
 INBOUND_QUEUE = "inbound"
+# Delivery states only move forward; `failed` is final and outranks everything.
+_STATE_ORDER = {ReplyState.QUEUED: 0, ReplyState.SENT: 1, ReplyState.DELIVERED: 2, ReplyState.FAILED: 3}
 PROCESS_JOB = "workers.jobs.process_message"
 
 T = TypeVar("T")
@@ -288,12 +291,20 @@ class Store:
     # ---- replies -----------------------------------------------------------------------------------------------
 
     def save_reply(self, reply: Reply) -> None:
+        """Save a reply; a provider status that arrived before we knew the reply's provider id is applied now."""
         reply.updated_at = utcnow()
         with store_errors(), self.redis.pipeline() as pipe:
             pipe.set(self.key("reply", reply.id), reply.model_dump_json())
             if reply.provider_id:
                 pipe.set(self.key("replyref", reply.provider_id), reply.id)
             pipe.execute()
+        if reply.provider_id:
+            early = self.redis.lrange(self.key("earlystatus", reply.provider_id), 0, -1)
+            if early:
+                for entry in early:
+                    state, _, error = text(entry).partition(" ")
+                    self.record_provider_status(reply.provider_id, ReplyState(state), error or None)
+                self.redis.delete(self.key("earlystatus", reply.provider_id))
 
     def get_reply(self, reply_id: str) -> Reply | None:
         return self._get_model(self.key("reply", reply_id), Reply)
@@ -302,6 +313,42 @@ class Store:
         with store_errors():
             reply_id = self.redis.get(self.key("replyref", provider_id))
         return self.get_reply(text(reply_id)) if reply_id else None
+
+    def record_provider_status(self, provider_id: str, state: ReplyState, error: str | None = None) -> Reply | None:
+        """Apply a delivery status from the provider (Twilio's status callback) to the reply it is about.
+
+        Statuses only move forward (queued < sent < delivered; failed is final), under WATCH, so two callbacks
+        racing cannot leave an older state behind. A status for a provider id not saved yet (the callback beat
+        the worker that sent the reply) is kept for a day and applied by `save_reply`. Returns the updated reply,
+        or None when it was parked.
+        """
+        with store_errors():
+            reply_id = self.redis.get(self.key("replyref", provider_id))
+            if reply_id is None:
+                with self.redis.pipeline() as pipe:
+                    pipe.rpush(self.key("earlystatus", provider_id), f"{state.value} {error or ''}".strip())
+                    pipe.expire(self.key("earlystatus", provider_id), 86400)
+                    pipe.execute()
+                return None
+            key = self.key("reply", text(reply_id))
+            while True:
+                with self.redis.pipeline() as pipe:
+                    try:
+                        pipe.watch(key)  # type: ignore[no-untyped-call]
+                        raw = pipe.get(key)
+                        if raw is None:
+                            return None
+                        reply = Reply.model_validate_json(raw)
+                        if _STATE_ORDER[state] > _STATE_ORDER[reply.state]:
+                            reply.state = state
+                            reply.error = error if state is ReplyState.FAILED else reply.error
+                            reply.updated_at = utcnow()
+                        pipe.multi()
+                        pipe.set(key, reply.model_dump_json())
+                        pipe.execute()
+                        return reply
+                    except WatchError:
+                        continue
 
     # ---- dead letters ------------------------------------------------------------------------------------------
 

@@ -181,3 +181,15 @@ def test_active_notice_is_carried_by_every_acknowledgement(
     drain(settings)
     bodies = sorted(m.message.get_content() for m in smtp_sink.wait_for(2))
     assert any("bank outage" in b for b in bodies) and any("银行故障" in b for b in bodies)
+
+
+def test_service_messages_are_stored_but_never_reach_agents(store: Store, settings: Settings) -> None:
+    envelope = Envelope(
+        channel=Channel.TELEGRAM, provider_id="77", sender=Party(address="1001"), text="/start", service="start"
+    )
+    accepted = store.accept(envelope, b"{}")
+    drain(settings)
+    message = store.get_message(accepted.message_id)
+    assert message is not None and message.state is MessageState.DROPPED
+    assert message.drop_reason == "service message: start"
+    assert Inbox(store).queues() == []

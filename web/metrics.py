@@ -17,8 +17,8 @@ from prometheus_client.registry import Collector
 from rq import Queue
 
 from core.inbox import Inbox
+from core.queues import QUEUE_ORDER
 from core.store import Store
-from workers.queues import QUEUE_ORDER
 
 
 class StoreCollector(Collector):

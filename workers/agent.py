@@ -13,13 +13,13 @@ from datetime import UTC, datetime, timedelta
 
 from core.ids import new_id
 from core.inbox import Inbox
+from core.queues import queue_for
 from core.records import Reply, StoredMessage
 from templates import render
 from workers.acknowledge import reference_for
 from workers.context import Context
 from workers.eta import record_completion
 from workers.jobs import SEND_JOB
-from workers.queues import queue_for
 
 SURVEY_JOB = "workers.agent.send_survey"
 

@@ -7,11 +7,11 @@ from datetime import timedelta
 
 from channels.registry import sender_for
 from core.errors import PermanentSendError, TransientSendError
+from core.queues import queue_for
 from core.records import MessageState, Reply, ReplyState, StoredMessage
 from workers import acknowledge
 from workers.context import current
 from workers.pipeline import Drop, Work, run_pipeline
-from workers.queues import queue_for
 
 log = logging.getLogger("helpline.jobs")
 
@@ -114,10 +114,14 @@ def _retry_or_fail(reply_id: str, reply: Reply, original: StoredMessage, exc: Tr
 
 
 def _set_ack_status(message_id: str, status: str, purpose: str = "acknowledgement") -> None:
-    if purpose != "acknowledgement":
+    """Acknowledgements keep their state in `ack_status`; other replies (answers, surveys) that fail leave a note."""
+    if purpose != "acknowledgement" and not status.startswith("failed"):
         return
 
     def change(m: StoredMessage) -> None:
-        m.ack_status = status
+        if purpose == "acknowledgement":
+            m.ack_status = status
+        else:
+            m.notes.append(f"{purpose} {status}")
 
     current().store.update_message(message_id, change)

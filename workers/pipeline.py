@@ -65,6 +65,13 @@ def drop_own_loops(work: Work, ctx: Context) -> Work | Drop:
     return work
 
 
+def drop_service_messages(work: Work, ctx: Context) -> Work | Drop:
+    """Bot commands and shared contacts were handled by their adapter; they are not work for an agent."""
+    if work.envelope.service:
+        return Drop(f"service message: {work.envelope.service}")
+    return work
+
+
 def resolve_contact(work: Work, ctx: Context) -> Work | Drop:
     identity = identity_of(work.envelope.channel, work.envelope.sender.address)
     work.contact_id = ctx.store.contact_for(identity or f"unidentified:{work.message.id}")
@@ -144,6 +151,7 @@ def file_for_agents(work: Work, ctx: Context) -> Work | Drop:
 
 PIPELINE: tuple[Step, ...] = (
     drop_own_loops,
+    drop_service_messages,
     resolve_contact,
     thread,
     route,

@@ -11,13 +11,13 @@ import logging
 
 from rq import SimpleWorker
 
+from core.queues import queues
 from core.redis_conn import connect
 from core.settings import Settings
 from core.store import Store
 from router.hours import BusinessCalendar
 from router.live import LiveRouter
 from workers import context
-from workers.queues import queues
 
 
 def work(settings: Settings, *, burst: bool = False) -> None:

@@ -5,11 +5,11 @@ from __future__ import annotations
 from rq import SimpleWorker
 from rq.registry import ScheduledJobRegistry
 
+from core.queues import queues
 from core.redis_conn import connect
 from core.settings import Settings
 from core.store import Store
 from workers import context
-from workers.queues import queues
 
 
 def drain(settings: Settings, *, include_scheduled: bool = False, rounds: int = 10) -> None:
