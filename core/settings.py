@@ -89,6 +89,9 @@ class RepliesSettings(Section):
         default_factory=lambda: [10, 60, 300, 900], description="delay before attempt 2, 3, ...; the last repeats"
     )
     default_language: str = Field("en", description="reply language when a message's cannot be told (en or zh)")
+    conversation_idle_hours: float = Field(
+        24, gt=0, description="SMS, WhatsApp, voice and chat: a message after this much quiet opens a new conversation"
+    )
     survey_delay_seconds: int = Field(
         3600, ge=0, description="satisfaction survey this long after an agent's answer; 0 sends none"
     )

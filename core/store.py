@@ -5,7 +5,8 @@ Keys (prefix `hl:`):
     dedupe:{channel}:{pid} -> message id             messages            zset of message ids by received time
     contact:{id}          hash (created_at, opted_out, blocked, language, tags, identities)
     identity:{kind}:{v}   -> contact id ("email:a@b", "phone:+8613…", "telegram:42")
-    conv:{id}             hash (contact_id, channel, subject, created_at, linked_to)
+    conv:{id}             hash (contact_id, channel, subject, created_at, linked_to, last_at)
+    msgconv:{message id}  "<conversation id> new|follow-up": the conversation a message joined
     conv:{id}:messages    list of message ids        conv:{id}:participants  set of sender addresses
     threadref:{Message-ID} -> conversation id        contact:{id}:open:{channel} -> current conversation
     outbound-ids          set of the Message-IDs of our own replies (loop detection)
@@ -31,7 +32,7 @@ from redis import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, WatchError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from rq import Queue
+from rq import Queue, Retry
 
 from core.envelope import Channel, Envelope
 from core.errors import StoreUnavailable
@@ -43,6 +44,8 @@ INBOUND_QUEUE = "inbound"
 # Delivery states only move forward; `failed` is final and outranks everything.
 _STATE_ORDER = {ReplyState.QUEUED: 0, ReplyState.SENT: 1, ReplyState.DELIVERED: 2, ReplyState.FAILED: 3}
 PROCESS_JOB = "workers.jobs.process_message"
+# A failed pipeline run (a Redis blip, a bug fixed by a deploy) is retried with backoff; the job is idempotent.
+PROCESS_RETRY = Retry(max=6, interval=[2, 10, 60, 300, 900, 3600])
 
 T = TypeVar("T")
 
@@ -105,7 +108,9 @@ class Store:
                         pipe.set(self.key("msg", message_id), stored.model_dump_json())
                         pipe.set(self.key("raw", message_id), raw)
                         pipe.zadd(self.key("messages"), {message_id: envelope.received_at.timestamp()})
-                        queue.enqueue_call(job, args=(message_id,), job_id=f"process-{message_id}", pipeline=pipe)
+                        queue.enqueue_call(
+                            job, args=(message_id,), job_id=f"process-{message_id}", pipeline=pipe, retry=PROCESS_RETRY
+                        )
                         pipe.execute()
                         return Accepted(message_id, duplicate=False)
                     except WatchError:
@@ -198,6 +203,24 @@ class Store:
         with store_errors():
             self.redis.hset(self.key("contact", contact_id), field, value)
 
+    def add_contact_tags(self, contact_id: str, tags: list[str]) -> None:
+        """Add tags to a contact (a space-separated field); WATCH-guarded so concurrent additions are all kept."""
+        key = self.key("contact", contact_id)
+        with store_errors():
+            while True:
+                with self.redis.pipeline() as pipe:
+                    try:
+                        pipe.watch(key)  # type: ignore[no-untyped-call]
+                        known = set(text(pipe.hget(key, "tags") or b"").split())
+                        if set(tags) <= known:
+                            return
+                        pipe.multi()
+                        pipe.hset(key, "tags", " ".join(sorted(known | set(tags))))
+                        pipe.execute()
+                        return
+                    except WatchError:
+                        continue
+
     def take_auto_reply_slot(self, contact_id: str, limit: int, window_seconds: int) -> bool:
         """Count one auto-reply against the contact's cap; False when the cap for this window is used up."""
         key = self.key("autoreply", contact_id)
@@ -226,14 +249,18 @@ class Store:
         linked_to: str | None = None,
         *,
         reuse: bool = False,
+        idle_seconds: float | None = None,
     ) -> str:
-        """A new conversation, or with `reuse` the contact's current one on this channel (chat, SMS)."""
+        """A new conversation, or with `reuse` the contact's current one on this channel (chat, SMS), unless it has
+        been quiet for `idle_seconds`: a customer writing again next week starts a new conversation."""
         current = self.key("contact", contact_id, "open", channel.value)
         with store_errors():
             if reuse:
                 existing = self.redis.get(current)
-                if existing:
+                if existing and not self._idle(text(existing), idle_seconds):
                     return text(existing)
+                if existing:
+                    self.redis.delete(current)  # quiet too long: the SET NX below opens a new one
             conversation_id = new_id("t")
             self.redis.hset(
                 self.key("conv", conversation_id),
@@ -256,16 +283,39 @@ class Store:
                 self.redis.set(current, conversation_id)
             return conversation_id
 
+    def _idle(self, conversation_id: str, idle_seconds: float | None) -> bool:
+        if idle_seconds is None:
+            return False
+        last = self.redis.hget(self.key("conv", conversation_id), "last_at")
+        return last is not None and utcnow().timestamp() - float(text(last)) > idle_seconds
+
     def add_to_conversation(
-        self, conversation_id: str, message_id: str, participant: str, references: list[str]
+        self, conversation_id: str, message_id: str, participant: str, references: list[str], *, new: bool = True
     ) -> None:
-        """Append a message; RPUSH/SADD are atomic, so concurrent workers never lose one another's entries."""
+        """Append a message; RPUSH/SADD are atomic, so concurrent workers never lose one another's entries.
+
+        `msgconv:{message}` records the conversation a message joined (and whether it opened it), written first
+        with NX: a re-run after a crash finds it and does not append the message a second time."""
+        marker = f"{conversation_id} {'new' if new else 'follow-up'}"
+        with store_errors():
+            if not self.redis.set(self.key("msgconv", message_id), marker, nx=True):
+                return
         with store_errors(), self.redis.pipeline() as pipe:
+            pipe.hset(self.key("conv", conversation_id), "last_at", str(utcnow().timestamp()))
             pipe.rpush(self.key("conv", conversation_id, "messages"), message_id)
             pipe.sadd(self.key("conv", conversation_id, "participants"), participant.lower())
             for reference in references:
                 pipe.set(self.key("threadref", reference), conversation_id, nx=True)
             pipe.execute()
+
+    def conversation_of(self, message_id: str) -> tuple[str, bool] | None:
+        """The conversation a message joined, and whether it opened it; None before it joined one."""
+        with store_errors():
+            value = self.redis.get(self.key("msgconv", message_id))
+        if value is None:
+            return None
+        conversation_id, _, kind = text(value).partition(" ")
+        return conversation_id, kind == "new"
 
     def conversation(self, conversation_id: str) -> dict[str, Any]:
         with store_errors():

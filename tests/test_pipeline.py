@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from core.envelope import Channel, Envelope, Party, Priority
 from core.inbox import Inbox
-from core.records import MessageState, ReplyState
+from core.records import MessageState, ReplyState, StoredMessage
 from core.settings import Settings
 from core.store import Store, text
 from tests.support.smtp_sink import SmtpSink
 from tests.support.work import drain
+from workers.pipeline import thread
 
 
 def email(provider_id: str, text: str, *, sender: str = "alice@example.com", **kw: object) -> Envelope:
@@ -193,3 +194,102 @@ def test_service_messages_are_stored_but_never_reach_agents(store: Store, settin
     assert message is not None and message.state is MessageState.DROPPED
     assert message.drop_reason == "service message: start"
     assert Inbox(store).queues() == []
+
+
+def test_a_crashed_run_is_retried_without_a_second_conversation_or_acknowledgement(
+    store: Store, settings: Settings, smtp_sink: SmtpSink
+) -> None:
+    from workers import context
+    from workers.jobs import process_message
+    from workers.pipeline import PIPELINE, Work, run_pipeline
+
+    context.install(context.context_for(settings, store))
+    accepted = store.accept(email("crash@example.com", "my refund never arrived"), b"raw")
+    message = store.get_message(accepted.message_id)
+    assert message is not None
+    # the first run dies right after joining a conversation (a worker killed mid-pipeline)
+    run_pipeline(Work(message), context.current(), PIPELINE[: PIPELINE.index(thread) + 1])
+    assert process_message(accepted.message_id).startswith("routed")
+    assert process_message(accepted.message_id).startswith("routed")  # and a re-delivered job changes nothing
+    drain(settings)
+    routed = store.get_message(accepted.message_id)
+    assert routed is not None and routed.conversation_id is not None
+    assert store.conversation(routed.conversation_id)["messages"] == [accepted.message_id]
+    assert len(store.redis.keys("hl:conv:*:messages")) == 1
+    assert len(smtp_sink.wait_for(1)) == 1 and routed.ack_status == "sent"
+
+
+def test_a_routed_message_whose_acknowledgement_was_never_planned_gets_it_on_rerun(
+    store: Store, settings: Settings, smtp_sink: SmtpSink
+) -> None:
+    from workers import context
+    from workers.jobs import process_message
+
+    accepted = store.accept(email("half@example.com", "my card was declined"), b"raw")
+    drain(settings)
+    store.redis.delete(*store.redis.keys("hl:reply:*"))
+
+    def forget(m: StoredMessage) -> None:
+        m.ack_status = None
+
+    store.update_message(accepted.message_id, forget)
+    context.install(context.context_for(settings, store))
+    process_message(accepted.message_id)
+    drain(settings)
+    assert len(smtp_sink.wait_for(2)) == 2
+
+
+def test_chat_conversations_end_after_a_quiet_spell(store: Store, settings: Settings) -> None:
+    def sms(sid: str) -> Envelope:
+        return Envelope(channel=Channel.SMS, provider_id=sid, sender=Party(address="+8613800138000"), text="hi")
+
+    first = store.accept(sms("SM1"), b"raw")
+    drain(settings)
+    second = store.accept(sms("SM2"), b"raw")
+    drain(settings)
+    conversation = store.get_message(first.message_id).conversation_id  # type: ignore[union-attr]
+    assert store.get_message(second.message_id).conversation_id == conversation  # type: ignore[union-attr]
+    key = f"hl:conv:{conversation}"
+    quiet_since = float(text(store.redis.hget(key, "last_at"))) - settings.replies.conversation_idle_hours * 3600 - 60
+    store.redis.hset(key, "last_at", str(quiet_since))
+    third = store.accept(sms("SM3"), b"raw")
+    drain(settings)
+    later = store.get_message(third.message_id)
+    assert later is not None and later.conversation_id != conversation
+    assert later.decision is not None
+    assert later.decision.trace[0]["new_conversation"] is True
+
+
+def test_rule_tags_stick_to_the_contact(store: Store, settings: Settings) -> None:
+    legal = "I will contact my lawyer about this refund"
+    accepted = store.accept(email("legal@example.com", legal), b"raw")
+    drain(settings)
+    message = store.get_message(accepted.message_id)
+    assert message is not None and message.decision is not None and message.contact_id is not None
+    assert message.decision.tags
+    assert set(message.decision.tags) <= set(store.contact(message.contact_id)["tags"].split())
+
+
+def test_an_unrenderable_acknowledgement_is_recorded_not_retried_forever(
+    store: Store, settings: Settings, smtp_sink: SmtpSink
+) -> None:
+    from core.envelope import Decision
+
+    broken = settings.model_copy(deep=True)
+    accepted = store.accept(email("tpl@example.com", "hello"), b"raw")
+
+    class FixedRouter:
+        def decide(self, envelope: Envelope, context: object) -> Decision:
+            return Decision(category="general", priority=Priority.NORMAL, queue="general", template="no_such_template")
+
+    from workers import context
+
+    ctx = context.context_for(broken, store)
+    ctx.router = lambda: FixedRouter()  # type: ignore[assignment,return-value]
+    context.install(ctx)
+    from workers.jobs import process_message
+
+    process_message(accepted.message_id)
+    message = store.get_message(accepted.message_id)
+    assert message is not None and message.ack_status is not None
+    assert message.ack_status.startswith("failed: template")

@@ -11,7 +11,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from core.ids import new_id
 from core.notices import active_notices
 from core.records import Reply, StoredMessage
 from router.details import labels
@@ -46,7 +45,7 @@ def build_acknowledgement(message: StoredMessage, ctx: Context) -> Reply:
     language = envelope.language if envelope.language in ("en", "zh") else ctx.settings.replies.default_language
     rendered = render(decision.template, envelope.channel.value, language, ack_context(message, ctx, language))
     return Reply(
-        id=new_id("r"),
+        id=acknowledgement_id(message),
         message_id=message.id,
         channel=envelope.channel,
         to=envelope.sender.address,
@@ -55,6 +54,11 @@ def build_acknowledgement(message: StoredMessage, ctx: Context) -> Reply:
         subject=rendered.subject,
         text=rendered.text,
     )
+
+
+def acknowledgement_id(message: StoredMessage) -> str:
+    """One acknowledgement per message, whatever happens: a re-run of the job finds it instead of making another."""
+    return f"r-ack-{message.id}"
 
 
 def ack_context(message: StoredMessage, ctx: Context, language: str) -> dict[str, Any]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
+from jinja2 import TemplateError
+
 from channels.registry import sender_for
 from core.errors import PermanentSendError, TransientSendError
 from core.queues import queue_for
@@ -19,49 +21,62 @@ SEND_JOB = "workers.jobs.send_reply"
 
 
 def process_message(message_id: str) -> str:
-    """Run the pipeline on a stored message, then queue its acknowledgement. Safe to run twice."""
+    """Run the pipeline on a stored message, then queue its acknowledgement.
+
+    Safe to run again after a crash at any point (RQ retries it): every step is idempotent (the conversation a
+    message joined is recorded with it, filing is ZADD NX, the acknowledgement has a fixed id per message), and a
+    message routed before the crash still gets its acknowledgement planned.
+    """
     ctx = current()
     message = ctx.store.get_message(message_id)
     if message is None:
         raise LookupError(f"message {message_id} is not in the store")
-    if message.state is not MessageState.RECEIVED:
-        return f"already {message.state.value}"  # a re-delivered job: the work is done
+    if message.state is MessageState.RECEIVED:
+        outcome = run_pipeline(Work(message), ctx)
+        if isinstance(outcome, Drop):
 
-    outcome = run_pipeline(Work(message), ctx)
-    if isinstance(outcome, Drop):
+            def dropped(m: StoredMessage) -> None:
+                m.state, m.drop_reason = MessageState.DROPPED, outcome.reason
 
-        def dropped(m: StoredMessage) -> None:
-            m.state, m.drop_reason = MessageState.DROPPED, outcome.reason
+            ctx.store.update_message(message_id, dropped)
+            log.info("dropped %s: %s", message_id, outcome.reason)
+            return f"dropped: {outcome.reason}"
 
-        ctx.store.update_message(message_id, dropped)
-        log.info("dropped %s: %s", message_id, outcome.reason)
-        return f"dropped: {outcome.reason}"
+        def routed(m: StoredMessage) -> None:
+            m.state = MessageState.ROUTED
+            m.contact_id, m.conversation_id, m.decision = outcome.contact_id, outcome.conversation_id, outcome.decision
+            m.envelope.extras.update(outcome.envelope.extras)
+            m.notes += outcome.notes
 
-    def routed(m: StoredMessage) -> None:
-        m.state = MessageState.ROUTED
-        m.contact_id, m.conversation_id, m.decision = outcome.contact_id, outcome.conversation_id, outcome.decision
-        m.envelope.extras.update(outcome.envelope.extras)
-        m.notes += outcome.notes
-
-    message = ctx.store.update_message(message_id, routed)
-    plan_acknowledgement(message)
+        message = ctx.store.update_message(message_id, routed)
+    if message.state is not MessageState.ROUTED:
+        return f"already {message.state.value}"
+    if message.ack_status is None:
+        plan_acknowledgement(message)
     assert message.decision is not None
     return f"routed to {message.decision.queue}/{message.decision.priority.value}"
 
 
 def plan_acknowledgement(message: StoredMessage) -> None:
     ctx = current()
-    reason = acknowledge.skip_reason(message, ctx)
-    if reason is None and not acknowledge.take_cap_slot(message, ctx):
-        reason = "auto-reply cap for this contact reached"
-    if reason is not None:
-        _set_ack_status(message.id, f"suppressed: {reason}")
-        return
-    reply = acknowledge.build_acknowledgement(message, ctx)
-    ctx.store.save_reply(reply)
+    reply_id = acknowledge.acknowledgement_id(message)
+    if ctx.store.get_reply(reply_id) is None:
+        reason = acknowledge.skip_reason(message, ctx)
+        if reason is None and not acknowledge.take_cap_slot(message, ctx):
+            reason = "auto-reply cap for this contact reached"
+        if reason is not None:
+            _set_ack_status(message.id, f"suppressed: {reason}")
+            return
+        try:
+            reply = acknowledge.build_acknowledgement(message, ctx)
+        except TemplateError as exc:  # a retry cannot fix a template: record it where operators look
+            log.error("acknowledgement for %s not rendered: %s", message.id, exc)
+            _set_ack_status(message.id, f"failed: template {exc}")
+            return
+        ctx.store.save_reply(reply)
     _set_ack_status(message.id, "queued")
     assert message.decision is not None
-    queue_for(message.decision.priority, ctx.store).enqueue_call(SEND_JOB, args=(reply.id,))
+    queue_for(message.decision.priority, ctx.store).enqueue_call(SEND_JOB, args=(reply_id,), job_id=f"send-{reply_id}")
 
 
 def send_reply(reply_id: str) -> str:

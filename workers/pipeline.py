@@ -86,6 +86,10 @@ def thread(work: Work, ctx: Context) -> Work | Drop:
     """
     envelope = work.envelope
     store = ctx.store
+    joined = store.conversation_of(work.message.id)
+    if joined is not None:  # a re-run after a crash: the message already joined a conversation
+        work.conversation_id, work.new_conversation = joined
+        return work
     if envelope.channel is Channel.EMAIL:
         linked: str | None = None
         for reference in [envelope.in_reply_to or "", *reversed(envelope.references)]:
@@ -104,10 +108,15 @@ def thread(work: Work, ctx: Context) -> Work | Drop:
                 work.notes.append(f"references conversation {linked} of other participants: opened a new one")
         references = [envelope.message_id] if envelope.message_id else []
     else:
-        work.conversation_id = store.open_conversation(work.contact_id, envelope.channel, envelope.subject, reuse=True)
+        work.conversation_id = store.open_conversation(
+            work.contact_id, envelope.channel, envelope.subject, reuse=True,
+            idle_seconds=ctx.settings.replies.conversation_idle_hours * 3600,
+        )  # fmt: skip
         work.new_conversation = len(store.conversation(work.conversation_id)["messages"]) == 0
         references = []
-    store.add_to_conversation(work.conversation_id, work.message.id, envelope.sender.address, references)
+    store.add_to_conversation(
+        work.conversation_id, work.message.id, envelope.sender.address, references, new=work.new_conversation
+    )
     return work
 
 
@@ -125,6 +134,8 @@ def route(work: Work, ctx: Context) -> Work | Drop:
         now=now,
     )
     work.decision = ctx.router().decide(work.envelope, context)
+    if work.decision.tags:  # rule tags stick to the contact, so later messages match `contact_tags`
+        ctx.store.add_contact_tags(work.contact_id, work.decision.tags)
     return work
 
 
