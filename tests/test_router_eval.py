@@ -2,6 +2,12 @@
 
 The evaluation set holds short messages in English and Chinese (simplified, traditional, Cantonese, full-width), each
 with the category a support lead would pick. The default keywords must get at least 90% of them right.
+
+Honest numbers: the keywords were tuned on this set, so its score (311/312) overstates new phrasing. The last batch
+(the final 61 lines: 32 English, 29 Chinese, written before the keywords were touched) scored 65.6% (40/61) with
+the keywords of the time — 17 of the 21 misses fell to `general` for want of any keyword, and "OTP not arriving"
+went to security, "the app keeps loading" to top_up (`load` + `ing`). After tuning: 60/61 (the casino-charges
+message still goes to payment). Earlier held-out batches scored 48% and 57% before tuning.
 """
 
 from __future__ import annotations
@@ -9,6 +15,8 @@ from __future__ import annotations
 import json
 from collections import Counter
 from pathlib import Path
+
+import pytest
 
 from core.envelope import Envelope, Party
 from core.settings import load_settings
@@ -48,7 +56,7 @@ def test_default_taxonomy_is_complete_and_described() -> None:
 
 def test_evaluation_set_is_big_and_covers_every_category_in_both_languages() -> None:
     cases = load_cases()
-    assert len(cases) >= 150
+    assert len(cases) >= 300
     per_category = Counter(c["category"] for c in cases)
     assert set(per_category) == TAXONOMY
     assert min(per_category.values()) >= 10
@@ -73,3 +81,19 @@ def test_default_keywords_route_the_evaluation_set_at_least_90_percent_right() -
             misses.append(f"{case['text']!r}: expected {case['category']}, got {decision.category}")
     accuracy = 1 - len(misses) / len(cases)
     assert accuracy >= 0.9, f"accuracy {accuracy:.1%}; misses:\n" + "\n".join(misses)
+
+
+@pytest.mark.parametrize(
+    ("text", "category"),
+    [
+        ("someone took money from my account without my permission", "security"),
+        ("OTP not arriving", "account"),  # a code that does not arrive is a login problem, not fraud
+        ("The app keeps loading forever", "general"),  # not top_up: `load` + `ing`
+        ("Someone asked me to share my OTP on the phone", "security"),
+        ("Can I load money from a bank card?", "top_up"),
+    ],
+)
+def test_reviewed_misses_route_where_a_support_lead_would(text: str, category: str) -> None:
+    router = compile_router(load_settings(ROOT / "settings.toml").router)
+    envelope = Envelope(channel="email", provider_id="p", sender=Party(address="c@example.com"), text=text)
+    assert router.decide(envelope).category == category
