@@ -1,9 +1,13 @@
 """The agents' inbox: routed messages waiting for an agent, per queue and priority.
 
 `hl:inbox:{queue}:{priority}` is a sorted set of message ids scored by the time the message was filed, so depth is
-ZCARD, the oldest item is the lowest score, and promotion to a higher priority is one atomic MULTI (ZREM + ZADD,
-keeping the original score so the item's age is preserved). Agents take the oldest item of the most urgent
-non-empty priority of their queue.
+ZCARD, the oldest item is the lowest score. Agents take the oldest item of the most urgent non-empty priority of
+their queue.
+
+A move (promotion or escalation) is one Lua script: it reads the item's score, removes it and adds it to the target
+with the same score (so its age is kept) in one step that nothing can interleave with. A read followed by a MULTI is
+not enough: an agent's take between the read and the MULTI would leave the item both taken and, after the ZADD,
+waiting again in the target queue, where a second agent would take and answer it too.
 """
 
 from __future__ import annotations
@@ -13,6 +17,16 @@ from datetime import UTC, datetime
 
 from core.envelope import Priority
 from core.store import Store, store_errors, text
+
+# KEYS: source zset, target zset, the set of queue names. ARGV: message id, target queue name. 1 if moved.
+_MOVE = """
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not score then return 0 end
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('ZADD', KEYS[2], score, ARGV[1])
+redis.call('SADD', KEYS[3], ARGV[2])
+return 1
+"""
 
 
 @dataclass(frozen=True)
@@ -27,6 +41,7 @@ class Inbox:
     def __init__(self, store: Store) -> None:
         self.store = store
         self.redis = store.redis
+        self._move = self.redis.register_script(_MOVE)
 
     def _key(self, queue: str, priority: Priority) -> str:
         return self.store.key("inbox", queue, priority.value)
@@ -49,16 +64,9 @@ class Inbox:
 
     def move(self, message_id: str, queue: str, src: Priority, dst_queue: str, dst: Priority) -> bool:
         """Move one item (promotion or escalation), keeping its age; False when it was no longer waiting."""
+        keys = [self._key(queue, src), self._key(dst_queue, dst), self.store.key("inbox-queues")]
         with store_errors():
-            score = self.redis.zscore(self._key(queue, src), message_id)
-            if score is None:
-                return False
-            with self.redis.pipeline() as pipe:  # MULTI: never in both places, never in neither
-                pipe.zrem(self._key(queue, src), message_id)
-                pipe.zadd(self._key(dst_queue, dst), {message_id: score})
-                pipe.sadd(self.store.key("inbox-queues"), dst_queue)
-                removed, _, _ = pipe.execute()
-        return bool(removed)
+            return bool(self._move(keys=keys, args=[message_id, dst_queue]))
 
     def waiting(self, queue: str, priority: Priority, older_than: datetime | None = None) -> list[tuple[str, datetime]]:
         high = older_than.timestamp() if older_than else "+inf"

@@ -12,8 +12,8 @@
    filing and promotion keeps it (the inbox keeps the original score), so the steps add up: with
    `{normal = 240, high = 720}`, a low item is normal after 4 business hours and high after 12.
 
-Both steps compute the end state from `now`, and each move is one atomic MULTI that fails when the item is no longer
-where it was, so `run_once` is idempotent: a second pass at the same `now`, or a second scheduler racing this one,
+Both steps compute the end state from `now`, and each move is one Lua script (core/inbox.py) that does nothing when
+the item is no longer where it was, so `run_once` is idempotent: a second pass at the same `now`, or a second scheduler racing this one,
 changes nothing more.
 """
 
