@@ -80,3 +80,20 @@ def answer_message(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
     typer.echo(f"{reply.id}: queued to {reply.to} by {reply.channel.value}")
+
+
+@agent_app.command("resolve")
+def resolve_message(
+    message_id: Annotated[str, typer.Argument(help="the message whose issue is solved")],
+    agent: AgentOption = "agent",
+    settings: SettingsFile = None,
+) -> None:
+    """Mark a message resolved: it leaves the inbox and its resolution time is recorded against the SLA."""
+    from workers.agent import resolve
+
+    try:
+        done = resolve(_context(settings), message_id, agent)
+    except (LookupError, ValueError, StoreUnavailable) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"{done.message_id}: resolved in {done.queue} {done.outcome}")

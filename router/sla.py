@@ -135,3 +135,21 @@ class SlaPolicy:
 
     def breached(self, category: str, priority: Priority, queue: str, received_at: datetime, now: datetime) -> bool:
         return self.status(category, priority, queue, received_at, now).breached
+
+    def outcome(
+        self, kind: SlaKind, category: str, priority: Priority, queue: str, received_at: datetime, at: datetime
+    ) -> str:
+        """How long a first response or a resolution took and whether it met its target, for a message's notes:
+        "after 1h05m of business time (resolution target 8h00m: met)"."""
+        status = self.status(category, priority, queue, received_at, at, kind)
+        took = format_duration(status.elapsed) + (" of business time" if self.uses_business_hours(category) else "")
+        label = kind.value.replace("_", "-")
+        if status.target is None:
+            return f"after {took} (no {label} target)"
+        return f"after {took} ({label} target {format_duration(status.target)}: {'late' if status.breached else 'met'})"
+
+
+def format_duration(delta: timedelta) -> str:
+    """`12m`, `2h05m`: whole minutes, rounded down."""
+    minutes = max(0, int(delta.total_seconds() // 60))
+    return f"{minutes // 60}h{minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m"

@@ -86,3 +86,21 @@ def test_default_settings_security_is_wall_clock_and_faster() -> None:
     assert p.first_response_due("general", Priority.URGENT, "general", saturday) == datetime(
         2026, 3, 9, 9, 15, tzinfo=SH
     )
+
+
+def test_outcome_says_how_long_it_took_and_whether_it_met_the_target() -> None:
+    p = policy()
+    monday_1pm = datetime(2026, 3, 9, 13, 0, tzinfo=SH)  # 1 + 4 business hours after Friday 17:00
+    assert (
+        p.outcome(SlaKind.FIRST_RESPONSE, "general", Priority.NORMAL, "general", FRIDAY_5PM, monday_1pm)
+        == "after 5h00m of business time (first-response target 4h00m: late)"
+    )
+    assert (
+        p.outcome(SlaKind.RESOLUTION, "general", Priority.NORMAL, "general", FRIDAY_5PM, monday_1pm)
+        == "after 5h00m of business time (resolution target 24h00m: met)"
+    )
+    wall = policy(business_hours=False, first_response_minutes={"urgent": 15})
+    assert (
+        wall.outcome(SlaKind.FIRST_RESPONSE, "x", Priority.LOW, "x", FRIDAY_5PM, FRIDAY_5PM + timedelta(minutes=7))
+        == "after 7m (no first-response target)"
+    )

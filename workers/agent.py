@@ -4,6 +4,11 @@ An answer is a `Reply` with purpose `answer`, sent by the same `send_reply` job 
 channel the customer wrote from, so every channel's rules (threading, opt-outs, WhatsApp's window, retries) apply
 to it unchanged. It is not an automatic message: no `Auto-Submitted` header and no auto-reply cap. The survey is
 automatic and goes once per conversation, `replies.survey_delay_seconds` after the first answer.
+
+An item's life (core/inbox.py): `take_next` makes it open, `resolve` closes it. Its first response (router/sla.py)
+is the first answer an agent sends, not the take: an item taken but not answered is still waiting for its first
+response, and the scheduler escalates it if that is late. Both times are stamped once, with a note saying how long
+they took against the SLA target.
 """
 
 from __future__ import annotations
@@ -12,9 +17,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from core.ids import new_id
-from core.inbox import Inbox
+from core.inbox import Inbox, Place
 from core.queues import queue_for
 from core.records import Reply, StoredMessage
+from router.sla import SlaKind, SlaPolicy
 from templates import render
 from workers.acknowledge import reference_for
 from workers.context import Context
@@ -31,12 +37,13 @@ class Assignment:
 
 
 def take_next(ctx: Context, queue: str, agent: str) -> Assignment | None:
-    """Pop the most urgent, oldest message of `queue` for `agent`; it counts toward the queue's throughput."""
-    taken = Inbox(ctx.store).take(queue)
+    """Give `agent` the most urgent, oldest message of `queue`: it is open until resolved, and counts toward the
+    queue's throughput."""
+    now = datetime.now(UTC)
+    taken = Inbox(ctx.store).take(queue, agent, now)
     if taken is None:
         return None
     _, message_id = taken
-    now = datetime.now(UTC)
     record_completion(ctx.store, queue, now, message_id)
 
     def assign(m: StoredMessage) -> None:
@@ -61,12 +68,63 @@ def answer(ctx: Context, message_id: str, text: str, agent: str) -> Reply:
     ctx.store.save_reply(reply)
     queue = queue_for(message.decision.priority, ctx.store)
     queue.enqueue_call(SEND_JOB, args=(reply.id,))
+    _record_first_response(ctx, message, agent)
     delay = ctx.settings.replies.survey_delay_seconds
     # One survey per conversation: the first answer claims it (SET NX), later answers do not ask again.
     claimed = ctx.store.redis.set(ctx.store.key("survey", message.conversation_id), reply.id, nx=True)
     if delay > 0 and claimed:
         queue.enqueue_in(timedelta(seconds=delay), SURVEY_JOB, message.id)
     return reply
+
+
+def _record_first_response(ctx: Context, message: StoredMessage, agent: str) -> None:
+    now = datetime.now(UTC)
+    if message.decision is None or not Inbox(ctx.store).record_first_response(message.id, now, agent):
+        return  # answered before: the first response was stamped then
+    d = message.decision
+    took = SlaPolicy.from_settings(ctx.settings).outcome(
+        SlaKind.FIRST_RESPONSE, d.category, d.priority, d.queue, message.envelope.received_at, now
+    )
+    ctx.store.update_message(
+        message.id, lambda m: m.notes.append(f"{now:%Y-%m-%d %H:%M} first response by {agent} {took}")
+    )
+
+
+@dataclass(frozen=True)
+class Resolution:
+    message_id: str
+    queue: str
+    was: Place
+    at: datetime
+    outcome: str  # "after 2h05m of business time (resolution target 8h00m: met)"
+
+
+def resolve(ctx: Context, message_id: str, agent: str) -> Resolution:
+    """Mark a message resolved: it leaves the inbox (open, or still waiting when it needed no answer) for good, and
+    its resolution time goes on its notes and on `hl:item:{message_id}`."""
+    message = ctx.store.get_message(message_id)
+    if message is None:
+        raise LookupError(f"no message {message_id}")
+    if message.decision is None:
+        raise ValueError(f"message {message_id} has not been routed yet")
+    inbox = Inbox(ctx.store)
+    now = datetime.now(UTC)
+    done = inbox.resolve(message_id, agent, now)
+    if done is None:
+        times = inbox.times(message_id)
+        if times.resolved_at is not None:
+            when = f"{times.resolved_at:%Y-%m-%d %H:%M}"
+            raise ValueError(f"message {message_id} was already resolved by {times.resolved_by} at {when}")
+        raise ValueError(f"message {message_id} is neither waiting nor open")
+    d = message.decision
+    took = SlaPolicy.from_settings(ctx.settings).outcome(
+        SlaKind.RESOLUTION, d.category, d.priority, d.queue, message.envelope.received_at, now
+    )
+    how = "" if done.was is Place.OPEN else " (never taken)"
+    ctx.store.update_message(
+        message_id, lambda m: m.notes.append(f"{now:%Y-%m-%d %H:%M} resolved by {agent}{how} {took}")
+    )
+    return Resolution(message_id, done.queue, done.was, now, took)
 
 
 def send_survey(message_id: str) -> str:
