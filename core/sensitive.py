@@ -25,6 +25,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from core.envelope import Envelope
 
@@ -188,20 +189,29 @@ def mask_sensitive(text: str) -> Masked:
 
 
 def mask_envelope(envelope: Envelope) -> Envelope:
-    """The envelope with secrets masked in its subject, text and quoted text; `extras["masked"]` names the kinds.
+    """The envelope with secrets masked in its subject, text and every text field of its extras (quoted text,
+    signature, forwarded mails, transcripts); `extras["masked"]` names the kinds found.
 
     The sanitised HTML copy is dropped when anything was masked: masking inside markup is not worth the risk of a
     miss, and the text is what agents read.
     """
-    subject, text = mask_sensitive(envelope.subject), mask_sensitive(envelope.text)
-    extras = dict(envelope.extras)
-    quoted = mask_sensitive(str(extras.get("quoted_text") or ""))
-    kinds = sorted(set(subject.kinds) | set(text.kinds) | set(quoted.kinds))
+    kinds: set[str] = set()
+
+    def mask(value: Any) -> Any:
+        if isinstance(value, str):
+            masked = mask_sensitive(value)
+            kinds.update(masked.kinds)
+            return masked.text
+        if isinstance(value, dict):
+            return {key: value[key] if key == "html" else mask(value[key]) for key in value}
+        if isinstance(value, list):
+            return [mask(item) for item in value]
+        return value
+
+    subject, text, extras = mask(envelope.subject), mask(envelope.text), mask(dict(envelope.extras))
     if not kinds:
         return envelope
-    if extras.get("quoted_text"):
-        extras["quoted_text"] = quoted.text
     if extras.get("html"):
         extras["html"] = None
-    extras["masked"] = kinds
-    return envelope.model_copy(update={"subject": subject.text, "text": text.text, "extras": extras})
+    extras["masked"] = sorted(kinds)
+    return envelope.model_copy(update={"subject": subject, "text": text, "extras": extras})

@@ -200,6 +200,9 @@ def load_settings(path: Path | str | None = None) -> Settings:
         _file_data.reset(token)
     if problems:
         raise SettingsError(problems)
+    if "REDIS_URL" in os.environ and env_name("redis.url") not in os.environ:
+        # The de-facto standard variable (Heroku, Render, Fly...) also works; HELPLINE_REDIS__URL wins over it.
+        settings.redis.url = os.environ["REDIS_URL"]
     extra = settings.router.semantic_problems()
     if extra:
         raise SettingsError([SettingsProblem(k, m, source, locate_key(text, k)) for k, m in extra])
@@ -218,7 +221,19 @@ def _problem(err: Any, text: str, source: str) -> SettingsProblem:
         message = "unknown key"
     elif "input" in err and not isinstance(err["input"], dict | list):
         message += f" (got {err['input']!r})"
+    variable = _env_source(loc)
+    if variable is not None:  # the bad value came from the environment, not from the file's line
+        return SettingsProblem(key, message, f"environment {variable}")
     return SettingsProblem(key, message, source, locate_key(text, key))
+
+
+def _env_source(loc: list[str]) -> str | None:
+    """The environment variable that set this key (or the table holding it), if any."""
+    for end in range(len(loc), 0, -1):
+        variable = env_name(".".join(loc[:end]))
+        if any(name.upper() == variable for name in os.environ):
+            return variable
+    return None
 
 
 def _toml_error_line(exc: tomllib.TOMLDecodeError) -> int | None:

@@ -88,9 +88,17 @@ class Store:
     def accept(self, envelope: Envelope, raw: bytes, *, job: str = PROCESS_JOB) -> Accepted:
         """Store a new message and enqueue its pipeline job atomically; a known provider id is a duplicate.
 
-        Secrets (one-time codes, passwords, card numbers) are masked before anything is written.
+        Secrets (one-time codes, passwords, card numbers) are masked before anything is written, and the raw
+        payload of a message that carried one is not kept.
         """
         envelope = mask_envelope(envelope)
+        if envelope.extras.get("masked"):
+            # The raw payload would still carry the secret, in whatever encoding it came: keep none of it. The
+            # masked envelope is complete; the raw copy only serves audits and replays of parsed messages.
+            raw = b""
+            envelope.extras["raw_discarded"] = (
+                "the payload carried a secret (" + ", ".join(envelope.extras["masked"]) + ")"
+            )
         dedupe = self.key("dedupe", envelope.dedupe_key)
         queue = self.queue(INBOUND_QUEUE)
         with store_errors():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -58,7 +59,7 @@ def run(settings: SettingsOption = None) -> None:
 
 @app.command()
 def serve(
-    process: Annotated[str, typer.Argument(help="smtp | imap | web | worker | scheduler")],
+    process: Annotated[str, typer.Argument(help="redis | smtp | imap | web | worker | scheduler | telegram")],
     settings: SettingsOption = None,
 ) -> None:
     """Run one Helpline process in the foreground (what each Procfile line runs)."""
@@ -70,8 +71,15 @@ def serve(
     loaded = settings_or_exit(settings)
     pin_settings_file(settings)
     if not PROCESSES[process].enabled(loaded):
-        typer.echo(f"{process}: not enabled by the settings; nothing to run")
+        typer.echo(f"{process}: not enabled by the settings; idle until stopped")
+        stop_signals = {signal.SIGINT, signal.SIGTERM}
+        signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
+        signal.sigwait(stop_signals)  # exiting now would make honcho stop every other process
         return
+    if process != "redis":
+        from helpline.wait import wait_for_store
+
+        wait_for_store(loaded)
     PROCESSES[process].run(loaded)
 
 

@@ -52,6 +52,9 @@ class EmbeddedRedis:
                 time.sleep(0.02)
         raise RuntimeError("embedded redis-server did not answer in time")
 
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)  # redis fsyncs the AOF and exits

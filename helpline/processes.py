@@ -1,7 +1,9 @@
 """The long-running processes, by the name the Procfile and `helpline serve NAME` use.
 
 Each has a predicate saying whether the settings enable it: `helpline run` skips disabled ones (no IMAP host, no
-Telegram polling), and `helpline serve` of a disabled one says so and exits 0 so a Procfile runner does not loop.
+Telegram polling, no embedded Redis when `redis.url` is set). `helpline serve` of a disabled one says so and then
+waits quietly for SIGTERM: Procfile runners such as honcho stop every process as soon as one exits.
+Every process but `redis` first waits for the store to answer, since a Procfile runner starts them all at once.
 """
 
 from __future__ import annotations
@@ -16,6 +18,21 @@ from core.settings import Settings
 class Process:
     run: Callable[[Settings], None]
     enabled: Callable[[Settings], bool] = lambda settings: True
+
+
+def serve_redis(settings: Settings) -> None:
+    """The embedded Redis in the foreground, for Procfile runners (`helpline run` starts its own first)."""
+    import signal
+    from pathlib import Path
+
+    from helpline.embedded_redis import EmbeddedRedis
+
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    redis = EmbeddedRedis(Path(settings.redis.embedded_dir)).start()
+    try:
+        signal.sigwait({signal.SIGINT, signal.SIGTERM})
+    finally:
+        redis.stop()
 
 
 def serve_smtp(settings: Settings) -> None:
@@ -64,6 +81,7 @@ def serve_telegram(settings: Settings) -> None:
 
 
 PROCESSES: dict[str, Process] = {
+    "redis": Process(serve_redis, lambda s: not s.redis.url),
     "smtp": Process(serve_smtp),
     "imap": Process(serve_imap, lambda s: s.email.imap.host is not None),
     "web": Process(serve_web),

@@ -1,7 +1,9 @@
 """`helpline run`: start the Procfile's processes (and an embedded Redis when none is configured), keep them up.
 
 The Procfile is the one list of processes; this reads it, so `honcho start` and `helpline run` never disagree.
-A process that exits is restarted with backoff; SIGINT/SIGTERM stop every child, then Redis.
+The embedded Redis (the Procfile's `redis` line) is started first and waited for; the others follow. A process that
+exits is restarted with backoff, Redis included; SIGHUP is passed on to every child (workers reload their rules);
+SIGINT/SIGTERM stop every child, then Redis.
 """
 
 from __future__ import annotations
@@ -47,6 +49,8 @@ def children_for(settings: Settings, settings_file: Path | None) -> list[Child]:
     children = []
     for name, argv in procfile_entries():
         process_name = argv[-1]
+        if process_name == "redis":
+            continue  # run_all starts and watches the embedded Redis itself, before everything else
         if process_name in PROCESSES and not PROCESSES[process_name].enabled(settings):
             log.info("%s: not enabled by the settings, not started", name)
             continue
@@ -74,10 +78,20 @@ def run_all(settings: Settings, settings_file: Path | None) -> int:
         nonlocal stopping
         stopping = True
 
+    def forward_hangup(signum: int, frame: object) -> None:
+        log.info("SIGHUP: passing it on to every process (rules reload)")
+        for child in children:
+            if child.process and child.process.poll() is None:
+                child.process.send_signal(signal.SIGHUP)
+
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGHUP, forward_hangup)
     try:
         while not stopping:
+            if redis is not None and not redis.running():
+                log.warning("embedded Redis exited; restarting it")
+                redis.start()
             for child in children:
                 _keep_alive(child, env)
             time.sleep(0.2)

@@ -1,8 +1,10 @@
-"""`helpline run` as an operator runs it: a real process tree with an embedded Redis, mail in, acknowledgement out."""
+"""Helpline as an operator runs it: the real process tree from the Procfile, an embedded Redis, mail in,
+acknowledgement out — under `helpline run` and under a generic Procfile runner (honcho)."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import smtplib
 import subprocess
@@ -20,30 +22,37 @@ from tests.support.smtp_sink import SmtpSink
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def settings_file(tmp_path: Path, smtp_port: int, relay_port: int) -> Path:
-    shipped = (ROOT / "settings.toml").read_text(encoding="utf-8")
-    path = tmp_path / "settings.toml"
-    path.write_text(shipped, encoding="utf-8")
-    return path
+def environment(tmp_path: Path, smtp_port: int, relay_port: int) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "HELPLINE_SETTINGS": str(ROOT / "settings.toml"),
+        "HELPLINE_REDIS__EMBEDDED_DIR": str(tmp_path / "redis"),
+        "HELPLINE_EMAIL__INBOUND__PORT": str(smtp_port),
+        "HELPLINE_EMAIL__OUTBOUND__PORT": str(relay_port),
+        "HELPLINE_WEB__PORT": str(free_port()),
+        "HELPLINE_WORKERS__COUNT": "1",
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+    env.pop("HELPLINE_REDIS__URL", None)
+    env.pop("REDIS_URL", None)
+    return env
+
+
+def stop(process: subprocess.Popen[bytes], log: Path) -> str:
+    process.send_signal(signal.SIGTERM)
+    process.wait(timeout=30)
+    return log.read_text(errors="replace")
 
 
 @pytest.mark.slow
 def test_run_starts_everything_with_an_embedded_redis(tmp_path: Path, smtp_sink: SmtpSink) -> None:
     smtp_port = free_port()
-    env = {
-        **os.environ,
-        "HELPLINE_REDIS__EMBEDDED_DIR": str(tmp_path / "redis"),
-        "HELPLINE_EMAIL__INBOUND__PORT": str(smtp_port),
-        "HELPLINE_EMAIL__OUTBOUND__PORT": str(smtp_sink.port),
-        "HELPLINE_WEB__PORT": str(free_port()),
-        "HELPLINE_WORKERS__COUNT": "1",
-    }
-    env.pop("HELPLINE_REDIS__URL", None)
-    path = settings_file(tmp_path, smtp_port, smtp_sink.port)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "helpline", "run", "--settings", str(path)], cwd=tmp_path, env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+    log = tmp_path / "run.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "helpline", "run"], cwd=tmp_path, env=environment(tmp_path, smtp_port, smtp_sink.port),
+            stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
     try:
         send_when_ready(smtp_port, raw_email("My card was stolen", message_id="<run-1@example.com>"))
         (ack,) = smtp_sink.wait_for(1, timeout=30)
@@ -52,11 +61,39 @@ def test_run_starts_everything_with_an_embedded_redis(tmp_path: Path, smtp_sink:
         redis = Redis(unix_socket_path=str(tmp_path / "redis" / "redis.sock"))
         assert redis.config_get("appendonly") == {"appendonly": "yes"}
         assert (tmp_path / "redis" / "appendonlydir").is_dir()
+        # SIGHUP (rules reload) is passed on, and kills nothing
+        process.send_signal(signal.SIGHUP)
+        time.sleep(1)
+        assert process.poll() is None
+        send_when_ready(smtp_port, raw_email("My top-up failed", message_id="<run-2@example.com>", sender="b@x.org"))
+        assert len(smtp_sink.wait_for(2, timeout=30)) == 2
     finally:
-        process.send_signal(signal.SIGTERM)
-        output = process.communicate(timeout=30)[0].decode(errors="replace")
+        output = stop(process, log)
     assert process.returncode == 0, output
+    assert "SIGHUP: passing it on" in output
     assert not (tmp_path / "redis" / "redis.sock").exists(), "embedded Redis still running"
+
+
+@pytest.mark.slow
+def test_a_generic_procfile_runner_runs_the_same_processes(tmp_path: Path, smtp_sink: SmtpSink) -> None:
+    honcho = shutil.which("honcho", path=str(Path(sys.executable).parent))
+    assert honcho is not None, "honcho is a test dependency"
+    smtp_port = free_port()
+    log = tmp_path / "honcho.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [honcho, "start", "-f", str(ROOT / "Procfile"), "-d", str(ROOT)],
+            env=environment(tmp_path, smtp_port, smtp_sink.port), stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+    try:
+        send_when_ready(smtp_port, raw_email("Refund please", message_id="<honcho-1@example.com>"))
+        (ack,) = smtp_sink.wait_for(1, timeout=30)
+        assert ack.message["In-Reply-To"] == "<honcho-1@example.com>"
+        assert process.poll() is None, "a disabled process (imap, telegram) must not stop the others"
+    finally:
+        output = stop(process, log)
+    assert "imap" in output and "idle until stopped" in output
 
 
 def send_when_ready(port: int, raw: bytes, timeout: float = 30.0) -> None:

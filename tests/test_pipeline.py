@@ -144,10 +144,19 @@ def test_withheld_caller_ids_do_not_share_a_contact(store: Store, settings: Sett
 def test_secrets_are_masked_before_storage_and_the_customer_is_warned(
     store: Store, settings: Settings, smtp_sink: SmtpSink
 ) -> None:
-    accepted = store.accept(email("otp@example.com", "My payment failed. The verification code is 482913"), b"raw")
+    raw = b"Subject: payment\r\n\r\nMy payment failed. The verification code is 482913\r\n"
+    envelope = email("otp@example.com", "My payment failed. The verification code is 482913",
+                     extras={"quoted_text": "> my card 4111 1111 1111 1111", "html": "<p>482913</p>"})  # fmt: skip
+    accepted = store.accept(envelope, raw)
     stored = store.get_message(accepted.message_id)
     assert stored is not None and "482913" not in stored.envelope.text
-    assert stored.envelope.extras["masked"] == ["one_time_code"]
+    assert stored.envelope.extras["masked"] == ["card_number", "one_time_code"]
+    assert "4111 1111 1111 1111" not in stored.envelope.extras["quoted_text"]
+    assert stored.envelope.extras["html"] is None
+    assert store.get_raw(accepted.message_id) == b""  # nothing of the payload kept
+    assert b"482913" not in b"".join(
+        store.redis.get(k) or b"" for k in store.redis.keys("hl:*") if store.redis.type(k) == b"string"
+    )
     drain(settings)
     (ack,) = smtp_sink.wait_for(1)
     assert "seemed to contain a verification code" in ack.message.get_content()

@@ -76,3 +76,19 @@ def test_helpline_refuses_to_start_on_an_invalid_file(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["serve", "worker", "--settings", str(path)])
     assert result.exit_code == 2
     assert "workers.count" in result.output
+
+
+def test_a_bad_environment_value_is_blamed_on_the_variable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write(tmp_path, "[web]\nport = 8080\n")
+    monkeypatch.setenv("HELPLINE_WEB__PORT", "abc")
+    result = CliRunner().invoke(app, ["check", "--settings", str(path)])
+    assert result.exit_code == 2
+    assert "environment HELPLINE_WEB__PORT: web.port:" in result.output
+
+
+def test_redis_url_variable_is_honoured_below_the_helpline_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write(tmp_path, '[redis]\nurl = "redis://file:6379/0"\n')
+    monkeypatch.setenv("REDIS_URL", "redis://standard:6379/0")
+    assert load_settings(path).redis.url == "redis://standard:6379/0"
+    monkeypatch.setenv("HELPLINE_REDIS__URL", "redis://ours:6379/0")
+    assert load_settings(path).redis.url == "redis://ours:6379/0"

@@ -21,12 +21,13 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Session
 from aiosmtpd.smtp import Envelope as SmtpEnvelope
 
-from core.envelope import Channel, Party
+from core.envelope import Channel
 from core.errors import ParseError, StoreUnavailable
 from core.redis_conn import connect
 from core.settings import Settings
 from core.store import Store
 from ingest.email.parse import parse_email
+from ingest.email.smtp_envelope import with_smtp_envelope
 
 log = logging.getLogger("helpline.smtp")
 
@@ -66,17 +67,7 @@ class SupportMailHandler:
         except Exception as exc:  # a parser bug must not lose the mail: keep it raw for replay
             log.exception("parser crashed")
             return self._dead_letter(raw, f"parser crashed: {exc!r}", mail_from, rcpt_tos)
-        envelope = envelope.model_copy(
-            update={
-                "recipient": Party(address=rcpt_tos[0].lower()),
-                "extras": {**envelope.extras, "smtp_mail_from": mail_from, "smtp_rcpt_tos": rcpt_tos},
-            }
-        )
-        if not mail_from or mail_from == "<>":
-            # An empty return path is a bounce by definition (RFC 5321 4.5.5), whatever the headers say.
-            envelope = envelope.model_copy(
-                update={"bounce": True, "flag_reasons": [*envelope.flag_reasons, "empty return path"]}
-            )
+        envelope = with_smtp_envelope(envelope, mail_from, rcpt_tos)
         accepted = self.store.accept(envelope, raw)
         if accepted.duplicate:
             return f"250 2.0.0 Already received as {accepted.message_id}"

@@ -1,0 +1,22 @@
+"""What the SMTP transaction adds to a parsed mail: the recipient it was delivered to, and the return path.
+
+Used by the SMTP server and by `helpline replay` of mail that came in by SMTP, so a replayed mail is the same
+envelope the server would have stored.
+"""
+
+from __future__ import annotations
+
+from core.envelope import Envelope, Party
+
+
+def with_smtp_envelope(envelope: Envelope, mail_from: str, rcpt_tos: list[str]) -> Envelope:
+    update: dict[str, object] = {
+        "extras": {**envelope.extras, "smtp_mail_from": mail_from, "smtp_rcpt_tos": rcpt_tos},
+    }
+    if rcpt_tos:
+        update["recipient"] = Party(address=rcpt_tos[0].lower())
+    if not mail_from or mail_from == "<>":
+        # An empty return path is a bounce by definition (RFC 5321 4.5.5), whatever the headers say.
+        update["bounce"] = True
+        update["flag_reasons"] = [*envelope.flag_reasons, "empty return path"]
+    return envelope.model_copy(update=update)
