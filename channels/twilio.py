@@ -7,7 +7,8 @@ caller already heard "we have your message" at the end of the call, so nothing m
 
 Errors (https://www.twilio.com/docs/api/errors): 429, 20429 and 5xx and network failures are transient; invalid or
 unreachable numbers (21211, 21614, 21612, 21408), opted-out recipients (21610), WhatsApp outside the session window
-(63016) and any other 4xx are permanent.
+(63016) and any other 4xx are permanent. 21610 means the recipient replied STOP to Twilio itself (Advanced Opt-Out
+answered, we never saw it): the contact is marked opted out too, so nothing more is attempted.
 """
 
 from __future__ import annotations
@@ -23,17 +24,25 @@ from channels.sms_text import fit, truncate
 from channels.twilio_session import last_inbound
 from core.envelope import Channel, Envelope
 from core.errors import PermanentSendError, TransientSendError
-from core.phone import NotAPhoneNumber, PhoneAddress, may_receive_sms, parse_address
+from core.phone import (
+    NotAPhoneNumber,
+    PhoneAddress,
+    mark_opted_out,
+    may_receive_sms,
+    opt_out_field,
+    parse_address,
+    phone_identity,
+)
 from core.records import Reply
 from core.settings import Settings
 from core.store import Store
 
-OPT_OUT_FIELDS = {Channel.SMS: "sms_opted_out", Channel.VOICE: "sms_opted_out", Channel.WHATSAPP: "whatsapp_opted_out"}
+UNSUBSCRIBED = 21610
 TRANSIENT_CODES = frozenset({20429, 20500, 20503})
 PERMANENT_REASONS = {
     21211: "invalid phone number",
     21408: "no permission to send to that region",
-    21610: "recipient opted out (replied STOP)",
+    UNSUBSCRIBED: "recipient opted out (replied STOP)",
     21612: "number not reachable from this sender",
     21614: "not a mobile number",
     63016: "outside the WhatsApp 24-hour window",
@@ -74,6 +83,8 @@ class TwilioSender:
         try:
             message = self.client.messages.create(**params)
         except TwilioRestException as exc:
+            if exc.code == UNSUBSCRIBED:
+                mark_opted_out(self.store, to)
             raise map_error(exc) from exc
         except OSError as exc:  # requests' ConnectionError and Timeout are OSErrors
             raise TransientSendError(f"Twilio unreachable: {exc}") from exc
@@ -89,9 +100,8 @@ class TwilioSender:
         return PhoneAddress(parsed.e164, whatsapp=channel is Channel.WHATSAPP)
 
     def _refuse_opted_out(self, to: PhoneAddress, channel: Channel) -> None:
-        field = OPT_OUT_FIELDS[channel]
-        contact = self.store.contact(self.store.contact_for("phone:" + to.e164))
-        if contact.get(field) == "1":
+        contact = self.store.contact(self.store.contact_for(phone_identity(to.e164)))
+        if contact.get(opt_out_field(to.whatsapp)) == "1":
             raise PermanentSendError("recipient opted out")
 
     def _require_session_window(self, to: PhoneAddress, original: Envelope) -> None:

@@ -1,6 +1,9 @@
-"""Phone addresses as Twilio sends them (`+15551234567`, `whatsapp:+8613800138000`), normalised to E.164.
+"""Phone numbers, one rule for the whole project: Twilio's `From`/`To`, a Telegram shared contact, a reply's `To`.
 
-Shared by the Twilio adapter (ingest) and the Twilio sender (channels), so it lives in core.
+A number counts when libphonenumber finds it *possible* (right length for its country), normalised to E.164.
+`is_possible_number` rather than `is_valid_number` (allocated ranges): a newly allocated range the library does not
+know yet must not turn a real customer into an unknown one, or split one customer into two contacts by channel.
+Shared by ingest (Twilio, Telegram) and channels (the Twilio sender), so it lives in core.
 """
 
 from __future__ import annotations
@@ -8,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import phonenumbers
+
+from core.store import Store
 
 WHATSAPP_PREFIX = "whatsapp:"
 
@@ -27,25 +32,31 @@ class PhoneAddress:
         return WHATSAPP_PREFIX + self.e164 if self.whatsapp else self.e164
 
 
+def to_e164(raw: str, region: str | None = "US") -> str | None:
+    """`raw` as E.164 (`+8613800138000`), or None when it is not a possible phone number.
+
+    `region` (ISO 3166, e.g. "US", "CN") reads numbers written without `+`; with None only international numbers
+    (`+…`) parse. Telegram's shared contacts arrive without the `+`: add it and pass None.
+    """
+    try:
+        number = phonenumbers.parse(raw.strip(), region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_possible_number(number):
+        return None
+    return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+
+
 def parse_address(raw: str, default_region: str = "US") -> PhoneAddress:
     """Parse a Twilio `From`/`To`; raise NotAPhoneNumber for caller ids such as `Anonymous` or `+266696687`."""
     value = raw.strip()
     whatsapp = value.lower().startswith(WHATSAPP_PREFIX)
     if whatsapp:
         value = value[len(WHATSAPP_PREFIX) :]
-    return PhoneAddress(to_e164(value, default_region), whatsapp)
-
-
-def to_e164(value: str, default_region: str = "US") -> str:
-    try:
-        number = phonenumbers.parse(value, default_region)
-    except phonenumbers.NumberParseException as exc:
-        raise NotAPhoneNumber(f"{value!r} is not a phone number: {exc}") from None
-    # `is_possible` (length) rather than `is_valid` (allocated ranges): a newly allocated range the library does not
-    # know yet must not turn a real customer into an unknown one.
-    if not phonenumbers.is_possible_number(number):
+    e164 = to_e164(value, default_region)
+    if e164 is None:
         raise NotAPhoneNumber(f"{value!r} is not a possible phone number")
-    return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+    return PhoneAddress(e164, whatsapp)
 
 
 def may_receive_sms(e164: str) -> bool:
@@ -56,3 +67,19 @@ def may_receive_sms(e164: str) -> bool:
         phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
         phonenumbers.PhoneNumberType.UNKNOWN,
     )
+
+
+def phone_identity(e164: str) -> str:
+    """The contact identity of a number: SMS, WhatsApp and voice from one number are one contact."""
+    return "phone:" + e164
+
+
+def opt_out_field(whatsapp: bool) -> str:
+    """The contact field that silences our messages to a number: STOP by SMS does not silence WhatsApp."""
+    return "whatsapp_opted_out" if whatsapp else "sms_opted_out"
+
+
+def mark_opted_out(store: Store, address: PhoneAddress, opted_out: bool = True) -> None:
+    """Record an opt-out (STOP, or Twilio's error 21610) or an opt-in (START) on the number's contact."""
+    contact_id = store.contact_for(phone_identity(address.e164))
+    store.set_contact_field(contact_id, opt_out_field(address.whatsapp), "1" if opted_out else "0")

@@ -142,12 +142,12 @@ def test_serve_runs_passes_against_the_configured_redis(settings: Settings, stor
 
 def test_overdue_voicemail_is_routed_by_the_scheduler(settings: Settings, store: Store) -> None:
     from core.records import utcnow
-    from web import twilio_voicemail
+    from ingest.twilio import voicemail_parking
 
     sid = "RE" + "7" * 32
     recording = {"CallSid": "CA" + "7" * 32, "From": "+8613812345678", "To": "+15005550006", "RecordingSid": sid,
                  "RecordingUrl": "https://api.twilio.com/rec/" + sid, "RecordingDuration": "9"}  # fmt: skip
-    twilio_voicemail.park(
+    voicemail_parking.park(
         store, sid, {"recording": recording, "lang": "en", "category": ""}, utcnow() - timedelta(hours=1)
     )
     assert run_once(settings, store, datetime.now(SH)).voicemails == 1

@@ -138,7 +138,7 @@ def test_voicemail_menu_choice_routes_without_keywords_and_is_acknowledged_by_sm
     assert post_webhook(web.url, "/twilio/voice/recording?lang=zh&category=security", form).status_code == 200
     drain(tw_settings)
 
-    message = only_message(store, sid, Channel.VOICE)
+    message = only_message(store, form["CallSid"], Channel.VOICE)
     assert message.decision is not None and message.decision.category == "security"
     assert message.contact_id == store.contact_for("phone:" + CUSTOMER)
     [sent] = fake.messages

@@ -14,11 +14,10 @@ from core.envelope import Channel
 from core.records import utcnow
 from core.settings import Settings
 from core.store import Store
+from ingest.twilio import voicemail_parking
 from tests.support.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, post_webhook
 from tests.support.web_server import WebServer
-from web import twilio_voicemail
 from web.app import create_app
-from web.twilio_routes import TwilioWebhooks
 
 CALL = {
     "CallSid": "CA" + "1" * 32,
@@ -154,7 +153,8 @@ def test_untranscribed_voicemail_becomes_a_voice_envelope_at_once(web: WebServer
     message = store.get_message(message_id)
     assert message is not None
     envelope = message.envelope
-    assert (envelope.channel, envelope.provider_id) == (Channel.VOICE, sid)
+    assert (envelope.channel, envelope.provider_id) == (Channel.VOICE, CALL["CallSid"])  # one message per call
+    assert envelope.extras["recording_sid"] == sid
     assert envelope.chosen_category == "security" and envelope.language == "zh"
     assert envelope.sender.address == "+8613800138000"
     assert envelope.attachments[0].url == recording(sid)["RecordingUrl"] + ".mp3"
@@ -182,7 +182,8 @@ def test_recording_and_its_transcript_become_one_voice_envelope(web: WebServer, 
     message = store.get_message(message_id)
     assert message is not None
     envelope = message.envelope
-    assert envelope.provider_id == sid and envelope.text == text and envelope.chosen_category == "top_up"
+    assert envelope.provider_id == CALL["CallSid"] and envelope.extras["recording_sid"] == sid
+    assert envelope.text == text and envelope.chosen_category == "top_up"
     assert envelope.extras["recording_duration"] == "14" and envelope.extras["transcription_status"] == "completed"
     raw = store.get_raw(message_id) or b""
     assert b'"recording"' in raw and text.encode() in raw
@@ -203,9 +204,9 @@ def test_overdue_transcript_routes_the_recording_alone_and_a_late_one_is_added(
 ) -> None:
     sid = "RE" + "5" * 32
     payload = {"recording": CALL | recording(sid), "lang": "en", "category": "security"}
-    twilio_voicemail.park(store, sid, payload, utcnow() - timedelta(hours=1))
-    assert TwilioWebhooks(tw_settings, store).sweep_overdue_voicemails() == 1
-    assert TwilioWebhooks(tw_settings, store).sweep_overdue_voicemails() == 0
+    voicemail_parking.park(store, sid, payload, utcnow() - timedelta(hours=1))
+    assert voicemail_parking.sweep_overdue_voicemails(tw_settings, store) == 1
+    assert voicemail_parking.sweep_overdue_voicemails(tw_settings, store) == 0
     [message_id] = store.message_ids()
     step(web, "/twilio/voice/transcription?lang=en&category=security", transcription(sid, "Someone stole my phone"))
     assert store.message_ids() == [message_id]

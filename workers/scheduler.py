@@ -173,11 +173,10 @@ def run_once(settings: Settings, store: Store, now: datetime, *, calendar: Busin
 
 
 def route_overdue_voicemails(settings: Settings, store: Store) -> int:
-    """English voicemails wait for Twilio's transcript; past the wait they are routed without it. The web app
-    also sweeps on each webhook, but on a quiet night no webhook may come: this is the sweep that always runs."""
-    from web.twilio_routes import TwilioWebhooks
+    """English voicemails wait for Twilio's transcript; past the wait they are routed without it (only here)."""
+    from ingest.twilio.voicemail_parking import sweep_overdue_voicemails
 
-    return TwilioWebhooks(settings, store).sweep_overdue_voicemails()
+    return sweep_overdue_voicemails(settings, store)
 
 
 def serve(settings: Settings, *, stop: threading.Event | None = None, max_runs: int | None = None) -> None:

@@ -19,6 +19,7 @@ LANGUAGE_PATH = "/twilio/voice/language"
 MENU_PATH = "/twilio/voice/menu"
 RECORDING_PATH = "/twilio/voice/recording"
 TRANSCRIPTION_PATH = "/twilio/voice/transcription"
+CALL_STATUS_PATH = "/twilio/voice/status"  # set once per number in the console: "Call status changes"
 MAX_ATTEMPTS = 2  # a caller who gives no usable answer twice moves on rather than loops
 
 

@@ -12,7 +12,7 @@ from datetime import datetime
 
 from core.envelope import Attachment, Channel, Envelope, Party
 from core.language import detect_language
-from core.phone import parse_address
+from core.phone import NotAPhoneNumber, parse_address
 from ingest.twilio.keywords import KeywordAction, keyword_in
 
 # Kept in `extras` for agents; the rest of the form is in the raw payload.
@@ -42,9 +42,13 @@ def message_envelope(
     default_language: str = "en",
     received_at: datetime | None = None,
 ) -> Envelope:
-    """Build the envelope for one inbound message; raises NotAPhoneNumber / KeyError on a malformed payload."""
+    """Build the envelope for one inbound message; raises NotAPhoneNumber / KeyError on a malformed payload.
+
+    The sender must be a phone number (it is who we answer and the contact's identity); the recipient may be a short
+    code (`89898`) or an alphanumeric id, kept as sent: replies then go out from that same value.
+    """
     sender = parse_address(form["From"], default_region)
-    recipient = parse_address(form["To"], default_region)
+    recipient = _recipient(form["To"], default_region)
     text = form.get("Body", "")
     extras: dict[str, str] = {"to": form["To"], "from": form["From"]}
     extras |= {_snake(name): form[name] for name in _EXTRA_FIELDS if form.get(name)}
@@ -52,7 +56,7 @@ def message_envelope(
         channel=Channel.WHATSAPP if sender.whatsapp else Channel.SMS,
         provider_id=form["MessageSid"],
         sender=Party(address=sender.e164, name=form.get("ProfileName") or None),
-        recipient=Party(address=recipient.e164),
+        recipient=Party(address=recipient),
         text=text,
         language=detect_language(text, default_language),
         attachments=_media(form),
@@ -71,6 +75,13 @@ def message_envelope(
 def keyword_action(envelope: Envelope) -> KeywordAction | None:
     value = envelope.extras.get("keyword_action")
     return KeywordAction(value) if value else None
+
+
+def _recipient(raw: str, default_region: str) -> str:
+    try:
+        return parse_address(raw, default_region).e164
+    except NotAPhoneNumber:
+        return raw.strip().removeprefix("whatsapp:")
 
 
 def _media(form: Mapping[str, str]) -> list[Attachment]:

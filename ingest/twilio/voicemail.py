@@ -1,7 +1,14 @@
-"""A voicemail (the `<Record>` action callback, plus its transcription when there is one) to one `voice` envelope.
+"""A call to one `voice` envelope: a voicemail (the `<Record>` action callback, plus its transcription when there is
+one), or a call that ended before the beep (the call status callback).
+
+One call, one message: every voice envelope's provider id is the **CallSid**, so the store's dedupe ledger
+(`dedupe:voice:{CallSid}`) holds one entry per call whichever callback comes first, and Twilio's retries of any of
+them are duplicates. The RecordingSid is kept in `extras["recording_sid"]` and names the recording's attachment; it
+keys only the wait for a transcript (ingest/twilio/voicemail_parking.py).
 
 Record action fields: https://www.twilio.com/docs/voice/twiml/record#attributes-action-parameters
 Transcription callback: https://www.twilio.com/docs/voice/twiml/record#attributes-transcribe-callback
+Call status callback: https://www.twilio.com/docs/voice/api/call-resource#statuscallback
 """
 
 from __future__ import annotations
@@ -13,6 +20,15 @@ from core.envelope import Attachment, Channel, Envelope, Party
 from core.phone import NotAPhoneNumber, parse_address
 
 ANONYMOUS = "anonymous"
+SUBJECTS = {"en": ("Voicemail", "Call ended before a message was left"), "zh": ("语音留言", "来电未留言")}
+
+
+def call_id(form: Mapping[str, str]) -> str:
+    """The envelope's provider id: the CallSid (every voice callback carries it), else the RecordingSid."""
+    sid = form.get("CallSid") or form.get("RecordingSid")
+    if not sid:
+        raise KeyError("CallSid")
+    return sid
 
 
 def voicemail_envelope(
@@ -25,12 +41,10 @@ def voicemail_envelope(
     received_at: datetime | None = None,
 ) -> Envelope:
     """`recording` is the Record action form; `transcription` the transcribeCallback form, if one came."""
-    caller = _caller(recording.get("From", ""), default_region)
+    recording_sid = recording["RecordingSid"]
     transcript = ""
-    extras: dict[str, str] = {
-        "call_sid": recording.get("CallSid", ""),
-        "to": recording.get("To", ""),
-        "from": recording.get("From", ""),
+    extras = _call_extras(recording) | {
+        "recording_sid": recording_sid,
         "recording_duration": recording.get("RecordingDuration", ""),
     }
     if transcription is not None:
@@ -39,23 +53,52 @@ def voicemail_envelope(
         if status == "completed":
             transcript = transcription.get("TranscriptionText", "").strip()
     url = recording.get("RecordingUrl") or (transcription or {}).get("RecordingUrl", "")
+    envelope = _voice_envelope(recording, language, category, default_region, extras, subject_index=0)
+    envelope.text = transcript
+    envelope.attachments = _recording_attachment(recording_sid, url)
+    if received_at is not None:
+        envelope.received_at = received_at
+    return envelope
+
+
+def missed_call_envelope(
+    status: Mapping[str, str],
+    *,
+    language: str,
+    category: str | None,
+    default_region: str = "US",
+) -> Envelope:
+    """A completed call that left no recording (the caller hung up in the menu or before the beep): agents call back."""
+    extras = _call_extras(status) | {"missed_call": True, "call_duration": status.get("CallDuration", "")}
+    return _voice_envelope(status, language, category, default_region, extras, subject_index=1)
+
+
+def _voice_envelope(
+    form: Mapping[str, str],
+    language: str,
+    category: str | None,
+    default_region: str,
+    extras: dict[str, object],
+    subject_index: int,
+) -> Envelope:
+    caller = _caller(form.get("From", ""), default_region)
     envelope = Envelope(
         channel=Channel.VOICE,
-        provider_id=recording["RecordingSid"],
+        provider_id=call_id(form),
         sender=Party(address=caller),
-        recipient=Party(address=_number_or_raw(recording.get("To", ""), default_region)),
-        subject="Voicemail" if language == "en" else "语音留言",
-        text=transcript,
+        recipient=Party(address=_number_or_raw(form.get("To", ""), default_region)),
+        subject=SUBJECTS.get(language, SUBJECTS["en"])[subject_index],
         language=language,
-        attachments=_recording_attachment(recording["RecordingSid"], url),
         chosen_category=category,
         extras=extras,
     )
-    if received_at is not None:
-        envelope.received_at = received_at
     if caller == ANONYMOUS:
         envelope.suppress_ack_reason = "caller id withheld"
     return envelope
+
+
+def _call_extras(form: Mapping[str, str]) -> dict[str, object]:
+    return {"call_sid": form.get("CallSid", ""), "to": form.get("To", ""), "from": form.get("From", "")}
 
 
 def _recording_attachment(recording_sid: str, url: str) -> list[Attachment]:
