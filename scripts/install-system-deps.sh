@@ -1,11 +1,10 @@
 #!/usr/bin/env bash
 # Installs the system packages Helpline and its tests run: redis-server (the embedded store, and the tests' own
-# servers), Dovecot (the tests' IMAP server) and swaks (an SMTP client for manual checks). Idempotent and quiet.
+# servers) and Dovecot (the tests' IMAP server). Idempotent and quiet.
 set -euo pipefail
 missing=()
 command -v redis-server >/dev/null || missing+=(redis-server)
 command -v dovecot >/dev/null || missing+=(dovecot-imapd)
-command -v swaks >/dev/null || missing+=(swaks)
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
   echo "missing system packages: ${missing[*]} (install them with apt-get as root)" >&2
