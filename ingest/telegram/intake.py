@@ -8,6 +8,14 @@ webhook answers 503; the poller keeps the offset) and `ParseError` for a payload
 Keys it keeps, beside the store's own (`hl:tg:...`):
     tg:msgref:{chat}:{message}  -> stored message id, to apply edits to the original
     tg:category:{user}          -> the category the user picked on the /start keyboard, until their next message
+
+Secrets: the payload kept as the message's raw copy has its text and caption masked like the stored envelope
+(`masked_payload`), and an edit's new text is masked before it replaces the stored text. Edit payloads themselves are
+not kept: the message records each edit's update id and the previous (already masked) text in a note.
+
+Edits are not re-routed: a message already routed keeps its decision and its place in the inbox (moving work an agent
+may have taken would be worse than a stale category), and the note tells the agent what changed. An edit that arrives
+before the worker has routed the message is routed with it, since the worker reads the stored (edited) text.
 """
 
 from __future__ import annotations
@@ -18,8 +26,10 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
+from core.envelope import Channel
 from core.errors import ParseError, StoreUnavailable
 from core.records import StoredMessage
+from core.sensitive import mask_sensitive
 from core.settings import Settings
 from core.store import Store
 from ingest.telegram.normalize import CategoryChoice, Edit, Ignored, Incoming, Parsed, parse_update
@@ -50,10 +60,29 @@ def decode(raw: bytes) -> dict[str, Any]:
     return data
 
 
+def masked_payload(raw: bytes, data: dict[str, Any]) -> bytes:
+    """The payload as we keep it: message text and captions masked as the stored envelope is (core.sensitive), so
+    no unmasked copy of a secret stays in Redis. The original bytes when there was nothing to mask."""
+    copy = dict(data)
+    changed = False
+    for kind in ("message", "edited_message"):
+        body = copy.get(kind)
+        if not isinstance(body, dict):
+            continue
+        body = copy[kind] = dict(body)
+        for field in ("text", "caption"):
+            value = body.get(field)
+            masked = mask_sensitive(value) if isinstance(value, str) else None
+            if masked is not None and masked.found:
+                body[field], changed = masked.text, True
+    return json.dumps(copy, ensure_ascii=False, separators=(",", ":")).encode() if changed else raw
+
+
 def take_update(raw: bytes, settings: Settings, store: Store) -> Outcome:
-    parsed = parse_update(decode(raw), settings.telegram, settings.replies.default_language)
+    data = decode(raw)
+    parsed = parse_update(data, settings.telegram, settings.replies.default_language)
     try:
-        return _take(parsed, raw, settings, store)
+        return _take(parsed, masked_payload(raw, data), settings, store)
     except (RedisError, OSError) as exc:  # our own keys go straight to Redis, outside the store's guard
         raise StoreUnavailable(f"store unavailable: {exc}") from exc
 
@@ -62,7 +91,7 @@ def _take(parsed: Parsed, raw: bytes, settings: Settings, store: Store) -> Outco
     if isinstance(parsed, Ignored):
         return Outcome("ignored", detail=parsed.reason)
     if isinstance(parsed, CategoryChoice):
-        return _choose_category(parsed, settings, store)
+        return _choose_category(parsed, raw, settings, store)
     if isinstance(parsed, Edit):
         return _apply_edit(parsed, raw, store)
     return _store_message(parsed, raw, settings, store)
@@ -72,12 +101,12 @@ def _store_message(incoming: Incoming, raw: bytes, settings: Settings, store: St
     envelope = incoming.envelope
     user_id = envelope.sender.address
     if incoming.shared_phone is not None:
-        # Linked before the message is stored, so the worker already files it under the phone number's contact.
+        # Linked before the message is stored: a crash in between leaves a retry that links again (idempotent).
         contact_id = store.contact_for(f"phone:{incoming.shared_phone}")
         store.link_identity(f"telegram:{user_id}", contact_id)
     choice_key = store.key("tg", "category", user_id)
     chosen = None
-    if incoming.command is None:
+    if envelope.service is None:  # a command or a shared contact is not the message the choice was made for
         value = store.redis.get(choice_key)
         chosen = _text(value) if value else None
         if chosen is not None:
@@ -108,17 +137,21 @@ def _apply_edit(edit: Edit, raw: bytes, store: Store) -> Outcome:
         return Outcome(status, accepted.message_id, chat_id=edit.chat_id, language=edit.envelope.language)
 
     applied = False
+    masked = mask_sensitive(edit.text)
 
     def change(message: StoredMessage) -> None:
         nonlocal applied
         # Dedupe by update_id inside the message itself: the check and the write are one WATCHed transaction.
-        seen: list[int] = message.envelope.extras.setdefault("edit_update_ids", [])
+        extras = message.envelope.extras
+        seen: list[int] = extras.setdefault("edit_update_ids", [])
         applied = False
         if edit.update_id in seen:
             return
         seen.append(edit.update_id)
         previous = message.envelope.text
-        message.envelope.text = edit.text
+        message.envelope.text = masked.text
+        if masked.found:
+            extras["masked"] = sorted(set(extras.get("masked") or []) | set(masked.kinds))
         message.notes.append(f"edited on Telegram (update {edit.update_id}); previous text: {previous!r}")
         applied = True
 
@@ -127,27 +160,39 @@ def _apply_edit(edit: Edit, raw: bytes, store: Store) -> Outcome:
         store.update_message(message_id, change)
     except KeyError:
         raise ParseError(f"edit of message {message_id}, which is no longer stored") from None
-    if applied:
-        store.redis.rpush(store.key("tg", "editraw", message_id), raw)  # the payloads, for audit and replay
     status = "edited" if applied else "duplicate"
     return Outcome(status, message_id, chat_id=edit.chat_id, language=edit.envelope.language)
 
 
-def _choose_category(choice: CategoryChoice, settings: Settings, store: Store) -> Outcome:
-    known = settings.router.categories
-    if known and choice.category not in known:
-        return Outcome("ignored", callback_query_id=choice.callback_query_id, detail="unknown category")
-    store.redis.set(
-        store.key("tg", "category", str(choice.user_id)),
-        choice.category,
-        ex=settings.telegram.category_choice_ttl_seconds,
-    )
+def _choose_category(choice: CategoryChoice, raw: bytes, settings: Settings, store: Store) -> Outcome:
+    """Remember the choice, then store the press (service "callback"): the store's dedupe by update_id decides
+    whether this delivery is the first, and only the first carries the callback id the press is answered with.
+
+    The choice is written before the press is stored so that a crash between the two leaves a retry that still
+    sets it; a delivery already known is turned away before writing anything, so a late retry of an old press
+    cannot undo a newer one."""
+    update_id = choice.envelope.provider_id
+    known_message = store.find_duplicate(Channel.TELEGRAM, update_id)
+    if known_message is not None:
+        return Outcome("duplicate", known_message, chat_id=choice.user_id, language=choice.language)
+    valid = not settings.router.categories or choice.category in settings.router.categories
+    if valid:
+        store.redis.set(
+            store.key("tg", "category", str(choice.user_id)),
+            choice.category,
+            ex=settings.telegram.category_choice_ttl_seconds,
+        )
+    accepted = store.accept(choice.envelope, raw)
+    if accepted.duplicate:  # a concurrent delivery of the same update won the race: it answers
+        return Outcome("duplicate", accepted.message_id, chat_id=choice.user_id, language=choice.language)
     return Outcome(
-        "category",
+        "category" if valid else "ignored",
+        accepted.message_id,
         chat_id=choice.user_id,
         language=choice.language,
         callback_query_id=choice.callback_query_id,
-        category=choice.category,
+        category=choice.category if valid else None,
+        detail="" if valid else "unknown category",
     )
 
 

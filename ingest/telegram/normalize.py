@@ -7,6 +7,10 @@ Payload reference: https://core.telegram.org/bots/api#update. python-telegram-bo
 - `Edit`: an edited message, which updates the stored original rather than creating a new message;
 - `CategoryChoice`: a press on one of the /start keyboard's buttons;
 - `Ignored`: anything else (group chats unless allowed, bots, channel posts, update kinds we do not handle).
+
+Commands, the user's own contact card and button presses are stored like messages (for audit, and so the store's
+dedupe by update_id covers them too) but carry `Envelope.service`, so the pipeline drops them before the agents'
+inbox: they are not support requests.
 """
 
 from __future__ import annotations
@@ -14,12 +18,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import phonenumbers
-from telegram import Message, Update, User
+from telegram import CallbackQuery, Message, Update, User
 
 from core.envelope import Attachment, Channel, Envelope, Party
 from core.errors import ParseError
 from core.language import detect_language
+from core.phone import NotAPhoneNumber
+from core.phone import to_e164 as phone_to_e164
 from core.settings import TelegramSettings
 
 CATEGORY_PREFIX = "cat:"  # callback_data of the /start keyboard's buttons: "cat:<category name>"
@@ -49,6 +54,7 @@ class CategoryChoice:
     user_id: int
     category: str
     language: str
+    envelope: Envelope  # stored (service "callback") so a repeated update is recognised and answered once
 
 
 @dataclass(frozen=True)
@@ -73,11 +79,13 @@ def parse_update(data: dict[str, Any], settings: TelegramSettings, default_langu
         query = update.callback_query
         if not query.data or not query.data.startswith(CATEGORY_PREFIX):
             return Ignored("callback query that is not a category choice")
+        language = user_language(query.from_user, default_language)
         return CategoryChoice(
             callback_query_id=query.id,
             user_id=query.from_user.id,
             category=query.data.removeprefix(CATEGORY_PREFIX),
-            language=user_language(query.from_user, default_language),
+            language=language,
+            envelope=callback_envelope(update.update_id, query, settings, language),
         )
     message = update.message or update.edited_message
     if message is None:
@@ -91,10 +99,14 @@ def parse_update(data: dict[str, Any], settings: TelegramSettings, default_langu
         return Edit(update.update_id, message.chat.id, message.message_id, envelope.text, envelope)
     command = command_of(message.text or "")
     if command is not None:
-        envelope = envelope.model_copy(update={"suppress_ack_reason": f"telegram /{command} command"})
+        envelope = envelope.model_copy(
+            update={"suppress_ack_reason": f"telegram /{command} command", "service": command}
+        )
     shared = shared_own_phone(message)
     if shared is not None:
-        envelope = envelope.model_copy(update={"suppress_ack_reason": "telegram contact shared"})
+        # Only the user's own card: a forwarded card of someone else may be what the customer wants to tell us
+        # about (a number that scammed them), so it goes to the agents like any message.
+        envelope = envelope.model_copy(update={"suppress_ack_reason": "telegram contact shared", "service": "contact"})
     return Incoming(envelope, command, shared)
 
 
@@ -124,6 +136,29 @@ def to_envelope(update_id: int, message: Message, settings: TelegramSettings, de
             "language_code": user.language_code,
             "username": user.username,
             "files": files,
+        },
+    )
+
+
+def callback_envelope(update_id: int, query: CallbackQuery, settings: TelegramSettings, language: str) -> Envelope:
+    """A button press as a service message: no text of the user's, received now (a callback query has no date)."""
+    user = query.from_user
+    chat_id = query.message.chat.id if query.message is not None else user.id
+    return Envelope(
+        channel=Channel.TELEGRAM,
+        provider_id=str(update_id),
+        sender=Party(address=str(user.id), name=user.full_name or None),
+        recipient=Party(address=settings.bot_username or "telegram"),
+        text=f"[button {query.data}]",
+        language=language,
+        suppress_ack_reason="telegram button press",
+        service="callback",
+        extras={
+            "chat_id": chat_id,
+            "callback_query_id": query.id,
+            "callback_data": query.data,
+            "language_code": user.language_code,
+            "username": user.username,
         },
     )
 
@@ -182,13 +217,12 @@ def shared_own_phone(message: Message) -> str | None:
 
 
 def to_e164(raw: str) -> str | None:
+    """A contact card's number in E.164 by the project's one phone rule (core.phone, shared with Twilio), so the
+    number a user shares here is the same key their SMS and WhatsApp messages are filed under; None if not a number."""
     digits = raw.strip()
     if not digits.startswith("+"):
         digits = "+" + digits  # Telegram sends the international number without the plus
     try:
-        number = phonenumbers.parse(digits, None)
-    except phonenumbers.NumberParseException:
+        return phone_to_e164(digits)
+    except NotAPhoneNumber:
         return None
-    if not phonenumbers.is_valid_number(number):
-        return None
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
