@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +18,7 @@ from core.envelope import Channel
 from core.settings import Settings
 from core.store import Store
 from ingest.telegram.polling import Poller
+from tests.conftest import ROOT
 from tests.support.fake_telegram import FakeTelegram, callback, settings_for, update
 from web.telegram_routes import FollowUps
 
@@ -103,3 +109,38 @@ def test_the_polling_loop_runs_follow_ups_and_stops_on_request(
     assert not thread.is_alive()
     assert fake.calls("deleteWebhook"), "polling must remove a webhook first (getUpdates is refused while one is set)"
     assert store.redis.get(store.key("tg", "category", "4000")) == b"top_up"
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_the_telegram_process_stops_cleanly_on_a_signal(
+    settings: Settings, store: Store, fake: FakeTelegram, tmp_path: Path, signum: signal.Signals
+) -> None:
+    """`helpline serve telegram` as a process manager runs it: a signal during a long poll ends it with status 0,
+    and what it stored before stays stored and confirmed."""
+    env = {
+        **os.environ,
+        "HELPLINE_REDIS__URL": str(settings.redis.url),
+        "HELPLINE_TELEGRAM__MODE": "polling",
+        "HELPLINE_TELEGRAM__TOKEN": fake.token,
+        "HELPLINE_TELEGRAM__API_BASE_URL": fake.url,
+        "HELPLINE_TELEGRAM__POLL_TIMEOUT_SECONDS": "30",  # the fake answers within 1 s; the process must not wait
+    }
+    fake.push_update(update(600, "My card was declined", user_id=6000))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "helpline", "serve", "telegram", "--settings", str(ROOT / "settings.toml")],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        # Its second getUpdates confirms update 600, so by then the update is stored and the process is long-polling.
+        getting = fake.wait_for("getUpdates", 2, timeout=20)
+        assert len(getting) >= 2, "the process never polled twice"
+        assert int(getting[1].params["offset"]) == 601
+        process.send_signal(signum)
+        output = process.communicate(timeout=10)[0].decode(errors="replace")
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0, output
+    assert store.find_duplicate(Channel.TELEGRAM, "600") is not None
+    assert store.redis.get(store.key("tg", "offset")) == b"601"

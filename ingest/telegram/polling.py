@@ -5,6 +5,10 @@ confirmation. We advance it (in Redis, `tg:offset`) only after `take_update` has
 the two re-delivers that update, which the store's dedupe by update_id absorbs; a restart reads the offset back and
 resumes where it stopped. While the store is down the offset stays put and the loop backs off.
 
+Stopping: `run()` without a stop event (the `telegram` process) stops on SIGTERM or SIGINT. The update being stored
+and followed up is finished first; a long poll in flight is abandoned (the updates it would bring are not confirmed,
+so Telegram delivers them again), and the process exits 0.
+
 The Bot is passed in and follow-ups (the /start welcome, button answers) are a callable, because composing
 templates and senders is not ingest's job (`helpline.processes` wires them).
 """
@@ -14,13 +18,15 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import signal
 import threading
+import time
 import warnings
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from redis.exceptions import RedisError
-from telegram import Bot
+from telegram import Bot, Update
 from telegram.error import NetworkError, RetryAfter, TelegramError
 from telegram.warnings import PTBDeprecationWarning
 
@@ -36,6 +42,7 @@ FollowUp = Callable[[Bot, Outcome], Awaitable[None]]
 # The same list channels.telegram.set_webhook registers (ingest may not import channels).
 ALLOWED_UPDATES = ["message", "edited_message", "callback_query"]
 BACKOFF_SECONDS = 2.0
+STOP_CHECK_SECONDS = 0.05  # how often a wait looks at the stop event (a threading.Event, set by a signal or a thread)
 
 
 class Poller:
@@ -51,38 +58,46 @@ class Poller:
         return int(value) if value else 0
 
     def run(self, stop: threading.Event | None = None) -> None:
-        """Poll until `stop` is set (forever without one)."""
-        asyncio.run(self.run_async(stop or threading.Event()))
+        """Poll until `stop` is set; without one, until SIGTERM or SIGINT (the `telegram` process)."""
+        asyncio.run(self.run_async(stop or threading.Event(), handle_signals=stop is None))
 
-    async def run_async(self, stop: threading.Event) -> None:
+    async def run_async(self, stop: threading.Event, *, handle_signals: bool = False) -> None:
+        if handle_signals:
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(signum, stop.set)
         async with self.bot:
             await self.bot.delete_webhook()  # getUpdates is refused (409) while a webhook is set
             while not stop.is_set():
                 try:
-                    await self.poll_once()
+                    await self.poll_once(stop)
                 except StoreUnavailable as exc:
                     log.warning("store unavailable, offset kept: %s", exc)
-                    await asyncio.sleep(BACKOFF_SECONDS)
+                    await _wait(stop, BACKOFF_SECONDS)
                 except RetryAfter as exc:
                     with warnings.catch_warnings():  # int in PTB 22 (warns), timedelta from PTB 23
                         warnings.simplefilter("ignore", PTBDeprecationWarning)
                         wait = exc.retry_after
-                    await asyncio.sleep(wait.total_seconds() if isinstance(wait, timedelta) else float(wait))
+                    await _wait(stop, wait.total_seconds() if isinstance(wait, timedelta) else float(wait))
                 except (NetworkError, TelegramError) as exc:
                     log.warning("getUpdates failed: %s", exc)
-                    await asyncio.sleep(BACKOFF_SECONDS)
+                    await _wait(stop, BACKOFF_SECONDS)
+        log.info("telegram polling stopped")
 
-    async def poll_once(self) -> int:
-        """One getUpdates call; store every update it returns, in order. Returns how many were stored."""
+    async def poll_once(self, stop: threading.Event | None = None) -> int:
+        """One getUpdates call; store every update it returns, in order. Returns how many were stored.
+
+        With `stop`: a long poll is abandoned when it is set, and no further update is started after it is."""
         timeout = self.settings.telegram.poll_timeout_seconds
         try:
             offset = self.offset()
         except RedisError as exc:
             raise StoreUnavailable(f"store unavailable: {exc}") from exc
-        updates = await self.bot.get_updates(
-            offset=offset, timeout=timeout, allowed_updates=ALLOWED_UPDATES, read_timeout=timeout + 10
-        )
+        updates = await self._fetch(offset, timeout, stop)
+        taken = 0
         for update in updates:
+            if stop is not None and stop.is_set():
+                break  # the rest stay unconfirmed: Telegram delivers them again after the restart
             raw = json.dumps(update.to_dict(), ensure_ascii=False, separators=(",", ":")).encode()
             outcome = await asyncio.to_thread(self._take, raw)
             try:
@@ -94,7 +109,27 @@ class Poller:
                     await self.follow_up(self.bot, outcome)
                 except Exception:  # a lost welcome must not stop the intake
                     log.exception("follow-up for update %s failed", update.update_id)
-        return len(updates)
+            taken += 1
+        return taken
+
+    async def _fetch(self, offset: int, timeout: int, stop: threading.Event | None) -> tuple[Update, ...]:
+        request = asyncio.ensure_future(
+            self.bot.get_updates(
+                offset=offset, timeout=timeout, allowed_updates=ALLOWED_UPDATES, read_timeout=timeout + 10
+            )
+        )
+        if stop is None:
+            return await request
+        watcher = asyncio.ensure_future(_wait(stop, float("inf")))
+        try:
+            await asyncio.wait({request, watcher}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            watcher.cancel()
+        if request.done():
+            return request.result()
+        request.cancel()
+        await asyncio.gather(request, return_exceptions=True)
+        return ()
 
     def _take(self, raw: bytes) -> Outcome | None:
         try:
@@ -102,3 +137,10 @@ class Poller:
         except ParseError as exc:
             self.store.dead_letter(Channel.TELEGRAM, raw, str(exc), {"source": "polling"})
             return None
+
+
+async def _wait(stop: threading.Event, seconds: float) -> None:
+    """Sleep up to `seconds`, waking early when `stop` is set."""
+    deadline = time.monotonic() + seconds
+    while not stop.is_set() and time.monotonic() < deadline:
+        await asyncio.sleep(min(STOP_CHECK_SECONDS, max(0.0, deadline - time.monotonic())))

@@ -8,6 +8,7 @@ for `getFile`, and can be told to fail the next calls of a method (403 blocked, 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -193,7 +194,9 @@ class FakeTelegram:
                 self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(body)
+                # The client may have given up (a long poll cancelled on shutdown): nothing left to answer.
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                    self.wfile.write(body)
 
         return Handler
 
