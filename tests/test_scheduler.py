@@ -11,7 +11,12 @@ from core.inbox import Inbox
 from core.records import MessageState, StoredMessage
 from core.settings import Settings
 from core.store import Store
-from workers.scheduler import BREACH_TAG, run_once, serve
+from router.sla import SlaKind, SlaPolicy
+from tests.support.work import drain
+from tests.test_pipeline import email
+from workers.agent import answer, resolve, take_next
+from workers.context import context_for
+from workers.scheduler import BREACH_TAG, RESOLUTION_TAG, run_once, serve
 
 SH = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 3, 4, 15, 0, tzinfo=SH)  # a Wednesday afternoon: the general queue is open
@@ -81,10 +86,87 @@ def test_business_hours_hold_back_escalation_over_the_weekend(settings: Settings
     ]
 
 
-def test_an_item_taken_by_an_agent_is_not_escalated(settings: Settings, store: Store) -> None:
-    routed(store, "m-taken", "security", "security", Priority.URGENT, NOW - timedelta(hours=1))
-    assert Inbox(store).take("security") == (Priority.URGENT, "m-taken")
-    assert not run_once(settings, store, NOW)
+def test_a_taken_unanswered_item_is_flagged_once_but_stays_with_its_agent(settings: Settings, store: Store) -> None:
+    routed(store, "m-taken", "security", "security", Priority.URGENT, NOW - timedelta(minutes=30))  # target 10 min
+    inbox = Inbox(store)
+    assert inbox.take("security", "mei", NOW - timedelta(minutes=25)) == (Priority.URGENT, "m-taken")
+
+    report = run_once(settings, store, NOW)
+
+    assert [(e.message_id, e.kind, e.moved) for e in report.escalated] == [("m-taken", SlaKind.FIRST_RESPONSE, False)]
+    assert where(store, "m-taken") is None and [m for m, _ in inbox.open_items("security")] == ["m-taken"]
+    stored = store.get_message("m-taken")
+    assert stored is not None and stored.decision is not None and BREACH_TAG in stored.decision.tags
+    assert "taken by mei but not answered yet" in stored.notes[-1]
+    assert store.redis.zscore(store.key("escalations"), "m-taken") == NOW.timestamp()
+    assert not run_once(settings, store, NOW + timedelta(minutes=5))  # once
+
+
+def test_an_answered_item_has_had_its_first_response(settings: Settings, store: Store) -> None:
+    routed(store, "m-answered", "security", "security", Priority.URGENT, NOW - timedelta(minutes=30))
+    routed(store, "m-waiting", "security", "security", Priority.URGENT, NOW - timedelta(minutes=31))
+    inbox = Inbox(store)
+    inbox.take("security", "mei", NOW - timedelta(minutes=29))  # the older one: m-waiting
+    inbox.record_first_response("m-waiting", NOW - timedelta(minutes=28), "mei")
+    inbox.record_first_response("m-answered", NOW - timedelta(minutes=5), "li")  # answered while still waiting
+    assert not run_once(settings, store, NOW).escalated
+    assert where(store, "m-answered") == ("security", Priority.URGENT)
+
+
+def test_an_item_not_resolved_in_time_is_escalated_once_and_notified(settings: Settings, store: Store) -> None:
+    notifying = settings.model_copy(
+        update={"scheduler": settings.scheduler.model_copy(update={"notify_job": "workers.jobs.notify_escalation"})}
+    )
+    ctx = context_for(settings, store)
+    accepted = store.accept(email("slow@example.com", "my top-up failed", received_at=NOW - timedelta(days=5)), b"raw")
+    done = store.accept(email("done@example.com", "my top-up failed", received_at=NOW - timedelta(days=5)), b"raw")
+    drain(settings)
+    message = store.get_message(accepted.message_id)
+    assert message is not None and message.decision is not None
+    d = message.decision
+    for _ in range(2):
+        assert take_next(ctx, d.queue, "mei") is not None
+    answer(ctx, accepted.message_id, "We are on it.", "mei")  # answered: only the resolution is late
+    answer(ctx, done.message_id, "Refunded.", "mei")
+    resolve(ctx, done.message_id, "mei")
+    due = SlaPolicy.from_settings(settings).resolution_due(d.category, d.priority, d.queue, NOW - timedelta(days=5))
+    assert due is not None
+
+    assert not run_once(notifying, store, due - timedelta(minutes=1)).escalated
+    report = run_once(notifying, store, due + timedelta(minutes=1))
+
+    assert [(e.message_id, e.kind, e.moved) for e in report.escalated] == [
+        (accepted.message_id, SlaKind.RESOLUTION, False)
+    ]
+    stored = store.get_message(accepted.message_id)
+    assert stored is not None and stored.decision is not None
+    assert RESOLUTION_TAG in stored.decision.tags and BREACH_TAG not in stored.decision.tags
+    assert "resolution SLA breached" in stored.notes[-1] and f"still open with mei from {d.queue}" in stored.notes[-1]
+    assert store.redis.zscore(store.key("escalations", "resolution"), accepted.message_id) is not None
+    jobs = Queue(settings.scheduler.notify_queue, connection=store.redis).jobs
+    assert [(j.id, j.args[0]) for j in jobs] == [(f"resolution-{accepted.message_id}", accepted.message_id)]
+    assert "resolution due" in jobs[0].args[1]
+
+    assert not run_once(notifying, store, due + timedelta(hours=1))  # once
+    resolve(ctx, accepted.message_id, "mei")
+    assert Inbox(store).open_items(d.queue) == []
+    resolved = store.get_message(accepted.message_id)
+    assert resolved is not None and "resolution target" in resolved.notes[-1] and "late" in resolved.notes[-1]
+
+
+def test_a_waiting_item_past_both_targets_moves_and_is_flagged_for_resolution(settings: Settings, store: Store) -> None:
+    routed(store, "m-old", "wallet", "wallet", Priority.NORMAL, NOW - timedelta(hours=25))  # 24/7: 4 h and 24 h
+    report = run_once(settings, store, NOW)
+    assert sorted((e.kind, e.moved) for e in report.escalated) == [
+        (SlaKind.FIRST_RESPONSE, True),
+        (SlaKind.RESOLUTION, False),
+    ]
+    assert where(store, "m-old") == ("escalations", Priority.HIGH)
+    stored = store.get_message("m-old")
+    assert stored is not None and stored.decision is not None
+    assert {BREACH_TAG, RESOLUTION_TAG} <= set(stored.decision.tags)
+    assert "still waiting in escalations" in stored.notes[-1]
+    assert not run_once(settings, store, NOW).escalated
 
 
 def test_notify_job_is_enqueued_once(settings: Settings, store: Store) -> None:

@@ -2,19 +2,24 @@
 
 `run_once(settings, store, now)` does one pass over the agents' inbox (core/inbox.py) and returns what it did:
 
-1. Escalation. An item still waiting (no agent has taken it) whose first-response target has passed (router/sla.py,
-   measured from when the customer wrote, at the priority the router gave it) moves to `[scheduler].escalation_queue`
-   one priority higher, keeping its age. The message gets a note and the `sla-breached` tag, its id goes into the
-   `escalations` zset (scored by time), and when `[scheduler].notify_job` is set an RQ job is enqueued on
-   `[scheduler].notify_queue` with (message_id, reason) and a job id per message, so it is enqueued once.
+1. Escalation, of every unresolved item (waiting, or open with an agent; core/inbox.py). Targets are measured
+   from when the customer wrote, at the priority the router gave it (router/sla.py).
+   - First response (the first agent answer, not the take): a waiting item past its target moves to
+     `[scheduler].escalation_queue` one priority higher, keeping its age; an open item not answered yet stays with
+     its agent and is flagged. Either way the message gets a note and the `sla-breached` tag and its id goes into
+     the `escalations` zset (scored by time).
+   - Resolution: an item not resolved by its target gets a note and the `resolution-breached` tag, and its id goes
+     into `escalations:resolution`; it is not moved (an agent has it, or it has already been escalated above).
+   When `[scheduler].notify_job` is set, each breach also enqueues that RQ job on `[scheduler].notify_queue` with
+   (message_id, reason). Each breach happens once per message: ZADD NX on its zset, or the move, is the guard.
 2. Promotion. An item that has waited `raise_to_after_minutes[P]` of its queue's business time is raised to at least
    priority P, so low-priority work is never starved by a steady stream of urgent work. The wait counts from
    filing and promotion keeps it (the inbox keeps the original score), so the steps add up: with
    `{normal = 240, high = 720}`, a low item is normal after 4 business hours and high after 12.
 
 Both steps compute the end state from `now`, and each move is one Lua script (core/inbox.py) that does nothing when
-the item is no longer where it was, so `run_once` is idempotent: a second pass at the same `now`, or a second scheduler racing this one,
-changes nothing more.
+the item is no longer where it was, so `run_once` is idempotent: a second pass at the same `now`, or a second
+scheduler racing this one, changes nothing more.
 """
 
 from __future__ import annotations
@@ -27,18 +32,19 @@ from datetime import UTC, datetime, timedelta
 
 from rq import Queue
 
-from core.envelope import Priority
+from core.envelope import Decision, Priority
 from core.errors import StoreUnavailable
 from core.inbox import Inbox
 from core.records import StoredMessage
 from core.settings import Settings
 from core.store import Store, store_errors
 from router.hours import BusinessCalendar
-from router.sla import SlaPolicy
+from router.sla import SlaKind, SlaPolicy, SlaStatus, format_duration
 
 log = logging.getLogger("helpline.scheduler")
 
 BREACH_TAG = "sla-breached"
+RESOLUTION_TAG = "resolution-breached"
 
 
 @dataclass(frozen=True)
@@ -58,6 +64,12 @@ class Escalation:
     dst_queue: str
     dst: Priority
     due: datetime | None
+    kind: SlaKind = SlaKind.FIRST_RESPONSE
+
+    @property
+    def moved(self) -> bool:
+        """Only a waiting item moves; an open item stays with its agent and is flagged."""
+        return (self.dst_queue, self.dst) != (self.queue, self.src)
 
 
 @dataclass
@@ -70,7 +82,11 @@ class Report:
         return bool(self.escalated or self.promoted or self.voicemails)
 
     def summary(self) -> str:
-        return f"escalated {len(self.escalated)}, promoted {len(self.promoted)}, voicemails routed {self.voicemails}"
+        late = sum(e.kind is SlaKind.RESOLUTION for e in self.escalated)
+        return (
+            f"escalated {len(self.escalated) - late} first responses and {late} resolutions, "
+            f"promoted {len(self.promoted)}, voicemails routed {self.voicemails}"
+        )
 
 
 def raised(priority: Priority) -> Priority:
@@ -89,53 +105,96 @@ def _note(message_id: str, store: Store, note: str, tag: str | None = None) -> N
         log.warning("inbox item %s has no stored message", message_id)
 
 
-def _hm(delta: timedelta) -> str:
-    minutes = int(delta.total_seconds() // 60)
-    return f"{minutes // 60}h{minutes % 60:02d}m"
+@dataclass(frozen=True)
+class _Pass:
+    """What every check of one escalation pass needs."""
+
+    settings: Settings
+    store: Store
+    policy: SlaPolicy
+    now: datetime
+
+    @property
+    def stamp(self) -> str:
+        return self.now.isoformat(timespec="seconds")
+
+    def claim(self, kind: SlaKind, message_id: str) -> bool:
+        """Record the breach in its zset (`escalations`, `escalations:resolution`, scored by time); ZADD NX makes
+        it once per message and kind, also against a second scheduler."""
+        key = self.store.key("escalations") if kind is SlaKind.FIRST_RESPONSE else self.store.key("escalations", kind)
+        with store_errors():
+            return bool(self.store.redis.zadd(key, {message_id: self.now.timestamp()}, nx=True))
+
+    def notify(self, kind: SlaKind, message_id: str, reason: str) -> None:
+        config = self.settings.scheduler
+        if config.notify_job:
+            job_id = f"escalation-{message_id}" if kind is SlaKind.FIRST_RESPONSE else f"{kind}-{message_id}"
+            with store_errors():
+                Queue(config.notify_queue, connection=self.store.redis).enqueue_call(
+                    config.notify_job, args=(message_id, reason), job_id=job_id
+                )
+
+
+def _reason(kind: SlaKind, status: SlaStatus, decision: Decision) -> str:
+    due = status.due.astimezone(UTC).isoformat(timespec="minutes") if status.due else "?"
+    return f"{kind.value.replace('_', ' ')} due {due} for {decision.category}/{decision.priority.value}"
+
+
+def _check(run: _Pass, message_id: str, queue: str, waiting_at: Priority | None) -> list[Escalation]:
+    """Escalate one unresolved item, waiting (at `waiting_at`) or open, for each target it is past."""
+    message = run.store.get_message(message_id)
+    if message is None or message.decision is None:
+        return []
+    d, received = message.decision, message.envelope.received_at
+    times = Inbox(run.store).times(message_id)
+    src = waiting_at or d.priority
+    done: list[Escalation] = []
+    config = run.settings.scheduler
+    first = run.policy.status(d.category, d.priority, d.queue, received, run.now, SlaKind.FIRST_RESPONSE)
+    # First response = the first agent answer (workers/agent.py): a taken, unanswered item is still late.
+    if first.breached and times.first_response_at is None and (waiting_at is None or queue != config.escalation_queue):
+        reason = _reason(SlaKind.FIRST_RESPONSE, first, d)
+        if waiting_at is not None:
+            dst = raised(waiting_at)
+            # The move is the guard: it fails when an agent took the item or another pass moved it meanwhile.
+            if Inbox(run.store).move(message_id, queue, waiting_at, config.escalation_queue, dst):
+                run.claim(SlaKind.FIRST_RESPONSE, message_id)
+                what = f"escalated {queue}/{waiting_at.value} -> {config.escalation_queue}/{dst.value}"
+                done.append(Escalation(message_id, queue, src, config.escalation_queue, dst, first.due))
+                queue, src = config.escalation_queue, dst  # where it waits now, for the resolution check below
+        elif run.claim(SlaKind.FIRST_RESPONSE, message_id):
+            what = f"taken by {times.taken_by or '?'} but not answered yet"
+            done.append(Escalation(message_id, queue, src, queue, src, first.due))
+        if done:
+            _note(message_id, run.store, f"{run.stamp} SLA breached ({reason}): {what}", BREACH_TAG)
+            run.notify(SlaKind.FIRST_RESPONSE, message_id, reason)
+            log.warning("SLA breached: %s %s; %s", message_id, reason, what)
+    resolution = run.policy.status(d.category, d.priority, d.queue, received, run.now, SlaKind.RESOLUTION)
+    if resolution.breached and times.resolved_at is None and run.claim(SlaKind.RESOLUTION, message_id):
+        reason = _reason(SlaKind.RESOLUTION, resolution, d)
+        where = f"waiting in {queue}" if waiting_at is not None else f"open with {times.taken_by or '?'} from {queue}"
+        _note(message_id, run.store, f"{run.stamp} resolution SLA breached ({reason}): still {where}", RESOLUTION_TAG)
+        run.notify(SlaKind.RESOLUTION, message_id, reason)
+        log.warning("resolution SLA breached: %s %s; still %s", message_id, reason, where)
+        done.append(Escalation(message_id, queue, src, queue, src, resolution.due, SlaKind.RESOLUTION))
+    return done
 
 
 def escalate(settings: Settings, store: Store, policy: SlaPolicy, now: datetime) -> list[Escalation]:
-    config = settings.scheduler
-    inbox = Inbox(store)
-    shortest = policy.shortest_target()
-    if shortest is None:
-        return []  # no first-response targets at all
+    """Escalate every unresolved item (waiting or open) past its first-response or resolution target, once."""
+    shortest = [t for t in map(policy.shortest_target, SlaKind) if t is not None]
+    if not shortest:
+        return []  # no targets at all
+    # Business time never exceeds wall time, so nothing received within the shortest target can be late yet.
+    horizon = now - min(shortest)
+    run, inbox = _Pass(settings, store, policy, now), Inbox(store)
     done: list[Escalation] = []
     for queue in inbox.queues():
-        if queue == config.escalation_queue:
-            continue  # already escalated
         for priority in Priority:
-            # Business time never exceeds wall time, so nothing filed within the shortest target can be late yet.
-            for message_id, _ in inbox.waiting(queue, priority, older_than=now - shortest):
-                message = store.get_message(message_id)
-                if message is None or message.decision is None:
-                    continue
-                decision = message.decision
-                status = policy.status(
-                    decision.category, decision.priority, decision.queue, message.envelope.received_at, now
-                )
-                if not status.breached:
-                    continue
-                dst = raised(priority)
-                if not inbox.move(message_id, queue, priority, config.escalation_queue, dst):
-                    continue  # taken by an agent meanwhile, or another scheduler got there first
-                due = status.due.astimezone(UTC).isoformat(timespec="minutes") if status.due else "?"
-                reason = f"first response due {due} for {decision.category}/{decision.priority.value}"
-                _note(
-                    message_id,
-                    store,
-                    f"{now.isoformat(timespec='seconds')} SLA breached ({reason}): escalated "
-                    f"{queue}/{priority.value} -> {config.escalation_queue}/{dst.value}",
-                    BREACH_TAG,
-                )
-                with store_errors():
-                    store.redis.zadd(store.key("escalations"), {message_id: now.timestamp()})
-                if config.notify_job:
-                    Queue(config.notify_queue, connection=store.redis).enqueue_call(
-                        config.notify_job, args=(message_id, reason), job_id=f"escalation-{message_id}"
-                    )
-                log.warning("SLA breached: %s %s; escalated to %s/%s", message_id, reason, config.escalation_queue, dst)
-                done.append(Escalation(message_id, queue, priority, config.escalation_queue, dst, status.due))
+            for message_id, _ in inbox.waiting(queue, priority, older_than=horizon):
+                done += _check(run, message_id, queue, priority)
+        for message_id, _ in inbox.open_items(queue, older_than=horizon):
+            done += _check(run, message_id, queue, None)
     return done
 
 
@@ -157,7 +216,7 @@ def promote(settings: Settings, store: Store, calendar: BusinessCalendar, now: d
                     message_id,
                     store,
                     f"{now.isoformat(timespec='seconds')} promoted {priority.value} -> {dst.value} in {queue} "
-                    f"after waiting {_hm(waited)} of business time",
+                    f"after waiting {format_duration(waited)} of business time",
                 )
                 done.append(Promotion(message_id, queue, priority, dst, waited))
     return done
