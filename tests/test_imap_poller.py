@@ -131,3 +131,25 @@ def wait_until(condition: object, timeout: float = 10.0) -> None:
             return
         time.sleep(0.05)
     raise AssertionError("condition not met in time")
+
+
+def test_poller_falls_back_to_polling_without_idle(settings: Settings, store: Store) -> None:
+    # A server that does not offer IDLE (some hosted mailboxes): the poller polls every poll_seconds instead.
+    no_idle = Dovecot(extra_config="imap_capability = IMAP4rev1 LITERAL+ SASL-IR ID ENABLE UIDPLUS MOVE").start()
+    try:
+        with mailbox(no_idle) as client:
+            assert not client.has_capability("IDLE")
+        fast = imap_settings(settings, no_idle, "INBOX")
+        fast.email.imap.poll_seconds = 0.2
+        poller = ImapPoller(fast, store)
+        thread = threading.Thread(target=poller.run, daemon=True)
+        thread.start()
+        for n in range(2):  # both the first fetch and a later poll pick mail up
+            with mailbox(no_idle) as client:
+                client.append("INBOX", raw_email(message_id=f"<poll-{n}@example.com>"))
+            wait_until(lambda n=n: poller.stored == n + 1)
+        poller.stop.set()
+        thread.join(10)
+        assert not thread.is_alive()
+    finally:
+        no_idle.remove()

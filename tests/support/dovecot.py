@@ -54,19 +54,20 @@ namespace inbox {{
 class Dovecot:
     """`root` must be reachable by the dovecot user: pytest's tmp dirs are 0700, so by default use a 0755 mkdtemp."""
 
-    def __init__(self, root: Path | None = None) -> None:
+    def __init__(self, root: Path | None = None, extra_config: str = "") -> None:
         self.root = root or Path(tempfile.mkdtemp(prefix="helpline-dovecot-"))
         self.root.chmod(0o755)
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
         self.config = self.root / "dovecot.conf"
+        self.extra_config = extra_config
 
     def start(self) -> Dovecot:
         for sub in ("run", "state", "mail"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         shutil.chown(self.root / "mail", "nobody", "nogroup")
         (self.root / "users").write_text(f"{USER}:{{PLAIN}}{PASSWORD}\n")
-        self.config.write_text(CONFIG.format(root=self.root, port=self.port))
+        self.config.write_text(CONFIG.format(root=self.root, port=self.port) + self.extra_config + "\n")
         self.process = subprocess.Popen(["dovecot", "-F", "-c", str(self.config)])
         wait_for_greeting(self.port, b"* OK")
         return self
