@@ -54,6 +54,8 @@ def next_item(
         "language": envelope.language, "decision": message.decision.model_dump(mode="json", exclude={"trace"})
         if message.decision else None, "details": envelope.extras.get("details"),
         "missing_details": envelope.extras.get("missing_details"), "notes": message.notes,
+        "attachments": [{"index": i, "filename": a.filename, "content_type": a.content_type, "size": a.size}
+                        for i, a in enumerate(envelope.attachments, start=1)],  # `helpline agent attachment ID INDEX`
     }, ensure_ascii=False, indent=2))  # fmt: skip
 
 
@@ -97,3 +99,33 @@ def resolve_message(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
     typer.echo(f"{done.message_id}: resolved in {done.queue} {done.outcome}")
+
+
+@agent_app.command("attachment")
+def save_attachment(
+    message_id: Annotated[str, typer.Argument(help="the message the attachment came with")],
+    index: Annotated[int, typer.Argument(help="which attachment: 1 = the first, as `agent next` lists them")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="where to write the content")],
+    settings: SettingsFile = None,
+) -> None:
+    """Save an attachment's content to a file. Telegram files are fetched from the Bot API now (size-capped), email
+    attachments come from the store; media a provider hosts (Twilio) are printed as a URL to fetch with the
+    account's credentials (exit 3, nothing written)."""
+    from core.redis_conn import connect
+    from core.store import Store
+    from helpline.attachments import AttachmentUnavailable, HostedElsewhere, fetch_attachment
+    from helpline.cli import settings_or_exit
+
+    loaded = settings_or_exit(settings)
+    try:
+        content = fetch_attachment(loaded, Store(connect(loaded)), message_id, index)
+    except (LookupError, AttachmentUnavailable, StoreUnavailable) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    if isinstance(content, HostedElsewhere):
+        typer.echo(content.url)
+        typer.echo("hosted by the provider: fetch it with the account's credentials (Twilio: account SID and auth "
+                   "token as HTTP basic auth); nothing was written", err=True)  # fmt: skip
+        raise typer.Exit(3)
+    out.write_bytes(content)
+    typer.echo(f"{out}: {len(content)} bytes")

@@ -1,0 +1,74 @@
+"""An attachment's content for an agent (`helpline agent attachment`), from wherever its channel keeps it.
+
+- Telegram (`url = "telegram-file:<file_id>"`): only metadata is stored; the content is fetched now with `getFile`
+  through `channels.telegram.fetch_file`, refused above `[telegram] max_file_bytes` before it is downloaded.
+- Email: the content is in the store (`content_b64`) when it was under `[email] max_attachment_bytes`; a larger one
+  was kept as metadata only (the raw message still holds it).
+- Media a provider hosts (Twilio MMS and WhatsApp media URLs): the URL, which must be fetched with the account's
+  credentials (Twilio answers media requests with HTTP basic auth of the account SID and auth token). Helpline does
+  not fetch it for the agent, so the credentials stay out of agents' hands and out of this command.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+
+from core.envelope import Attachment
+from core.settings import Settings
+from core.store import Store
+
+TELEGRAM_FILE = "telegram-file:"
+
+
+class AttachmentUnavailable(Exception):
+    """The attachment exists but its content cannot be had here (not kept, too large, the provider refused)."""
+
+
+@dataclass(frozen=True)
+class HostedElsewhere:
+    """Content a provider hosts: fetch `url` with the account's credentials."""
+
+    url: str
+
+
+def attachment_of(store: Store, message_id: str, index: int) -> Attachment:
+    """Attachment `index` (1 = the first) of a stored message; LookupError names what is missing."""
+    message = store.get_message(message_id)
+    if message is None:
+        raise LookupError(f"no message {message_id}")
+    attachments = message.envelope.attachments
+    if not 1 <= index <= len(attachments):
+        raise LookupError(f"message {message_id} has {len(attachments)} attachment(s); there is no number {index}")
+    return attachments[index - 1]
+
+
+def fetch_attachment(settings: Settings, store: Store, message_id: str, index: int) -> bytes | HostedElsewhere:
+    attachment = attachment_of(store, message_id, index)
+    url = attachment.url or ""
+    if url.startswith(TELEGRAM_FILE):
+        return _telegram(settings, url.removeprefix(TELEGRAM_FILE))
+    if attachment.content_b64 is not None and not attachment.truncated:
+        try:
+            return base64.b64decode(attachment.content_b64, validate=True)
+        except binascii.Error as exc:
+            raise AttachmentUnavailable(f"stored content is not valid base64: {exc}") from exc
+    if url:
+        return HostedElsewhere(url)
+    raise AttachmentUnavailable(
+        f"the content was not kept ({attachment.size} bytes, over the size cap); the raw message holds it"
+    )
+
+
+def _telegram(settings: Settings, file_id: str) -> bytes:
+    from telegram.error import TelegramError
+
+    from channels.telegram import FileTooLarge, TelegramNotConfigured, fetch_file
+
+    try:
+        return fetch_file(settings.telegram, file_id)
+    except (FileTooLarge, TelegramNotConfigured) as exc:
+        raise AttachmentUnavailable(str(exc)) from exc
+    except TelegramError as exc:  # an expired or unknown file id, the Bot API unreachable
+        raise AttachmentUnavailable(f"telegram: {exc.message}") from exc
