@@ -45,6 +45,41 @@ def test_report_counts_depth_age_at_risk_and_breached(settings: Settings, store:
     assert rows[("general", Priority.LOW)].depth == 0
 
 
+def test_open_items_are_counted_with_their_first_response_and_resolution_risk(settings: Settings, store: Store) -> None:
+    # The wallet queue is 24/7: normal is 4 h to a first response and 24 h to resolution.
+    routed(store, "taken-late", "wallet", Priority.NORMAL, NOW - timedelta(hours=5))  # first response breached
+    routed(store, "answered", "wallet", Priority.NORMAL, NOW - timedelta(hours=19))  # resolution at risk (19/24)
+    routed(store, "answered-late", "wallet", Priority.NORMAL, NOW - timedelta(hours=30))  # resolution breached
+    routed(store, "waiting", "wallet", Priority.NORMAL, NOW - timedelta(hours=3, minutes=30))  # first response at risk
+    inbox = Inbox(store)
+    for _ in range(3):
+        inbox.take("wallet", "mei", NOW - timedelta(hours=1))
+    inbox.record_first_response("answered", NOW - timedelta(minutes=30), "mei")
+    inbox.record_first_response("answered-late", NOW - timedelta(minutes=30), "mei")
+    rows = {(r.queue, r.priority): r for r in queue_report(settings, store, NOW)}
+
+    wallet = rows[("wallet", Priority.NORMAL)]
+    assert (wallet.depth, wallet.open) == (1, 3)
+    assert (wallet.at_risk, wallet.breached) == (1, 1)  # waiting at risk; taken-late is taken but not answered
+    assert (wallet.resolution_at_risk, wallet.resolution_breached) == (1, 1)
+
+    inbox.resolve("answered-late", "mei", NOW)
+    inbox.resolve("taken-late", "mei", NOW)
+    after = {(r.queue, r.priority): r for r in queue_report(settings, store, NOW)}[("wallet", Priority.NORMAL)]
+    assert (after.open, after.breached, after.resolution_breached) == (1, 0, 0)
+    lines = render_table(queue_report(settings, store, NOW)).splitlines()
+    assert lines[1].split() == ["wallet", "normal", "1", "3h30m", "1", "0", "1", "1", "0", "open"]
+
+
+def test_a_queue_with_only_open_items_is_shown(settings: Settings, store: Store) -> None:
+    routed(store, "m1", "security", Priority.HIGH, NOW - timedelta(minutes=5))
+    Inbox(store).take("security", "mei", NOW)
+    lines = render_table(queue_report(settings, store, NOW)).splitlines()
+    assert [[*line.split()[:3], line.split()[6]] for line in lines[1:]] == [["security", "high", "0", "1"]]
+    Inbox(store).resolve("m1", "mei", NOW)
+    assert render_table(queue_report(settings, store, NOW)) == "no items waiting or open"
+
+
 def test_format_age() -> None:
     assert format_age(timedelta(minutes=5)) == "5m"
     assert format_age(timedelta(hours=2, minutes=5)) == "2h05m"
@@ -56,8 +91,22 @@ def test_table_layout(settings: Settings, store: Store) -> None:
     routed(store, "m1", "general", Priority.HIGH, NOW - timedelta(minutes=50))
     text = render_table(queue_report(settings, store, NOW))
     lines = text.splitlines()
-    assert lines[0].split() == ["QUEUE", "PRIORITY", "DEPTH", "OLDEST", "AT", "RISK", "BREACHED", "HOURS"]
-    assert lines[1].split() == ["general", "high", "1", "50m", "1", "0", "open"]
+    header = [
+        "QUEUE",
+        "PRIORITY",
+        "DEPTH",
+        "OLDEST",
+        "AT",
+        "RISK",
+        "BREACHED",
+        "OPEN",
+        "RES",
+        "RISK",
+        "RES",
+        "BREACHED",
+    ]
+    assert lines[0].split() == [*header, "HOURS"]
+    assert lines[1].split() == ["general", "high", "1", "50m", "1", "0", "0", "0", "0", "open"]
     assert len(lines) == 2
     assert len(render_table(queue_report(settings, store, NOW), show_empty=True).splitlines()) == 5
 
@@ -79,6 +128,9 @@ def test_command_prints_json(settings: Settings, store: Store) -> None:
             "at_risk": 0,
             "breached": 1,
             "open_now": True,
+            "open": 0,
+            "resolution_at_risk": 0,
+            "resolution_breached": 0,
             "oldest_age_seconds": data[0]["oldest_age_seconds"],
         }
     ]
