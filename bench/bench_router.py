@@ -110,7 +110,10 @@ def generated_rules(count: int, seed: int = 7) -> list[dict[str, Any]]:
         elif kind == 4:
             when = {"regex": rf"(order|订单)\s*#?{i:03d}\d{{4}}", "keywords_none": ["test"]}
         elif kind == 5:
-            when = {"any": [{"channel": ["voice"], "recipient": [f"+1555000{i:04d}"]}, {"keywords_any": words}]}
+            # The keyword branch also needs a language: alone it would hold for every message a later
+            # keywords_all rule sharing one of its words matches, leaving that rule unreachable.
+            keyword_branch = {"keywords_any": words, "language": ["zh"]}
+            when = {"any": [{"channel": ["voice"], "recipient": [f"+1555000{i:04d}"]}, keyword_branch]}
         elif kind == 6:
             when = {"not": {"keywords_none": words}, "contact_tags": ["vip", f"segment{i}"]}
         else:

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import difflib
 import re
+from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from core.envelope import Channel, Priority
+from core.rule_implication import implies, mentions
 
 
 class _Strict(BaseModel):
@@ -75,7 +77,11 @@ class Actions(_Open):
     category: str | None = None
     priority: Priority | None = None
     queue: str | None = None
-    tags: list[str] = Field(default_factory=list, description="added to the decision and to the contact's tags")
+    tags: list[str] = Field(
+        default_factory=list,
+        description="added to the decision and to the contact's tags (so later messages from the contact match "
+        "`contact_tags`)",
+    )
     template: str | None = None
     suppress_ack: bool = False
 
@@ -114,11 +120,12 @@ class RouterSettings(_Strict):
     def known_queues(self) -> set[str]:
         return set(self.queues) | {self.queue_for(name) for name in self.categories} | {self.default_category}
 
-    def semantic_problems(self) -> list[tuple[str, str]]:
+    def semantic_problems(self, templates_dir: Path | None = None) -> list[tuple[str, str]]:
         """Problems a schema cannot see, as (dotted key, message) pairs that name the rule.
 
-        Unknown keys, bad regular expressions, unknown categories and queues, and rules that can never match
-        because an earlier rule always wins first.
+        Unknown keys, bad regular expressions, unknown categories, queues and templates (looked for in
+        `templates_dir`, by default the project's templates/ folder), and rules that can never match because an
+        earlier rule always wins first (see `_unreachable`).
         """
         problems: list[tuple[str, str]] = []
         if self.categories and self.default_category not in self.categories:
@@ -132,8 +139,7 @@ class RouterSettings(_Strict):
             problems += _unknown_keys(tagger, key, f"contact tag {tagger.tag!r}")
             problems += _regex_problem(tagger.sender_regex, f"{key}.sender_regex", f"contact tag {tagger.tag!r}")
         queues = self.known_queues()
-        seen: dict[str, str] = {}  # condition signature -> name of the first rule that stops on it
-        catch_all: str | None = None
+        unreachable = _unreachable(self.rules)
         for i, rule in enumerate(self.rules):
             key, who = f"router.rules.{i}", f"rule {rule.name!r}"
             problems += _unknown_keys(rule, key, who)
@@ -145,22 +151,96 @@ class RouterSettings(_Strict):
                 problems.append(
                     (f"{key}.then.queue", f"{who}: unknown queue {rule.then.queue!r}; known: {sorted(queues)}")
                 )
-            signature = rule.when.signature()
-            if catch_all is not None:
-                problems.append((key, f"{who} is unreachable: earlier rule {catch_all!r} has no conditions"))
-            elif signature in seen:
-                problems.append(
-                    (key, f"{who} is unreachable: earlier rule {seen[signature]!r} has the same conditions")
-                )
-            if not rule.continue_:
-                seen.setdefault(signature, rule.name)
-                if rule.when.is_empty() and catch_all is None:
-                    catch_all = rule.name
+            if rule.then.template is not None:
+                problems += _template_problem(rule.then.template, f"{key}.then.template", who, templates_dir)
+            if i in unreachable:
+                problems.append((key, f"{who} is unreachable: {unreachable[i]}"))
         names = [rule.name for rule in self.rules]
         for i, name in enumerate(names):
             if name in names[:i]:
                 problems.append((f"router.rules.{i}.name", f"rule name {name!r} is used by an earlier rule too"))
         return problems
+
+
+def _unreachable(rules: list[Rule]) -> dict[int, str]:
+    """Rule index -> why it can never match: an earlier rule without `continue` always matches first.
+
+    The earlier rule shadows it when its conditions hold for every message the rule's hold for
+    (`core.rule_implication.implies`, sound: a rule that can still match is never reported). `category` and
+    `contact_tags` are what rules change as they run: when a `continue` rule in between sets a category or adds tags,
+    conditions on them are not compared, since the earlier rule saw them before the change.
+    """
+    signatures = [rule.when.signature() for rule in rules]
+    empty = [rule.when.is_empty() for rule in rules]
+    on_category = [mentions(rule.when, "category") for rule in rules]
+    on_tags = [mentions(rule.when, "contact_tags") for rule in rules]
+    # How many `continue` rules before position k set a category / add tags (prefix sums: O(1) per pair).
+    sets_category, adds_tags = [0], [0]
+    for rule in rules:
+        sets_category.append(sets_category[-1] + (rule.continue_ and rule.then.category is not None))
+        adds_tags.append(adds_tags[-1] + (rule.continue_ and bool(rule.then.tags)))
+    found: dict[int, str] = {}
+    stoppers: list[int] = []
+    for i, rule in enumerate(rules):
+        for j in stoppers:
+            earlier = rules[j].name
+            if empty[j]:
+                found[i] = f"earlier rule {earlier!r} has no conditions"
+                break
+            if sets_category[i] > sets_category[j + 1] and (on_category[i] or on_category[j]):
+                continue
+            if adds_tags[i] > adds_tags[j + 1] and (on_tags[i] or on_tags[j]):
+                continue
+            if signatures[i] == signatures[j]:
+                found[i] = f"earlier rule {earlier!r} has the same conditions"
+                break
+            if implies(rule.when, rules[j].when):
+                found[i] = f"earlier rule {earlier!r} matches every message it matches"
+                break
+        if not rule.continue_:
+            stoppers.append(i)
+    return found
+
+
+def router_table_problems(table: object) -> list[tuple[str, str]]:
+    """The semantic problems of a `[router]` table validated on its own; none when it does not validate.
+
+    For `load_settings` when another section fails the schema: the router's problems are still reported. The table
+    is the file's, without environment overrides (those apply only once the whole document validates).
+    """
+    try:
+        return RouterSettings.model_validate(table).semantic_problems()
+    except ValidationError:
+        return []
+
+
+# The reply templates of the project (templates/<purpose>/<channel>.<lang>.j2). core imports nothing of ours, so the
+# folder is found beside this package rather than through the `templates` package.
+TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+TEMPLATE_LANGUAGES = ("en", "zh")
+_TEMPLATE_NAME = re.compile(r"[a-z0-9_][a-z0-9_-]*", re.IGNORECASE)
+
+
+def _template_problem(name: str, key: str, who: str, templates_dir: Path | None) -> list[tuple[str, str]]:
+    """A rule's template must render for every channel and language: `<name>/default.en.j2` and `.zh.j2` exist."""
+    folder = templates_dir or TEMPLATES_DIR
+    if not _TEMPLATE_NAME.fullmatch(name):
+        return [(key, f"{who}: bad template name {name!r}; use letters, digits, '_' and '-'")]
+    missing = [
+        f"{name}/default.{lang}.j2"
+        for lang in TEMPLATE_LANGUAGES
+        if not (folder / name / f"default.{lang}.j2").is_file()
+    ]
+    if not missing:
+        return []
+    usable = (
+        sorted(
+            p.name for p in folder.iterdir() if all((p / f"default.{lang}.j2").is_file() for lang in TEMPLATE_LANGUAGES)
+        )
+        if folder.is_dir()
+        else []
+    )
+    return [(key, f"{who}: unknown template {name!r}: {', '.join(missing)} not found in {folder}; known: {usable}")]
 
 
 def _unknown_keys(model: BaseModel, key: str, who: str) -> list[tuple[str, str]]:

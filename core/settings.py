@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from core.errors import SettingsError, SettingsProblem
-from core.routing_settings import RouterSettings
+from core.routing_settings import RouterSettings, router_table_problems
 from core.timing_settings import BusinessHoursSettings, NoticesSettings, SchedulerSettings, SlaSettings
 from core.toml_lines import locate_key
 from core.twilio_settings import TwilioSettings
@@ -195,18 +195,25 @@ def load_settings(path: Path | str | None = None) -> Settings:
         settings = Settings()
     except ValidationError as exc:
         problems += [_problem(err, text, source) for err in exc.errors()]
+        if not any(p.key.partition(".")[0] == "router" for p in problems):
+            # The router's own problems too (unknown queue, unreachable rule...), so `check` shows every one at once.
+            problems += _located(router_table_problems(data.get("router", {})), text, source)
         raise SettingsError(problems) from None
     finally:
         _file_data.reset(token)
     if problems:
-        raise SettingsError(problems)
+        raise SettingsError(problems + _located(settings.router.semantic_problems(), text, source))
     if "REDIS_URL" in os.environ and env_name("redis.url") not in os.environ:
         # The de-facto standard variable (Heroku, Render, Fly...) also works; HELPLINE_REDIS__URL wins over it.
         settings.redis.url = os.environ["REDIS_URL"]
     extra = settings.router.semantic_problems()
     if extra:
-        raise SettingsError([SettingsProblem(k, m, source, locate_key(text, k)) for k, m in extra])
+        raise SettingsError(_located(extra, text, source))
     return settings
+
+
+def _located(problems: list[tuple[str, str]], text: str, source: str) -> list[SettingsProblem]:
+    return [SettingsProblem(key, message, source, locate_key(text, key)) for key, message in problems]
 
 
 def env_name(dotted_key: str) -> str:

@@ -202,12 +202,12 @@ continue = true
 name = "legal to vip"
 when.contact_tags = ["legal"]
 then.queue = "vip"
-then.template = "legal_ack"
+then.template = "survey"  # must exist as templates/survey/default.{en,zh}.j2
 then.suppress_ack = true
 """
     decision = decide("my lawyer will call", rules)
     assert (decision.priority, decision.queue, decision.tags) == (Priority.HIGH, "vip", ["legal"])
-    assert (decision.template, decision.suppress_ack) == ("legal_ack", True)
+    assert (decision.template, decision.suppress_ack) == ("survey", True)
     assert len(decision.reasons) == 3  # classification + two rules
 
 

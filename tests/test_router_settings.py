@@ -5,9 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from core.errors import SettingsError
+from core.routing_settings import Actions
 from core.settings import load_settings
+from helpline.cli import app
 from tests.router_helpers import BASE, router_settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -98,3 +101,86 @@ def test_load_settings_reports_router_problems_with_their_line(tmp_path: Path) -
     assert problem.key == "router.rules.0.when.regex"
     assert problem.line == text.splitlines().index('when.regex = "(x"') + 1
     assert "rule 'bad'" in problem.message
+
+
+# ---- templates -----------------------------------------------------------------------------------------------------
+
+
+def template_rule(name: str) -> str:
+    return f'[[router.rules]]\nname = "t"\nwhen.channel = ["sms"]\nthen.template = "{name}"\n'
+
+
+def test_a_rule_template_must_exist_in_both_languages() -> None:
+    assert problems(template_rule("acknowledgement")) == []
+    assert problems(template_rule("survey")) == []
+    [(key, message)] = problems(template_rule("legal_ack"))
+    assert key == "router.rules.0.then.template"
+    assert "rule 't': unknown template 'legal_ack'" in message
+    assert "legal_ack/default.en.j2, legal_ack/default.zh.j2 not found" in message
+    assert "'acknowledgement'" in message and "'survey'" in message  # the usable ones are listed
+    # welcome/ has only telegram.*.j2: on any other channel it would not render.
+    assert "welcome/default.en.j2" in problems(template_rule("welcome"))[0][1]
+
+
+def test_a_template_missing_one_language_or_with_a_path_in_its_name_is_reported(tmp_path: Path) -> None:
+    (tmp_path / "legal").mkdir()
+    (tmp_path / "legal" / "default.en.j2").write_text("Hello", encoding="utf-8")
+    settings = router_settings(template_rule("legal"))
+    [(_, message)] = settings.semantic_problems(templates_dir=tmp_path)
+    assert "legal/default.zh.j2 not found" in message and "default.en.j2" not in message
+    (tmp_path / "legal" / "default.zh.j2").write_text("你好", encoding="utf-8")
+    assert settings.semantic_problems(templates_dir=tmp_path) == []
+    [(_, message)] = router_settings(template_rule("../legal")).semantic_problems(templates_dir=tmp_path / "legal")
+    assert "bad template name '../legal'" in message
+
+
+# ---- every problem at once ----------------------------------------------------------------------------------------
+
+ROUTER_PROBLEM = '\n[[router.rules]]\nname = "bad"\nwhen.channel = ["sms"]\nthen.queue = "nowhere"\n'
+
+
+def test_router_problems_are_reported_beside_schema_errors_in_other_sections(tmp_path: Path) -> None:
+    path = tmp_path / "settings.toml"
+    path.write_text('[web]\nport = "eighty"\n' + BASE + ROUTER_PROBLEM, encoding="utf-8")
+    with pytest.raises(SettingsError) as info:
+        load_settings(path)
+    assert [p.key for p in info.value.problems] == ["web.port", "router.rules.0.then.queue"]
+    assert (
+        info.value.problems[1].line == path.read_text(encoding="utf-8").splitlines().index('then.queue = "nowhere"') + 1
+    )
+
+
+def test_router_problems_are_reported_beside_a_secret_written_in_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "settings.toml"
+    path.write_text('[telegram]\ntoken = "123:abc"\n' + BASE + ROUTER_PROBLEM, encoding="utf-8")
+    with pytest.raises(SettingsError) as info:
+        load_settings(path)
+    assert [p.key for p in info.value.problems] == ["telegram.token", "router.rules.0.then.queue"]
+
+
+def test_a_router_schema_error_is_not_followed_by_guesses_about_its_rules(tmp_path: Path) -> None:
+    path = tmp_path / "settings.toml"
+    path.write_text('[web]\nport = "eighty"\n' + BASE + ROUTER_PROBLEM + 'then.priority = "soon"\n', encoding="utf-8")
+    with pytest.raises(SettingsError) as info:
+        load_settings(path)
+    assert [p.key for p in info.value.problems] == ["web.port", "router.rules.0.then.priority"]
+
+
+def test_helpline_check_prints_every_problem(tmp_path: Path) -> None:
+    path = tmp_path / "settings.toml"
+    other_rule = template_rule("nope").replace('"sms"', '"voice"')
+    path.write_text('[web]\nport = "eighty"\n' + BASE + ROUTER_PROBLEM + other_rule, encoding="utf-8")
+    result = CliRunner().invoke(app, ["check", "--settings", str(path)])
+    assert result.exit_code == 2
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 3
+    assert ": web.port:" in errors[0]
+    assert "router.rules.0.then.queue: rule 'bad': unknown queue 'nowhere'" in errors[1]
+    assert "router.rules.1.then.template: rule 't': unknown template 'nope'" in errors[2]
+
+
+def test_the_tags_action_says_the_tags_reach_the_contact() -> None:
+    description = Actions.model_fields["tags"].description
+    assert description == (
+        "added to the decision and to the contact's tags (so later messages from the contact match `contact_tags`)"
+    )
