@@ -99,8 +99,10 @@ class SchedulerSettings(_Strict):
         default_factory=lambda: {Priority.NORMAL: 240, Priority.HIGH: 720},
         description="an inbox item that has waited this long is raised to at least this priority",
     )
-    escalation_queue: str = Field("escalations", description="where items past their first-response SLA go")
-    notify_job: str | None = Field(None, description="dotted RQ job called with (message_id, reason) on a breach")
+    escalation_queue: str = Field("escalations", description="where waiting items past their first-response SLA go")
+    notify_job: str | None = Field(
+        None, description="dotted RQ job called with (message_id, reason) on each breach, either kind"
+    )
     notify_queue: str = Field("notifications", description="RQ queue of the notify job")
 
 

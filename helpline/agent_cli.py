@@ -1,4 +1,4 @@
-"""`helpline agent next QUEUE` and `helpline agent answer MESSAGE_ID`: the agents' side from a terminal."""
+"""`helpline agent next QUEUE`, `answer MESSAGE_ID` and `resolve MESSAGE_ID`: the agents' side from a terminal."""
 
 from __future__ import annotations
 
