@@ -28,7 +28,13 @@ def _email(raw: bytes, meta: dict[str, Any], settings: Settings) -> Envelope:
     return envelope
 
 
-REPARSERS: dict[Channel, Reparser] = {Channel.EMAIL: _email}
+def _telegram(raw: bytes, meta: dict[str, Any], settings: Settings) -> Envelope:
+    from ingest.telegram.intake import replay_envelope
+
+    return replay_envelope(raw, meta, settings)
+
+
+REPARSERS: dict[Channel, Reparser] = {Channel.EMAIL: _email, Channel.TELEGRAM: _telegram}
 
 
 def replay_dead_letters(

@@ -26,7 +26,7 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
-from core.envelope import Channel
+from core.envelope import Channel, Envelope
 from core.errors import ParseError, StoreUnavailable
 from core.records import StoredMessage
 from core.sensitive import mask_sensitive
@@ -120,6 +120,28 @@ def _store_message(incoming: Incoming, raw: bytes, settings: Settings, store: St
         store.redis.delete(choice_key)  # the choice applies to the next message only
     name = envelope.sender.name or ""
     return Outcome("stored", accepted.message_id, incoming.command, chat_id, envelope.language, name)
+
+
+def replay_envelope(raw: bytes, meta: dict[str, Any], settings: Settings) -> Envelope:
+    """The envelope a dead-lettered update stands for, for `helpline replay` (workers/replay.py `REPARSERS`), which
+    stores it with `Store.accept` (dedupe by update_id still applies).
+
+    Replay goes through the store, not through `take_update`, so: a message or command is stored as it would be now
+    (an own contact card is linked first, as intake does); an edit becomes a message of its own, as when its original
+    is unknown (the original may be what was lost); a button press is stored as its service message without setting
+    the category, since a choice replayed late would misfile whatever the user wrote since. An update that is now
+    ignored (a group chat, a bot) raises `ParseError` and stays a dead letter."""
+    parsed = parse_update(decode(raw), settings.telegram, settings.replies.default_language)
+    if isinstance(parsed, Ignored):
+        raise ParseError(f"nothing to store: {parsed.reason}")
+    if isinstance(parsed, Incoming) and parsed.shared_phone is not None:
+        from core.redis_conn import connect  # only replay needs a connection of its own here
+
+        store = Store(connect(settings))
+        store.link_identity(
+            f"telegram:{parsed.envelope.sender.address}", store.contact_for(f"phone:{parsed.shared_phone}")
+        )
+    return parsed.envelope
 
 
 def _remember(store: Store, chat_id: int, message_id: int, stored_id: str) -> None:
