@@ -144,3 +144,21 @@ def test_voicemail_menu_choice_routes_without_keywords_and_is_acknowledged_by_sm
     [sent] = fake.messages
     assert (sent.form["To"], sent.form["From"]) == (CUSTOMER, SMS_NUMBER)
     assert "语音留言" in sent.form["Body"]
+
+
+def test_missed_call_is_routed_and_the_caller_gets_an_sms(
+    web: WebServer, tw_settings: Settings, store: Store, fake: FakeTwilio
+) -> None:
+    call = {"CallSid": "CA" + "8" * 32, "AccountSid": ACCOUNT_SID, "From": CUSTOMER, "To": SMS_NUMBER}
+    assert post_webhook(web.url, "/twilio/voice/menu?lang=en&attempt=1", call | {"Digits": "2"}).status_code == 200
+    status = call | {"CallStatus": "completed", "CallDuration": "15", "Direction": "inbound"}
+    assert post_webhook(web.url, "/twilio/voice/status", status).status_code == 200
+    drain(tw_settings)
+
+    message = only_message(store, call["CallSid"], Channel.VOICE)
+    assert message.state is MessageState.ROUTED and message.ack_status == "sent"
+    assert message.decision is not None and message.decision.category == "top_up"
+    assert message.envelope.extras["missed_call"] is True
+    [sent] = fake.messages
+    assert (sent.form["To"], sent.form["From"]) == (CUSTOMER, SMS_NUMBER)
+    assert "HL-" in sent.form["Body"]

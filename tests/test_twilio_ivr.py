@@ -11,7 +11,7 @@ import pytest
 from pydantic import SecretStr
 
 from core.envelope import Channel
-from core.records import utcnow
+from core.records import StoredMessage, utcnow
 from core.settings import Settings
 from core.store import Store
 from ingest.twilio import voicemail_parking
@@ -208,10 +208,15 @@ def test_overdue_transcript_routes_the_recording_alone_and_a_late_one_is_added(
     assert voicemail_parking.sweep_overdue_voicemails(tw_settings, store) == 1
     assert voicemail_parking.sweep_overdue_voicemails(tw_settings, store) == 0
     [message_id] = store.message_ids()
-    step(web, "/twilio/voice/transcription?lang=en&category=security", transcription(sid, "Someone stole my phone"))
+    said = "Someone stole my phone, the verification code was 483920 and my card is 4111 1111 1111 1111"
+    step(web, "/twilio/voice/transcription?lang=en&category=security", transcription(sid, said))
     assert store.message_ids() == [message_id]
     message = store.get_message(message_id)
-    assert message is not None and message.envelope.text == "Someone stole my phone"
+    assert message is not None
+    assert message.envelope.text == "Someone stole my phone, the verification code was ****** and my card is " + (
+        "**** **** **** 1111"
+    )
+    assert message.envelope.extras["masked"] == ["card_number", "one_time_code"]
 
 
 def test_voice_webhooks_need_a_valid_signature(web: WebServer, store: Store) -> None:
@@ -226,3 +231,77 @@ def test_voice_webhooks_need_a_valid_signature(web: WebServer, store: Store) -> 
 def test_menu_categories_exist_in_the_router(tw_settings: Settings) -> None:
     categories = set(tw_settings.router.categories)
     assert {option.category for option in tw_settings.twilio.ivr.options} <= categories
+
+
+STATUS_PATH = "/twilio/voice/status"
+
+
+def only_call(store: Store) -> StoredMessage:
+    [message_id] = store.message_ids()
+    message = store.get_message(message_id)
+    assert message is not None and message.envelope.provider_id == CALL["CallSid"]
+    return message
+
+
+def test_call_that_ends_before_the_beep_is_a_missed_call_with_the_menu_choice(web: WebServer, store: Store) -> None:
+    step(web, "/twilio/voice/language?attempt=1", {"Digits": "2"})
+    step(web, "/twilio/voice/menu?lang=zh&attempt=1", {"Digits": "1"})  # security; then the caller hangs up
+    step(web, STATUS_PATH, {"CallStatus": "completed", "CallDuration": "21"})
+    step(web, STATUS_PATH, {"CallStatus": "completed", "CallDuration": "21"})  # Twilio retry
+    envelope = only_call(store).envelope
+    assert (envelope.channel, envelope.text, envelope.attachments) == (Channel.VOICE, "", [])
+    assert envelope.extras["missed_call"] is True and envelope.extras["call_duration"] == "21"
+    assert envelope.chosen_category == "security" and envelope.language == "zh"
+    assert envelope.sender.address == CALL["From"] and envelope.suppress_ack_reason is None
+
+
+def test_call_that_ends_in_the_welcome_is_a_missed_call_in_the_default_language(
+    web: WebServer, tw_settings: Settings, store: Store
+) -> None:
+    step(web, STATUS_PATH, {"CallStatus": "completed", "CallDuration": "3"})
+    envelope = only_call(store).envelope
+    assert envelope.chosen_category is None and envelope.language == tw_settings.replies.default_language
+
+
+@pytest.mark.parametrize(
+    "extra", [{"CallStatus": "in-progress"}, {"CallStatus": "completed", "Direction": "outbound-api"}]
+)
+def test_unfinished_and_outbound_calls_are_not_missed_calls(
+    web: WebServer, store: Store, extra: dict[str, str]
+) -> None:
+    step(web, STATUS_PATH, extra)
+    assert store.message_ids() == []
+
+
+def test_a_call_with_a_voicemail_is_one_message(web: WebServer, store: Store) -> None:
+    sid = "RE" + "6" * 32
+    step(web, "/twilio/voice/recording?lang=zh&category=general", recording(sid))  # untranscribed: stored at once
+    step(web, "/twilio/voice/recording?lang=zh&category=general", recording(sid))  # Twilio retry
+    step(web, STATUS_PATH, {"CallStatus": "completed"})
+    envelope = only_call(store).envelope
+    assert envelope.extras["recording_sid"] == sid and "missed_call" not in envelope.extras
+
+
+def test_a_voicemail_waiting_for_its_transcript_is_not_a_missed_call(web: WebServer, store: Store) -> None:
+    sid = "RE" + "8" * 32
+    step(web, "/twilio/voice/recording?lang=en&category=top_up", recording(sid))
+    step(web, STATUS_PATH, {"CallStatus": "completed"})
+    assert store.message_ids() == []  # parked, not missed
+    step(web, "/twilio/voice/transcription?lang=en&category=top_up", transcription(sid, "My top up is missing"))
+    envelope = only_call(store).envelope
+    assert envelope.text == "My top up is missing" and "missed_call" not in envelope.extras
+
+
+def test_a_recording_that_loses_the_race_with_the_status_callback_is_merged(web: WebServer, store: Store) -> None:
+    sid = "RE" + "9" * 32
+    step(web, STATUS_PATH, {"CallStatus": "completed"})
+    missed = only_call(store)
+    assert missed.envelope.extras["missed_call"] is True
+    step(web, "/twilio/voice/recording?lang=zh&category=security", recording(sid))
+    message = only_call(store)
+    assert message.id == missed.id
+    assert message.envelope.extras["missed_call"] is False and message.envelope.extras["recording_sid"] == sid
+    assert [a.filename for a in message.envelope.attachments] == [sid + ".mp3"]
+    assert message.envelope.chosen_category == "security" and message.envelope.subject == "语音留言"
+    assert message.envelope.language == "zh"
+    assert "recording arrived after the call was stored as missed" in message.notes[-1]

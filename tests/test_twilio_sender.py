@@ -137,10 +137,24 @@ def test_twilio_errors_are_mapped(
     assert (str(code) in str(raised.value)) if code else str(status) in str(raised.value)
 
 
-def test_opted_out_at_twilio_says_so(tw_settings: Settings, store: Store, fake: FakeTwilio) -> None:
+@pytest.mark.parametrize(
+    ("channel", "field"), [(Channel.SMS, "sms_opted_out"), (Channel.WHATSAPP, "whatsapp_opted_out")]
+)
+def test_opted_out_at_twilio_marks_the_contact_and_nothing_more_is_attempted(
+    tw_settings: Settings, store: Store, fake: FakeTwilio, channel: Channel, field: str
+) -> None:
+    """21610: the customer replied STOP to Twilio's Advanced Opt-Out (we never saw it)."""
+    if channel is Channel.WHATSAPP:
+        record_inbound(store, CUSTOMER, utcnow())
+    sender = TwilioSender(tw_settings, store)
     fake.fail_next(400, 21610, "Attempt to send to unsubscribed recipient")
     with pytest.raises(PermanentSendError, match="opted out"):
-        TwilioSender(tw_settings, store).send(reply(), inbound())
+        sender.send(reply(channel=channel), inbound(channel))
+    contact = store.contact(store.contact_for("phone:" + CUSTOMER))
+    assert contact[field] == "1" and len([f for f in contact if f.endswith("_opted_out")]) == 1
+    with pytest.raises(PermanentSendError, match="recipient opted out"):
+        sender.send(reply(channel=channel), inbound(channel))
+    assert fake.attempts == 1
 
 
 def test_unreachable_twilio_is_transient(settings: Settings, store: Store) -> None:

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import logging
+import random
+import threading
 from collections.abc import Iterator
+from datetime import datetime
+from urllib.parse import urlencode
 
 import pytest
 from pydantic import SecretStr
@@ -24,6 +28,7 @@ from tests.support.fake_twilio import (
 )
 from tests.support.ports import free_port
 from tests.support.web_server import WebServer
+from tests.support.work import drain
 from web.app import create_app
 
 
@@ -134,14 +139,44 @@ def test_tampered_or_unsigned_webhooks_get_403_and_store_nothing(
     assert sum("refused (403)" in r.getMessage() for r in caplog.records) == 3
 
 
-def test_messaging_service_pool_number_passes(web: WebServer, store: Store) -> None:
-    """A pool number we never configured is signed with the same account token, so it must pass (chatwoot#14125)."""
-    form = sms_form("hi from the pool", to="+13105550199") | {"MessagingServiceSid": "MG" + "1" * 32}
-    assert post_webhook(web.url, "/twilio/sms", form).status_code == 200
+def test_messaging_service_pool_number_passes(settings: Settings, fake: FakeTwilio, store: Store) -> None:
+    """A pool number we never configured is signed with the same account token, so it must pass (chatwoot#14125),
+    and the acknowledgement goes back through the Messaging Service, not from a configured number."""
+    pool = "MG" + "1" * 32
+    configured = with_twilio(settings, fake)
+    configured = configured.model_copy(
+        update={
+            "twilio": configured.twilio.model_copy(update={"messaging_service_sid": pool, "sms_from": "+15017122661"})
+        }
+    )
+    server = WebServer(create_app(configured, store)).start()
+    try:
+        form = sms_form("hi from the pool", from_="+14155550177", to="+13105550199") | {"MessagingServiceSid": pool}
+        assert form["To"] not in (configured.twilio.sms_from, configured.twilio.whatsapp_from)
+        assert post_webhook(server.url, "/twilio/sms", form).status_code == 200
+    finally:
+        server.stop()
     message = store.get_message(stored(store)[0])
     assert message is not None
     assert message.envelope.recipient is not None and message.envelope.recipient.address == "+13105550199"
-    assert message.envelope.extras["messaging_service_sid"] == "MG" + "1" * 32
+    assert message.envelope.extras["messaging_service_sid"] == pool
+    drain(configured)
+    [sent] = fake.messages
+    assert sent.form["To"] == "+14155550177" and sent.form["MessagingServiceSid"] == pool and "From" not in sent.form
+
+
+def test_sms_to_a_short_code_is_stored_and_answered_from_it(
+    web: WebServer, tw_settings: Settings, store: Store, fake: FakeTwilio
+) -> None:
+    form = sms_form("my card is blocked", from_="+14155550178", to="89898")
+    assert post_webhook(web.url, "/twilio/sms", form).status_code == 200
+    assert store.dead_letters() == []
+    message = store.get_message(stored(store)[0])
+    assert message is not None and message.envelope.recipient is not None
+    assert message.envelope.recipient.address == "89898"
+    drain(tw_settings)
+    [sent] = fake.messages
+    assert (sent.form["To"], sent.form["From"]) == ("+14155550178", "89898")
 
 
 def test_signature_is_checked_against_the_configured_public_url(
@@ -211,22 +246,31 @@ def test_store_down_answers_503(tw_settings: Settings) -> None:
         (" unsubscribe. ", "sms_opted_out", "1", "opt-out keyword UNSUBSCRIBE"),
         ("退订", "sms_opted_out", "1", "opt-out keyword 退订"),
         ("START", "sms_opted_out", "0", "opt-in keyword START"),
-        ("help", None, None, "help keyword HELP"),
+        ("help", "sms_last_help_at", None, "help keyword HELP"),
+        ("帮助", "sms_last_help_at", None, "help keyword 帮助"),
     ],
 )
 def test_keywords_are_recorded_on_the_contact_and_suppress_the_acknowledgement(
-    web: WebServer, store: Store, body: str, field: str | None, value: str | None, reason: str
+    web: WebServer, store: Store, body: str, field: str, value: str | None, reason: str
 ) -> None:
-    assert post_webhook(web.url, "/twilio/sms", sms_form(body, from_="+14155550123")).status_code == 200
+    form = sms_form(body, from_="+14155550123")
+    assert post_webhook(web.url, "/twilio/sms", form).status_code == 200
     message = store.get_message(stored(store)[0])
     assert message is not None
     assert message.envelope.suppress_ack_reason == reason
     assert message.envelope.no_auto_reply_reason == reason
     contact = store.contact(store.contact_for("phone:+14155550123"))
-    if field:
+    if value is not None:
         assert contact[field] == value
-    else:
+    else:  # HELP: when the customer asked, and it did not opt them in or out
+        assert datetime.fromisoformat(contact[field]) == message.envelope.received_at
         assert "sms_opted_out" not in contact
+
+
+def test_whatsapp_help_is_recorded_apart_from_sms(web: WebServer, store: Store) -> None:
+    assert post_webhook(web.url, "/twilio/sms", whatsapp_form("HELP", from_="+8613800138000")).status_code == 200
+    contact = store.contact(store.contact_for("phone:+8613800138000"))
+    assert "whatsapp_last_help_at" in contact and "sms_last_help_at" not in contact
 
 
 def test_stop_within_a_sentence_is_an_ordinary_message(web: WebServer, store: Store) -> None:
@@ -242,6 +286,8 @@ def test_unusable_payload_is_dead_lettered_not_retried(web: WebServer, store: St
     assert stored(store) == []
     [letter] = store.dead_letters()
     assert letter.channel is Channel.SMS and "not-a-number" in letter.error
+    assert letter.meta == {"endpoint": "/twilio/sms", "query": {}}
+    assert store.dead_letter_raw(letter.id) == urlencode(form).encode()
 
 
 def _reply(store: Store, provider_id: str) -> Reply:
@@ -287,3 +333,56 @@ def test_status_callback_needs_a_signature_too(web: WebServer, store: Store) -> 
     assert post_webhook(web.url, "/twilio/status", form, signature="forged").status_code == 403
     reply = store.reply_by_provider_id(sid)
     assert reply is not None and reply.state is ReplyState.SENT
+
+
+def test_concurrent_status_callbacks_leave_every_reply_at_its_latest_state(web: WebServer, store: Store) -> None:
+    """Twilio posts sent/delivered for one message within milliseconds, on separate connections, in any order."""
+    sids = [f"SM{i:032x}" for i in range(8)]
+    for i, sid in enumerate(sids):
+        store.save_reply(
+            Reply(id=f"r-{i}", message_id="m-missing", channel=Channel.SMS, to="+14155550100",
+                  purpose="acknowledgement", language="en", text="hi", provider_id=sid)
+        )  # fmt: skip
+    posts = [(sid, status) for sid in sids for status in ["delivered"] + ["sent", "queued"] * 4]
+    random.Random(7).shuffle(posts)
+    answers: list[int] = []
+
+    def post_all(chunk: list[tuple[str, str]]) -> None:
+        for sid, status in chunk:
+            form = {"MessageSid": sid, "MessageStatus": status, "AccountSid": ACCOUNT_SID, "To": "+14155550100"}
+            answers.append(post_webhook(web.url, "/twilio/status", form).status_code)
+
+    threads = [threading.Thread(target=post_all, args=(posts[i::12],)) for i in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert answers == [200] * len(posts)
+    states = {sid: reply.state for sid in sids if (reply := store.reply_by_provider_id(sid)) is not None}
+    assert states == dict.fromkeys(sids, ReplyState.DELIVERED)
+
+
+def test_status_that_beats_the_worker_is_applied_when_the_reply_is_saved(web: WebServer, store: Store) -> None:
+    sid = "SM" + "e" * 32
+    form = {"MessageSid": sid, "MessageStatus": "delivered", "AccountSid": ACCOUNT_SID, "To": "+14155550100"}
+    assert post_webhook(web.url, "/twilio/status", form).status_code == 200
+    assert store.reply_by_provider_id(sid) is None  # the worker has not saved the SID Twilio returned yet
+    _reply(store, sid)  # ... now it does, as `sent`
+    reply = store.reply_by_provider_id(sid)
+    assert reply is not None and reply.state is ReplyState.DELIVERED
+
+
+@pytest.mark.parametrize(
+    ("to", "field"), [("+14155550111", "sms_opted_out"), ("whatsapp:+14155550111", "whatsapp_opted_out")]
+)
+def test_delivery_failed_as_unsubscribed_marks_the_contact_opted_out(
+    web: WebServer, store: Store, to: str, field: str
+) -> None:
+    sid = "SM" + "f" * 32
+    _reply(store, sid)
+    form = {"MessageSid": sid, "MessageStatus": "failed", "ErrorCode": "21610", "AccountSid": ACCOUNT_SID, "To": to}
+    assert post_webhook(web.url, "/twilio/status", form).status_code == 200
+    contact = store.contact(store.contact_for("phone:+14155550111"))
+    assert contact[field] == "1" and len([f for f in contact if f.endswith("_opted_out")]) == 1
+    reply = store.reply_by_provider_id(sid)
+    assert reply is not None and reply.state is ReplyState.FAILED and reply.error == "twilio failed, error 21610"

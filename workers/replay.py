@@ -34,7 +34,25 @@ def _telegram(raw: bytes, meta: dict[str, Any], settings: Settings) -> Envelope:
     return replay_envelope(raw, meta, settings)
 
 
-REPARSERS: dict[Channel, Reparser] = {Channel.EMAIL: _email, Channel.TELEGRAM: _telegram}
+def _twilio_message(raw: bytes, meta: dict[str, Any], settings: Settings) -> Envelope:
+    from ingest.twilio.replay import reparse_message
+
+    return reparse_message(raw, meta, settings)
+
+
+def _twilio_voice(raw: bytes, meta: dict[str, Any], settings: Settings) -> Envelope:
+    from ingest.twilio.replay import reparse_voice
+
+    return reparse_voice(raw, meta, settings)
+
+
+REPARSERS: dict[Channel, Reparser] = {
+    Channel.EMAIL: _email,
+    Channel.SMS: _twilio_message,
+    Channel.WHATSAPP: _twilio_message,
+    Channel.VOICE: _twilio_voice,
+    Channel.TELEGRAM: _telegram,
+}
 
 
 def replay_dead_letters(

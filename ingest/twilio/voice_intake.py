@@ -72,7 +72,7 @@ def merge_call(message: StoredMessage, fresh: Envelope) -> None:
     stored = message.envelope
     if fresh.attachments and not stored.attachments:
         stored.attachments = fresh.attachments
-        stored.subject = fresh.subject
+        stored.subject, stored.language = fresh.subject, fresh.language  # the menu's language beats the default
         stored.extras["missed_call"] = False
         message.notes.append("the caller's recording arrived after the call was stored as missed")
     if fresh.text and not stored.text:
