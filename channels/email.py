@@ -71,3 +71,25 @@ def _classify(code: int, text: bytes | str) -> PermanentSendError | TransientSen
     if 400 <= code < 500:
         return TransientSendError(f"relay answered {code} {detail}")
     return PermanentSendError(f"relay answered {code} {detail}")
+
+
+def send_notice(settings: OutboundEmailSettings, to: list[str], subject: str, text: str) -> None:
+    """An internal email (a supervisor's breach notice) through the same relay; raises like `EmailSender.send`."""
+    message = EmailMessage()
+    message["From"] = formataddr((settings.sender_name, settings.sender))
+    message["To"] = ", ".join(to)
+    message["Subject"] = subject
+    message["Auto-Submitted"] = "auto-generated"
+    message["Message-ID"] = make_msgid(idstring="helpline-notice", domain=settings.sender.rpartition("@")[2] or None)
+    message.set_content(text, charset="utf-8")
+    try:
+        with smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout_seconds) as smtp:
+            if settings.starttls:
+                smtp.starttls()
+            if settings.username and settings.password:
+                smtp.login(settings.username, settings.password.get_secret_value())
+            smtp.send_message(message, from_addr=settings.sender, to_addrs=to)
+    except smtplib.SMTPResponseException as exc:
+        raise _classify(exc.smtp_code, exc.smtp_error) from exc
+    except (smtplib.SMTPException, OSError) as exc:
+        raise TransientSendError(f"relay {settings.host}:{settings.port} unreachable: {exc}") from exc

@@ -18,7 +18,14 @@ def priority_queue_name(priority: Priority) -> str:
     return f"replies-{priority.value}"
 
 
-QUEUE_ORDER: tuple[str, ...] = (INBOUND_QUEUE, *(priority_queue_name(p) for p in Priority))
+# SLA breach notifications go right after urgent replies: a supervisor must hear of a breach before routine mail.
+NOTIFY_QUEUE = "notifications"
+QUEUE_ORDER: tuple[str, ...] = (
+    INBOUND_QUEUE,
+    priority_queue_name(Priority.URGENT),
+    NOTIFY_QUEUE,
+    *(priority_queue_name(p) for p in Priority if p is not Priority.URGENT),
+)
 
 
 def queues(redis: Redis) -> list[Queue]:

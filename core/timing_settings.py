@@ -100,10 +100,13 @@ class SchedulerSettings(_Strict):
         description="an inbox item that has waited this long is raised to at least this priority",
     )
     escalation_queue: str = Field("escalations", description="where waiting items past their first-response SLA go")
-    notify_job: str | None = Field(
-        None, description="dotted RQ job called with (message_id, reason) on each breach, either kind"
+    notify_addresses: list[str] = Field(
+        default_factory=list, description="supervisors emailed (through the outbound relay) on each SLA breach"
     )
-    notify_queue: str = Field("notifications", description="RQ queue of the notify job")
+    notify_job: str | None = Field(
+        "workers.jobs.notify_escalation",
+        description="RQ job called with (message_id, reason) on each breach; the default emails notify_addresses",
+    )
 
 
 class NoticeSpec(_Strict):

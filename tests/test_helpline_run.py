@@ -50,8 +50,8 @@ def test_run_starts_everything_with_an_embedded_redis(tmp_path: Path, smtp_sink:
     log = tmp_path / "run.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "helpline", "run"], cwd=tmp_path, env=environment(tmp_path, smtp_port, smtp_sink.port),
-            stdout=out, stderr=subprocess.STDOUT,
+            [sys.executable, "-m", "helpline", "run"], cwd=tmp_path,
+            env=environment(tmp_path, smtp_port, smtp_sink.port), stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
     try:
         send_when_ready(smtp_port, raw_email("My card was stolen", message_id="<run-1@example.com>"))

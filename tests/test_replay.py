@@ -11,7 +11,7 @@ from workers.replay import replay_dead_letters
 
 def test_replay_stores_what_now_parses_and_keeps_what_does_not(store: Store, settings: Settings) -> None:
     good = store.dead_letter(Channel.EMAIL, raw_email(message_id="<dl-1@example.com>"), "parser crashed: bug #12",
-                             {"rcpt_tos": ["help@wallet.example"]})  # fmt: skip
+                             {"mail_from": "alice@example.com", "rcpt_tos": ["help@wallet.example"]})  # fmt: skip
     bad = store.dead_letter(Channel.EMAIL, b"", "parse error: empty")
     lines: list[str] = []
     assert replay_dead_letters(settings, [], list_only=False, echo=lines.append) is False
@@ -30,3 +30,13 @@ def test_replay_of_an_unknown_id_says_so(store: Store, settings: Settings) -> No
     lines: list[str] = []
     assert replay_dead_letters(settings, ["d-nope"], list_only=False, echo=lines.append) is False
     assert lines[0] == "d-nope: no such dead letter"
+
+
+def test_a_replayed_bounce_is_still_a_bounce(store: Store, settings: Settings) -> None:
+    store.dead_letter(Channel.EMAIL, raw_email(message_id="<dl-b@example.com>"), "bug",
+                      {"mail_from": "", "rcpt_tos": ["support@wallet.example"]})  # fmt: skip
+    assert replay_dead_letters(settings, [], list_only=False, echo=lambda line: None)
+    (message_id,) = store.message_ids()
+    message = store.get_message(message_id)
+    assert message is not None and message.envelope.bounce
+    assert message.envelope.no_auto_reply_reason is not None

@@ -8,10 +8,12 @@ from rq import Queue
 
 from core.envelope import Channel, Decision, Envelope, Party, Priority
 from core.inbox import Inbox
+from core.queues import NOTIFY_QUEUE
 from core.records import MessageState, StoredMessage
 from core.settings import Settings
 from core.store import Store
 from router.sla import SlaKind, SlaPolicy
+from tests.support.smtp_sink import SmtpSink
 from tests.support.work import drain
 from tests.test_pipeline import email
 from workers.agent import answer, resolve, take_next
@@ -143,7 +145,7 @@ def test_an_item_not_resolved_in_time_is_escalated_once_and_notified(settings: S
     assert RESOLUTION_TAG in stored.decision.tags and BREACH_TAG not in stored.decision.tags
     assert "resolution SLA breached" in stored.notes[-1] and f"still open with mei from {d.queue}" in stored.notes[-1]
     assert store.redis.zscore(store.key("escalations", "resolution"), accepted.message_id) is not None
-    jobs = Queue(settings.scheduler.notify_queue, connection=store.redis).jobs
+    jobs = Queue(NOTIFY_QUEUE, connection=store.redis).jobs
     assert [(j.id, j.args[0]) for j in jobs] == [(f"resolution-{accepted.message_id}", accepted.message_id)]
     assert "resolution due" in jobs[0].args[1]
 
@@ -176,7 +178,7 @@ def test_notify_job_is_enqueued_once(settings: Settings, store: Store) -> None:
     routed(store, "m-late", "security", "security", Priority.URGENT, NOW - timedelta(hours=1))
     run_once(notifying, store, NOW)
     run_once(notifying, store, NOW)
-    jobs = Queue(settings.scheduler.notify_queue, connection=store.redis).jobs
+    jobs = Queue(NOTIFY_QUEUE, connection=store.redis).jobs
     assert [(j.id, j.func_name, j.args[0]) for j in jobs] == [
         ("escalation-m-late", "workers.jobs.notify_escalation", "m-late")
     ]
@@ -237,3 +239,17 @@ def test_overdue_voicemail_is_routed_by_the_scheduler(settings: Settings, store:
     message = store.get_message(message_id)
     assert message is not None and message.envelope.channel is Channel.VOICE
     assert run_once(settings, store, datetime.now(SH)).voicemails == 0
+
+
+def test_default_notify_job_emails_the_supervisors(settings: Settings, store: Store, smtp_sink: SmtpSink) -> None:
+    from tests.support.work import drain
+
+    notifying = settings.model_copy(
+        update={"scheduler": settings.scheduler.model_copy(update={"notify_addresses": ["duty@wallet.example"]})}
+    )
+    routed(store, "m-page", "security", "security", Priority.URGENT, NOW - timedelta(hours=1))
+    run_once(notifying, store, NOW)
+    drain(notifying)
+    (notice,) = smtp_sink.wait_for(1)
+    assert notice.rcpt_tos == ["duty@wallet.example"]
+    assert notice.message["Subject"].startswith("[SLA]") and "m-page" in notice.message.get_content()

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from jinja2 import TemplateError
 
+from channels.email import send_notice
 from channels.registry import sender_for
 from core.errors import PermanentSendError, TransientSendError
 from core.queues import queue_for
@@ -140,3 +141,31 @@ def _set_ack_status(message_id: str, status: str, purpose: str = "acknowledgemen
             m.notes.append(f"{purpose} {status}")
 
     current().store.update_message(message_id, change)
+
+
+def notify_escalation(message_id: str, reason: str) -> str:
+    """The default SLA breach notification: an email to `scheduler.notify_addresses`. A transient relay failure
+    raises, so RQ's failed-job registry keeps it for a look; there is no customer waiting on this one."""
+    ctx = current()
+    addresses = ctx.settings.scheduler.notify_addresses
+    message = ctx.store.get_message(message_id)
+    if not addresses:
+        log.warning("SLA breach on %s (%s); no notify_addresses configured", message_id, reason)
+        return "logged only: no notify_addresses"
+    envelope = message.envelope if message else None
+    decision = message.decision if message else None
+    lines = [
+        f"SLA breach: {reason}",
+        "",
+        f"Message:  {message_id}",
+        f"From:     {envelope.sender.address if envelope else '?'} ({envelope.channel.value if envelope else '?'})",
+        f"Subject:  {envelope.subject if envelope else ''}",
+        f"Routed:   {decision.category}/{decision.queue}/{decision.priority.value}" if decision else "Routed:   -",
+        "",
+        (envelope.text[:2000] if envelope else ""),
+        "",
+        f"helpline explain {message_id}",
+    ]
+    subject = f"[SLA] {decision.queue if decision else ''} {message_id}: {reason[:80]}"
+    send_notice(ctx.settings.email.outbound, addresses, subject, "\n".join(lines))
+    return f"notified {', '.join(addresses)}"

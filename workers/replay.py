@@ -18,13 +18,12 @@ Reparser = Callable[[bytes, dict[str, Any], Settings], Envelope]
 
 
 def _email(raw: bytes, meta: dict[str, Any], settings: Settings) -> Envelope:
-    from core.envelope import Party
     from ingest.email.parse import parse_email
+    from ingest.email.smtp_envelope import with_smtp_envelope
 
     envelope = parse_email(raw, max_attachment_bytes=settings.email.max_attachment_bytes)
-    rcpt = meta.get("rcpt_tos") or []
-    if rcpt:
-        envelope = envelope.model_copy(update={"recipient": Party(address=str(rcpt[0]).lower())})
+    if "rcpt_tos" in meta:  # it came by SMTP: the transaction's recipient and return path count, as they did then
+        return with_smtp_envelope(envelope, str(meta.get("mail_from") or ""), [str(r) for r in meta["rcpt_tos"]])
     return envelope
 
 

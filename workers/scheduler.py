@@ -10,8 +10,9 @@
      the `escalations` zset (scored by time).
    - Resolution: an item not resolved by its target gets a note and the `resolution-breached` tag, and its id goes
      into `escalations:resolution`; it is not moved (an agent has it, or it has already been escalated above).
-   When `[scheduler].notify_job` is set, each breach also enqueues that RQ job on `[scheduler].notify_queue` with
-   (message_id, reason). Each breach happens once per message: ZADD NX on its zset, or the move, is the guard.
+   When `[scheduler].notify_job` is set, each breach also enqueues that RQ job on the `notifications` queue
+   (core/queues.py) with (message_id, reason). Each breach happens once per message: ZADD NX on its zset, or the
+   move, is the guard.
 2. Promotion. An item that has waited `raise_to_after_minutes[P]` of its queue's business time is raised to at least
    priority P, so low-priority work is never starved by a steady stream of urgent work. The wait counts from
    filing and promotion keeps it (the inbox keeps the original score), so the steps add up: with
@@ -30,11 +31,10 @@ import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from rq import Queue
-
 from core.envelope import Decision, Priority
 from core.errors import StoreUnavailable
 from core.inbox import Inbox
+from core.queues import NOTIFY_QUEUE
 from core.records import StoredMessage
 from core.settings import Settings
 from core.store import Store, store_errors
@@ -130,9 +130,7 @@ class _Pass:
         if config.notify_job:
             job_id = f"escalation-{message_id}" if kind is SlaKind.FIRST_RESPONSE else f"{kind}-{message_id}"
             with store_errors():
-                Queue(config.notify_queue, connection=self.store.redis).enqueue_call(
-                    config.notify_job, args=(message_id, reason), job_id=job_id
-                )
+                self.store.queue(NOTIFY_QUEUE).enqueue_call(config.notify_job, args=(message_id, reason), job_id=job_id)
 
 
 def _reason(kind: SlaKind, status: SlaStatus, decision: Decision) -> str:
