@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -21,25 +20,6 @@ from tests.support.work import drain
 from web.app import create_app
 
 HEADER = "X-Telegram-Bot-Api-Secret-Token"
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeTelegram]:
-    server = FakeTelegram().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def tg_settings(settings: Settings, fake: FakeTelegram) -> Settings:
-    return settings_for(settings, fake)
-
-
-@pytest.fixture
-def web(tg_settings: Settings, store: Store) -> Iterator[WebServer]:
-    server = WebServer(create_app(tg_settings, store)).start()
-    yield server
-    server.stop()
 
 
 def post(web: WebServer, payload: dict[str, Any], secret: str | None = SECRET, **headers: str) -> httpx.Response:

@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,13 +20,6 @@ from ingest.telegram.polling import Poller
 from tests.conftest import ROOT
 from tests.support.fake_telegram import FakeTelegram, callback, settings_for, update
 from web.telegram_routes import FollowUps
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeTelegram]:
-    server = FakeTelegram().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from typer.testing import CliRunner
 
@@ -14,19 +12,7 @@ from core.errors import PermanentSendError, TransientSendError
 from core.records import Reply
 from core.settings import Settings
 from core.store import Store
-from tests.support.fake_telegram import SECRET, FakeTelegram, settings_for
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeTelegram]:
-    server = FakeTelegram().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def tg_settings(settings: Settings, fake: FakeTelegram) -> Settings:
-    return settings_for(settings, fake)
+from tests.support.fake_telegram import SECRET, FakeTelegram
 
 
 def original(user_id: int = 1001, message_id: int = 55) -> Envelope:

@@ -3,33 +3,19 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import pytest
 
 from core.envelope import Channel
 from core.records import MessageState
 from core.settings import Settings
 from core.store import Store
-from tests.support.fake_telegram import SECRET, FakeTelegram, callback, settings_for, update
+from tests.support.fake_telegram import SECRET, FakeTelegram, callback, update
 from tests.support.web_server import WebServer
 from tests.support.work import drain
 from web.app import create_app
 from workers.replay import replay_dead_letters
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeTelegram]:
-    server = FakeTelegram().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def tg_settings(settings: Settings, fake: FakeTelegram) -> Settings:
-    return settings_for(settings, fake)
 
 
 def replay(settings: Settings) -> tuple[bool, list[str]]:

@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import pytest
 
 from channels.telegram import make_bot
 from core.envelope import Channel
@@ -23,26 +21,6 @@ from ingest.telegram.polling import Poller
 from tests.support.fake_telegram import SECRET, FakeTelegram, callback, settings_for, update
 from tests.support.web_server import WebServer
 from tests.support.work import drain
-from web.app import create_app
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeTelegram]:
-    server = FakeTelegram().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def tg_settings(settings: Settings, fake: FakeTelegram) -> Settings:
-    return settings_for(settings, fake)
-
-
-@pytest.fixture
-def web(tg_settings: Settings, store: Store) -> Iterator[WebServer]:
-    server = WebServer(create_app(tg_settings, store)).start()
-    yield server
-    server.stop()
 
 
 def post(web: WebServer, payload: dict[str, Any]) -> httpx.Response:

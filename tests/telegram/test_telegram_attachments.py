@@ -4,7 +4,6 @@ getFile and a download, email attachments from the store, provider-hosted media 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -24,13 +23,6 @@ PHOTO = [
     {"file_id": "thumb", "file_unique_id": "t", "width": 90, "height": 90, "file_size": 10},
     {"file_id": "receipt-photo", "file_unique_id": "r", "width": 1280, "height": 960, "file_size": 2048},
 ]
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeTelegram]:
-    server = FakeTelegram().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
