@@ -29,6 +29,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from redis import Redis
+from redis.client import Pipeline
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, WatchError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -146,22 +147,19 @@ class Store:
     def update_message(self, message_id: str, change: Callable[[StoredMessage], None]) -> StoredMessage:
         """Read-modify-write under WATCH, so two writers (a worker and a webhook) cannot lose each other's change."""
         key = self.key("msg", message_id)
-        with store_errors():
-            while True:
-                with self.redis.pipeline() as pipe:
-                    try:
-                        pipe.watch(key)  # type: ignore[no-untyped-call]
-                        raw = pipe.get(key)
-                        if raw is None:
-                            raise KeyError(message_id)
-                        message = StoredMessage.model_validate_json(raw)
-                        change(message)
-                        pipe.multi()
-                        pipe.set(key, message.model_dump_json())
-                        pipe.execute()
-                        return message
-                    except WatchError:
-                        continue
+
+        def body(pipe: Pipeline) -> StoredMessage:
+            raw = pipe.get(key)
+            if raw is None:
+                raise KeyError(message_id)
+            message = StoredMessage.model_validate_json(raw)
+            change(message)
+            pipe.multi()
+            pipe.set(key, message.model_dump_json())
+            pipe.execute()
+            return message
+
+        return self._optimistic(key, body)
 
     def get_raw(self, message_id: str) -> bytes | None:
         with store_errors():
@@ -214,20 +212,16 @@ class Store:
     def add_contact_tags(self, contact_id: str, tags: list[str]) -> None:
         """Add tags to a contact (a space-separated field); WATCH-guarded so concurrent additions are all kept."""
         key = self.key("contact", contact_id)
-        with store_errors():
-            while True:
-                with self.redis.pipeline() as pipe:
-                    try:
-                        pipe.watch(key)  # type: ignore[no-untyped-call]
-                        known = set(text(pipe.hget(key, "tags") or b"").split())
-                        if set(tags) <= known:
-                            return
-                        pipe.multi()
-                        pipe.hset(key, "tags", " ".join(sorted(known | set(tags))))
-                        pipe.execute()
-                        return
-                    except WatchError:
-                        continue
+
+        def body(pipe: Pipeline) -> None:
+            known = set(text(pipe.hget(key, "tags") or b"").split())
+            if set(tags) <= known:
+                return
+            pipe.multi()
+            pipe.hset(key, "tags", " ".join(sorted(known | set(tags))))
+            pipe.execute()
+
+        self._optimistic(key, body)
 
     def take_auto_reply_slot(self, contact_id: str, limit: int, window_seconds: int) -> bool:
         """Count one auto-reply against the contact's cap; False when the cap for this window is used up."""
@@ -388,25 +382,23 @@ class Store:
                     pipe.expire(self.key("earlystatus", provider_id), 86400)
                     pipe.execute()
                 return None
-            key = self.key("reply", text(reply_id))
-            while True:
-                with self.redis.pipeline() as pipe:
-                    try:
-                        pipe.watch(key)  # type: ignore[no-untyped-call]
-                        raw = pipe.get(key)
-                        if raw is None:
-                            return None
-                        reply = Reply.model_validate_json(raw)
-                        if _STATE_ORDER[state] > _STATE_ORDER[reply.state]:
-                            reply.state = state
-                            reply.error = error if state is ReplyState.FAILED else reply.error
-                            reply.updated_at = utcnow()
-                        pipe.multi()
-                        pipe.set(key, reply.model_dump_json())
-                        pipe.execute()
-                        return reply
-                    except WatchError:
-                        continue
+        key = self.key("reply", text(reply_id))
+
+        def body(pipe: Pipeline) -> Reply | None:
+            raw = pipe.get(key)
+            if raw is None:
+                return None
+            reply = Reply.model_validate_json(raw)
+            if _STATE_ORDER[state] > _STATE_ORDER[reply.state]:
+                reply.state = state
+                reply.error = error if state is ReplyState.FAILED else reply.error
+                reply.updated_at = utcnow()
+            pipe.multi()
+            pipe.set(key, reply.model_dump_json())
+            pipe.execute()
+            return reply
+
+        return self._optimistic(key, body)
 
     # ---- dead letters ------------------------------------------------------------------------------------------
 
@@ -441,6 +433,19 @@ class Store:
             pipe.execute()
 
     # ---- helpers -----------------------------------------------------------------------------------------------
+
+    def _optimistic(self, key: str, body: Callable[[Pipeline], T]) -> T:
+        """Run `body` with `key` WATCHed, again and again until no other client changed the key meanwhile.
+
+        `body` reads through the pipeline (immediate mode), then calls `multi()` and `execute()` itself."""
+        with store_errors():
+            while True:
+                with self.redis.pipeline() as pipe:
+                    try:
+                        pipe.watch(key)  # type: ignore[no-untyped-call]
+                        return body(pipe)
+                    except WatchError:
+                        continue
 
     def _get_model(self, key: str, model: type[T]) -> T | None:
         with store_errors():
