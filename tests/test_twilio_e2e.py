@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 from pydantic import SecretStr
 
+from channels.sms_text import segments
 from core.envelope import Channel
 from core.records import MessageState, ReplyState, StoredMessage
 from core.settings import Settings
@@ -92,6 +93,9 @@ def test_whatsapp_is_acknowledged_in_chinese_and_shares_the_contact_with_sms(
     assert to_whatsapp.form["From"] == "whatsapp:" + WHATSAPP_NUMBER
     assert to_whatsapp.form["To"] == "whatsapp:" + CUSTOMER
     assert "已收到您的消息" in to_whatsapp.form["Body"]
+    [to_sms] = [m for m in fake.messages if m.form["To"] == CUSTOMER]
+    assert segments(to_sms.form["Body"]) == 1  # "hello" asks for nothing more: one segment, response time included
+    assert "will reply within" in to_sms.form["Body"] or "will reply by" in to_sms.form["Body"]
 
 
 def test_stop_is_never_acknowledged_and_silences_later_sms(
@@ -143,7 +147,7 @@ def test_voicemail_menu_choice_routes_without_keywords_and_is_acknowledged_by_sm
     assert message.contact_id == store.contact_for("phone:" + CUSTOMER)
     [sent] = fake.messages
     assert (sent.form["To"], sent.form["From"]) == (CUSTOMER, SMS_NUMBER)
-    assert "语音留言" in sent.form["Body"]
+    assert "已收到来电" in sent.form["Body"]
 
 
 def test_missed_call_is_routed_and_the_caller_gets_an_sms(

@@ -168,11 +168,11 @@ def test_long_sms_is_shortened_to_the_segment_cap(tw_settings: Settings, store: 
     TwilioSender(tw_settings, store).send(reply(long_text), inbound())
     body = fake.messages[0].form["Body"]
     assert segments(body) == tw_settings.twilio.max_sms_segments
-    assert body.endswith("card...")
-    chinese = "我们已收到您的消息，会尽快回复您。" * 20
+    assert body.endswith("card... Thanks for writing to us about your card.")  # a short closing line survives
+    chinese = "我们已收到您的消息，会尽快回复您。" * 20 + "回复TD退订"
     TwilioSender(tw_settings, store).send(reply(chinese), inbound())
     body = fake.messages[1].form["Body"]
-    assert segments(body) <= tw_settings.twilio.max_sms_segments and body.endswith("…")
+    assert segments(body) <= tw_settings.twilio.max_sms_segments and body.endswith("回复您…回复TD退订")
 
 
 def test_voicemail_caller_on_a_mobile_gets_an_sms_from_the_number_they_called(

@@ -75,7 +75,9 @@ def test_fit_keeps_short_text_and_shortens_long_text_at_a_boundary() -> None:
     shortened = fit(text, 2)
     assert segments(shortened) <= 2 and shortened.endswith("word...")
     chinese = fit("充值没到账。" * 50, 1)
-    assert segments(chinese) == 1 and chinese.endswith("。…")
+    assert segments(chinese) == 1 and chinese.endswith("充值没到账…充值没到账。")  # the short last sentence stays
+    with_version = fit("Version 1.5 is out. " + "We fixed many things. " * 30 + "Reply STOP to opt out.", 1)
+    assert segments(with_version) == 1 and with_version.endswith("things... Reply STOP to opt out.")
     assert len(truncate("x " * 1000)) <= 1600
 
 
