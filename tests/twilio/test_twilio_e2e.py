@@ -3,46 +3,18 @@ acknowledgement sent by the real twilio client to the fake Messages API -> deliv
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-from pydantic import SecretStr
-
 from channels.sms_text import segments
 from core.envelope import Channel
 from core.records import MessageState, ReplyState, StoredMessage
 from core.settings import Settings
 from core.store import Store
-from tests.support.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio, post_webhook, sms_form, whatsapp_form
+from tests.support.fake_twilio import ACCOUNT_SID, FakeTwilio, post_webhook, sms_form, whatsapp_form
 from tests.support.web_server import WebServer
 from tests.support.work import drain
-from web.app import create_app
 
 CUSTOMER = "+8613800138000"
 SMS_NUMBER = "+15017122661"
 WHATSAPP_NUMBER = "+14155238886"
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeTwilio]:
-    server = FakeTwilio().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def tw_settings(settings: Settings, fake: FakeTwilio) -> Settings:
-    twilio = settings.twilio.model_copy(
-        update={"account_sid": ACCOUNT_SID, "auth_token": SecretStr(AUTH_TOKEN), "api_base_url": fake.url}
-    )
-    return settings.model_copy(update={"twilio": twilio})
-
-
-@pytest.fixture
-def web(tw_settings: Settings, store: Store) -> Iterator[WebServer]:
-    server = WebServer(create_app(tw_settings, store)).start()
-    yield server
-    server.stop()
 
 
 def only_message(store: Store, provider_id: str, channel: Channel = Channel.SMS) -> StoredMessage:

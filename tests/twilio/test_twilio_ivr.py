@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
 from datetime import timedelta
 from urllib.parse import parse_qs, urlparse
 
@@ -17,7 +16,6 @@ from core.store import Store
 from ingest.twilio import voicemail_parking
 from tests.support.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, post_webhook
 from tests.support.web_server import WebServer
-from web.app import create_app
 
 CALL = {
     "CallSid": "CA" + "1" * 32,
@@ -33,13 +31,6 @@ CALL = {
 def tw_settings(settings: Settings) -> Settings:
     twilio = settings.twilio.model_copy(update={"account_sid": ACCOUNT_SID, "auth_token": SecretStr(AUTH_TOKEN)})
     return settings.model_copy(update={"twilio": twilio})
-
-
-@pytest.fixture
-def web(tw_settings: Settings, store: Store) -> Iterator[WebServer]:
-    server = WebServer(create_app(tw_settings, store)).start()
-    yield server
-    server.stop()
 
 
 def step(web: WebServer, url_or_path: str, extra: dict[str, str] | None = None) -> ET.Element:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import random
 import threading
-from collections.abc import Iterator
 from datetime import datetime
 from urllib.parse import urlencode
 
@@ -32,13 +31,6 @@ from tests.support.work import drain
 from web.app import create_app
 
 
-@pytest.fixture
-def fake() -> Iterator[FakeTwilio]:
-    server = FakeTwilio().start()
-    yield server
-    server.stop()
-
-
 def with_twilio(settings: Settings, fake: FakeTwilio, **web: object) -> Settings:
     return settings.model_copy(
         update={
@@ -53,13 +45,6 @@ def with_twilio(settings: Settings, fake: FakeTwilio, **web: object) -> Settings
 @pytest.fixture
 def tw_settings(settings: Settings, fake: FakeTwilio) -> Settings:
     return with_twilio(settings, fake)
-
-
-@pytest.fixture
-def web(tw_settings: Settings, store: Store) -> Iterator[WebServer]:
-    server = WebServer(create_app(tw_settings, store)).start()
-    yield server
-    server.stop()
 
 
 def stored(store: Store) -> list[str]:

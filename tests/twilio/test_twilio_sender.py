@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -22,13 +21,6 @@ from tests.support.ports import free_port
 
 CUSTOMER = "+14155550100"
 OUR_NUMBER = "+15017122661"
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeTwilio]:
-    server = FakeTwilio().start()
-    yield server
-    server.stop()
 
 
 def configure(settings: Settings, base_url: str, **twilio: object) -> Settings:
