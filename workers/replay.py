@@ -54,6 +54,19 @@ REPARSERS: dict[Channel, Reparser] = {
 }
 
 
+def _twilio_keyword(store: Store, envelope: Envelope) -> None:
+    from ingest.twilio.message_intake import record_keyword
+
+    record_keyword(store, envelope)  # a replayed STOP opts out, as it would have on arrival
+
+
+# What an adapter does with a stored message besides storing it, done again for a replayed one.
+AFTER_STORE: dict[Channel, tuple[Callable[[Store, Envelope], None], ...]] = {
+    Channel.SMS: (_twilio_keyword,),
+    Channel.WHATSAPP: (_twilio_keyword,),
+}
+
+
 def replay_dead_letters(
     settings: Settings, letter_ids: list[str], *, list_only: bool, echo: Callable[[str], None]
 ) -> bool:
@@ -73,7 +86,10 @@ def replay_dead_letters(
         try:
             if reparse is None:
                 raise LookupError(f"no replay for channel {letter.channel.value}")
-            accepted = store.accept(reparse(raw, letter.meta, settings), raw)
+            envelope = reparse(raw, letter.meta, settings)
+            accepted = store.accept(envelope, raw)
+            for after in AFTER_STORE.get(letter.channel, ()):
+                after(store, envelope)
         except Exception as exc:  # the point is to report every failure and carry on with the rest
             letter.attempts += 1
             letter.error = f"{type(exc).__name__}: {exc}"

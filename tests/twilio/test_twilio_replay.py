@@ -86,3 +86,11 @@ def test_voice_callbacks_are_reparsed_as_their_endpoint_would(
     assert (envelope.channel, envelope.provider_id, envelope.text) == (Channel.VOICE, form["CallSid"], text)
     assert envelope.language == "zh" and envelope.chosen_category == "security"
     assert bool(envelope.extras.get("missed_call")) is missed and bool(envelope.attachments) is not missed
+
+
+def test_a_replayed_stop_still_opts_the_contact_out(web: WebServer, settings: Settings, store: Store) -> None:
+    form = sms_form("STOP", from_=UK_MOBILE_AS_DIALLED)
+    assert post_webhook(web.url, "/twilio/sms", form).status_code == 200
+    assert replay_dead_letters(with_region(settings, "GB"), [], list_only=False, echo=lambda line: None)
+    contact = store.contact(store.contact_for("phone:+447911123456"))
+    assert contact.get("sms_opted_out") == "1"
