@@ -1,10 +1,18 @@
 """Router decisions per second with 200 rules on one core, against baselines measured in the same run.
 
 The messages are the evaluation set (tests/data/routing_eval.jsonl: short customer messages in English and Chinese)
-on a mix of channels. The rules are the default settings.toml categories plus 200 generated rules of every kind
-(keywords any/all/none, channel, sender domain, category, language, contact tags, regex, any/not), most of which do
-not match, so a message is usually tried against most of them — the expensive case. Each decision includes the full
-trace, as the worker stores it.
+on five channels, one in six with an attachment, in varied contexts (new or follow-up, business hours or not or
+unknown, contact tags). The rules are the default settings.toml categories plus one of two sets of 200 rules:
+
+- friendly (`generated_rules`): every kind of condition, but nearly every rule is guarded by keywords messages never
+  contain (invented words, a unique `rulekwN`), so the index skips almost all of them unevaluated: it shows the
+  cost of the index and the trace, not of evaluating rules.
+- realistic (`realistic_rules`): what a busy desk writes, adversarial for the index — common words ("money", "card",
+  "我", "钱"…) that most messages contain, regexes with no literal to prefilter on, business hours, keywords_none,
+  sender globs and regexes, categories some rules change (so not indexable), contact tags; a quarter are `continue`
+  taggers. A message is tried against dozens of rules and matches several.
+
+Each decision includes its full trace (one entry per rule up to the one that stopped), as the worker stores it.
 
 Baselines, same messages, same process:
 - naive: the same category and rule keywords checked with a Python loop of `keyword in text.lower()` — no
@@ -21,7 +29,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bench.support import ROOT, fmt_ratio
-from core.envelope import Channel, Envelope, Party
+from core.envelope import Attachment, Channel, Envelope, Party
 from core.routing_settings import RouterSettings
 from core.settings import load_settings
 from router import Router, RoutingContext, compile_router
@@ -127,6 +135,75 @@ def generated_rules(count: int, seed: int = 7) -> list[dict[str, Any]]:
     return rules
 
 
+# Words most support messages contain: the realistic set's rules are woken by them, so they must be evaluated.
+_COMMON_EN = ["money", "card", "account", "payment", "app", "help", "please", "transfer", "refund", "fee", "top up",
+              "balance", "charged", "failed", "bank", "my", "i", "why", "can't", "still"]  # fmt: skip
+_COMMON_ZH = ["钱", "卡", "账户", "支付", "转账", "充值", "退款", "手续费", "余额", "失败", "银行", "我", "了", "怎么"]
+_CATEGORIES = ["security", "refund", "fees", "top_up", "transfer", "payment", "cards", "account", "verification",
+               "feedback", "general"]  # fmt: skip
+
+
+def realistic_rules(count: int, seed: int = 11) -> list[dict[str, Any]]:
+    """Rules an admin of a busy desk writes, adversarial for the index: most are woken by most messages.
+
+    One in four is a `continue` tagger (it never ends the evaluation), the others route (first match wins).
+    Conditions use common words, regexes with no literal to prefilter on (digit runs, e-mail addresses), business
+    hours, keywords_none, sender globs and regexes, categories (some set by earlier rules, so not indexable),
+    languages and contact tags; a routing rule adds two narrower conditions (channels, language, attachment,
+    follow-up, a tag), so most messages are tried against many rules before one matches, if any does.
+    """
+    rng = random.Random(seed)
+    rules: list[dict[str, Any]] = []
+    for i in range(count):
+        common = [*rng.sample(_COMMON_EN, 2), *rng.sample(_COMMON_ZH, 2)]
+        categories = rng.sample(_CATEGORIES, 3)
+        kind = i % 10
+        when: dict[str, Any]
+        if kind == 0:
+            when = {"keywords_any": [*common, f"rulekw{i}"]}
+        elif kind == 1:
+            when = {"keywords_any": common, "keywords_none": ["thanks", "谢谢", f"none{i}"],
+                    "channel": rng.sample(_CHANNELS, 3)}  # fmt: skip
+        elif kind == 2:
+            when = {"regex": rf"\d{{{3 + i % 5},{12 + i}}}", "language": [rng.choice(["en", "zh"])]}
+        elif kind == 3:
+            when = {"business_hours": bool(i % 2), "category": categories}
+        elif kind == 4:
+            sender = {"sender": ["*@*.example", f"*@corp{i}.example"]}
+            when = sender if i % 20 == 4 else {"sender_regex": rf"^c\w*{i % 10}"}
+        elif kind == 5:
+            when = {"category": categories, "keywords_any": common, "not": {"contact_tags": ["vip", f"seg{i}"]}}
+        elif kind == 6:
+            when = {"language": ["zh"], "new_conversation": True, "keywords_all": common[2:] if i % 2 else common[:2]}
+            when["keywords_none"] = [f"none{i}"]
+        elif kind == 7:
+            address = rf"[\w.]+@[\w.]+\.\w{{2,{3 + i}}}"
+            when = {"any": [{"keywords_any": [*common[:3], f"rulekw{i}"]}, {"regex": address}]}
+        elif kind == 8:
+            when = {"contact_tags": ["regular", f"seg{i}"], "has_attachment": False, "category": categories}
+        else:
+            when = {"not": {"channel": rng.sample(_CHANNELS, 2)}, "keywords_any": [*common, f"rulekw{i}"]}
+        then: dict[str, Any] = {"tags": [f"r{i}"]}
+        tagger = i % 4 == 3
+        if not tagger:
+            narrower = rng.sample(
+                [
+                    {"channel": rng.sample(_CHANNELS, 2)},
+                    {"language": ["zh"]},
+                    {"has_attachment": True},
+                    {"new_conversation": False},
+                    {"contact_tags": ["vip"]},
+                ],
+                2,
+            )
+            when = {"all": [when, *narrower], "keywords_none": [f"exclude{i}"]}  # the last keeps each rule distinct
+            then = {"priority": rng.choice(["high", "normal", "low"]), "queue": rng.choice(["vip", "escalations"])}
+        elif i % 16 == 7:
+            then["category"] = rng.choice(_CATEGORIES)  # makes later category conditions on it unindexable
+        rules.append({"name": f"realistic {i}", "when": when, "then": then, "continue": tagger})
+    return rules
+
+
 def settings_with(rules: list[dict[str, Any]]) -> RouterSettings:
     base = load_settings(ROOT / "settings.toml").router.model_dump(by_alias=True, exclude_none=True)
     base["rules"] = rules
@@ -145,9 +222,23 @@ def messages() -> list[Envelope]:
             subject=case.get("subject", ""),
             text=case["text"],
             language="zh" if any("\u4e00" <= ch <= "\u9fff" for ch in case["text"]) else "en",
+            attachments=[Attachment(filename="receipt.png")] if i % 6 == 0 else [],
         )
         for i, case in enumerate(cases)
     ]
+
+
+Work = list[tuple[Envelope, RoutingContext]]
+
+
+def workload() -> Work:
+    """The messages, each in its own context: new or follow-up, in hours or not (or unknown), tagged or not."""
+    out: Work = []
+    for i, envelope in enumerate(messages()):
+        tags = frozenset({"vip"}) if i % 10 == 0 else frozenset({"regular"}) if i % 3 else frozenset()
+        hours = None if i % 7 == 0 else bool(i % 2)
+        out.append((envelope, RoutingContext(contact_tags=tags, in_business_hours=hours, new_conversation=i % 4 != 0)))
+    return out
 
 
 class NaiveRouter:
@@ -185,60 +276,101 @@ def _rule_words(node: Any) -> list[str]:
     return []
 
 
-def rate(decide: Callable[[Envelope], object], batch: list[Envelope]) -> float:
+def rate(decide: Callable[[Envelope, RoutingContext], object], batch: Work) -> float:
     """Best decisions per second over ROUNDS runs of DECISIONS decisions."""
     work = (batch * (DECISIONS // len(batch) + 1))[:DECISIONS]
     best = 0.0
     for _ in range(ROUNDS):
         start = time.perf_counter()
-        for envelope in work:
-            decide(envelope)
+        for envelope, context in work:
+            decide(envelope, context)
         best = max(best, DECISIONS / (time.perf_counter() - start))
     return best
 
 
-def main() -> str:
-    batch = messages()
-    context = RoutingContext(contact_tags=frozenset({"regular"}), in_business_hours=True)
-    full_settings = settings_with(generated_rules(RULES))
-    compile_start = time.perf_counter()
-    full: Router = compile_router(full_settings)
-    compile_ms = (time.perf_counter() - compile_start) * 1000
-    single = compile_router(settings_with(generated_rules(1)))
-    naive = NaiveRouter(full_settings)
+def measured(router: Router, batch: Work) -> tuple[float, float, float, float]:
+    """Decisions/s, and per decision: trace entries, rules evaluated (not skipped by the index), rules matched."""
+    trace = evaluated = matched = 0
+    for envelope, context in batch:
+        decision = router.decide(envelope, context)
+        entries = [e for e in decision.trace if e["step"] == "rule"]
+        trace += len(decision.trace)
+        matched += sum(1 for e in entries if e["matched"])
+        evaluated += sum(1 for e in entries if not router.skipped(e))
+    n = len(batch)
+    return rate(router.decide, batch), trace / n, evaluated / n, matched / n
 
-    helpline_rate = rate(lambda e: full.decide(e, context), batch)
-    single_rate = rate(lambda e: single.decide(e, context), batch)
-    naive_rate = rate(naive.decide, batch)
-    trace_len = sum(len(full.decide(e, context).trace) for e in batch) / len(batch)
-    verdict = "meets" if helpline_rate >= 20_000 else "MISSES"
+
+def main() -> str:
+    batch = workload()
+    friendly_settings = settings_with(generated_rules(RULES))
+    realistic_settings = settings_with(realistic_rules(RULES))
+    compile_start = time.perf_counter()
+    realistic = compile_router(realistic_settings)
+    compile_ms = (time.perf_counter() - compile_start) * 1000
+    friendly = compile_router(friendly_settings)
+    single = compile_router(settings_with(generated_rules(1)))
+    naive = NaiveRouter(friendly_settings)
+    naive_realistic = NaiveRouter(realistic_settings)
+
+    friendly_rate, friendly_trace, friendly_tried, friendly_matched = measured(friendly, batch)
+    realistic_rate, realistic_trace, realistic_tried, realistic_matched = measured(realistic, batch)
+    single_rate = rate(single.decide, batch)
+    naive_rate = rate(lambda e, _c: naive.decide(e), batch)
+    naive_realistic_rate = rate(lambda e, _c: naive_realistic.decide(e), batch)
+
+    def verdict(value: float) -> str:
+        return f"**{'meets' if value >= 20_000 else 'MISSES'}** ({value:,.0f}/s)"
+
     return "\n".join(
         [
             "## Router: decisions per second, 200 rules, one core",
             "",
-            f"{len(batch)} messages (the evaluation set, English and Chinese, five channels), {DECISIONS:,} decisions "
-            f"per run, best of {ROUNDS}. {full.rule_count} rules ({RULES} generated of every kind + the defaults' "
-            f"categories), {full.keyword_count} distinct keywords in one automaton; compiling them took "
-            f"{compile_ms:.0f} ms. Each decision carries its full trace (on average {trace_len:.0f} entries).",
+            f"{len(batch)} messages (the evaluation set, English and Chinese, five channels, varied contexts), "
+            f"{DECISIONS:,} decisions per run, best of {ROUNDS}. The default categories plus 200 rules: *friendly* "
+            "(every kind of condition, but guarded by words messages never contain, so the index skips nearly all) "
+            "or *realistic* (common words, regexes with no literal, business hours, keywords_none, sender globs and "
+            "regexes, categories rules change, tags; a quarter `continue` taggers): see bench/bench_router.py. "
+            f"Compiling the realistic set took {compile_ms:.0f} ms (validation, shadowing checks included). Each "
+            "decision carries its full trace.",
             "",
-            "| router | decisions/s | µs per decision | vs naive |",
-            "|---|---:|---:|---:|",
-            _row("Helpline, 200 rules", helpline_rate, naive_rate),
+            "| router | decisions/s | µs per decision | vs naive | rules evaluated / matched | trace entries |",
+            "|---|---:|---:|---:|---:|---:|",
+            _row(
+                "Helpline, 200 realistic rules",
+                realistic_rate,
+                naive_realistic_rate,
+                realistic_tried,
+                realistic_matched,
+                realistic_trace,
+            ),
+            _row(
+                "Helpline, 200 friendly rules",
+                friendly_rate,
+                naive_rate,
+                friendly_tried,
+                friendly_matched,
+                friendly_trace,
+            ),
             _row("Helpline, 1 rule", single_rate, naive_rate),
-            _row("naive `in` loop over the same keywords (baseline)", naive_rate, naive_rate),
+            _row("naive `in` loop, realistic rules' keywords (baseline)", naive_realistic_rate, naive_realistic_rate),
+            _row("naive `in` loop, friendly rules' keywords (baseline)", naive_rate, naive_rate),
             "",
-            f"Target ≥ 20,000 decisions/s with 200 rules: **{verdict}** ({helpline_rate:,.0f}/s). "
-            f"199 more rules cost {fmt_ratio(single_rate / helpline_rate)} the time of one. The naive loop does "
-            "less (no Unicode folding, no word boundaries, no trace) and still scans every keyword for every "
-            "message. The compiled router scans the text once whatever the number of keywords, then evaluates only "
-            "the rules the message can wake up (one of their keywords, regex literals, channel, sender... is present);"
-            " the others are skipped, their trace entries copied from precompiled ones.",
+            f"Target ≥ 20,000 decisions/s with 200 rules: realistic {verdict(realistic_rate)}, friendly "
+            f"{verdict(friendly_rate)}. The naive loop does less (no Unicode folding, no word boundaries, no "
+            "trace) and still scans every keyword for every message. The compiled router scans the text once "
+            "whatever the number of keywords, evaluates only the rules the message can wake up (one of their "
+            "keywords, regex literals, channel, sender... is present), each as one generated function with its "
+            "tests inline (router/check_codegen.py); a regex is searched only when the characters every match needs "
+            "are in the text; trace entries of rules skipped or failed are shared read-only dicts made once "
+            "(router/trace_entries.py), so a decision builds fresh entries only for the rules that matched.",
         ]
     )
 
 
-def _row(label: str, value: float, baseline: float) -> str:
-    return f"| {label} | {value:,.0f} | {1e6 / value:.1f} | {fmt_ratio(value / baseline)} |"
+def _row(label: str, value: float, baseline: float, tried: float = 0, matched: float = 0, trace: float = 0) -> str:
+    counts = f"{tried:.1f} / {matched:.1f} | {trace:.0f}" if trace else "– | –"
+    return f"| {label} | {value:,.0f} | {1e6 / value:.1f} | {fmt_ratio(value / baseline)} | {counts} |"
 
 
 if __name__ == "__main__":

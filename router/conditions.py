@@ -15,7 +15,7 @@ from core.routing_settings import Condition
 from router.facts import Facts
 from router.keywords import KeywordIndex
 from router.normalize import to_simplified
-from router.regex_guard import required_literals
+from router.regex_guard import required_characters, required_literals
 from router.senders import SenderMatcher
 
 
@@ -28,6 +28,14 @@ class Node(Protocol):
     def why(self, facts: Facts) -> str: ...
 
     def guard(self) -> Guard | None: ...
+
+    def inline(self, const: Const) -> list[str] | None: ...
+
+
+# `inline(const)` returns Python statements equivalent to `fails` for the generated check of a rule
+# (router.check_codegen): they read the facts as `f` and `return` the same failure reason; `const(value)` names a
+# value the code needs. None: the generated code calls `fails` instead.
+Const = Callable[[object], str]
 
 
 # A guard is a necessary condition written as index keys: the node cannot hold unless the message has one of these
@@ -72,6 +80,9 @@ class _Unguarded:
     def guard(self) -> Guard | None:
         return None
 
+    def inline(self, const: Const) -> list[str] | None:
+        return None
+
 
 class _Keyed:
     """A leaf whose truth depends only on facts fixed before the rules run: it is its own guard."""
@@ -81,6 +92,9 @@ class _Keyed:
 
     def guard(self) -> Guard | None:
         return (self.keys, self._fail) if self.keys is not None else None
+
+    def inline(self, const: Const) -> list[str] | None:
+        return None
 
 
 def _shown(values: list[str] | frozenset[str]) -> str:
@@ -97,6 +111,9 @@ class Always(_Unguarded):
     def why(self, facts: Facts) -> str:
         return "no conditions"
 
+    def inline(self, const: Const) -> list[str] | None:
+        return []
+
 
 class ChannelIn(_Keyed):
     cost = 1
@@ -109,6 +126,9 @@ class ChannelIn(_Keyed):
 
     def fails(self, facts: Facts) -> str | None:
         return None if facts.channel in self.values else self._fail
+
+    def inline(self, const: Const) -> list[str] | None:
+        return [f"if f.channel not in {const(self.values)}: return {const(self._fail)}"]
 
     def why(self, facts: Facts) -> str:
         return f"channel is {facts.channel}"
@@ -130,6 +150,11 @@ class RecipientIn(_Keyed):
             return None
         return self._fail
 
+    def inline(self, const: Const) -> list[str] | None:
+        values = const(self.values)
+        test = f"f.recipient not in {values} and not (f.chosen_category and f.chosen_category in {values})"
+        return [f"if {test}: return {const(self._fail)}"]
+
     def why(self, facts: Facts) -> str:
         if facts.recipient in self.values:
             return f"recipient is {facts.recipient}"
@@ -148,6 +173,9 @@ class SenderIs(_Keyed):
     def fails(self, facts: Facts) -> str | None:
         return None if self.matcher(facts.sender) else self._fail
 
+    def inline(self, const: Const) -> list[str] | None:
+        return [f"if not {const(self.matcher)}(f.sender): return {const(self._fail)}"]
+
     def why(self, facts: Facts) -> str:
         return f"sender {facts.sender} matches {self.matcher.description}"
 
@@ -164,6 +192,9 @@ class TagsAny(_Keyed):
 
     def fails(self, facts: Facts) -> str | None:
         return self._fail if self.values.isdisjoint(facts.tags) else None
+
+    def inline(self, const: Const) -> list[str] | None:
+        return [f"if {const(self.values)}.isdisjoint(f.tags): return {const(self._fail)}"]
 
     def why(self, facts: Facts) -> str:
         return f"contact tagged {_shown(frozenset(self.values & facts.tags))}"
@@ -186,6 +217,11 @@ class LanguageIn(_Keyed):
             return None
         return self._fail
 
+    def inline(self, const: Const) -> list[str] | None:
+        values = const(self.values)
+        test = f"f.language not in {values} and f.language.partition('-')[0] not in {values}"
+        return [f"if {test}: return {const(self._fail)}"]
+
     def why(self, facts: Facts) -> str:
         return f"language is {facts.language}"
 
@@ -203,6 +239,9 @@ class CategoryIn(_Keyed):
     def fails(self, facts: Facts) -> str | None:
         return None if facts.category in self.values else self._fail
 
+    def inline(self, const: Const) -> list[str] | None:
+        return [f"if f.category not in {const(self.values)}: return {const(self._fail)}"]
+
     def why(self, facts: Facts) -> str:
         return f"category is {facts.category}"
 
@@ -212,13 +251,14 @@ class _KeywordNode:
 
     def __init__(self, words: list[str], index: KeywordIndex) -> None:
         self.words = [w for w in words if w.strip()]
-        entries = [index.add(w) for w in self.words]
-        self.ids = frozenset(e.id for e in entries if e is not None)
-        self.index = index
+        entries = [e for e in (index.add(w) for w in self.words) if e is not None]
+        self.ids = frozenset(e.id for e in entries)
+        self._quoted = {e.id: repr(e.text) for e in entries}  # for `found`, which runs for every match
         self.shown = ", ".join(repr(w) for w in self.words)
 
     def found(self, facts: Facts) -> str:
-        return ", ".join(repr(self.index.keyword(i).text) for i in sorted(self.ids & facts.keywords))
+        quoted = self._quoted
+        return ", ".join([quoted[i] for i in sorted(self.ids & facts.keywords)])
 
 
 class KeywordsAny(_KeywordNode):
@@ -233,6 +273,9 @@ class KeywordsAny(_KeywordNode):
     def why(self, facts: Facts) -> str:
         return f"keyword {self.found(facts)}"
 
+    def inline(self, const: Const) -> list[str] | None:
+        return [f"if {const(self.ids)}.isdisjoint(f.keywords): return {const(self._fail)}"]
+
     def guard(self) -> Guard | None:
         return frozenset[Key](self.ids), self._fail
 
@@ -245,6 +288,11 @@ class KeywordsAll(_KeywordNode):
 
     def fails(self, facts: Facts) -> str | None:
         return None if self.ids and self.ids <= facts.keywords else self._fail
+
+    def inline(self, const: Const) -> list[str] | None:
+        if not self.ids:
+            return [f"return {const(self._fail)}"]  # no usable keyword: never holds
+        return [f"if not {const(self.ids)} <= f.keywords: return {const(self._fail)}"]
 
     def why(self, facts: Facts) -> str:
         return f"all keywords {self.found(facts)}"
@@ -262,6 +310,9 @@ class KeywordsNone(_Unguarded, _KeywordNode):
     def fails(self, facts: Facts) -> str | None:
         return None if self.ids.isdisjoint(facts.keywords) else self._fail
 
+    def inline(self, const: Const) -> list[str] | None:
+        return [f"if not {const(self.ids)}.isdisjoint(f.keywords): return {const(self._fail)}"]
+
     def why(self, facts: Facts) -> str:
         return f"none of {self.shown}"
 
@@ -270,6 +321,9 @@ class RegexSearch(_Keyed):
     """Searched in the folded text (width-folded, simplified Chinese, punctuation kept), case-insensitively.
 
     Its guard is the set of literals every match must contain (router.regex_guard), found by the keyword automaton.
+    The same literals, and the punctuation or digits every match must contain (`required_characters`, for regexes
+    with no literal such as `[\\w.]+@[\\w.]+`), are checked before searching: when none is present the search cannot
+    succeed, and the result (this node's failure) is the same, only cheaper.
     """
 
     cost = 5
@@ -285,9 +339,21 @@ class RegexSearch(_Keyed):
         if literals is not None:
             entries = [index.add(literal, substring=True) for literal in literals]
             self.keys = frozenset(e.id for e in entries if e is not None) if all(entries) else None
+        self.characters = sorted(required_characters(simplified) or ())
 
     def fails(self, facts: Facts) -> str | None:
+        if self.keys is not None and self.keys.isdisjoint(facts.keywords):
+            return self._fail
+        if self.characters and not any(c in facts.folded for c in self.characters):
+            return self._fail
         return None if self.pattern.search(facts.folded) else self._fail
+
+    def inline(self, const: Const) -> list[str] | None:
+        tests = [f"{const(self.keys)}.isdisjoint(f.keywords)"] if self.keys is not None else []
+        if self.characters:
+            tests.append("(" + " and ".join(f"{const(c)} not in f.folded" for c in self.characters) + ")")
+        tests.append(f"{const(self.pattern.search)}(f.folded) is None")
+        return [f"if {' or '.join(tests)}: return {const(self._fail)}"]
 
     def why(self, facts: Facts) -> str:
         match = self.pattern.search(facts.folded)
@@ -306,6 +372,9 @@ class HasAttachment(_Keyed):
     def fails(self, facts: Facts) -> str | None:
         return None if facts.has_attachment is self.expected else self._fail
 
+    def inline(self, const: Const) -> list[str] | None:
+        return [f"if f.has_attachment is not {self.expected!r}: return {const(self._fail)}"]
+
     def why(self, facts: Facts) -> str:
         return self.description
 
@@ -321,6 +390,9 @@ class NewConversation(_Keyed):
 
     def fails(self, facts: Facts) -> str | None:
         return None if facts.new_conversation is self.expected else self._fail
+
+    def inline(self, const: Const) -> list[str] | None:
+        return [f"if f.new_conversation is not {self.expected!r}: return {const(self._fail)}"]
 
     def why(self, facts: Facts) -> str:
         return self.description
@@ -343,6 +415,12 @@ class BusinessHours(_Unguarded):
             return "business hours unknown"
         return None if facts.in_business_hours is self.expected else self._fail
 
+    def inline(self, const: Const) -> list[str] | None:
+        return [
+            f"if f.in_business_hours is None: return {const('business hours unknown')}",
+            f"if f.in_business_hours is not {self.expected!r}: return {const(self._fail)}",
+        ]
+
     def why(self, facts: Facts) -> str:
         return self.description
 
@@ -361,11 +439,14 @@ class AllOf:
         return None
 
     def why(self, facts: Facts) -> str:
-        return "; ".join(c.why(facts) for c in self.children)
+        return "; ".join([c.why(facts) for c in self.children])
 
     def guard(self) -> Guard | None:
         guards = [g for g in (c.guard() for c in self.children) if g is not None]
         return min(guards, key=lambda g: (_rarity(g[0]), len(g[0]))) if guards else None
+
+    def inline(self, const: Const) -> list[str] | None:
+        return None  # composed from the children by router.check_codegen
 
 
 class AnyOf:
@@ -374,6 +455,10 @@ class AnyOf:
         self.cost = sum(c.cost for c in children)
         self.description = "any of (" + " | ".join(c.description for c in self.children) + ")"
         self._fail = "none of: " + " | ".join(c.description for c in self.children)
+
+    @property
+    def fail_reason(self) -> str:
+        return self._fail
 
     def fails(self, facts: Facts) -> str | None:
         for child in self.children:
@@ -394,6 +479,9 @@ class AnyOf:
         keys: frozenset[Key] = frozenset().union(*(g[0] for g in guards if g is not None))
         return keys, self._fail
 
+    def inline(self, const: Const) -> list[str] | None:
+        return None  # composed from the children by router.check_codegen
+
 
 class NotOf(_Unguarded):
     def __init__(self, child: Node) -> None:
@@ -401,6 +489,10 @@ class NotOf(_Unguarded):
         self.cost = child.cost
         self.description = f"not ({child.description})"
         self._fail = f"{child.description}: excluded by not"
+
+    @property
+    def fail_reason(self) -> str:
+        return self._fail
 
     def fails(self, facts: Facts) -> str | None:
         return self._fail if self.child.fails(facts) is None else None
@@ -456,30 +548,3 @@ def compile_condition(
     if not nodes:
         return Always()
     return nodes[0] if len(nodes) == 1 else AllOf(nodes)
-
-
-Check = Callable[[Facts], "str | None"]
-
-
-def compile_check(node: Node) -> Check:
-    """The fastest callable equivalent of `node.fails`: an AND becomes a chain of `or`s, with no loop and no list.
-
-    `a(f) or b(f)` returns a's failure reason if it has one, else b's result: the first failure, or None.
-    """
-    if not isinstance(node, AllOf):
-        return node.fails
-    checks = [compile_check(child) for child in node.children]
-    return _chain(checks)
-
-
-def _chain(checks: list[Check]) -> Check:
-    if len(checks) == 1:
-        return checks[0]
-    if len(checks) == 2:
-        a, b = checks
-        return lambda f: a(f) or b(f)
-    if len(checks) == 3:
-        a, b, c = checks
-        return lambda f: a(f) or b(f) or c(f)
-    first, rest = checks[0], _chain(checks[1:])
-    return lambda f: first(f) or rest(f)

@@ -13,18 +13,20 @@ gives `default_category`. A category's priority and queue follow it unless a rul
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from core.envelope import Decision, Envelope, Priority
 from core.routing_settings import RouterSettings, Rule
-from router.conditions import Check, Key, Node, compile_check, compile_condition, message_keys
+from router.check_codegen import Check, compile_check
+from router.conditions import Key, Node, compile_condition, message_keys
 from router.errors import RouterConfigError
 from router.facts import Facts
 from router.keywords import KeywordIndex, outermost
 from router.normalize import fold, match_form
 from router.senders import SenderMatcher
+from router.trace_entries import ReadOnlyEntry
 
 DEFAULT_TEMPLATE = "acknowledgement"
 
@@ -85,13 +87,14 @@ class CompiledRule:
     template: str | None
     suppress_ack: bool
     continue_: bool
+    # Fixed parts of a match's trace entry and reason, computed once here rather than for every match.
+    actions_head: dict[str, Any] = field(default_factory=dict)  # category, priority, queue, template: those set
+    reason_prefix: str = ""  # the reason is reason_prefix + why + reason_suffix
+    reason_suffix: str = ""
 
     def actions(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for key in ("category", "priority", "queue", "template"):
-            value = getattr(self, key)
-            if value is not None:
-                out[key] = str(value)
+        """The actions as the trace shows them: a fresh dict (the head's copy, then tags and suppress_ack)."""
+        out = self.actions_head.copy()
         if self.tags:
             out["tags"] = list(self.tags)
         if self.suppress_ack:
@@ -101,6 +104,16 @@ class CompiledRule:
     def actions_text(self) -> str:
         shown = ", ".join(f"{k}={v}" for k, v in self.actions().items())
         return shown or "no actions"
+
+    def matched_entry(self, why: str) -> dict[str, Any]:
+        return {
+            "step": "rule",
+            "rule": self.name,
+            "matched": True,
+            "why": why,
+            "actions": self.actions(),
+            "continue": self.continue_,
+        }
 
 
 class Router:
@@ -141,7 +154,14 @@ class Router:
         # index_rules=False evaluates every rule (tests compare both ways: the index must never change a decision).
         self._unguarded = frozenset(r.index for r in self._rules if r.guard is None or not index_rules)
         self._unguarded_order = sorted(self._unguarded)
-        self._skip_entries = [r.skip_entry or {} for r in self._rules]  # {}: unguarded rules are never skipped
+        # Shared read-only entries (router.trace_entries); {}: unguarded rules are never skipped.
+        self._skip_entries: list[dict[str, Any]] = [ReadOnlyEntry(r.skip_entry or {}) for r in self._rules]
+        # Per rule: failure reason -> its shared entry, made on first use. Every reason is a string fixed at
+        # compile time, so this is bounded by the rules' conditions; a race between threads only makes one equal
+        # entry twice.
+        self._failures: list[dict[str, dict[str, Any]]] = [{} for _ in self._rules]
+        self._checks = [r.check for r in self._rules]
+        self._names = [r.name for r in self._rules]
         self._index.freeze()
 
     def _compile_rule(
@@ -150,7 +170,13 @@ class Router:
         node = compile_condition(rule.when, self._index, added_tags, set_categories)
         guard = node.guard()
         skip = {"step": "rule", "rule": rule.name, "matched": False, "why": guard[1]} if guard else None
-        return CompiledRule(
+        then = rule.then
+        head = {
+            key: str(value)
+            for key in ("category", "priority", "queue", "template")
+            if (value := getattr(then, key)) is not None
+        }
+        compiled = CompiledRule(
             index=index,
             name=rule.name,
             node=node,
@@ -164,7 +190,10 @@ class Router:
             template=rule.then.template,
             suppress_ack=rule.then.suppress_ack,
             continue_=rule.continue_,
+            actions_head=head,
         )
+        suffix = f"): {compiled.actions_text()}"
+        return replace(compiled, reason_prefix=f"rule {rule.name!r} (", reason_suffix=suffix)
 
     @property
     def rule_count(self) -> int:
@@ -224,35 +253,26 @@ class Router:
         suppress_ack = False
 
         # Only the rules woken by one of the message's index keys (its keywords, channel, language, ...) and the rules
-        # without a guard are evaluated; the others cannot match, and their trace entries (fresh copies of
-        # precompiled ones) are added in bulk.
+        # without a guard are evaluated; the others cannot match. Every rule's trace entry starts as its shared
+        # skip entry (router.trace_entries); a rule evaluated replaces it with the shared entry of its failure
+        # reason, or with a fresh entry when it matched.
         by_key = self._rules_by_key
         woken = [by_key[k] for k in facts.keywords if k in by_key]
         woken += [by_key[k] for k in message_keys(facts) if k in by_key]
         order = sorted(self._unguarded.union(*woken)) if woken else self._unguarded_order
-        evaluated: list[tuple[int, dict[str, Any]]] = []
-        last = len(self._rules) - 1  # the last rule tried
+        rules, checks, failures = self._rules, self._checks, self._failures
+        rule_entries = self._skip_entries[:]
+        last = len(rules) - 1  # the last rule tried
         for index in order:
-            rule = self._rules[index]
-            why_not = rule.check(facts)
+            why_not = checks[index](facts)
             if why_not is not None:
-                evaluated.append((index, {"step": "rule", "rule": rule.name, "matched": False, "why": why_not}))
+                entry = failures[index].get(why_not)
+                rule_entries[index] = entry if entry is not None else self._failure_entry(index, why_not)
                 continue
+            rule = rules[index]
             why = rule.node.why(facts)
-            evaluated.append(
-                (
-                    index,
-                    {
-                        "step": "rule",
-                        "rule": rule.name,
-                        "matched": True,
-                        "why": why,
-                        "actions": rule.actions(),
-                        "continue": rule.continue_,
-                    },
-                )
-            )
-            reasons.append(f"rule {rule.name!r} ({why}): {rule.actions_text()}")
+            rule_entries[index] = rule.matched_entry(why)
+            reasons.append(rule.reason_prefix + why + rule.reason_suffix)
             if rule.category is not None and rule.category != facts.category:
                 facts.category = rule.category
                 moved = self._categories.get(rule.category)
@@ -273,10 +293,7 @@ class Router:
             if not rule.continue_:
                 last = index
                 break
-        # One C-level pass copies the precompiled entries of every rule tried; evaluated rules then replace theirs.
-        rule_entries = list(map(dict.copy, self._skip_entries[: last + 1]))
-        for index, entry in evaluated:
-            rule_entries[index] = entry
+        del rule_entries[last + 1 :]  # the rules after the one that stopped were not tried
         trace += rule_entries
 
         # model_construct: every value here is already valid, and validating a trace of 200 dicts per message
@@ -291,6 +308,17 @@ class Router:
             suppress_ack=suppress_ack,
             trace=trace,
         )
+
+    def skipped(self, entry: dict[str, Any]) -> bool:
+        """Whether a trace entry of a decision this router just made is a rule the index skipped unevaluated.
+
+        By identity with the shared skip entries (for benchmarks and tests); a stored trace has lost it.
+        """
+        return any(entry is skip for skip in self._skip_entries)
+
+    def _failure_entry(self, index: int, why_not: str) -> dict[str, Any]:
+        entry = ReadOnlyEntry(step="rule", rule=self._names[index], matched=False, why=why_not)
+        return self._failures[index].setdefault(why_not, entry)
 
     def _classify(self, facts: Facts, reasons: list[str], trace: list[dict[str, Any]]) -> str:
         chosen = facts.chosen_category

@@ -89,17 +89,22 @@ class KeywordIndex:
         if not self._by_text:
             return found, spans
         size = len(text)
+        add, append = found.add, spans.append
         for end, entries in self._automaton.iter(text):
             for keyword_id, length, substring in entries:
                 start = end - length + 1
                 # A boundary matters only where the keyword starts or ends with a word character ("2fa", not "$").
+                # (`c.isascii() and c.isalnum()` is _is_word_char, written out: this loop runs for every match.)
                 if not substring:
-                    if start > 0 and _is_word_char(text[start]) and _is_word_char(text[start - 1]):
+                    if start > 0:
+                        first, before = text[start], text[start - 1]
+                        if first.isascii() and first.isalnum() and before.isascii() and before.isalnum():
+                            continue
+                    last = text[end]
+                    if last.isascii() and last.isalnum() and not _boundary_after(text, end + 1, size):
                         continue
-                    if _is_word_char(text[end]) and not _boundary_after(text, end + 1, size):
-                        continue
-                found.add(keyword_id)
-                spans.append((start, end, keyword_id))
+                add(keyword_id)
+                append((start, end, keyword_id))
         return found, spans
 
 

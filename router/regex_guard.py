@@ -11,6 +11,7 @@ Python's own regex parser (`re._parser`); anything unexpected means "no prefilte
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 try:  # Python 3.11+: the parser behind `re`
@@ -23,39 +24,57 @@ Literals = frozenset[str] | None
 
 
 def required_literals(pattern: str) -> Literals:
+    return _required(pattern, _usable, MIN_LENGTH)
+
+
+def required_characters(pattern: str) -> Literals:
+    """Like `required_literals`, but from the pattern's caseless ASCII characters (digits, `@`, `#`, `-`, `.`…),
+    one character being enough: every match holds one of them exactly as written, so a search in the same text
+    can be skipped when none is `in` it. For regexes with no literal the keyword index could use (`[\\w.]+@\\w+`).
+    """
+    return _required(pattern, _caseless, 1)
+
+
+def _required(pattern: str, usable: Callable[[str], bool], min_length: int) -> Literals:
     if sre_parse is None:
         return None
     try:
-        found = _sequence(list(sre_parse.parse(pattern, 0)))
+        found = _sequence(list(sre_parse.parse(pattern, 0)), usable)
     except Exception:  # an internal API: any surprise means no prefilter
         return None
-    return found if found and all(len(x) >= MIN_LENGTH for x in found) else None
+    return found if found and all(len(x) >= min_length for x in found) else None
 
 
 def _usable(ch: str) -> bool:
     return (ch.isascii() and ch.isalnum()) or "\u4e00" <= ch <= "\u9fff" or "\u3400" <= ch <= "\u4dbf"
 
 
-def _sequence(items: list[tuple[Any, Any]]) -> Literals:
+def _caseless(ch: str) -> bool:
+    """Matched only by itself even under IGNORECASE: ASCII digits and punctuation (no letters, no whitespace,
+    which `\\s`-like folding could make ambiguous)."""
+    return ch.isascii() and ch.isprintable() and not ch.isalpha() and not ch.isspace()
+
+
+def _sequence(items: list[tuple[Any, Any]], usable: Callable[[str], bool]) -> Literals:
     """The most selective required set among a concatenation's parts (its longest shortest literal)."""
     candidates: list[frozenset[str]] = []
     run: list[str] = []
     for op, arg in items:
         name = str(op)
-        if name == "LITERAL" and _usable(chr(arg)):
+        if name == "LITERAL" and usable(chr(arg)):
             run.append(chr(arg).lower())
             continue
         if run:
             candidates.append(frozenset({"".join(run)}))
             run = []
         if name == "SUBPATTERN":
-            sub = _sequence(list(arg[-1]))
+            sub = _sequence(list(arg[-1]), usable)
         elif name == "BRANCH":
-            sub = _branch(arg[1])
+            sub = _branch(arg[1], usable)
         elif name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT") and arg[0] >= 1:
-            sub = _sequence(list(arg[2]))
+            sub = _sequence(list(arg[2]), usable)
         elif name == "ATOMIC_GROUP":
-            sub = _sequence(list(arg))
+            sub = _sequence(list(arg), usable)
         else:  # a class, any-char, optional part, anchor, backreference, lookaround: requires no literal
             sub = None
         if sub:
@@ -67,11 +86,11 @@ def _sequence(items: list[tuple[Any, Any]]) -> Literals:
     return max(candidates, key=lambda c: (min(len(x) for x in c), -len(c)))
 
 
-def _branch(alternatives: list[Any]) -> Literals:
+def _branch(alternatives: list[Any], usable: Callable[[str], bool]) -> Literals:
     """Every alternative must require something; then one of their literals is required."""
     out: set[str] = set()
     for alternative in alternatives:
-        found = _sequence(list(alternative))
+        found = _sequence(list(alternative), usable)
         if not found:
             return None
         out |= found

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.bench_router import generated_rules, settings_with
+from bench.bench_router import generated_rules, realistic_rules, settings_with
 from core.envelope import Attachment, Channel, Decision, Envelope, Party
 from router import RoutingContext, compile_router
 from router.regex_guard import required_literals
@@ -77,6 +77,17 @@ def test_indexed_and_exhaustive_evaluation_decide_the_same(count: int) -> None:
         assert comparable(fast) == comparable(slow), envelope.text
         matched += any(e.get("matched") for e in fast.trace if e["step"] == "rule")
     assert matched > 10  # the comparison covers matching rules, not only misses
+
+
+def test_the_benchmarks_realistic_rules_decide_the_same_both_ways() -> None:
+    settings = settings_with(realistic_rules(200))
+    indexed, exhaustive = compile_router(settings), compile_router(settings, index_rules=False)
+    matched = 0
+    for envelope, context in varied_messages():
+        fast = indexed.decide(envelope, context)
+        assert comparable(fast) == comparable(exhaustive.decide(envelope, context)), envelope.text
+        matched += sum(1 for e in fast.trace if e.get("matched"))
+    assert matched > len(varied_messages())  # more than one matching rule per message on average
 
 
 def test_default_settings_decide_the_same_both_ways() -> None:
