@@ -3,7 +3,7 @@
     position   items an agent will take before this one: the queue's waiting items at this priority or a more
                urgent one (agents take the most urgent priority first; core/inbox.py), at least 1
     rate       items completed per hour of business time, from `throughput:{queue}` (a zset of completion times
-               that `record_completion` feeds when an agent takes an item or a reply is sent)
+               that `record_completion` feeds when an agent takes an item)
     estimate   position / rate, in business time, never more than the SLA's first-response target (the desk
                commits to the target, and escalation enforces it) and never less than 5 minutes
     due        now + estimate counted in the queue's business hours, so a message on Saturday is told Monday
