@@ -60,7 +60,7 @@ def _key(store: Store, queue: str) -> str:
 
 
 def record_completion(store: Store, queue: str, at: datetime, item_id: str | None = None) -> None:
-    """Count one item done for `queue` at `at` (an agent took it, or a reply went out)."""
+    """Count one item done for `queue` at `at` (an agent took it: `workers.agent.take_next`)."""
     member = item_id or new_id("done")
     with store_errors(), store.redis.pipeline() as pipe:
         pipe.zadd(_key(store, queue), {member: at.timestamp()})
