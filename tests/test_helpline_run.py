@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from redis import Redis
 
+from core.store import Store
 from tests.mail_factory import raw_email
 from tests.support.ports import free_port
 from tests.support.smtp_sink import SmtpSink
@@ -22,10 +23,21 @@ from tests.support.smtp_sink import SmtpSink
 ROOT = Path(__file__).resolve().parent.parent
 
 
+CANARY_RULE = """
+[[router.rules]]
+name = "hot reload canary"
+when.keywords_any = ["canary-word"]
+then.queue = "vip"
+then.priority = "low"
+"""
+
+
 def environment(tmp_path: Path, smtp_port: int, relay_port: int) -> dict[str, str]:
+    settings = tmp_path / "settings.toml"  # a copy: the hot-reload test edits it
+    settings.write_text((ROOT / "settings.toml").read_text(encoding="utf-8"), encoding="utf-8")
     env = {
         **os.environ,
-        "HELPLINE_SETTINGS": str(ROOT / "settings.toml"),
+        "HELPLINE_SETTINGS": str(settings),
         "HELPLINE_REDIS__EMBEDDED_DIR": str(tmp_path / "redis"),
         "HELPLINE_EMAIL__INBOUND__PORT": str(smtp_port),
         "HELPLINE_EMAIL__OUTBOUND__PORT": str(relay_port),
@@ -61,12 +73,19 @@ def test_run_starts_everything_with_an_embedded_redis(tmp_path: Path, smtp_sink:
         redis = Redis(unix_socket_path=str(tmp_path / "redis" / "redis.sock"))
         assert redis.config_get("appendonly") == {"appendonly": "yes"}
         assert (tmp_path / "redis" / "appendonlydir").is_dir()
-        # SIGHUP (rules reload) is passed on, and kills nothing
+        # a new rule, then SIGHUP: passed on to the workers, which swap their rules; nothing is killed
+        with (tmp_path / "settings.toml").open("a", encoding="utf-8") as settings:
+            settings.write(CANARY_RULE)
         process.send_signal(signal.SIGHUP)
         time.sleep(1)
         assert process.poll() is None
-        send_when_ready(smtp_port, raw_email("My top-up failed", message_id="<run-2@example.com>", sender="b@x.org"))
+        send_when_ready(smtp_port, raw_email("canary-word: hello", message_id="<run-2@example.com>", sender="b@x.org"))
         assert len(smtp_sink.wait_for(2, timeout=30)) == 2
+        store = Store(redis)
+        (canary,) = [
+            m for m in map(store.get_message, store.message_ids()) if m and m.envelope.message_id == "run-2@example.com"
+        ]
+        assert canary.decision is not None and (canary.decision.queue, canary.decision.priority.value) == ("vip", "low")
     finally:
         output = stop(process, log)
     assert process.returncode == 0, output
