@@ -29,3 +29,17 @@ def detect_language(text: str, default: str = "en") -> str:
     if han == 0 and latin == 0:
         return default
     return "zh" if han * 5 >= han + latin else "en"
+
+
+REPLY_LANGUAGES = ("en", "zh")
+
+
+def reply_language(language: str, default: str = "en") -> str:
+    """The language to answer in: `zh` for any Chinese tag (`zh`, `zh-TW`, `zh_Hans`), `en` for English, else
+    `default` (the desk's `replies.default_language`). The one place this choice is made."""
+    tag = language.lower().replace("_", "-")
+    if tag == "zh" or tag.startswith("zh-"):
+        return "zh"
+    if tag == "en" or tag.startswith("en-"):
+        return "en"
+    return default if default in REPLY_LANGUAGES else "en"

@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from core.envelope import Channel, Priority
+from core.language import reply_language
 from core.rule_implication import implies, mentions
 
 
@@ -112,6 +113,13 @@ class RouterSettings(_Strict):
         default_factory=list, description="tags given to contacts by sender (tag, sender, sender_regex)"
     )
     rules: list[Rule] = Field(default_factory=list, description="ordered routing rules (name, when, then, continue)")
+
+    def label(self, category: str, language: str) -> str:
+        """The team name a customer is shown for `category`, in their reply language; the category's own name
+        (underscores as spaces) when no label is set. The one place this choice is made."""
+        spec = self.categories.get(category)
+        label = (spec.label_zh if reply_language(language) == "zh" else spec.label_en) if spec else ""
+        return label or category.replace("_", " ")
 
     def queue_for(self, category: str) -> str:
         spec = self.categories.get(category)

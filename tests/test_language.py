@@ -21,3 +21,14 @@ from core.language import detect_language
 )
 def test_detect_language(text: str, expected: str) -> None:
     assert detect_language(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("tag", "default", "expected"),
+    [("zh", "en", "zh"), ("zh-TW", "en", "zh"), ("zh_Hans", "en", "zh"), ("en-GB", "zh", "en"), ("ja", "zh", "zh"),
+     ("ko", "en", "en"), ("", "fr", "en")],
+)  # fmt: skip
+def test_reply_language(tag: str, default: str, expected: str) -> None:
+    from core.language import reply_language
+
+    assert reply_language(tag, default) == expected
