@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, Field
 
 from core.ids import new_id
+from core.language import reply_language
 from core.records import utcnow
 from core.settings import Settings
 from core.store import Store, store_errors
@@ -36,7 +37,7 @@ class Notice(BaseModel):
         return (self.starts is None or self.starts <= now) and now < self.until
 
     def text(self, language: str) -> str:
-        return self.text_zh if language == "zh" else self.text_en
+        return self.text_zh if reply_language(language) == "zh" else self.text_en
 
 
 def localize(at: datetime, zone: str) -> datetime:

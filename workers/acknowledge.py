@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from core.language import reply_language
 from core.notices import active_notices
 from core.records import Reply, StoredMessage
 from router.details import labels
@@ -42,7 +43,7 @@ def build_acknowledgement(message: StoredMessage, ctx: Context) -> Reply:
     envelope = message.envelope
     decision = message.decision
     assert decision is not None and message.conversation_id is not None
-    language = envelope.language if envelope.language in ("en", "zh") else ctx.settings.replies.default_language
+    language = reply_language(envelope.language, ctx.settings.replies.default_language)
     rendered = render(decision.template, envelope.channel.value, language, ack_context(message, ctx, language))
     return Reply(
         id=acknowledgement_id(message),
@@ -65,8 +66,6 @@ def ack_context(message: StoredMessage, ctx: Context, language: str) -> dict[str
     envelope = message.envelope
     decision = message.decision
     assert decision is not None
-    category = ctx.settings.router.categories.get(decision.category)
-    label = getattr(category, f"label_{language}", None) if category else None
     now = datetime.now(UTC)
     eta = expected_response(
         ctx.settings, ctx.store, decision.queue, decision.priority, now, category=decision.category,
@@ -76,7 +75,7 @@ def ack_context(message: StoredMessage, ctx: Context, language: str) -> dict[str
         "reference": reference_for(message),
         "subject": envelope.subject,
         "name": envelope.sender.name or "",
-        "team": label or decision.category.replace("_", " "),
+        "team": ctx.settings.router.label(decision.category, language),
         "signature": ctx.settings.email.outbound.sender_name,
         "category": decision.category,
         "channel": envelope.channel.value,

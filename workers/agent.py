@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 
 from core.ids import new_id
 from core.inbox import Inbox, Place
+from core.language import reply_language
 from core.queues import queue_for
 from core.records import Reply, StoredMessage
 from router.sla import SlaKind, SlaPolicy
@@ -61,9 +62,10 @@ def answer(ctx: Context, message_id: str, text: str, agent: str) -> Reply:
         raise ValueError(f"message {message_id} has not been routed yet")
     envelope = message.envelope
     subject = f"Re: {envelope.subject} [{reference_for(message)}]" if envelope.subject else ""
+    language = reply_language(envelope.language, ctx.settings.replies.default_language)
     reply = Reply(
         id=new_id("r"), message_id=message.id, channel=envelope.channel, to=envelope.sender.address,
-        purpose="answer", language=envelope.language, subject=subject, text=text.strip(), extras={"agent": agent},
+        purpose="answer", language=language, subject=subject, text=text.strip(), extras={"agent": agent},
     )  # fmt: skip
     ctx.store.save_reply(reply)
     queue = queue_for(message.decision.priority, ctx.store)
@@ -138,12 +140,13 @@ def send_survey(message_id: str) -> str:
     if message.envelope.no_auto_reply_reason:
         return f"not surveyed: {message.envelope.no_auto_reply_reason}"
     envelope = message.envelope
-    rendered = render("survey", envelope.channel.value, envelope.language,
+    language = reply_language(envelope.language, ctx.settings.replies.default_language)
+    rendered = render("survey", envelope.channel.value, language,
                       {"reference": reference_for(message), "name": envelope.sender.name or "",
                        "subject": envelope.subject, "signature": ctx.settings.email.outbound.sender_name})  # fmt: skip
     reply = Reply(
         id=new_id("r"), message_id=message.id, channel=envelope.channel, to=envelope.sender.address,
-        purpose="survey", language=envelope.language, subject=rendered.subject, text=rendered.text,
+        purpose="survey", language=language, subject=rendered.subject, text=rendered.text,
     )  # fmt: skip
     ctx.store.save_reply(reply)
     queue_for(message.decision.priority, ctx.store).enqueue_call(SEND_JOB, args=(reply.id,))

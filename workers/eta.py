@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 from core.envelope import Priority
 from core.ids import new_id
 from core.inbox import Inbox
+from core.language import reply_language
 from core.settings import Settings
 from core.store import Store, store_errors
 from router.hours import BusinessCalendar
@@ -52,7 +53,7 @@ class Eta:
     basis: str = "throughput"  # or "sla" when there is no recent throughput to go by
 
     def text(self, language: str) -> str:
-        return self.text_zh if language == "zh" else self.text_en
+        return self.text_zh if reply_language(language) == "zh" else self.text_en
 
 
 def _key(store: Store, queue: str) -> str:
