@@ -26,6 +26,7 @@ from telegram import Bot
 from channels.telegram import category_keyboard, make_bot, send_text
 from core.envelope import Channel
 from core.errors import ParseError, StoreUnavailable
+from core.language import reply_language
 from core.settings import Settings
 from core.store import Store
 from ingest.telegram.intake import Outcome, take_update
@@ -49,16 +50,11 @@ class FollowUps:
     def needed(outcome: Outcome) -> bool:
         return (outcome.status == "stored" and outcome.command is not None) or outcome.callback_query_id is not None
 
-    def label(self, category: str, language: str) -> str:
-        spec = self.settings.router.categories.get(category)
-        label = getattr(spec, f"label_{language}", None) if spec is not None else None
-        return str(label) if label else category.replace("_", " ")
-
     def buttons(self, language: str) -> list[tuple[str, str]]:
         """(text, callback data) per category. Labels name teams, and one team may serve several categories
         ("Payments team"), so a label shared by several buttons gets the category's own name after it."""
         names = list(self.settings.router.categories)
-        labels = [self.label(name, language) for name in names]
+        labels = [self.settings.router.label(name, language) for name in names]
         return [
             (label if labels.count(label) == 1 else f"{label} · {name.replace('_', ' ')}", CATEGORY_PREFIX + name)
             for name, label in zip(names, labels, strict=True)
@@ -68,9 +64,11 @@ class FollowUps:
         """Say what the outcome calls for, with an open Bot (the polling process passes its own)."""
         if not self.needed(outcome):
             return
-        language = outcome.language if outcome.language in ("en", "zh") else "en"
+        language = reply_language(outcome.language, self.settings.replies.default_language)
         if outcome.callback_query_id is not None:
-            text = CHOSEN[language].format(label=self.label(outcome.category, language)) if outcome.category else None
+            text = None
+            if outcome.category:
+                text = CHOSEN[language].format(label=self.settings.router.label(outcome.category, language))
             await bot.answer_callback_query(outcome.callback_query_id, text=text)
             return
         assert outcome.chat_id is not None and outcome.command is not None

@@ -22,7 +22,7 @@ from telegram import CallbackQuery, Message, Update, User
 
 from core.envelope import Attachment, Channel, Envelope, Party
 from core.errors import ParseError
-from core.language import detect_language
+from core.language import detect_language, reply_language
 from core.phone import NotAPhoneNumber
 from core.phone import to_e164 as phone_to_e164
 from core.settings import TelegramSettings
@@ -196,12 +196,8 @@ def command_of(text: str) -> str | None:
 
 
 def user_language(user: User, default: str) -> str:
-    code = (user.language_code or "").lower()
-    if code.startswith("zh"):
-        return "zh"
-    if code.startswith("en"):
-        return "en"
-    return default
+    """The reply language the user's client is set to (`language_code`, an IETF tag), else `default`."""
+    return reply_language(user.language_code or "", default)
 
 
 def shared_own_phone(message: Message) -> str | None:

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from datetime import datetime
 
 from core.envelope import Attachment, Channel, Envelope, Party
+from core.language import reply_language
 from core.phone import NotAPhoneNumber, parse_address
 
 ANONYMOUS = "anonymous"
@@ -87,7 +88,7 @@ def _voice_envelope(
         provider_id=call_id(form),
         sender=Party(address=caller),
         recipient=Party(address=_number_or_raw(form.get("To", ""), default_region)),
-        subject=SUBJECTS.get(language, SUBJECTS["en"])[subject_index],
+        subject=SUBJECTS[reply_language(language)][subject_index],
         language=language,
         chosen_category=category,
         extras=extras,
