@@ -15,25 +15,22 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import warnings
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import timedelta
 from typing import Any, TypeVar
 
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, ReplyParameters
 from telegram.constants import MessageLimit
 from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError
-from telegram.warnings import PTBDeprecationWarning
 
 from core.envelope import Envelope
 from core.errors import PermanentSendError, TransientSendError
 from core.records import Reply
 from core.settings import Settings, TelegramSettings
 from core.store import Store
+from core.telegram_api import ALLOWED_UPDATES, retry_seconds
 
 T = TypeVar("T")
 MAX_TEXT = int(MessageLimit.MAX_TEXT_LENGTH)  # 4096, counted by Telegram in UTF-16 code units
-ALLOWED_UPDATES = ["message", "edited_message", "callback_query"]
 
 
 class TelegramNotConfigured(PermanentSendError):
@@ -152,14 +149,6 @@ class TelegramSender:
         except (NetworkError, TelegramError) as exc:  # TimedOut is a NetworkError
             raise TransientSendError(f"telegram: {exc.message}") from exc
         return str(ids[0])
-
-
-def retry_seconds(exc: RetryAfter) -> float:
-    """Telegram's wait in seconds: an int in PTB 22, a timedelta from PTB 23 (the int access warns meanwhile)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", PTBDeprecationWarning)
-        value = exc.retry_after
-    return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
 def set_webhook(settings: Settings) -> dict[str, Any]:

@@ -23,13 +23,13 @@ from telegram import CallbackQuery, Message, Update, User
 from core.envelope import Attachment, Channel, Envelope, Party
 from core.errors import ParseError
 from core.language import detect_language, reply_language
-from core.phone import NotAPhoneNumber
-from core.phone import to_e164 as phone_to_e164
+from core.phone import to_e164
 from core.settings import TelegramSettings
+from core.telegram_api import ALLOWED_UPDATES
 
 CATEGORY_PREFIX = "cat:"  # callback_data of the /start keyboard's buttons: "cat:<category name>"
 COMMANDS = ("start", "help")
-HANDLED = frozenset({"message", "edited_message", "callback_query"})
+HANDLED = frozenset(ALLOWED_UPDATES)
 
 
 @dataclass(frozen=True)
@@ -209,16 +209,13 @@ def shared_own_phone(message: Message) -> str | None:
     contact = message.contact
     if contact is None or message.from_user is None or contact.user_id != message.from_user.id:
         return None
-    return to_e164(contact.phone_number)
+    return contact_card_e164(contact.phone_number)
 
 
-def to_e164(raw: str) -> str | None:
+def contact_card_e164(raw: str) -> str | None:
     """A contact card's number in E.164 by the project's one phone rule (core.phone, shared with Twilio), so the
     number a user shares here is the same key their SMS and WhatsApp messages are filed under; None if not a number."""
     digits = raw.strip()
     if not digits.startswith("+"):
         digits = "+" + digits  # Telegram sends the international number without the plus
-    try:
-        return phone_to_e164(digits)
-    except NotAPhoneNumber:
-        return None
+    return to_e164(digits, None)

@@ -21,26 +21,22 @@ import logging
 import signal
 import threading
 import time
-import warnings
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
 
 from redis.exceptions import RedisError
 from telegram import Bot, Update
 from telegram.error import NetworkError, RetryAfter, TelegramError
-from telegram.warnings import PTBDeprecationWarning
 
 from core.envelope import Channel
 from core.errors import ParseError, StoreUnavailable
 from core.settings import Settings
 from core.store import Store
+from core.telegram_api import ALLOWED_UPDATES, retry_seconds
 from ingest.telegram.intake import Outcome, take_update
 
 log = logging.getLogger("helpline.telegram.polling")
 
 FollowUp = Callable[[Bot, Outcome], Awaitable[None]]
-# The same list channels.telegram.set_webhook registers (ingest may not import channels).
-ALLOWED_UPDATES = ["message", "edited_message", "callback_query"]
 BACKOFF_SECONDS = 2.0
 STOP_CHECK_SECONDS = 0.05  # how often a wait looks at the stop event (a threading.Event, set by a signal or a thread)
 
@@ -75,10 +71,7 @@ class Poller:
                     log.warning("store unavailable, offset kept: %s", exc)
                     await _wait(stop, BACKOFF_SECONDS)
                 except RetryAfter as exc:
-                    with warnings.catch_warnings():  # int in PTB 22 (warns), timedelta from PTB 23
-                        warnings.simplefilter("ignore", PTBDeprecationWarning)
-                        wait = exc.retry_after
-                    await _wait(stop, wait.total_seconds() if isinstance(wait, timedelta) else float(wait))
+                    await _wait(stop, retry_seconds(exc))
                 except (NetworkError, TelegramError) as exc:
                     log.warning("getUpdates failed: %s", exc)
                     await _wait(stop, BACKOFF_SECONDS)
