@@ -142,7 +142,7 @@ def route(
     trace: Annotated[bool, typer.Option("--trace", help="add each decision's trace")] = False,
 ) -> None:
     """Dry-run routing: JSON Lines on stdin, one decision per line out; or --replay stored messages."""
-    from router.cli_route import run_route
+    from helpline.route_cli import run_route
 
     code = run_route(
         settings_or_exit(settings),
@@ -164,7 +164,7 @@ def explain(
     settings: SettingsOption = None,
 ) -> None:
     """Print why a stored message was routed where it was: every rule tried, which matched, and why."""
-    from router.explain import run_explain
+    from helpline.explain_cli import run_explain
 
     raise typer.Exit(run_explain(settings_or_exit(settings), message_id, stdout=sys.stdout, stderr=sys.stderr))
 

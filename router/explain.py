@@ -1,14 +1,10 @@
-"""`helpline explain MESSAGE_ID`: a stored decision's trace, in words an admin can read."""
+"""A stored decision's trace, in words an admin can read (`helpline explain MESSAGE_ID`, helpline/explain_cli.py)."""
 
 from __future__ import annotations
 
-from typing import Any, TextIO
+from typing import Any
 
-from core.errors import StoreUnavailable
 from core.records import StoredMessage
-from core.redis_conn import connect
-from core.settings import Settings
-from core.store import Store
 
 
 def explain(message: StoredMessage) -> str:
@@ -69,17 +65,3 @@ def _entry(entry: dict[str, Any], number: int) -> str:
         then = "continue" if entry.get("continue") else "stop"
         return f"rule {number} {entry['rule']!r}: MATCHED ({entry.get('why')}) -> {actions}; {then}"
     return str(entry)
-
-
-def run_explain(settings: Settings, message_id: str, *, stdout: TextIO, stderr: TextIO) -> int:
-    """The whole `helpline explain` command; returns its exit status (1 for an unknown id)."""
-    try:
-        message = Store(connect(settings)).get_message(message_id)
-    except StoreUnavailable as exc:
-        stderr.write(f"error: {exc}\n")
-        return 2
-    if message is None:
-        stderr.write(f"error: no stored message has the id {message_id!r}\n")
-        return 1
-    stdout.write(explain(message) + "\n")
-    return 0

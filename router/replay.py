@@ -1,20 +1,17 @@
-"""`helpline route --rules NEW.toml --replay`: what a candidate rule set would change on stored messages.
+"""What a candidate rule set would change: stored decisions compared with the candidate's, field by field.
 
-Each stored, routed message is decided again with the candidate router, in the context its original decision
-recorded in its trace (new conversation or not, contact tags, business hours, time), so only the rules differ.
-The report counts the messages whose category, queue or priority would change, grouped by "from -> to", with
-examples.
+`helpline route --rules NEW.toml --replay` (helpline/route_cli.py) reads the stored messages and decides each again
+in the context its original decision recorded; this module only compares and reports. The report counts the
+messages whose category, queue or priority would change, grouped by "from -> to", with examples.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
 
+from core.envelope import Decision
 from core.records import StoredMessage
-from core.store import Store
-from router.engine import Router, RoutingContext
 
 FIELDS = ("category", "queue", "priority")
 
@@ -35,43 +32,26 @@ class ReplayReport:
     moved: set[str] = field(default_factory=set)  # ids of messages with any change
     moves: list[Move] = field(default_factory=list)
 
+    def add(self, message: StoredMessage, new: Decision | None) -> None:
+        """Count one stored message; `new` is the candidate's decision, None for a message never routed."""
+        self.total += 1
+        old = message.decision
+        if old is None or new is None:
+            return
+        self.routed += 1
+        excerpt = _excerpt(message)
+        for name in FIELDS:
+            before, after = str(getattr(old, name)), str(getattr(new, name))
+            if before != after:
+                self.moves.append(Move(message.id, name, before, after, excerpt))
+                self.moved.add(message.id)
+
     def groups(self, name: str) -> dict[tuple[str, str], list[Move]]:
         out: dict[tuple[str, str], list[Move]] = defaultdict(list)
         for move in self.moves:
             if move.field == name:
                 out[(move.before, move.after)].append(move)
         return dict(sorted(out.items(), key=lambda item: (-len(item[1]), item[0])))
-
-
-def context_of(message: StoredMessage, store: Store) -> RoutingContext:
-    assert message.decision is not None
-    recorded = RoutingContext.from_trace(message.decision.trace)
-    if recorded is not None:
-        return recorded
-    # Decisions older than the trace's context entry: rebuild what the store still knows.
-    tags = store.contact(message.contact_id).get("tags", "").split() if message.contact_id else []
-    return RoutingContext(contact_tags=frozenset(tags), now=message.envelope.received_at)
-
-
-def replay(store: Store, router: Router, since: datetime | None = None, until: datetime | None = None) -> ReplayReport:
-    report = ReplayReport()
-    for message_id in store.message_ids(since, until):
-        message = store.get_message(message_id)
-        if message is None:
-            continue
-        report.total += 1
-        if message.decision is None:
-            continue
-        report.routed += 1
-        new = router.decide(message.envelope, context_of(message, store))
-        old = message.decision
-        excerpt = _excerpt(message)
-        for name in FIELDS:
-            before, after = str(getattr(old, name)), str(getattr(new, name))
-            if before != after:
-                report.moves.append(Move(message_id, name, before, after, excerpt))
-                report.moved.add(message_id)
-    return report
 
 
 def format_report(report: ReplayReport, *, examples: int = 3) -> str:

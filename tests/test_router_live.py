@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from router.live import LiveRouter
 from tests.router_helpers import BASE, envelope
+from workers.live_router import LiveRouter
 
 RULE = '\n[[router.rules]]\nname = "sms to vip"\nwhen.keywords_any = ["{word}"]\nthen.queue = "vip"\n'
 

@@ -16,8 +16,8 @@ from core.redis_conn import connect
 from core.settings import Settings
 from core.store import Store
 from router.hours import BusinessCalendar
-from router.live import LiveRouter
 from workers import context
+from workers.live_router import LiveRouter
 
 
 def work(settings: Settings, *, burst: bool = False) -> None:

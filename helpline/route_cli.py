@@ -4,6 +4,10 @@ Input keys: `text` (required), and optionally `subject`, `channel` (default emai
 `language` (detected from the text when absent), `chosen_category`, and the context: `new_conversation`,
 `contact_tags`, `business_hours`. A line that is not such an object gets `{"line": n, "error": ...}` and the run
 goes on; the exit status is 1 at the end if any line was bad.
+
+With `--replay`, stored messages are decided again by the candidate rules instead, each in the context its original
+decision recorded (new conversation or not, contact tags, business hours, time), so only the rules differ;
+router/replay.py compares and reports.
 """
 
 from __future__ import annotations
@@ -19,12 +23,13 @@ from pydantic import ValidationError
 from core.envelope import Envelope, Party
 from core.errors import SettingsError, StoreUnavailable
 from core.language import detect_language
+from core.records import StoredMessage
 from core.redis_conn import connect
 from core.settings import Settings
 from core.store import Store
+from helpline.rules_file import load_router_file
 from router.engine import Router, RoutingContext, compile_router
-from router.replay import format_report, replay
-from router.rules_file import load_router_file
+from router.replay import ReplayReport, format_report
 
 DRY_RUN_SENDER = "dry-run@helpline.invalid"
 
@@ -111,6 +116,27 @@ def parse_time(value: str | None, option: str) -> datetime | None:
     except ValueError:
         raise BadLine(f"{option}: expected an ISO 8601 time such as 2026-01-31 or 2026-01-31T09:00:00+08:00") from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def replay(store: Store, router: Router, since: datetime | None = None, until: datetime | None = None) -> ReplayReport:
+    report = ReplayReport()
+    for message_id in store.message_ids(since, until):
+        message = store.get_message(message_id)
+        if message is None:
+            continue
+        new = router.decide(message.envelope, context_of(message, store)) if message.decision is not None else None
+        report.add(message, new)
+    return report
+
+
+def context_of(message: StoredMessage, store: Store) -> RoutingContext:
+    assert message.decision is not None
+    recorded = RoutingContext.from_trace(message.decision.trace)
+    if recorded is not None:
+        return recorded
+    # Decisions older than the trace's context entry: rebuild what the store still knows.
+    tags = store.contact(message.contact_id).get("tags", "").split() if message.contact_id else []
+    return RoutingContext(contact_tags=frozenset(tags), now=message.envelope.received_at)
 
 
 def run_route(
