@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from core.envelope import Channel, Decision
+from core.identity import identity_of
 from core.inbox import Inbox
 from core.records import StoredMessage
 from router import RoutingContext
@@ -39,19 +40,6 @@ class Work:
 
 
 Step = Callable[[Work, Context], "Work | Drop"]
-
-
-def identity_of(channel: Channel, address: str) -> str | None:
-    """The identity a contact is found by: one phone number is one contact across SMS, WhatsApp and voice.
-
-    None for a sender that identifies no one (a withheld caller id): such messages must not pile up in one contact.
-    """
-    if channel in (Channel.SMS, Channel.WHATSAPP, Channel.VOICE):
-        number = address.removeprefix("whatsapp:")
-        return "phone:" + number if number.startswith("+") else None
-    if channel is Channel.EMAIL:
-        return "email:" + address.lower()
-    return f"{channel.value}:{address}"
 
 
 def drop_own_loops(work: Work, ctx: Context) -> Work | Drop:
