@@ -13,6 +13,8 @@ from __future__ import annotations
 import math
 import re
 
+from channels.text_units import prefix_within, utf16_units
+
 _GSM_BASIC = frozenset(
     "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿"
     "abcdefghijklmnopqrstuvwxyzäöñüà"
@@ -35,7 +37,7 @@ def units(text: str) -> int:
     """Septets for GSM-7 text, UTF-16 code units otherwise."""
     if is_gsm7(text):
         return sum(2 if c in _GSM_EXTENDED else 1 for c in text)
-    return len(text.encode("utf-16-le")) // 2
+    return utf16_units(text)
 
 
 def segments(text: str) -> int:
@@ -55,7 +57,7 @@ def fit(text: str, max_segments: int) -> str:
     body, closing = _split_closing(text, room // MAX_CLOSING_SHARE)
     joiner = " " if closing and gsm else ""
     budget = room - units(ellipsis) - units(joiner + closing)
-    prefix = _prefix_within(body, min(budget, TWILIO_MAX_BODY - len(ellipsis + joiner + closing)))
+    prefix = prefix_within(body, min(budget, TWILIO_MAX_BODY - len(ellipsis + joiner + closing)), units)
     cut = _last_boundary(prefix)
     return prefix[:cut].rstrip().rstrip(_TRAILING) + ellipsis + joiner + closing
 
@@ -75,15 +77,6 @@ def _split_closing(text: str, max_units: int) -> tuple[str, str]:
     if not starts or units(text[starts[-1] :]) > max_units:
         return text, ""
     return text[: starts[-1]].rstrip(), text[starts[-1] :].strip()
-
-
-def _prefix_within(text: str, budget: int) -> str:
-    used = 0
-    for i, c in enumerate(text):
-        used += units(c)
-        if used > budget:
-            return text[:i]
-    return text
 
 
 def _last_boundary(prefix: str) -> int:

@@ -22,6 +22,7 @@ from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, ReplyParam
 from telegram.constants import MessageLimit
 from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError
 
+from channels.text_units import prefix_within, utf16_units
 from core.envelope import Envelope
 from core.errors import PermanentSendError, TransientSendError
 from core.records import Reply
@@ -70,8 +71,8 @@ def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
     """Pieces of at most `limit` UTF-16 units, cut at a paragraph, line or word break when there is one."""
     pieces: list[str] = []
     rest = text
-    while _units(rest) > limit:
-        window = _prefix_within(rest, limit)
+    while utf16_units(rest) > limit:
+        window = prefix_within(rest, limit)
         cut = _break_in(window)
         pieces.append(rest[:cut].rstrip())
         rest = rest[cut:].lstrip()
@@ -88,19 +89,6 @@ def _break_in(window: str) -> int:
             return position
     last = max(window.rfind("\n"), window.rfind(" "))
     return last if last > 0 else len(window)
-
-
-def _units(text: str) -> int:
-    return len(text.encode("utf-16-le")) // 2
-
-
-def _prefix_within(text: str, limit: int) -> str:
-    count = 0
-    for i, char in enumerate(text):
-        count += 2 if ord(char) > 0xFFFF else 1
-        if count > limit:
-            return text[:i]
-    return text
 
 
 def category_keyboard(buttons: Sequence[tuple[str, str]]) -> InlineKeyboardMarkup:
