@@ -52,7 +52,8 @@ _ZH_CODE = (
 _HARMLESS_BEFORE = {
     "error", "promo", "promotion", "promotional", "coupon", "voucher", "discount", "referral", "invite", "invitation",
     "reference", "zip", "postal", "post", "area", "country", "swift", "bic", "bank", "branch", "sort", "status",
-    "reason", "response", "qr", "bar", "source", "product", "currency", "tracking", "gift",
+    "reason", "response", "qr", "bar", "source", "product", "currency", "tracking", "gift", "order", "transaction",
+    "txn", "booking", "merchant", "ticket", "case", "app", "shows", "showing", "displays", "displayed", "says",
 }  # fmt: skip
 
 _CODE_AFTER = re.compile(rf"(?P<kw>{_A}{_EN_CODE}{_Z}|{_ZH_CODE})(?:\s*(?:number|no\.?|码))?{_SEP}{_CODE_VALUE}", re.I)
@@ -63,13 +64,17 @@ _CODE_BEFORE = re.compile(
 )
 
 # The secret runs to whitespace or CJK text/punctuation; trailing sentence punctuation is not part of it.
+# Both runs are bounded (a password is at most 64 characters): unbounded, the lazy run re-scanned the punctuation
+# after it at every step, and one mail of 50 KB of dots after "password:" took half a minute.
 _SECRET = (
-    r"(?P<v>[^\s\u3000-\u303f\u4e00-\u9fff\uff01-\uff0f\uff1a-\uff20]+?)"
-    r"(?=[.,;!?)]*(?:[\s\u3000-\u9fff\uff01-\uff5e]|$))"
+    r"(?P<v>[^\s\u3000-\u303f\u4e00-\u9fff\uff01-\uff0f\uff1a-\uff20]{1,64}?)"
+    r"(?=[.,;!?)]{0,8}(?:[\s\u3000-\u9fff\uff01-\uff5e]|$))"
 )
+# "password is hunter2", "password: hunter2", "password is: hunter2"; "密码是abc", "密码：abc", "密码是：abc".
 _PASSWORD = re.compile(
-    rf"(?:{_A}(?:password|passwd|pwd|passcode|pass\s+word|login\s+pin){_Z}[ \t]*(?:is|was|=|:|：)[ \t]*|"
-    r"(?<!动态)(?<!動態)(?<!一次性)(?:密码|密碼)[ \t]*(?:是|为|為|=|:|：)?[ \t]*)" + _SECRET,
+    rf"(?:{_A}(?:password|passwd|pwd|passcode|pass\s+word|login\s+pin){_Z}"
+    r"(?:[ \t]+(?:is|was)(?=[ \t:=：])[ \t]*[=:：]?|[ \t]*[=:：])[ \t]*|"
+    r"(?<!动态)(?<!動態)(?<!一次性)(?:密码|密碼)[ \t]*(?:是|为|為)?[ \t]*[=:：]?[ \t]*)" + _SECRET,
     re.I,
 )
 _PASSWORD_WORD = re.compile(r"pass|pwd|login\s+pin|密码|密碼", re.I)  # a superset of what _PASSWORD starts with
@@ -167,7 +172,7 @@ def _masking(kind: str, kinds: list[str], accept: Callable[[re.Match[str]], bool
 
 
 def _code_word_is_harmless(m: re.Match[str]) -> bool:
-    before = m.string[: m.start()]
+    before = m.string[max(0, m.start() - 40) : m.start()]  # the word just before; never the whole text
     word = re.search(r"([A-Za-z]+)[\s-]*$", before)
     return bool(word) and word is not None and word.group(1).lower() in _HARMLESS_BEFORE
 
