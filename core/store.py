@@ -227,9 +227,10 @@ class Store:
         """Count one auto-reply against the contact's cap; False when the cap for this window is used up."""
         key = self.key("autoreply", contact_id)
         with store_errors(), self.redis.pipeline() as pipe:
+            # SET NX EX opens the window with its expiry, then INCR counts in it (EXPIRE NX would need Redis 7).
+            pipe.set(key, 0, ex=window_seconds, nx=True)
             pipe.incr(key)
-            pipe.expire(key, window_seconds, nx=True)
-            count, _ = pipe.execute()
+            _, count = pipe.execute()
         return int(count) <= limit
 
     # ---- conversations -----------------------------------------------------------------------------------------

@@ -8,11 +8,13 @@ increments in `appendonlydir/`.
 
 from __future__ import annotations
 
+import fcntl
 import shutil
 import signal
 import subprocess
 import time
 from pathlib import Path
+from typing import IO
 
 from redis import Redis
 
@@ -24,6 +26,7 @@ class EmbeddedRedis:
         self.directory = directory.resolve()
         self.socket = self.directory / EMBEDDED_SOCKET
         self.process: subprocess.Popen[bytes] | None = None
+        self._lock_file: IO[str] | None = None
 
     @property
     def url(self) -> str:
@@ -34,6 +37,7 @@ class EmbeddedRedis:
         if binary is None:
             raise RuntimeError("redis-server is not installed: run `make run` (it installs it) or set [redis] url")
         self.directory.mkdir(parents=True, exist_ok=True)
+        self._lock()
         self.process = subprocess.Popen(
             [binary, "--port", "0", "--unixsocket", str(self.socket), "--unixsocketperm", "700",
              "--dir", str(self.directory), "--appendonly", "yes", "--appendfsync", "always", "--save", "",
@@ -52,6 +56,19 @@ class EmbeddedRedis:
                 time.sleep(0.02)
         raise RuntimeError("embedded redis-server did not answer in time")
 
+    def _lock(self) -> None:
+        """One embedded Redis per folder: a second `helpline run` in the same checkout would take over the socket and
+        append to the same AOF. The lock is an flock, so it is released by the kernel when this process dies."""
+        if self._lock_file is not None:
+            return
+        lock_file = (self.directory / "helpline.lock").open("w")
+        try:
+            fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock_file.close()
+            raise RuntimeError(f"another Helpline is already running its Redis in {self.directory}") from None
+        self._lock_file = lock_file
+
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
@@ -60,3 +77,6 @@ class EmbeddedRedis:
             self.process.send_signal(signal.SIGTERM)  # redis fsyncs the AOF and exits
             self.process.wait(15)
         self.process = None
+        if self._lock_file is not None:
+            self._lock_file.close()  # closing the file releases the flock
+            self._lock_file = None
