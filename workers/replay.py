@@ -13,18 +13,9 @@ from core.envelope import Channel, Envelope
 from core.redis_conn import connect
 from core.settings import Settings
 from core.store import Store
+from ingest.email.intake import envelope_of
 
 Reparser = Callable[[bytes, dict[str, Any], Settings], Envelope]
-
-
-def _email(raw: bytes, meta: dict[str, Any], settings: Settings) -> Envelope:
-    from ingest.email.parse import parse_email
-    from ingest.email.smtp_envelope import with_smtp_envelope
-
-    envelope = parse_email(raw, max_attachment_bytes=settings.email.max_attachment_bytes)
-    if "rcpt_tos" in meta:  # it came by SMTP: the transaction's recipient and return path count, as they did then
-        return with_smtp_envelope(envelope, str(meta.get("mail_from") or ""), [str(r) for r in meta["rcpt_tos"]])
-    return envelope
 
 
 def _telegram(raw: bytes, meta: dict[str, Any], settings: Settings) -> Envelope:
@@ -46,7 +37,7 @@ def _twilio_voice(raw: bytes, meta: dict[str, Any], settings: Settings) -> Envel
 
 
 REPARSERS: dict[Channel, Reparser] = {
-    Channel.EMAIL: _email,
+    Channel.EMAIL: envelope_of,
     Channel.SMS: _twilio_message,
     Channel.WHATSAPP: _twilio_message,
     Channel.VOICE: _twilio_voice,

@@ -19,12 +19,11 @@ from contextlib import contextmanager, suppress
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 
-from core.envelope import Channel
-from core.errors import ParseError, StoreUnavailable
+from core.errors import StoreUnavailable
 from core.redis_conn import connect
 from core.settings import ImapSettings, Settings
 from core.store import Store
-from ingest.email.parse import parse_email
+from ingest.email.intake import take_in
 
 log = logging.getLogger("helpline.imap")
 
@@ -101,21 +100,9 @@ class ImapPoller:
         return done
 
     def _store(self, raw: bytes, uid: int) -> None:
-        meta = {"imap_folder": self.imap.folder, "imap_uid": uid}
-        try:
-            envelope = parse_email(raw, max_attachment_bytes=self.settings.email.max_attachment_bytes)
-        except ParseError as exc:
-            self.store.dead_letter(Channel.EMAIL, raw, f"parse error: {exc}", meta)
-            return
-        except Exception as exc:  # a parser bug must not lose the mail: keep it raw for replay
-            log.exception("parser crashed on UID %s", uid)
-            self.store.dead_letter(Channel.EMAIL, raw, f"parser crashed: {exc!r}", meta)
-            return
-        envelope = envelope.model_copy(update={"extras": {**envelope.extras, **meta}})
-        accepted = self.store.accept(envelope, raw)
-        if not accepted.duplicate:
+        intake = take_in(self.store, self.settings, raw, {"imap_folder": self.imap.folder, "imap_uid": uid})
+        if not (intake.duplicate or intake.dead_letter):
             self.stored += 1
-            log.info("stored %s (UID %s)", accepted.message_id, uid)
 
     def _mark_done(self, client: IMAPClient, uid: int) -> None:
         if self.imap.move_to:

@@ -1,7 +1,7 @@
 """What the SMTP transaction adds to a parsed mail: the recipient it was delivered to, and the return path.
 
-Used by the SMTP server and by `helpline replay` of mail that came in by SMTP, so a replayed mail is the same
-envelope the server would have stored.
+Applied by ingest/email/intake.py to mail the SMTP server received, and again by `helpline replay` of such mail,
+so a replayed mail is the same envelope the server would have stored.
 """
 
 from __future__ import annotations

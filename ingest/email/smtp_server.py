@@ -21,13 +21,11 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Session
 from aiosmtpd.smtp import Envelope as SmtpEnvelope
 
-from core.envelope import Channel
-from core.errors import ParseError, StoreUnavailable
+from core.errors import StoreUnavailable
 from core.redis_conn import connect
 from core.settings import Settings
 from core.store import Store
-from ingest.email.parse import parse_email
-from ingest.email.smtp_envelope import with_smtp_envelope
+from ingest.email.intake import take_in
 
 log = logging.getLogger("helpline.smtp")
 
@@ -60,24 +58,12 @@ class SupportMailHandler:
             return "451 4.3.0 Temporarily unable to store the message; please retry"
 
     def _store(self, raw: bytes, mail_from: str, rcpt_tos: list[str]) -> str:
-        try:
-            envelope = parse_email(raw, max_attachment_bytes=self.settings.email.max_attachment_bytes)
-        except ParseError as exc:
-            return self._dead_letter(raw, f"parse error: {exc}", mail_from, rcpt_tos)
-        except Exception as exc:  # a parser bug must not lose the mail: keep it raw for replay
-            log.exception("parser crashed")
-            return self._dead_letter(raw, f"parser crashed: {exc!r}", mail_from, rcpt_tos)
-        envelope = with_smtp_envelope(envelope, mail_from, rcpt_tos)
-        accepted = self.store.accept(envelope, raw)
-        if accepted.duplicate:
-            return f"250 2.0.0 Already received as {accepted.message_id}"
-        log.info("stored %s from %s", accepted.message_id, envelope.sender.address)
-        return f"250 2.0.0 Stored as {accepted.message_id}"
-
-    def _dead_letter(self, raw: bytes, error: str, mail_from: str, rcpt_tos: list[str]) -> str:
-        letter = self.store.dead_letter(Channel.EMAIL, raw, error, {"mail_from": mail_from, "rcpt_tos": rcpt_tos})
-        log.error("dead-lettered %s: %s", letter, error)
-        return f"250 2.0.0 Kept for review as {letter}"
+        intake = take_in(self.store, self.settings, raw, {"mail_from": mail_from, "rcpt_tos": rcpt_tos})
+        if intake.dead_letter:
+            return f"250 2.0.0 Kept for review as {intake.id}"
+        if intake.duplicate:
+            return f"250 2.0.0 Already received as {intake.id}"
+        return f"250 2.0.0 Stored as {intake.id}"
 
 
 def controller(settings: Settings, store: Store, *, port: int | None = None) -> Controller:
