@@ -80,6 +80,8 @@ def serve(
         from helpline.wait import wait_for_store
 
         wait_for_store(loaded)
+    if not PROCESSES[process].reloads_rules:
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)  # an operator's `kill -HUP` to the group must not stop it
     PROCESSES[process].run(loaded)
 
 

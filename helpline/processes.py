@@ -18,6 +18,7 @@ from core.settings import Settings
 class Process:
     run: Callable[[Settings], None]
     enabled: Callable[[Settings], bool] = lambda settings: True
+    reloads_rules: bool = False  # SIGHUP reloads the rules; every other process ignores SIGHUP
 
 
 def serve_redis(settings: Settings) -> None:
@@ -85,7 +86,7 @@ PROCESSES: dict[str, Process] = {
     "smtp": Process(serve_smtp),
     "imap": Process(serve_imap, lambda s: s.email.imap.host is not None),
     "web": Process(serve_web),
-    "worker": Process(serve_worker),
+    "worker": Process(serve_worker, reloads_rules=True),
     "scheduler": Process(serve_scheduler),
     "telegram": Process(serve_telegram, lambda s: s.telegram.mode == "polling" and s.telegram.token is not None),
 }

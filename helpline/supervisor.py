@@ -23,6 +23,7 @@ from helpline.embedded_redis import EmbeddedRedis
 from helpline.processes import PROCESSES
 
 log = logging.getLogger("helpline.run")
+STABLE_SECONDS = 60.0
 PROCFILE = Path(__file__).resolve().parent.parent / "Procfile"
 
 
@@ -30,9 +31,11 @@ PROCFILE = Path(__file__).resolve().parent.parent / "Procfile"
 class Child:
     name: str
     argv: list[str]
+    reloads_rules: bool = False  # workers: the ones SIGHUP is for
     process: subprocess.Popen[bytes] | None = None
     restarts: int = 0
     next_start: float = field(default=0.0)
+    started_at: float = field(default=0.0)
 
 
 def procfile_entries(path: Path = PROCFILE) -> list[tuple[str, list[str]]]:
@@ -59,7 +62,8 @@ def children_for(settings: Settings, settings_file: Path | None) -> list[Child]:
         if settings_file is not None:
             command += ["--settings", str(settings_file)]
         copies = settings.workers.count if process_name == "worker" else 1
-        children += [Child(f"{name}.{i + 1}" if copies > 1 else name, command) for i in range(copies)]
+        reloads = process_name in PROCESSES and PROCESSES[process_name].reloads_rules
+        children += [Child(f"{name}.{i + 1}" if copies > 1 else name, command, reloads) for i in range(copies)]
     return children
 
 
@@ -79,9 +83,9 @@ def run_all(settings: Settings, settings_file: Path | None) -> int:
         stopping = True
 
     def forward_hangup(signum: int, frame: object) -> None:
-        log.info("SIGHUP: passing it on to every process (rules reload)")
+        log.info("SIGHUP: passing it on to the workers (rules reload)")
         for child in children:
-            if child.process and child.process.poll() is None:
+            if child.reloads_rules and child.process and child.process.poll() is None:
                 child.process.send_signal(signal.SIGHUP)
 
     signal.signal(signal.SIGINT, stop)
@@ -115,10 +119,13 @@ def _keep_alive(child: Child, env: dict[str, str]) -> None:
         code = child.process.poll()
         if code is None:
             return
+        if time.monotonic() - child.started_at > STABLE_SECONDS:
+            child.restarts = 0  # it had been running fine: this is a fresh failure, not a crash loop
         delay = min(2 ** min(child.restarts, 5), 30)
         log.warning("%s exited with %s; restarting in %ss", child.name, code, delay)
         child.process, child.next_start = None, time.monotonic() + delay
         child.restarts += 1
     if time.monotonic() >= child.next_start:
         child.process = subprocess.Popen(child.argv, env=env)
+        child.started_at = time.monotonic()
         log.info("%s started (pid %s)", child.name, child.process.pid)

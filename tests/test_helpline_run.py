@@ -89,7 +89,8 @@ def test_run_starts_everything_with_an_embedded_redis(tmp_path: Path, smtp_sink:
     finally:
         output = stop(process, log)
     assert process.returncode == 0, output
-    assert "SIGHUP: passing it on" in output
+    assert "SIGHUP: passing it on to the workers" in output
+    assert "exited with" not in output, "a process died on SIGHUP (or otherwise) and was restarted"
     assert not (tmp_path / "redis" / "redis.sock").exists(), "embedded Redis still running"
 
 
