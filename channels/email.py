@@ -45,32 +45,8 @@ class EmailSender:
     def send(self, reply: Reply, original: Envelope) -> str:
         message = self.compose(reply, original)
         recipient = Address(addr_spec=reply.to).addr_spec if "@" in reply.to else reply.to
-        try:
-            with smtplib.SMTP(self.settings.host, self.settings.port, timeout=self.settings.timeout_seconds) as smtp:
-                if self.settings.starttls:
-                    smtp.starttls()
-                if self.settings.username and self.settings.password:
-                    smtp.login(self.settings.username, self.settings.password.get_secret_value())
-                # Envelope sender "<>" would be a bounce; use our address so DSNs about the reply reach us.
-                refused = smtp.send_message(message, from_addr=self.settings.sender, to_addrs=[recipient])
-        except smtplib.SMTPRecipientsRefused as exc:
-            raise _classify(*next(iter(exc.recipients.values()))) from exc
-        except (smtplib.SMTPSenderRefused, smtplib.SMTPDataError) as exc:
-            raise _classify(exc.smtp_code, exc.smtp_error) from exc
-        except smtplib.SMTPResponseException as exc:
-            raise _classify(exc.smtp_code, exc.smtp_error) from exc
-        except (smtplib.SMTPException, OSError) as exc:
-            raise TransientSendError(f"relay {self.settings.host}:{self.settings.port} unreachable: {exc}") from exc
-        if refused:
-            raise _classify(*next(iter(refused.values())))
+        _deliver(self.settings, message, [recipient])
         return reply.headers["Message-ID"]
-
-
-def _classify(code: int, text: bytes | str) -> PermanentSendError | TransientSendError:
-    detail = text.decode(errors="replace") if isinstance(text, bytes) else text
-    if 400 <= code < 500:
-        return TransientSendError(f"relay answered {code} {detail}")
-    return PermanentSendError(f"relay answered {code} {detail}")
 
 
 def send_notice(settings: OutboundEmailSettings, to: list[str], subject: str, text: str) -> None:
@@ -82,14 +58,31 @@ def send_notice(settings: OutboundEmailSettings, to: list[str], subject: str, te
     message["Auto-Submitted"] = "auto-generated"
     message["Message-ID"] = make_msgid(idstring="helpline-notice", domain=settings.sender.rpartition("@")[2] or None)
     message.set_content(text, charset="utf-8")
+    _deliver(settings, message, to)
+
+
+def _deliver(settings: OutboundEmailSettings, message: EmailMessage, recipients: list[str]) -> None:
+    """Hand `message` to the relay for `recipients`; a refusal of any of them raises, 4xx transient, 5xx permanent."""
     try:
         with smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout_seconds) as smtp:
             if settings.starttls:
                 smtp.starttls()
             if settings.username and settings.password:
                 smtp.login(settings.username, settings.password.get_secret_value())
-            smtp.send_message(message, from_addr=settings.sender, to_addrs=to)
-    except smtplib.SMTPResponseException as exc:
+            # Envelope sender "<>" would be a bounce; use our address so DSNs about the message reach us.
+            refused = smtp.send_message(message, from_addr=settings.sender, to_addrs=recipients)
+    except smtplib.SMTPRecipientsRefused as exc:  # every recipient refused
+        raise _classify(*next(iter(exc.recipients.values()))) from exc
+    except smtplib.SMTPResponseException as exc:  # sender refused, DATA refused, or any other error reply
         raise _classify(exc.smtp_code, exc.smtp_error) from exc
     except (smtplib.SMTPException, OSError) as exc:
         raise TransientSendError(f"relay {settings.host}:{settings.port} unreachable: {exc}") from exc
+    if refused:  # some recipients refused, the others accepted
+        raise _classify(*next(iter(refused.values())))
+
+
+def _classify(code: int, text: bytes | str) -> PermanentSendError | TransientSendError:
+    detail = text.decode(errors="replace") if isinstance(text, bytes) else text
+    if 400 <= code < 500:
+        return TransientSendError(f"relay answered {code} {detail}")
+    return PermanentSendError(f"relay answered {code} {detail}")

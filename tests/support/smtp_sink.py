@@ -30,7 +30,14 @@ class SinkMessage:
 class _Handler:
     messages: list[SinkMessage] = field(default_factory=list)
     refuse_with: str | None = None
+    refuse_recipients: dict[str, str] = field(default_factory=dict)  # address -> the RCPT reply refusing it
     arrived: threading.Condition = field(default_factory=threading.Condition)
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: list[str]) -> str:
+        if address in self.refuse_recipients:
+            return self.refuse_recipients[address]
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         if self.refuse_with:
@@ -53,6 +60,10 @@ class SmtpSink:
 
     def refuse(self, reply: str | None) -> None:
         self.handler.refuse_with = reply
+
+    def refuse_recipient(self, address: str, reply: str) -> None:
+        """Answer RCPT TO:<address> with `reply` (e.g. "550 5.1.1 no such user"); other recipients are taken."""
+        self.handler.refuse_recipients[address] = reply
 
     def wait_for(self, count: int, timeout: float = 10.0) -> list[SinkMessage]:
         with self.handler.arrived:
