@@ -15,13 +15,14 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 
-from bench.support import SUPPORT_ADDRESS, PrivateRedis, bench_settings, filesystem_of, fmt_ratio, sample_emails, timed
+from bench.support import SUPPORT_ADDRESS, bench_settings, filesystem_of, fmt_ratio, sample_emails, timed
 from core.envelope import Envelope
 from core.redis_conn import connect
 from core.store import Store
 from ingest.email.parse import parse_email
 from ingest.email.smtp_server import controller
 from tests.support.ports import free_port
+from tests.support.redis_server import RedisServer
 
 MESSAGES = 400
 ROUNDS = 5  # interleaved, run by run; the best run counts (noise on a shared machine only ever slows a run down)
@@ -63,7 +64,7 @@ def bare_server() -> Iterator[tuple[int, Callable[[], int]]]:
 
 @contextmanager
 def helpline_server(fsync_always: bool) -> Iterator[tuple[int, Callable[[], int]]]:
-    with PrivateRedis(fsync_always=fsync_always) as redis_server:
+    with RedisServer(fsync_always=fsync_always) as redis_server:
         settings = bench_settings(redis_server.url)
         store = Store(connect(settings))
         port = free_port()
@@ -106,7 +107,7 @@ def component_rates() -> tuple[float, float]:
     """`parse_email` alone and `Store.accept` alone (Redis without persistence), in-process, msg/s: where
     Helpline's time per message goes, apart from SMTP itself."""
     best_parse, best_accept = 0.0, 0.0
-    with PrivateRedis() as redis_server:
+    with RedisServer() as redis_server:
         store = Store(connect(bench_settings(redis_server.url)))
         for round_ in range(ROUNDS):
             messages = sample_emails(MESSAGES, tag=f"c{round_}")
@@ -127,7 +128,7 @@ def _accept_all(store: Store, envelopes: list[Envelope], messages: list[bytes]) 
 
 
 def main() -> str:
-    with PrivateRedis() as probe:  # where the benchmark's AOF lives decides what an fsync costs
+    with RedisServer() as probe:  # where the benchmark's AOF lives decides what an fsync costs
         filesystem = filesystem_of(probe.workdir)
     mean_size = sum(map(len, sample_emails(MESSAGES))) / MESSAGES
     best = measure()

@@ -28,12 +28,13 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from bench import support
-from bench.support import PrivateRedis, filesystem_of
+from bench.support import filesystem_of
 from core.redis_conn import connect
 from core.settings import Settings
 from core.store import Store
 from tests.support.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, sign, sms_form
 from tests.support.ports import free_port
+from tests.support.redis_server import RedisServer
 
 REQUESTS = 2000
 CLIENTS = 4
@@ -156,8 +157,8 @@ def run_rounds(redis_url: str, fsync_url: str) -> dict[str, tuple[float, list[fl
 
 def main() -> str:
     with ExitStack() as stack:  # private servers, stopped by their PIDs
-        plain = stack.enter_context(PrivateRedis())
-        fsync = stack.enter_context(PrivateRedis(fsync_always=True))
+        plain = stack.enter_context(RedisServer())
+        fsync = stack.enter_context(RedisServer(fsync_always=True))
         filesystem = filesystem_of(fsync.workdir)
         results = run_rounds(plain.url, fsync.url)
         expected = ROUNDS * (REQUESTS + 100)  # every request of every round, warm-ups included, stored exactly once

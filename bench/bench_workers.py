@@ -19,12 +19,13 @@ from rq import Queue, SimpleWorker, Worker
 from rq.registry import FailedJobRegistry, FinishedJobRegistry
 from rq.worker import BaseWorker
 
-from bench.support import PrivateRedis, bench_settings, fmt_ratio, sample_emails, timed
+from bench.support import bench_settings, fmt_ratio, sample_emails, timed
 from core.envelope import Envelope, Party
 from core.queues import queues
 from core.settings import Settings
 from core.store import Store
 from ingest.email.parse import parse_email
+from tests.support.redis_server import RedisServer
 from tests.support.smtp_sink import SmtpSink
 from workers import context
 
@@ -92,7 +93,7 @@ def measure() -> dict[tuple[str, str], float]:
     """Best jobs/s per (worker class, workload)."""
     logging.getLogger("rq").setLevel(logging.WARNING)
     best: dict[tuple[str, str], float] = {}
-    with PrivateRedis() as server:
+    with RedisServer() as server:
         sink = SmtpSink().start()
         try:
             settings = bench_settings(server.url, smtp_port=sink.port)

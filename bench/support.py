@@ -1,77 +1,21 @@
-"""Shared bench helpers: a private redis-server with a chosen durability, settings pointed at it, rates and ratios.
+"""Shared bench helpers: settings pointed at a private redis-server, rates, ratios and sample mail.
 
 The benchmarks never touch the shared Redis on 6379: each starts its own server on a free port in a temporary
-directory and stops it by its PID.
+directory (tests/support/redis_server.py, `fsync_always` for the durability `helpline run` uses) and stops it by
+its PID.
 """
 
 from __future__ import annotations
 
 import base64
-import signal
-import subprocess
-import tempfile
 import time
 from collections.abc import Callable
 from email.message import EmailMessage
 from pathlib import Path
-from types import TracebackType
-
-from redis import Redis
 
 from core.settings import Settings, load_settings
-from tests.support.ports import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-class PrivateRedis:
-    """redis-server on a free port in a temp dir. `fsync_always` is what `helpline run`'s embedded Redis uses."""
-
-    def __init__(self, *, fsync_always: bool = False) -> None:
-        self.fsync_always = fsync_always
-        self.port = free_port()
-        self._tmp = tempfile.TemporaryDirectory(prefix="hl-bench-redis-")
-        self.workdir = Path(self._tmp.name)
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    @property
-    def durability(self) -> str:
-        return "appendonly yes, appendfsync always" if self.fsync_always else "appendonly no"
-
-    def start(self) -> PrivateRedis:
-        persistence = (
-            ["--appendonly", "yes", "--appendfsync", "always"] if self.fsync_always else ["--appendonly", "no"]
-        )
-        self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", *persistence,
-             "--dir", str(self.workdir), "--logfile", str(self.workdir / "redis.log")],
-        )  # fmt: skip
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                if Redis(port=self.port, socket_connect_timeout=0.2).ping():
-                    return self
-            except Exception:
-                time.sleep(0.01)
-        self.stop()
-        raise RuntimeError(f"redis-server did not start; see {self.workdir}/redis.log")
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.send_signal(signal.SIGTERM)
-            self.process.wait(15)
-            self.process = None
-        self._tmp.cleanup()
-
-    def __enter__(self) -> PrivateRedis:
-        return self.start()
-
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        self.stop()
 
 
 def bench_settings(redis_url: str, *, smtp_port: int | None = None) -> Settings:
