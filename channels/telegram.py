@@ -25,6 +25,7 @@ from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, Re
 from channels.text_units import prefix_within, utf16_units
 from core.envelope import Envelope
 from core.errors import PermanentSendError, TransientSendError
+from core.identity import telegram_identity
 from core.records import Reply
 from core.settings import Settings, TelegramSettings
 from core.store import Store
@@ -127,7 +128,7 @@ class TelegramSender:
                 self.settings, lambda bot: send_text(bot, chat_id, reply.text, reply_to=int(quote) if quote else None)
             )
         except Forbidden as exc:
-            contact_id = self.store.contact_for(f"telegram:{original.sender.address}")
+            contact_id = self.store.contact_for(telegram_identity(original.sender.address))
             self.store.set_contact_field(contact_id, "telegram_blocked", "1")
             raise PermanentSendError(f"telegram: {exc.message}") from exc
         except RetryAfter as exc:

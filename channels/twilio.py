@@ -24,15 +24,8 @@ from channels.sms_text import fit, truncate
 from channels.twilio_session import last_inbound
 from core.envelope import Channel, Envelope
 from core.errors import PermanentSendError, TransientSendError
-from core.phone import (
-    NotAPhoneNumber,
-    PhoneAddress,
-    mark_opted_out,
-    may_receive_sms,
-    opt_out_field,
-    parse_address,
-    phone_identity,
-)
+from core.identity import WHATSAPP_PREFIX, phone_identity
+from core.phone import NotAPhoneNumber, PhoneAddress, mark_opted_out, may_receive_sms, opt_out_field, parse_address
 from core.records import Reply
 from core.settings import Settings
 from core.store import Store
@@ -119,7 +112,7 @@ class TwilioSender:
             number = wrote_to or self.twilio.whatsapp_from
             if not number:
                 raise PermanentSendError("no WhatsApp sender: set [twilio] whatsapp_from")
-            return {"from_": "whatsapp:" + number.removeprefix("whatsapp:")}
+            return {"from_": WHATSAPP_PREFIX + number.removeprefix(WHATSAPP_PREFIX)}
         if self.twilio.messaging_service_sid:
             return {"messaging_service_sid": self.twilio.messaging_service_sid}
         # A voice number may not take SMS; an explicit sms_from wins for voicemail acknowledgements.

@@ -12,9 +12,8 @@ from dataclasses import dataclass
 
 import phonenumbers
 
+from core.identity import WHATSAPP_PREFIX, phone_identity
 from core.store import Store
-
-WHATSAPP_PREFIX = "whatsapp:"
 
 
 class NotAPhoneNumber(ValueError):
@@ -67,11 +66,6 @@ def may_receive_sms(e164: str) -> bool:
         phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
         phonenumbers.PhoneNumberType.UNKNOWN,
     )
-
-
-def phone_identity(e164: str) -> str:
-    """The contact identity of a number: SMS, WhatsApp and voice from one number are one contact."""
-    return "phone:" + e164
 
 
 def opt_out_field(whatsapp: bool) -> str:

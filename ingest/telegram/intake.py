@@ -28,6 +28,7 @@ from redis.exceptions import RedisError
 
 from core.envelope import Channel, Envelope
 from core.errors import ParseError, StoreUnavailable
+from core.identity import phone_identity, telegram_identity
 from core.records import StoredMessage
 from core.sensitive import mask_sensitive
 from core.settings import Settings
@@ -102,8 +103,8 @@ def _store_message(incoming: Incoming, raw: bytes, settings: Settings, store: St
     user_id = envelope.sender.address
     if incoming.shared_phone is not None:
         # Linked before the message is stored: a crash in between leaves a retry that links again (idempotent).
-        contact_id = store.contact_for(f"phone:{incoming.shared_phone}")
-        store.link_identity(f"telegram:{user_id}", contact_id)
+        contact_id = store.contact_for(phone_identity(incoming.shared_phone))
+        store.link_identity(telegram_identity(user_id), contact_id)
     choice_key = store.key("tg", "category", user_id)
     chosen = None
     if envelope.service is None:  # a command or a shared contact is not the message the choice was made for
@@ -138,9 +139,8 @@ def replay_envelope(raw: bytes, meta: dict[str, Any], settings: Settings) -> Env
         from core.redis_conn import connect  # only replay needs a connection of its own here
 
         store = Store(connect(settings))
-        store.link_identity(
-            f"telegram:{parsed.envelope.sender.address}", store.contact_for(f"phone:{parsed.shared_phone}")
-        )
+        contact_id = store.contact_for(phone_identity(parsed.shared_phone))
+        store.link_identity(telegram_identity(parsed.envelope.sender.address), contact_id)
     return parsed.envelope
 
 

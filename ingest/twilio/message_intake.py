@@ -11,7 +11,8 @@ from __future__ import annotations
 import logging
 
 from core.envelope import Channel, Envelope
-from core.phone import PhoneAddress, mark_opted_out, phone_identity
+from core.identity import phone_identity
+from core.phone import PhoneAddress, mark_opted_out
 from core.store import Accepted, Store
 from ingest.twilio.keywords import KeywordAction
 from ingest.twilio.messaging import keyword_action

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from datetime import datetime
 
 from core.envelope import Attachment, Channel, Envelope, Party
+from core.identity import WHATSAPP_PREFIX
 from core.language import detect_language
 from core.phone import NotAPhoneNumber, parse_address
 from ingest.twilio.keywords import KeywordAction, keyword_in
@@ -81,7 +82,7 @@ def _recipient(raw: str, default_region: str) -> str:
     try:
         return parse_address(raw, default_region).e164
     except NotAPhoneNumber:
-        return raw.strip().removeprefix("whatsapp:")
+        return raw.strip().removeprefix(WHATSAPP_PREFIX)
 
 
 def _media(form: Mapping[str, str]) -> list[Attachment]:
