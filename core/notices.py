@@ -21,7 +21,7 @@ from core.ids import new_id
 from core.language import reply_language
 from core.records import utcnow
 from core.settings import Settings
-from core.store import Store, store_errors
+from core.store import Store, store_errors, text
 
 
 class Notice(BaseModel):
@@ -50,10 +50,6 @@ def _texts(text_en: str | None, text_zh: str | None) -> tuple[str, str]:
     if not (text_en or text_zh):
         raise ValueError("a notice needs a text")
     return text_en or text_zh, text_zh or text_en
-
-
-def _text(value: object) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 class NoticeBoard:
@@ -94,7 +90,7 @@ class NoticeBoard:
         now = now or utcnow()
         with store_errors():
             self.redis.zremrangebyscore(self.index, "-inf", now.timestamp())
-            ids = [_text(i) for i in self.redis.zrangebyscore(self.index, now.timestamp(), "+inf")]
+            ids = [text(i) for i in self.redis.zrangebyscore(self.index, now.timestamp(), "+inf")]
             raw = self.redis.mget([self.store.key("notice", i) for i in ids]) if ids else []
         notices = [Notice.model_validate_json(r) for r in raw if r is not None]
         return [n for n in notices if now < n.until]

@@ -30,7 +30,7 @@ from core.records import StoredMessage, utcnow
 from core.settings import Settings
 from core.store import Store
 from router.hours import BusinessCalendar
-from router.sla import SlaKind, SlaPolicy, SlaState
+from router.sla import SlaKind, SlaPolicy, SlaState, format_duration
 
 
 @dataclass(frozen=True)
@@ -100,14 +100,7 @@ def as_dict(row: QueueRow) -> dict[str, object]:
 
 
 def format_age(age: timedelta | None) -> str:
-    if age is None:
-        return "-"
-    minutes = max(0, int(age.total_seconds() // 60))
-    if minutes < 60:
-        return f"{minutes}m"
-    if minutes < 24 * 60:
-        return f"{minutes // 60}h{minutes % 60:02d}m"
-    return f"{minutes // 1440}d{minutes % 1440 // 60:02d}h"
+    return "-" if age is None else format_duration(age, days=True)
 
 
 def _shown(row: QueueRow, show_empty: bool) -> bool:

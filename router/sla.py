@@ -149,7 +149,9 @@ class SlaPolicy:
         return f"after {took} ({label} target {format_duration(status.target)}: {'late' if status.breached else 'met'})"
 
 
-def format_duration(delta: timedelta) -> str:
-    """`12m`, `2h05m`: whole minutes, rounded down."""
+def format_duration(delta: timedelta, *, days: bool = False) -> str:
+    """`12m`, `2h05m`: whole minutes, rounded down; with `days`, a day or more as `3d04h` (whole hours)."""
     minutes = max(0, int(delta.total_seconds() // 60))
+    if days and minutes >= 24 * 60:
+        return f"{minutes // 1440}d{minutes % 1440 // 60:02d}h"
     return f"{minutes // 60}h{minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m"
