@@ -1,18 +1,21 @@
-"""A rule's `when` table compiled into a small tree of checks, once, at load.
+"""The single conditions of a rule's `when` table (channel, sender, keywords, regex…), each a node of its tree.
 
-Each node answers `fails(facts)`: None when the condition holds, otherwise a reason fixed at compile time (no string
-formatting on the hot path, where most rules do not match). `why(facts)` explains a match and runs only for the
-rules that matched. Inside an implicit AND the cheap checks run first (a channel test before a regex).
+A node says what it tests once, in `statements(const)` (router.check_codegen): `fails(facts)` is those statements
+compiled, returning None when the condition holds, otherwise a reason fixed at compile time (no string formatting
+on the hot path, where most rules do not match). `why(facts)` explains a match and runs only for the rules that
+matched. `guard()` is the node's index keys (router.index_keys). The combinators and `compile_condition` are in
+router.condition_tree.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from functools import cached_property
 from typing import Protocol
 
-from core.routing_settings import Condition
+from router.check_codegen import Check, Const, compile_check
 from router.facts import Facts
+from router.index_keys import Guard, Key
 from router.keywords import KeywordIndex
 from router.normalize import to_simplified
 from router.regex_guard import required_characters, required_literals
@@ -20,71 +23,34 @@ from router.senders import SenderMatcher
 
 
 class Node(Protocol):
-    cost: int
+    cost: int  # inside an implicit AND the cheap checks run first (a channel test before a regex)
     description: str
 
-    def fails(self, facts: Facts) -> str | None: ...
+    @property
+    def fails(self) -> Check: ...
+
+    def statements(self, const: Const) -> list[str]: ...
 
     def why(self, facts: Facts) -> str: ...
 
     def guard(self) -> Guard | None: ...
 
-    def inline(self, const: Const) -> list[str] | None: ...
 
+class ConditionNode:
+    """What every node shares: `fails` compiled from its statements, once, on first use; no guard by default."""
 
-# `inline(const)` returns Python statements equivalent to `fails` for the generated check of a rule
-# (router.check_codegen): they read the facts as `f` and `return` the same failure reason; `const(value)` names a
-# value the code needs. None: the generated code calls `fails` instead.
-Const = Callable[[object], str]
+    def statements(self, const: Const) -> list[str]:
+        raise NotImplementedError
 
+    @cached_property
+    def fails(self) -> Check:
+        return compile_check(self)
 
-# A guard is a necessary condition written as index keys: the node cannot hold unless the message has one of these
-# keys (keyword ids, or strings such as "channel:sms"; see `message_keys`); the string is the node's failure reason
-# when it has none. The router indexes every rule by its guard, so a rule that cannot match is skipped unevaluated.
-Key = int | str
-Guard = tuple[frozenset[Key], str]
-
-
-def message_keys(facts: Facts) -> list[str]:
-    """The string index keys of a message (its keyword ids are the others)."""
-    language = facts.language
-    sender = facts.sender
-    return [
-        f"channel:{facts.channel}",
-        f"to:{facts.recipient}",
-        f"to:{facts.chosen_category}",
-        f"lang:{language}",
-        f"lang:{language.partition('-')[0]}",
-        f"from:{sender}",
-        f"fromdomain:{sender.rpartition('@')[2]}",
-        f"attach:{facts.has_attachment}",
-        f"new:{facts.new_conversation}",
-        f"cat:{facts.category}",
-        *(f"tag:{tag}" for tag in facts.tags),
-    ]
-
-
-def _rarity(keys: frozenset[Key]) -> int:
-    """How rarely a message has one of these keys (lower: rarer, a better guard). A heuristic by kind of key."""
-    if all(isinstance(k, int) for k in keys):
-        return 0  # keywords and regex literals: most messages have none of a rule's
-    kinds = {str(k).partition(":")[0] for k in keys}
-    if kinds <= {"to", "from", "fromdomain"}:
-        return 1
-    if kinds <= {"cat", "tag"}:
-        return 2
-    return 3  # channel, language, attachment, new conversation: a large share of all messages
-
-
-class _Unguarded:
     def guard(self) -> Guard | None:
         return None
 
-    def inline(self, const: Const) -> list[str] | None:
-        return None
 
-
-class _Keyed:
+class _Keyed(ConditionNode):
     """A leaf whose truth depends only on facts fixed before the rules run: it is its own guard."""
 
     keys: frozenset[Key] | None = None
@@ -93,26 +59,20 @@ class _Keyed:
     def guard(self) -> Guard | None:
         return (self.keys, self._fail) if self.keys is not None else None
 
-    def inline(self, const: Const) -> list[str] | None:
-        return None
-
 
 def _shown(values: list[str] | frozenset[str]) -> str:
     return ", ".join(sorted(values)) if isinstance(values, frozenset) else ", ".join(values)
 
 
-class Always(_Unguarded):
+class Always(ConditionNode):
     cost = 0
     description = "no conditions"
 
-    def fails(self, facts: Facts) -> str | None:
-        return None
+    def statements(self, const: Const) -> list[str]:
+        return []
 
     def why(self, facts: Facts) -> str:
         return "no conditions"
-
-    def inline(self, const: Const) -> list[str] | None:
-        return []
 
 
 class ChannelIn(_Keyed):
@@ -124,10 +84,7 @@ class ChannelIn(_Keyed):
         self._fail = f"channel is not {_shown(values)}"
         self.keys = frozenset(f"channel:{v}" for v in values)
 
-    def fails(self, facts: Facts) -> str | None:
-        return None if facts.channel in self.values else self._fail
-
-    def inline(self, const: Const) -> list[str] | None:
+    def statements(self, const: Const) -> list[str]:
         return [f"if f.channel not in {const(self.values)}: return {const(self._fail)}"]
 
     def why(self, facts: Facts) -> str:
@@ -145,12 +102,7 @@ class RecipientIn(_Keyed):
         self._fail = f"recipient is not {_shown(values)}"
         self.keys = frozenset(f"to:{v}" for v in self.values)
 
-    def fails(self, facts: Facts) -> str | None:
-        if facts.recipient in self.values or (facts.chosen_category and facts.chosen_category in self.values):
-            return None
-        return self._fail
-
-    def inline(self, const: Const) -> list[str] | None:
+    def statements(self, const: Const) -> list[str]:
         values = const(self.values)
         test = f"f.recipient not in {values} and not (f.chosen_category and f.chosen_category in {values})"
         return [f"if {test}: return {const(self._fail)}"]
@@ -170,10 +122,7 @@ class SenderIs(_Keyed):
         self._fail = f"sender does not match {self.matcher.description}"
         self.keys = self.matcher.index_keys()
 
-    def fails(self, facts: Facts) -> str | None:
-        return None if self.matcher(facts.sender) else self._fail
-
-    def inline(self, const: Const) -> list[str] | None:
+    def statements(self, const: Const) -> list[str]:
         return [f"if not {const(self.matcher)}(f.sender): return {const(self._fail)}"]
 
     def why(self, facts: Facts) -> str:
@@ -190,10 +139,7 @@ class TagsAny(_Keyed):
         # Rules with `continue` may add tags while rules run: only tags no rule adds are known beforehand.
         self.keys = frozenset(f"tag:{v}" for v in values) if indexable else None
 
-    def fails(self, facts: Facts) -> str | None:
-        return self._fail if self.values.isdisjoint(facts.tags) else None
-
-    def inline(self, const: Const) -> list[str] | None:
+    def statements(self, const: Const) -> list[str]:
         return [f"if {const(self.values)}.isdisjoint(f.tags): return {const(self._fail)}"]
 
     def why(self, facts: Facts) -> str:
@@ -211,13 +157,7 @@ class LanguageIn(_Keyed):
         self._fail = f"language is not {_shown(values)}"
         self.keys = frozenset(f"lang:{v}" for v in self.values)
 
-    def fails(self, facts: Facts) -> str | None:
-        language = facts.language
-        if language in self.values or language.partition("-")[0] in self.values:
-            return None
-        return self._fail
-
-    def inline(self, const: Const) -> list[str] | None:
+    def statements(self, const: Const) -> list[str]:
         values = const(self.values)
         test = f"f.language not in {values} and f.language.partition('-')[0] not in {values}"
         return [f"if {test}: return {const(self._fail)}"]
@@ -236,17 +176,14 @@ class CategoryIn(_Keyed):
         # Likewise a category no rule sets is known once the message is classified.
         self.keys = frozenset(f"cat:{v}" for v in values) if indexable else None
 
-    def fails(self, facts: Facts) -> str | None:
-        return None if facts.category in self.values else self._fail
-
-    def inline(self, const: Const) -> list[str] | None:
+    def statements(self, const: Const) -> list[str]:
         return [f"if f.category not in {const(self.values)}: return {const(self._fail)}"]
 
     def why(self, facts: Facts) -> str:
         return f"category is {facts.category}"
 
 
-class _KeywordNode:
+class _KeywordNode(ConditionNode):
     cost = 2
 
     def __init__(self, words: list[str], index: KeywordIndex) -> None:
@@ -267,14 +204,11 @@ class KeywordsAny(_KeywordNode):
         self.description = f"any keyword of {self.shown}"
         self._fail = f"none of the keywords {self.shown}"
 
-    def fails(self, facts: Facts) -> str | None:
-        return self._fail if self.ids.isdisjoint(facts.keywords) else None
+    def statements(self, const: Const) -> list[str]:
+        return [f"if {const(self.ids)}.isdisjoint(f.keywords): return {const(self._fail)}"]
 
     def why(self, facts: Facts) -> str:
         return f"keyword {self.found(facts)}"
-
-    def inline(self, const: Const) -> list[str] | None:
-        return [f"if {const(self.ids)}.isdisjoint(f.keywords): return {const(self._fail)}"]
 
     def guard(self) -> Guard | None:
         return frozenset[Key](self.ids), self._fail
@@ -286,10 +220,7 @@ class KeywordsAll(_KeywordNode):
         self.description = f"all keywords {self.shown}"
         self._fail = f"not all of the keywords {self.shown}"
 
-    def fails(self, facts: Facts) -> str | None:
-        return None if self.ids and self.ids <= facts.keywords else self._fail
-
-    def inline(self, const: Const) -> list[str] | None:
+    def statements(self, const: Const) -> list[str]:
         if not self.ids:
             return [f"return {const(self._fail)}"]  # no usable keyword: never holds
         return [f"if not {const(self.ids)} <= f.keywords: return {const(self._fail)}"]
@@ -301,16 +232,13 @@ class KeywordsAll(_KeywordNode):
         return frozenset[Key](self.ids), self._fail  # all of them present implies at least one present
 
 
-class KeywordsNone(_Unguarded, _KeywordNode):
+class KeywordsNone(_KeywordNode):
     def __init__(self, words: list[str], index: KeywordIndex) -> None:
         super().__init__(words, index)
         self.description = f"no keyword of {self.shown}"
         self._fail = f"an excluded keyword is present ({self.shown})"
 
-    def fails(self, facts: Facts) -> str | None:
-        return None if self.ids.isdisjoint(facts.keywords) else self._fail
-
-    def inline(self, const: Const) -> list[str] | None:
+    def statements(self, const: Const) -> list[str]:
         return [f"if not {const(self.ids)}.isdisjoint(f.keywords): return {const(self._fail)}"]
 
     def why(self, facts: Facts) -> str:
@@ -341,14 +269,7 @@ class RegexSearch(_Keyed):
             self.keys = frozenset(e.id for e in entries if e is not None) if all(entries) else None
         self.characters = sorted(required_characters(simplified) or ())
 
-    def fails(self, facts: Facts) -> str | None:
-        if self.keys is not None and self.keys.isdisjoint(facts.keywords):
-            return self._fail
-        if self.characters and not any(c in facts.folded for c in self.characters):
-            return self._fail
-        return None if self.pattern.search(facts.folded) else self._fail
-
-    def inline(self, const: Const) -> list[str] | None:
+    def statements(self, const: Const) -> list[str]:
         tests = [f"{const(self.keys)}.isdisjoint(f.keywords)"] if self.keys is not None else []
         if self.characters:
             tests.append("(" + " and ".join(f"{const(c)} not in f.folded" for c in self.characters) + ")")
@@ -369,10 +290,7 @@ class HasAttachment(_Keyed):
         self._fail = "has no attachment" if expected else "has an attachment"
         self.keys = frozenset({f"attach:{expected}"})
 
-    def fails(self, facts: Facts) -> str | None:
-        return None if facts.has_attachment is self.expected else self._fail
-
-    def inline(self, const: Const) -> list[str] | None:
+    def statements(self, const: Const) -> list[str]:
         return [f"if f.has_attachment is not {self.expected!r}: return {const(self._fail)}"]
 
     def why(self, facts: Facts) -> str:
@@ -388,17 +306,14 @@ class NewConversation(_Keyed):
         self._fail = "is a follow-up" if expected else "is a new conversation"
         self.keys = frozenset({f"new:{expected}"})
 
-    def fails(self, facts: Facts) -> str | None:
-        return None if facts.new_conversation is self.expected else self._fail
-
-    def inline(self, const: Const) -> list[str] | None:
+    def statements(self, const: Const) -> list[str]:
         return [f"if f.new_conversation is not {self.expected!r}: return {const(self._fail)}"]
 
     def why(self, facts: Facts) -> str:
         return self.description
 
 
-class BusinessHours(_Unguarded):
+class BusinessHours(ConditionNode):
     """Unknown hours (the caller passed None) satisfy neither `true` nor `false`.
 
     Not indexed: its failure reason depends on whether the hours are known, and such rules are few."""
@@ -410,12 +325,7 @@ class BusinessHours(_Unguarded):
         self.description = "within business hours" if expected else "outside business hours"
         self._fail = "outside business hours" if expected else "within business hours"
 
-    def fails(self, facts: Facts) -> str | None:
-        if facts.in_business_hours is None:
-            return "business hours unknown"
-        return None if facts.in_business_hours is self.expected else self._fail
-
-    def inline(self, const: Const) -> list[str] | None:
+    def statements(self, const: Const) -> list[str]:
         return [
             f"if f.in_business_hours is None: return {const('business hours unknown')}",
             f"if f.in_business_hours is not {self.expected!r}: return {const(self._fail)}",
@@ -423,128 +333,3 @@ class BusinessHours(_Unguarded):
 
     def why(self, facts: Facts) -> str:
         return self.description
-
-
-class AllOf:
-    def __init__(self, children: list[Node]) -> None:
-        self.children = sorted(children, key=lambda c: c.cost)  # stable: equal costs keep the file's order
-        self.cost = sum(c.cost for c in children)
-        self.description = " and ".join(c.description for c in self.children)
-
-    def fails(self, facts: Facts) -> str | None:
-        for child in self.children:
-            reason = child.fails(facts)
-            if reason is not None:
-                return reason
-        return None
-
-    def why(self, facts: Facts) -> str:
-        return "; ".join([c.why(facts) for c in self.children])
-
-    def guard(self) -> Guard | None:
-        guards = [g for g in (c.guard() for c in self.children) if g is not None]
-        return min(guards, key=lambda g: (_rarity(g[0]), len(g[0]))) if guards else None
-
-    def inline(self, const: Const) -> list[str] | None:
-        return None  # composed from the children by router.check_codegen
-
-
-class AnyOf:
-    def __init__(self, children: list[Node]) -> None:
-        self.children = sorted(children, key=lambda c: c.cost)
-        self.cost = sum(c.cost for c in children)
-        self.description = "any of (" + " | ".join(c.description for c in self.children) + ")"
-        self._fail = "none of: " + " | ".join(c.description for c in self.children)
-
-    @property
-    def fail_reason(self) -> str:
-        return self._fail
-
-    def fails(self, facts: Facts) -> str | None:
-        for child in self.children:
-            if child.fails(facts) is None:
-                return None
-        return self._fail
-
-    def why(self, facts: Facts) -> str:
-        for child in self.children:
-            if child.fails(facts) is None:
-                return child.why(facts)
-        return ""
-
-    def guard(self) -> Guard | None:
-        guards = [c.guard() for c in self.children]
-        if not guards or any(g is None for g in guards):
-            return None  # one unguarded branch can hold whatever the keys
-        keys: frozenset[Key] = frozenset().union(*(g[0] for g in guards if g is not None))
-        return keys, self._fail
-
-    def inline(self, const: Const) -> list[str] | None:
-        return None  # composed from the children by router.check_codegen
-
-
-class NotOf(_Unguarded):
-    def __init__(self, child: Node) -> None:
-        self.child = child
-        self.cost = child.cost
-        self.description = f"not ({child.description})"
-        self._fail = f"{child.description}: excluded by not"
-
-    @property
-    def fail_reason(self) -> str:
-        return self._fail
-
-    def fails(self, facts: Facts) -> str | None:
-        return self._fail if self.child.fails(facts) is None else None
-
-    def why(self, facts: Facts) -> str:
-        return f"not ({self.child.description})"
-
-
-def compile_condition(
-    condition: Condition,
-    index: KeywordIndex,
-    added_tags: frozenset[str] = frozenset(),
-    set_categories: frozenset[str] = frozenset(),
-) -> Node:
-    """The tree for one `when` table; its keywords are added to the shared `index`.
-
-    `added_tags` and `set_categories` are what any rule's actions may add or set: conditions on them cannot be
-    decided before the rules run, so they get no guard.
-    """
-    nodes: list[Node] = []
-    if condition.channel is not None:
-        nodes.append(ChannelIn([c.value for c in condition.channel]))
-    if condition.recipient is not None:
-        nodes.append(RecipientIn(condition.recipient))
-    if condition.sender is not None or condition.sender_regex is not None:
-        nodes.append(SenderIs(condition.sender or [], condition.sender_regex))
-    if condition.contact_tags is not None:
-        nodes.append(TagsAny(condition.contact_tags, added_tags.isdisjoint(condition.contact_tags)))
-    if condition.language is not None:
-        nodes.append(LanguageIn(condition.language))
-    if condition.category is not None:
-        nodes.append(CategoryIn(condition.category, set_categories.isdisjoint(condition.category)))
-    if condition.keywords_any is not None:
-        nodes.append(KeywordsAny(condition.keywords_any, index))
-    if condition.keywords_all is not None:
-        nodes.append(KeywordsAll(condition.keywords_all, index))
-    if condition.keywords_none is not None:
-        nodes.append(KeywordsNone(condition.keywords_none, index))
-    if condition.regex is not None:
-        nodes.append(RegexSearch(condition.regex, index))
-    if condition.has_attachment is not None:
-        nodes.append(HasAttachment(condition.has_attachment))
-    if condition.new_conversation is not None:
-        nodes.append(NewConversation(condition.new_conversation))
-    if condition.business_hours is not None:
-        nodes.append(BusinessHours(condition.business_hours))
-    if condition.all_of is not None:
-        nodes.append(AllOf([compile_condition(c, index, added_tags, set_categories) for c in condition.all_of]))
-    if condition.any_of is not None:
-        nodes.append(AnyOf([compile_condition(c, index, added_tags, set_categories) for c in condition.any_of]))
-    if condition.not_ is not None:
-        nodes.append(NotOf(compile_condition(condition.not_, index, added_tags, set_categories)))
-    if not nodes:
-        return Always()
-    return nodes[0] if len(nodes) == 1 else AllOf(nodes)

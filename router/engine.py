@@ -19,10 +19,12 @@ from typing import Any
 
 from core.envelope import Decision, Envelope, Priority
 from core.routing_settings import RouterSettings, Rule
-from router.check_codegen import Check, compile_check
-from router.conditions import Key, Node, compile_condition, message_keys
+from router.check_codegen import Check
+from router.condition_tree import compile_condition
+from router.conditions import Node
 from router.errors import RouterConfigError
 from router.facts import Facts
+from router.index_keys import Key, message_keys
 from router.keywords import KeywordIndex, outermost
 from router.normalize import fold, match_form
 from router.senders import SenderMatcher
@@ -77,7 +79,7 @@ class CompiledRule:
     index: int
     name: str
     node: Node
-    check: Check  # node.fails, compiled flat
+    check: Check  # node.fails: the whole tree's statements compiled into one flat function
     guard: frozenset[Key] | None  # index keys one of which the message must have, or None: always evaluate
     skip_entry: dict[str, Any] | None  # the trace entry when the guard rules the rule out
     category: str | None
@@ -180,7 +182,7 @@ class Router:
             index=index,
             name=rule.name,
             node=node,
-            check=compile_check(node),
+            check=node.fails,
             guard=guard[0] if guard else None,
             skip_entry=skip,
             category=rule.then.category,

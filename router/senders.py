@@ -26,7 +26,7 @@ class SenderMatcher:
         self.description = ", ".join(shown)
 
     def index_keys(self) -> frozenset[int | str] | None:
-        """Keys for the router's rule index (see router.conditions.message_keys); None when a pattern is involved."""
+        """Keys for the router's rule index (see router.index_keys.message_keys); None when a pattern is involved."""
         if self._pattern is not None:
             return None
         return frozenset([*(f"from:{a}" for a in self._exact), *(f"fromdomain:{d}" for d in self._domains)])

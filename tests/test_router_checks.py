@@ -18,7 +18,8 @@ from core.envelope import Decision
 from core.routing_settings import Condition
 from router import compile_router
 from router.check_codegen import compile_check
-from router.conditions import RegexSearch, compile_condition
+from router.condition_tree import compile_condition
+from router.conditions import RegexSearch
 from router.facts import Facts
 from router.keywords import KeywordIndex
 from router.regex_guard import required_characters
