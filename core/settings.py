@@ -14,21 +14,18 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from core.errors import SettingsError, SettingsProblem
 from core.routing_settings import RouterSettings, router_table_problems
+from core.settings_base import Section
 from core.timing_settings import BusinessHoursSettings, NoticesSettings, SchedulerSettings, SlaSettings
 from core.toml_lines import locate_key
 from core.twilio_settings import TwilioSettings
 
 ENV_PREFIX = "HELPLINE_"
 DEFAULT_SETTINGS_FILE = Path("settings.toml")
-
-
-class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class RedisSettings(Section):

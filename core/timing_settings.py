@@ -12,17 +12,14 @@ from datetime import date, datetime
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from core.envelope import Priority
+from core.settings_base import Section
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # date.weekday() order
 _INTERVAL = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]|24):([0-5]\d)$")
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 def parse_interval(text: str) -> tuple[int, int]:
@@ -43,7 +40,7 @@ def check_zone(name: str) -> str:
     return name
 
 
-class BusinessHoursSettings(_Strict):
+class BusinessHoursSettings(Section):
     """One queue's opening hours. A queue left out of `[hours]` is open 24/7."""
 
     timezone: str = Field("UTC", description="IANA time zone the hours and dates are in")
@@ -68,7 +65,7 @@ class BusinessHoursSettings(_Strict):
         return weekly
 
 
-class SlaOverride(_Strict):
+class SlaOverride(Section):
     """A category's own targets; a priority left out uses the `[sla]` default."""
 
     first_response_minutes: dict[Priority, int] = Field(default_factory=dict)
@@ -80,7 +77,7 @@ def _minutes(urgent: int, high: int, normal: int, low: int) -> dict[Priority, in
     return {Priority.URGENT: urgent, Priority.HIGH: high, Priority.NORMAL: normal, Priority.LOW: low}
 
 
-class SlaSettings(_Strict):
+class SlaSettings(Section):
     business_hours: bool = Field(True, description="count targets in the queue's business hours")
     at_risk_ratio: float = Field(0.75, gt=0, lt=1, description="at risk once this share of the target has passed")
     first_response_minutes: dict[Priority, int] = Field(
@@ -93,7 +90,7 @@ class SlaSettings(_Strict):
     throughput_window_minutes: int = Field(120, gt=0, description="recent completions the reply ETA is based on")
 
 
-class SchedulerSettings(_Strict):
+class SchedulerSettings(Section):
     interval_seconds: float = Field(30.0, gt=0, description="how often the scheduler escalates and promotes")
     raise_to_after_minutes: dict[Priority, int] = Field(
         default_factory=lambda: {Priority.NORMAL: 240, Priority.HIGH: 720},
@@ -109,7 +106,7 @@ class SchedulerSettings(_Strict):
     )
 
 
-class NoticeSpec(_Strict):
+class NoticeSpec(Section):
     """A notice written in settings.toml; one text serves both languages."""
 
     text_en: str | None = None
@@ -124,7 +121,7 @@ class NoticeSpec(_Strict):
         return self
 
 
-class NoticesSettings(_Strict):
+class NoticesSettings(Section):
     timezone: str = Field("Asia/Shanghai", description="zone of notice times written without an offset")
     items: list[NoticeSpec] = Field(
         default_factory=list, description="[[notices.items]]: text_en, text_zh, starts, until"

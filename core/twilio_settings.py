@@ -6,14 +6,12 @@ an option or reword a prompt without code: each option maps a digit and spoken w
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
+
+from core.settings_base import Section
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class IvrLanguage(_Strict):
+class IvrLanguage(Section):
     """One language the caller can choose in the first step of the menu."""
 
     code: str = Field(description="reply language: en or zh")
@@ -30,14 +28,14 @@ class IvrLanguage(_Strict):
     thanks: str = Field(description="said after the recording; the caller then hangs up")
 
 
-class IvrOption(_Strict):
+class IvrOption(Section):
     digit: str = Field(pattern=r"^[0-9]$")
     category: str = Field(description="a [router.categories] name; the router takes it without keyword guessing")
     prompt: dict[str, str] = Field(description="per language code: 'For …, press 1.'")
     speech: dict[str, list[str]] = Field(default_factory=dict, description="per language code: words that pick it")
 
 
-class IvrSettings(_Strict):
+class IvrSettings(Section):
     welcome: str = Field("Welcome to Wallet support.", description="said once when a call is answered")
     welcome_language: str = Field("en-US", description="Twilio <Say language> for the welcome line")
     gather_timeout_seconds: int = Field(5, ge=1, le=60, description="silence before a menu step gives up")
@@ -71,7 +69,7 @@ class IvrSettings(_Strict):
         return next((lang for lang in self.languages if lang.code == code), None)
 
 
-class TwilioSettings(_Strict):
+class TwilioSettings(Section):
     account_sid: str | None = Field(None, description="AC…; unset: SMS/WhatsApp/voice replies cannot be sent")
     auth_token: SecretStr | None = Field(None, description="environment only: HELPLINE_TWILIO__AUTH_TOKEN")
     api_base_url: str | None = Field(None, description="override https://api.twilio.com (tests point it at a fake)")
