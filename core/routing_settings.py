@@ -43,6 +43,9 @@ class Category(_Open):
     keywords: Keywords = Keywords()
     priority: Priority | None = Field(None, description="defaults to router.default_priority")
     queue: str | None = Field(None, description="defaults to the category's name")
+    transactional: bool = Field(
+        False, description="a money category: a message about one transaction is asked for the details it lacks"
+    )
 
 
 class Condition(_Open):
@@ -120,6 +123,10 @@ class RouterSettings(_Strict):
         spec = self.categories.get(category)
         label = (spec.label_zh if reply_language(language) == "zh" else spec.label_en) if spec else ""
         return label or category.replace("_", " ")
+
+    def transactional_categories(self) -> frozenset[str]:
+        """The categories marked `transactional` (router/details.py asks their messages for missing details)."""
+        return frozenset(name for name, spec in self.categories.items() if spec.transactional)
 
     def queue_for(self, category: str) -> str:
         spec = self.categories.get(category)

@@ -6,12 +6,13 @@ The four details, in the order the acknowledgement asks for them:
     amount            a number with a currency ("¥500", "500元", "1.5万元", "RMB 200", "S$20", "RM 50", "$12.50")
     reference         a transaction reference or order number ("order no. 12345678", "交易单号：4200…", "TXN20260305A1")
 
-What counts as a message about a transaction (`Details.transactional`): the router put it in a money category
-(payment, transfer, refund, top_up, withdrawal, fees, card, security…) AND the text is about one particular
-transaction, not a how-to question: it names an amount, a reference or a time, or uses a problem word ("failed",
-"not received", "charged twice", "没到账", "扣款", "盗刷"…). "How do I top up?" is in top_up but asks for nothing;
-"我的充值没到账" is transactional and gets asked for what it lacks. A message in any other category counts only
-when it has both a problem word and an amount or reference ("my payment of $50 failed" routed to general).
+What counts as a message about a transaction (`Details.transactional`): the router put it in a money category (one
+marked `transactional = true` in settings.toml: payment, transfer, refund, top_up, fees, cards, security) AND the
+text is about one particular transaction, not a how-to question: it names an amount, a reference or a time, or uses
+a problem word ("failed", "not received", "charged twice", "没到账", "扣款", "盗刷"…). "How do I top up?" is in
+top_up but asks for nothing; "我的充值没到账" is transactional and gets asked for what it lacks. A message in any
+other category counts only when it has both a problem word and an amount or reference ("my payment of $50 failed"
+routed to general).
 
 Text is NFKC-normalised first, so full-width "１２３" and "￥" read as "123" and "¥". Run this on the masked text
 (core/sensitive.py): a card number must not come back as a "reference". Pure: no I/O.
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 
 import phonenumbers
@@ -32,13 +33,9 @@ AMOUNT = "amount"
 REFERENCE = "reference"
 REQUIRED = (ACCOUNT, TRANSACTION_TIME, AMOUNT, REFERENCE)
 
-TRANSACTIONAL_CATEGORIES = frozenset(
-    {
-        "payment", "payments", "transfer", "transfers", "refund", "refunds", "top_up", "topup", "withdrawal",
-        "withdrawals", "cash_out", "fees", "fee", "charges", "card", "cards", "billing", "transaction",
-        "transactions", "security", "fraud", "dispute", "disputes", "merchant",
-    }
-)  # fmt: skip
+# Only for callers that do not pass `transactional_categories` yet (workers/pipeline.py until it passes
+# `settings.router.transactional_categories()`): the categories settings.toml marks `transactional`. Remove it then.
+_UNSET_TRANSACTIONAL_CATEGORIES = frozenset({"security", "refund", "fees", "top_up", "transfer", "payment", "cards"})
 
 LABELS: dict[str, dict[str, str]] = {
     ACCOUNT: {
@@ -216,8 +213,16 @@ _PROBLEM = re.compile(
 )
 
 
-def find_details(text: str, category: str, *, sender: str | None = None) -> Details:
+def find_details(
+    text: str,
+    category: str,
+    *,
+    transactional_categories: Collection[str] | None = None,
+    sender: str | None = None,
+) -> Details:
     """What details the text gives, which of the required ones it lacks, and whether it is about a transaction.
+
+    `transactional_categories` are the money categories (`RouterSettings.transactional_categories()`).
 
     `sender` (the address or number the message came from) satisfies `account` without being reported as found:
     the agent can look the customer up by it, so the acknowledgement need not ask.
@@ -237,7 +242,9 @@ def find_details(text: str, category: str, *, sender: str | None = None) -> Deta
     if reference:
         found[REFERENCE] = reference
     problem = bool(_PROBLEM.search(text))
-    if category in TRANSACTIONAL_CATEGORIES:
+    if transactional_categories is None:
+        transactional_categories = _UNSET_TRANSACTIONAL_CATEGORIES
+    if category in transactional_categories:
         transactional = problem or any(k in found for k in (TRANSACTION_TIME, AMOUNT, REFERENCE))
     else:
         transactional = problem and (AMOUNT in found or REFERENCE in found)

@@ -5,10 +5,12 @@ import pytest
 from core.sensitive import mask_sensitive
 from router.details import ACCOUNT, AMOUNT, REFERENCE, REQUIRED, TRANSACTION_TIME, find_details, labels
 
+MONEY = frozenset({"top_up", "transfer", "payment", "security", "card"})  # the categories marked `transactional`
+
 
 def test_chinese_top_up_with_everything() -> None:
     text = "我的账号是 wx88123456，3月5日下午3点充值了500元，交易单号：4200001234202603051234567890，一直没到账。"
-    details = find_details(text, "top_up")
+    details = find_details(text, "top_up", transactional_categories=MONEY)
     assert details.transactional
     assert details.found == {
         ACCOUNT: "wx88123456",
@@ -20,7 +22,7 @@ def test_chinese_top_up_with_everything() -> None:
 
 
 def test_chinese_top_up_missing_everything_asks_for_all() -> None:
-    details = find_details("我的充值没到账", "top_up")
+    details = find_details("我的充值没到账", "top_up", transactional_categories=MONEY)
     assert details.transactional
     assert details.found == {}
     assert details.missing == list(REQUIRED)
@@ -28,7 +30,7 @@ def test_chinese_top_up_missing_everything_asks_for_all() -> None:
 
 def test_english_transfer_partial() -> None:
     text = "I sent S$120.50 to my brother yesterday at 3:45 pm but it has not arrived. Order no. TXN20260305A1"
-    details = find_details(text, "transfer")
+    details = find_details(text, "transfer", transactional_categories=MONEY)
     assert details.found[AMOUNT] == "120.50 SGD"
     assert details.found[TRANSACTION_TIME] == "yesterday 3:45 pm"
     assert details.found[REFERENCE] == "TXN20260305A1"
@@ -36,7 +38,9 @@ def test_english_transfer_partial() -> None:
 
 
 def test_sender_satisfies_the_account_without_being_reported_as_found() -> None:
-    details = find_details("my payment of $50 failed yesterday", "payment", sender="alice@example.com")
+    details = find_details(
+        "my payment of $50 failed yesterday", "payment", sender="alice@example.com", transactional_categories=MONEY
+    )
     assert ACCOUNT not in details.found
     assert details.missing == [REFERENCE]
 
@@ -57,11 +61,14 @@ def test_sender_satisfies_the_account_without_being_reported_as_found() -> None:
     ],
 )
 def test_amounts_with_currency(text: str, amount: str) -> None:
-    assert find_details(text, "payment").found[AMOUNT] == amount
+    assert find_details(text, "payment", transactional_categories=MONEY).found[AMOUNT] == amount
 
 
 def test_a_bare_number_is_not_an_amount() -> None:
-    assert AMOUNT not in find_details("I waited 30 minutes, reference 12345678", "payment").found
+    assert (
+        AMOUNT
+        not in find_details("I waited 30 minutes, reference 12345678", "payment", transactional_categories=MONEY).found
+    )
 
 
 @pytest.mark.parametrize(
@@ -75,11 +82,16 @@ def test_a_bare_number_is_not_an_amount() -> None:
     ],
 )
 def test_accounts(text: str, account: str) -> None:
-    assert find_details(text, "payment").found[ACCOUNT] == account
+    assert find_details(text, "payment", transactional_categories=MONEY).found[ACCOUNT] == account
 
 
 def test_account_words_without_an_id_are_not_accounts() -> None:
-    assert ACCOUNT not in find_details("my account is locked after a failed payment", "payment").found
+    assert (
+        ACCOUNT
+        not in find_details(
+            "my account is locked after a failed payment", "payment", transactional_categories=MONEY
+        ).found
+    )
 
 
 @pytest.mark.parametrize(
@@ -94,39 +106,50 @@ def test_account_words_without_an_id_are_not_accounts() -> None:
     ],
 )
 def test_transaction_times(text: str, when: str) -> None:
-    assert find_details(text, "transfer").found[TRANSACTION_TIME] == when
+    assert find_details(text, "transfer", transactional_categories=MONEY).found[TRANSACTION_TIME] == when
 
 
 def test_transfer_amount_is_not_taken_for_a_reference() -> None:
-    details = find_details("transfer 123456 yuan failed", "transfer")
+    details = find_details("transfer 123456 yuan failed", "transfer", transactional_categories=MONEY)
     assert details.found[AMOUNT] == "123456 CNY"
     assert REFERENCE not in details.found
 
 
 def test_our_own_reference_is_not_a_transaction_reference() -> None:
-    assert REFERENCE not in find_details("Re: ref HL-9F3A2C1D my payment failed", "payment").found
+    assert (
+        REFERENCE
+        not in find_details("Re: ref HL-9F3A2C1D my payment failed", "payment", transactional_categories=MONEY).found
+    )
 
 
 def test_how_to_questions_are_not_transactional() -> None:
     for text in ("How do I top up my wallet?", "如何充值？", "What are the fees for transfers abroad?"):
-        details = find_details(text, "top_up")
+        details = find_details(text, "top_up", transactional_categories=MONEY)
         assert not details.transactional and details.missing == []
 
 
+def test_a_category_not_marked_transactional_asks_for_nothing_without_an_amount_or_reference() -> None:
+    assert find_details("我的充值没到账", "top_up", transactional_categories=MONEY).missing == list(REQUIRED)
+    details = find_details("我的充值没到账", "top_up", transactional_categories=frozenset())
+    assert not details.transactional and details.missing == []
+
+
 def test_general_category_counts_only_with_a_problem_and_an_amount() -> None:
-    assert find_details("my payment of $50 failed", "general").transactional
-    assert not find_details("I love the new app, it failed to impress me", "general").transactional
-    assert not find_details("我想了解新功能", "general").transactional
+    assert find_details("my payment of $50 failed", "general", transactional_categories=MONEY).transactional
+    assert not find_details(
+        "I love the new app, it failed to impress me", "general", transactional_categories=MONEY
+    ).transactional
+    assert not find_details("我想了解新功能", "general", transactional_categories=MONEY).transactional
 
 
 def test_security_incidents_are_transactional() -> None:
-    details = find_details("我的卡被盗刷了", "security")
+    details = find_details("我的卡被盗刷了", "security", transactional_categories=MONEY)
     assert details.transactional and ACCOUNT in details.missing
 
 
 def test_masked_card_is_not_a_reference() -> None:
     masked = mask_sensitive("card 4111 1111 1111 1111 was charged twice")
-    assert REFERENCE not in find_details(masked.text, "card").found
+    assert REFERENCE not in find_details(masked.text, "card", transactional_categories=MONEY).found
 
 
 def test_labels_in_both_languages() -> None:

@@ -24,6 +24,12 @@ def test_default_settings_have_no_problems() -> None:
     assert load_settings(ROOT / "settings.toml").router.semantic_problems() == []
 
 
+def test_the_money_categories_are_marked_transactional() -> None:
+    money = {"security", "refund", "fees", "top_up", "transfer", "payment", "cards"}
+    assert load_settings(ROOT / "settings.toml").router.transactional_categories() == money
+    assert router_settings("").transactional_categories() == frozenset()  # false unless a category says so
+
+
 def test_unknown_field_names_the_rule_and_suggests() -> None:
     found = problems('[[router.rules]]\nname = "typo"\nwhen.chanel = ["sms"]\nthen.queue = "vip"\n')
     assert found == [("router.rules.0.when.chanel", "rule 'typo': unknown field 'chanel'; did you mean 'channel'?")]
