@@ -13,6 +13,7 @@ import typer
 from core.errors import SettingsError
 from core.settings import Settings, load_settings, settings_path
 from helpline.agent_cli import agent_app
+from helpline.logs import configure_logging
 from helpline.notice_cli import notice_app
 from helpline.queues_cli import queues_command
 
@@ -54,6 +55,7 @@ def run(settings: SettingsOption = None) -> None:
     from helpline.supervisor import run_all
 
     pin_settings_file(settings)
+    configure_logging()
     sys.exit(run_all(settings_or_exit(settings), settings))
 
 
@@ -70,6 +72,7 @@ def serve(
         raise typer.Exit(2)
     loaded = settings_or_exit(settings)
     pin_settings_file(settings)
+    configure_logging()
     if not PROCESSES[process].enabled(loaded):
         typer.echo(f"{process}: not enabled by the settings; idle until stopped")
         stop_signals = {signal.SIGINT, signal.SIGTERM}

@@ -68,7 +68,6 @@ def children_for(settings: Settings, settings_file: Path | None) -> list[Child]:
 
 
 def run_all(settings: Settings, settings_file: Path | None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     env = dict(os.environ)
     redis: EmbeddedRedis | None = None
     if not settings.redis.url:

@@ -7,8 +7,6 @@ compiled router, connections). Scale out by running more worker processes agains
 
 from __future__ import annotations
 
-import logging
-
 from rq import SimpleWorker
 
 from core.queues import queues
@@ -21,7 +19,6 @@ from workers.live_router import LiveRouter
 
 
 def work(settings: Settings, *, burst: bool = False) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     redis = connect(settings)
     live = LiveRouter.from_settings(settings)
     live.watch()

@@ -240,7 +240,6 @@ def serve(settings: Settings, *, stop: threading.Event | None = None, max_runs: 
     """Run `run_once` every interval until SIGTERM/SIGINT (or `stop`); a Redis outage is logged and retried."""
     from core.redis_conn import connect
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     stop = stop or threading.Event()
     previous = {}
     if threading.current_thread() is threading.main_thread():

@@ -112,7 +112,6 @@ class ImapPoller:
 
 
 def serve(settings: Settings) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     import signal
 
     poller = ImapPoller(settings, Store(connect(settings)))

@@ -78,8 +78,6 @@ def controller(settings: Settings, store: Store, *, port: int | None = None) -> 
 
 
 def serve(settings: Settings) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs every SMTP command at INFO
     # Block the signals before the server thread starts so that only sigwait() below receives them.
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
     smtp = controller(settings, Store(connect(settings)))
