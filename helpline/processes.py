@@ -76,7 +76,7 @@ def serve_telegram(settings: Settings) -> None:
     from core.redis_conn import connect
     from core.store import Store
     from ingest.telegram.polling import Poller
-    from web.telegram_routes import FollowUps
+    from web.telegram_follow_ups import FollowUps
 
     Poller(settings, Store(connect(settings)), make_bot(settings.telegram), FollowUps(settings)).run()
 

@@ -19,7 +19,7 @@ from core.store import Store
 from ingest.telegram.polling import Poller
 from tests.conftest import ROOT
 from tests.support.fake_telegram import FakeTelegram, callback, settings_for, update
-from web.telegram_routes import FollowUps
+from web.telegram_follow_ups import FollowUps
 
 
 @pytest.fixture
