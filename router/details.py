@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 
 import phonenumbers
 
+from core.language import reply_language
+
 ACCOUNT = "account"
 TRANSACTION_TIME = "transaction_time"
 AMOUNT = "amount"
@@ -59,8 +61,9 @@ class Details:
 
 
 def labels(missing: list[str], language: str) -> list[str]:
-    """What to ask the customer for, in their language (English when it is neither en nor zh)."""
-    lang = language if language in ("en", "zh") else "en"
+    """What to ask the customer for, in their reply language (`core.language.reply_language`: English when it is
+    neither English nor Chinese)."""
+    lang = reply_language(language)
     return [LABELS[key][lang] for key in missing if key in LABELS]
 
 

@@ -70,8 +70,6 @@ class CompiledCategory:
     name: str
     priority: Priority
     queue: str
-    label_en: str
-    label_zh: str
 
 
 @dataclass(frozen=True)
@@ -137,8 +135,6 @@ class Router:
                 name,
                 spec.priority or settings.default_priority,
                 settings.queue_for(name),
-                spec.label_en or name.replace("_", " ").title(),
-                spec.label_zh or spec.label_en or name,
             )
             for word in spec.keywords.en + spec.keywords.zh:
                 entry = self._index.add(word)
@@ -209,11 +205,8 @@ class Router:
         return list(self._category_names)
 
     def label(self, category: str, language: str) -> str:
-        """The team name a customer is shown for `category`, in their language (`zh…` or anything else)."""
-        spec = self._categories.get(category)
-        if spec is None:
-            return category
-        return spec.label_zh if language.lower().startswith("zh") else spec.label_en
+        """The team name a customer is shown for `category`, in their language: `RouterSettings.label`, the one rule."""
+        return self.settings.label(category, language)
 
     def decide(self, envelope: Envelope, context: RoutingContext | None = None) -> Decision:
         ctx = context if context is not None else RoutingContext()

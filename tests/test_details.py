@@ -155,3 +155,4 @@ def test_masked_card_is_not_a_reference() -> None:
 def test_labels_in_both_languages() -> None:
     assert labels([AMOUNT], "zh") == ["交易金额及币种"]
     assert labels([AMOUNT, REFERENCE], "fr")[0] == "the amount and currency"
+    assert labels([AMOUNT], "zh-TW") == labels([AMOUNT], "zh_Hans") == ["交易金额及币种"]  # reply_language's rule
