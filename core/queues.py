@@ -32,5 +32,6 @@ def queues(redis: Redis) -> list[Queue]:
     return [Queue(name, connection=redis) for name in QUEUE_ORDER]
 
 
-def queue_for(priority: Priority, store: Store) -> Queue:
+def reply_queue(priority: Priority, store: Store) -> Queue:
+    """The RQ queue that sends replies to messages of `priority` (not an agents' queue: see core/inbox.py)."""
     return store.queue(priority_queue_name(priority))

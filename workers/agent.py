@@ -19,14 +19,13 @@ from datetime import UTC, datetime, timedelta
 from core.ids import new_id
 from core.inbox import Inbox, Place
 from core.language import reply_language
-from core.queues import queue_for
 from core.records import Reply, StoredMessage
 from router.sla import SlaKind, SlaPolicy
 from templates import render
 from workers.acknowledge import reference_for
 from workers.context import Context
 from workers.eta import record_completion
-from workers.jobs import SEND_JOB
+from workers.jobs import queue_reply
 
 SURVEY_JOB = "workers.agent.send_survey"
 
@@ -67,9 +66,7 @@ def answer(ctx: Context, message_id: str, text: str, agent: str) -> Reply:
         id=new_id("r"), message_id=message.id, channel=envelope.channel, to=envelope.sender.address,
         purpose="answer", language=language, subject=subject, text=text.strip(), extras={"agent": agent},
     )  # fmt: skip
-    ctx.store.save_reply(reply)
-    queue = queue_for(message.decision.priority, ctx.store)
-    queue.enqueue_call(SEND_JOB, args=(reply.id,))
+    queue = queue_reply(ctx, reply, message.decision.priority)
     _record_first_response(ctx, message, agent)
     delay = ctx.settings.replies.survey_delay_seconds
     # One survey per conversation: the first answer claims it (SET NX), later answers do not ask again.
@@ -148,6 +145,5 @@ def send_survey(message_id: str) -> str:
         id=new_id("r"), message_id=message.id, channel=envelope.channel, to=envelope.sender.address,
         purpose="survey", language=language, subject=rendered.subject, text=rendered.text,
     )  # fmt: skip
-    ctx.store.save_reply(reply)
-    queue_for(message.decision.priority, ctx.store).enqueue_call(SEND_JOB, args=(reply.id,))
+    queue_reply(ctx, reply, message.decision.priority)
     return f"survey {reply.id} queued"

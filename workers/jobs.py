@@ -6,14 +6,16 @@ import logging
 from datetime import timedelta
 
 from jinja2 import TemplateError
+from rq import Queue
 
 from channels.email import send_notice
 from channels.registry import sender_for
+from core.envelope import Priority
 from core.errors import PermanentSendError, TransientSendError
-from core.queues import queue_for
+from core.queues import reply_queue
 from core.records import MessageState, Reply, ReplyState, StoredMessage
 from workers import acknowledge
-from workers.context import current
+from workers.context import Context, current
 from workers.pipeline import Drop, Work, run_pipeline
 
 log = logging.getLogger("helpline.jobs")
@@ -60,8 +62,8 @@ def process_message(message_id: str) -> str:
 
 def plan_acknowledgement(message: StoredMessage) -> None:
     ctx = current()
-    reply_id = acknowledge.acknowledgement_id(message)
-    if ctx.store.get_reply(reply_id) is None:
+    reply = ctx.store.get_reply(acknowledge.acknowledgement_id(message))
+    if reply is None:
         reason = acknowledge.skip_reason(message, ctx)
         if reason is None and not acknowledge.take_cap_slot(message, ctx):
             reason = "auto-reply cap for this contact reached"
@@ -74,10 +76,19 @@ def plan_acknowledgement(message: StoredMessage) -> None:
             log.error("acknowledgement for %s not rendered: %s", message.id, exc)
             _set_ack_status(message.id, f"failed: template {exc}")
             return
-        ctx.store.save_reply(reply)
-    _set_ack_status(message.id, "queued")
+    _set_ack_status(message.id, "queued")  # before the job is queued: the job's own outcome must come after it
     assert message.decision is not None
-    queue_for(message.decision.priority, ctx.store).enqueue_call(SEND_JOB, args=(reply_id,), job_id=f"send-{reply_id}")
+    queue_reply(ctx, reply, message.decision.priority)
+
+
+def queue_reply(ctx: Context, reply: Reply, priority: Priority) -> Queue:
+    """Save `reply` and queue its sending (`send_reply`) on the reply queue of `priority`; returns that queue.
+
+    The job id is fixed per reply, so queueing the same reply again (a re-run after a crash) replaces the job."""
+    ctx.store.save_reply(reply)
+    queue = reply_queue(priority, ctx.store)
+    queue.enqueue_call(SEND_JOB, args=(reply.id,), job_id=f"send-{reply.id}")
+    return queue
 
 
 def send_reply(reply_id: str) -> str:
@@ -121,7 +132,7 @@ def _retry_or_fail(reply_id: str, reply: Reply, original: StoredMessage, exc: Tr
     reply.error = f"attempt {reply.attempts} failed: {exc}; retrying in {delay:g}s"
     ctx.store.save_reply(reply)
     assert original.decision is not None
-    queue = queue_for(original.decision.priority, ctx.store)
+    queue = reply_queue(original.decision.priority, ctx.store)
     if delay <= 0:
         queue.enqueue_call(SEND_JOB, args=(reply_id,))
     else:
