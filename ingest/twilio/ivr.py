@@ -31,16 +31,8 @@ def welcome(ivr: IvrSettings, url_for: UrlFor, attempt: int = 1, apology: str | 
         response.say(ivr.welcome, language=ivr.welcome_language)
     action = url_for(LANGUAGE_PATH, attempt=attempt)
     first = ivr.languages[0] if ivr.languages else None
-    gather = Gather(
-        input="dtmf speech",
-        num_digits=1,
-        action=action,
-        method="POST",
-        timeout=ivr.gather_timeout_seconds,
-        speech_timeout="auto",
-        language=first.speech_language if first else None,
-        hints=", ".join(word for lang in ivr.languages for word in lang.speech) or None,
-    )
+    hints = [word for lang in ivr.languages for word in lang.speech]
+    gather = _gather(ivr, action, first.speech_language if first else None, hints)
     for lang in ivr.languages:
         gather.say(lang.choose, language=lang.say_language)
     response.append(gather)
@@ -64,16 +56,8 @@ def menu(ivr: IvrSettings, lang: IvrLanguage, url_for: UrlFor, attempt: int = 1,
     if not ivr.options:
         return voicemail(lang, None, ivr, url_for)
     action = url_for(MENU_PATH, lang=lang.code, attempt=attempt)
-    gather = Gather(
-        input="dtmf speech",
-        num_digits=1,
-        action=action,
-        method="POST",
-        timeout=ivr.gather_timeout_seconds,
-        speech_timeout="auto",
-        language=lang.speech_language,
-        hints=", ".join(word for option in ivr.options for word in option.speech.get(lang.code, [])) or None,
-    )
+    hints = [word for option in ivr.options for word in option.speech.get(lang.code, [])]
+    gather = _gather(ivr, action, lang.speech_language, hints)
     if apologise:
         gather.say(lang.not_understood, language=lang.say_language)
     gather.say(lang.menu_intro, language=lang.say_language)
@@ -82,6 +66,20 @@ def menu(ivr: IvrSettings, lang: IvrLanguage, url_for: UrlFor, attempt: int = 1,
     response.append(gather)
     response.redirect(action, method="POST")
     return str(response.to_xml())
+
+
+def _gather(ivr: IvrSettings, action: str, speech_language: str | None, hints: list[str]) -> Gather:
+    """One question's answer: a keypress or a few words (`hints` are the words the recogniser should expect)."""
+    return Gather(
+        input="dtmf speech",
+        num_digits=1,
+        action=action,
+        method="POST",
+        timeout=ivr.gather_timeout_seconds,
+        speech_timeout="auto",
+        language=speech_language,
+        hints=", ".join(hints) or None,
+    )
 
 
 def menu_step(ivr: IvrSettings, lang_code: str, form: Mapping[str, str], attempt: int, url_for: UrlFor) -> str:
