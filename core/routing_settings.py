@@ -19,10 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from core.envelope import Channel, Priority
 from core.language import reply_language
 from core.rule_implication import implies, mentions
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+from core.settings_base import Section
 
 
 class _Open(BaseModel):
@@ -105,7 +102,7 @@ class ContactTagRule(_Open):
     sender_regex: str | None = None
 
 
-class RouterSettings(_Strict):
+class RouterSettings(Section):
     default_category: str = Field("general", description="the category when no keyword matches")
     default_priority: Priority = Field(Priority.NORMAL, description="the priority of a category that sets none")
     queues: list[str] = Field(default_factory=list, description="queues rules may name; categories add their own")
