@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from core.errors import StoreUnavailable
+from helpline.options import SettingsOption, settings_or_exit, store_errors_exit
 
 if TYPE_CHECKING:
     from workers.context import Context
@@ -19,11 +19,7 @@ agent_app = typer.Typer(help="Take routed work and answer it.", no_args_is_help=
 AgentOption = Annotated[str, typer.Option("--as", help="the agent's name, recorded on the message")]
 
 
-SettingsFile = Annotated[Path | None, typer.Option("--settings", "-s", help="settings file")]
-
-
 def _context(settings_file: Path | None) -> Context:
-    from helpline.cli import settings_or_exit  # the cli imports this module: import at call time
     from workers.context import context_for
 
     return context_for(settings_or_exit(settings_file))
@@ -33,16 +29,13 @@ def _context(settings_file: Path | None) -> Context:
 def next_item(
     queue: Annotated[str, typer.Argument(help="the queue to take from, e.g. security")],
     agent: AgentOption = "agent",
-    settings: SettingsFile = None,
+    settings: SettingsOption = None,
 ) -> None:
     """Take the most urgent, oldest message waiting in QUEUE and print it as JSON."""
     from workers.agent import take_next
 
-    try:
+    with store_errors_exit():
         taken = take_next(_context(settings), queue, agent)
-    except StoreUnavailable as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
     if taken is None:
         typer.echo(f"{queue}: nothing waiting", err=True)
         raise typer.Exit(3)
@@ -64,7 +57,7 @@ def answer_message(
     message_id: Annotated[str, typer.Argument(help="the message to answer")],
     text: Annotated[str | None, typer.Option("--text", "-t", help="the answer; default: read stdin")] = None,
     agent: AgentOption = "agent",
-    settings: SettingsFile = None,
+    settings: SettingsOption = None,
 ) -> None:
     """Send an answer to the customer through the channel they wrote from."""
     from workers.agent import answer
@@ -73,14 +66,8 @@ def answer_message(
     if not body.strip():
         typer.echo("error: the answer is empty", err=True)
         raise typer.Exit(2)
-    try:
+    with store_errors_exit(LookupError, ValueError):
         reply = answer(_context(settings), message_id, body, agent)
-    except (LookupError, ValueError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
-    except StoreUnavailable as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
     typer.echo(f"{reply.id}: queued to {reply.to} by {reply.channel.value}")
 
 
@@ -88,16 +75,13 @@ def answer_message(
 def resolve_message(
     message_id: Annotated[str, typer.Argument(help="the message whose issue is solved")],
     agent: AgentOption = "agent",
-    settings: SettingsFile = None,
+    settings: SettingsOption = None,
 ) -> None:
     """Mark a message resolved: it leaves the inbox and its resolution time is recorded against the SLA."""
     from workers.agent import resolve
 
-    try:
+    with store_errors_exit(LookupError, ValueError):
         done = resolve(_context(settings), message_id, agent)
-    except (LookupError, ValueError, StoreUnavailable) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
     typer.echo(f"{done.message_id}: resolved in {done.queue} {done.outcome}")
 
 
@@ -106,7 +90,7 @@ def save_attachment(
     message_id: Annotated[str, typer.Argument(help="the message the attachment came with")],
     index: Annotated[int, typer.Argument(help="which attachment: 1 = the first, as `agent next` lists them")],
     out: Annotated[Path, typer.Option("--out", "-o", help="where to write the content")],
-    settings: SettingsFile = None,
+    settings: SettingsOption = None,
 ) -> None:
     """Save an attachment's content to a file. Telegram files are fetched from the Bot API now (size-capped), email
     attachments come from the store; media a provider hosts (Twilio) are printed as a URL to fetch with the
@@ -114,14 +98,10 @@ def save_attachment(
     from core.redis_conn import connect
     from core.store import Store
     from helpline.attachments import AttachmentUnavailable, HostedElsewhere, fetch_attachment
-    from helpline.cli import settings_or_exit
 
     loaded = settings_or_exit(settings)
-    try:
+    with store_errors_exit(LookupError, AttachmentUnavailable):
         content = fetch_attachment(loaded, Store(connect(loaded)), message_id, index)
-    except (LookupError, AttachmentUnavailable, StoreUnavailable) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
     if isinstance(content, HostedElsewhere):
         typer.echo(content.url)
         typer.echo("hosted by the provider: fetch it with the account's credentials (Twilio: account SID and auth "

@@ -10,19 +10,14 @@ from typing import Annotated
 
 import typer
 
-from core.errors import SettingsError
-from core.settings import Settings, load_settings, settings_path
+from core.settings import settings_path
 from helpline.agent_cli import agent_app
 from helpline.logs import configure_logging
 from helpline.notice_cli import notice_app
+from helpline.options import SettingsOption, settings_or_exit
 from helpline.queues_cli import queues_command
 
 app = typer.Typer(help="Helpline: omnichannel support engine.", no_args_is_help=True, add_completion=False)
-
-SettingsOption = Annotated[
-    Path | None,
-    typer.Option("--settings", "-s", help="settings file (default: $HELPLINE_SETTINGS or ./settings.toml)"),
-]
 
 
 def pin_settings_file(path: Path | None) -> None:
@@ -30,16 +25,6 @@ def pin_settings_file(path: Path | None) -> None:
     the file later (the rules' hot reload, `helpline run`'s children) reads the same one."""
     if path is not None:
         os.environ["HELPLINE_SETTINGS"] = str(Path(path).resolve())
-
-
-def settings_or_exit(path: Path | None) -> Settings:
-    """Load settings, or print every problem with its file and line and exit 2."""
-    try:
-        return load_settings(path)
-    except SettingsError as exc:
-        for problem in exc.problems:
-            typer.echo(f"error: {problem}", err=True)
-        raise typer.Exit(2) from None
 
 
 @app.command()

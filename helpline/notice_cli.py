@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
@@ -11,11 +9,12 @@ from zoneinfo import ZoneInfo
 
 import typer
 
-from core.errors import StoreUnavailable
 from core.notices import Notice, NoticeBoard, all_notices, localize
 from core.records import utcnow
+from core.redis_conn import connect
 from core.settings import Settings
 from core.store import Store
+from helpline.options import SettingsOption, settings_or_exit, store_errors_exit
 
 notice_app = typer.Typer(
     help="Status notices (outage, promotion peak) shown in every acknowledgement, in the customer's language.",
@@ -23,25 +22,8 @@ notice_app = typer.Typer(
     add_completion=False,
 )
 
-SettingsOption = Annotated[
-    Path | None,
-    typer.Option("--settings", "-s", help="settings file (default: $HELPLINE_SETTINGS or ./settings.toml)"),
-]
-
-
-@contextmanager
-def _store_errors() -> Iterator[None]:
-    try:
-        yield
-    except StoreUnavailable as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
-
 
 def _open(path: Path | None) -> tuple[Settings, Store]:
-    from core.redis_conn import connect
-    from helpline.cli import settings_or_exit  # here, not at the top: helpline.cli imports this module
-
     settings = settings_or_exit(path)
     return settings, Store(connect(settings))
 
@@ -74,7 +56,7 @@ def add(
     end = _when(until, zone, "--until")
     assert end is not None
     try:
-        with _store_errors():
+        with store_errors_exit():
             notice = NoticeBoard(store).add(end, text, zh, starts=_when(starts, zone, "--starts"))
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
@@ -96,7 +78,7 @@ def list_(settings: SettingsOption = None) -> None:
     """List notices not yet ended, from settings.toml and added here."""
     loaded, store = _open(settings)
     now = utcnow()
-    with _store_errors():
+    with store_errors_exit():
         notices = all_notices(loaded, store, now)
     if not notices:
         typer.echo("no notices")
@@ -113,7 +95,7 @@ def remove(
     if notice_id.startswith("settings-"):
         typer.echo("error: that notice is in settings.toml; remove it there", err=True)
         raise typer.Exit(2)
-    with _store_errors():
+    with store_errors_exit():
         removed = NoticeBoard(store).remove(notice_id)
     if not removed:
         typer.echo(f"error: no notice {notice_id}", err=True)

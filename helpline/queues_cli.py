@@ -18,17 +18,17 @@ import json
 from collections import Counter
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from core.envelope import Priority
-from core.errors import StoreUnavailable
 from core.inbox import Inbox
 from core.records import StoredMessage, utcnow
+from core.redis_conn import connect
 from core.settings import Settings
 from core.store import Store
+from helpline.options import SettingsOption, settings_or_exit, store_errors_exit
 from router.hours import BusinessCalendar
 from router.sla import SlaKind, SlaPolicy, SlaState, format_duration
 
@@ -126,23 +126,14 @@ def render_table(rows: list[QueueRow], show_empty: bool = False) -> str:
 
 
 def queues_command(
-    settings: Annotated[
-        Path | None,
-        typer.Option("--settings", "-s", help="settings file (default: $HELPLINE_SETTINGS or ./settings.toml)"),
-    ] = None,
+    settings: SettingsOption = None,
     show_all: Annotated[bool, typer.Option("--all", help="also show priorities with nothing waiting or open")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
 ) -> None:
     """Per queue and priority: depth, oldest item's age, open items, items at risk of breaching or past their SLA."""
-    from core.redis_conn import connect
-    from helpline.cli import settings_or_exit  # here, not at the top: helpline.cli imports this module
-
     loaded = settings_or_exit(settings)
-    try:
+    with store_errors_exit():
         rows = queue_report(loaded, Store(connect(loaded)), utcnow())
-    except StoreUnavailable as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
     if as_json:
         typer.echo(json.dumps([as_dict(r) for r in rows if _shown(r, show_all)], indent=2, ensure_ascii=False))
     else:
