@@ -158,7 +158,7 @@ def run_route(
         for problem in exc.problems:
             stderr.write(f"error: {problem}\n")
         return 2
-    router = compile_router(router_settings)
+    router = compile_router(router_settings, validated=True)  # both loaders refuse semantic problems
     if not replay_stored:
         return 1 if route_lines(stdin, router, stdout, trace=trace) else 0
     try:

@@ -117,12 +117,12 @@ class CompiledRule:
 
 
 class Router:
-    """Compiled rules. Immutable after construction, so one instance is safely shared by threads."""
+    """Compiled rules. Immutable after construction, so one instance is safely shared by threads.
+
+    Takes a valid document: build it with `compile_router`, which refuses an invalid one.
+    """
 
     def __init__(self, settings: RouterSettings, *, index_rules: bool = True) -> None:
-        problems = settings.semantic_problems()
-        if problems:
-            raise RouterConfigError(problems)
         self.settings = settings
         self._index = KeywordIndex()
         self._categories: dict[str, CompiledCategory] = {}
@@ -350,6 +350,15 @@ class Router:
         return name
 
 
-def compile_router(settings: RouterSettings, *, index_rules: bool = True) -> Router:
-    """Compile the `[router]` settings; raises `RouterConfigError` (with every problem) for an invalid document."""
+def compile_router(settings: RouterSettings, *, index_rules: bool = True, validated: bool = False) -> Router:
+    """Compile the `[router]` settings; raises `RouterConfigError` (with every problem) for an invalid document.
+
+    `validated=True` says the caller's settings come from `load_settings` or `load_router_file`, which have already
+    refused any `semantic_problems()`: the check (quadratic in the rules, plus template lookups on disk) is not
+    run a second time.
+    """
+    if not validated:
+        problems = settings.semantic_problems()
+        if problems:
+            raise RouterConfigError(problems)
     return Router(settings, index_rules=index_rules)

@@ -85,9 +85,6 @@ class BusinessCalendar:
     def from_settings(cls, settings: Settings) -> BusinessCalendar:
         return cls.from_config(settings.hours)
 
-    def always_open(self, queue: str) -> bool:
-        return queue not in self.hours
-
     def zone(self, queue: str) -> ZoneInfo | None:
         entry = self.hours.get(queue)
         return entry.zone if entry else None
@@ -99,15 +96,6 @@ class BusinessCalendar:
         local = _aware(at).astimezone(entry.zone)
         minute = local.hour * 60 + local.minute + local.second / 60 + local.microsecond / 60e6
         return any(lo <= minute < hi for lo, hi in entry.spans_on(local.date()))
-
-    def next_open(self, queue: str, at: datetime) -> datetime:
-        """`at` itself when open, otherwise when the queue next opens."""
-        entry = self.hours.get(queue)
-        if entry is None:
-            return _aware(at)
-        for opens, _ in entry.open_spans(_aware(at)):
-            return opens.astimezone(at.tzinfo)
-        raise AssertionError("unreachable: open_spans raises when it finds nothing")  # pragma: no cover
 
     def add_business_time(self, queue: str, start: datetime, duration: timedelta) -> datetime:
         """The instant when `duration` of business time has passed after `start` (in `start`'s time zone)."""

@@ -12,12 +12,8 @@ Python's own regex parser (`re._parser`); anything unexpected means "no prefilte
 from __future__ import annotations
 
 from collections.abc import Callable
+from re import _parser as sre_parse  # type: ignore[attr-defined]  # the parser behind `re` (Python 3.11+)
 from typing import Any
-
-try:  # Python 3.11+: the parser behind `re`
-    from re import _parser as sre_parse  # type: ignore[attr-defined]
-except ImportError:  # pragma: no cover - an interpreter without it simply gets no prefilter
-    sre_parse = None
 
 MIN_LENGTH = 2  # a one-character literal filters almost nothing
 Literals = frozenset[str] | None
@@ -36,8 +32,6 @@ def required_characters(pattern: str) -> Literals:
 
 
 def _required(pattern: str, usable: Callable[[str], bool], min_length: int) -> Literals:
-    if sre_parse is None:
-        return None
     try:
         found = _sequence(list(sre_parse.parse(pattern, 0)), usable)
     except Exception:  # an internal API: any surprise means no prefilter

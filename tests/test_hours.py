@@ -117,12 +117,6 @@ def test_dst_day_is_counted_in_real_time() -> None:
     assert day == timedelta(hours=23)
 
 
-def test_next_open() -> None:
-    cal = calendar()
-    assert cal.next_open("general", sh(2026, 3, 7, 10, 0)) == sh(2026, 3, 9, 9, 0)
-    assert cal.next_open("general", sh(2026, 3, 9, 10, 0)) == sh(2026, 3, 9, 10, 0)
-
-
 def test_naive_datetimes_are_refused() -> None:
     with pytest.raises(ValueError, match="naive"):
         calendar().in_business_hours("general", datetime(2026, 3, 4, 10, 0))

@@ -22,7 +22,6 @@ import watchfiles
 from core.errors import SettingsError
 from core.settings import Settings, load_settings, settings_path
 from router.engine import Router, compile_router
-from router.errors import RouterConfigError
 
 log = logging.getLogger("helpline.router")
 
@@ -40,12 +39,13 @@ class LiveRouter:
 
     @classmethod
     def from_settings(cls, settings: Settings, path: Path | str | None = None) -> LiveRouter:
-        """Start from already-loaded settings; `path` (default: $HELPLINE_SETTINGS or ./settings.toml) is watched."""
-        return cls(settings_path(path), compile_router(settings.router))
+        """Start from settings `load_settings` returned (so already validated); `path` (default: $HELPLINE_SETTINGS
+        or ./settings.toml) is watched."""
+        return cls(settings_path(path), compile_router(settings.router, validated=True))
 
     @classmethod
     def from_file(cls, path: Path | str) -> LiveRouter:
-        return cls(path, compile_router(load_settings(path).router))
+        return cls(path, compile_router(load_settings(path).router, validated=True))
 
     def current(self) -> Router:
         return self._router
@@ -54,12 +54,10 @@ class LiveRouter:
         """Load and compile the file; swap on success. False (old rules kept, problems logged) on any problem."""
         with self._reload_lock:
             try:
-                router = compile_router(load_settings(self.path).router)
+                # load_settings refuses the router's semantic problems too, each with its line.
+                router = compile_router(load_settings(self.path).router, validated=True)
             except SettingsError as exc:
                 self._refuse([str(problem) for problem in exc.problems])
-                return False
-            except RouterConfigError as exc:  # only if load_settings did not already report them
-                self._refuse([f"{self.path}: {key}: {message}" for key, message in exc.problems])
                 return False
             self._router = router  # the swap: one reference assignment
             self.generation += 1
