@@ -19,7 +19,6 @@ class MessageState(StrEnum):
     RECEIVED = "received"  # stored, waiting for the pipeline
     ROUTED = "routed"  # decision made, on an agents' queue
     DROPPED = "dropped"  # a pipeline step dropped it (our own loop); kept for audit
-    UPDATED = "updated"  # an edit of an earlier message (Telegram); merged into the original
 
 
 class StoredMessage(BaseModel):

@@ -21,7 +21,6 @@ one MULTI/EXEC guarded by WATCH on the dedupe key, so there is never a half-stor
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -463,7 +462,3 @@ def text(value: Any) -> str:
 
 def as_bytes(value: Any) -> bytes:
     return bytes(value) if isinstance(value, bytes | bytearray | memoryview) else str(value).encode()
-
-
-def to_json_line(data: Any) -> str:
-    return json.dumps(data, ensure_ascii=False, default=str)

@@ -58,14 +58,6 @@ class Body:
             return ""
         return text
 
-    def absorb(self, other: Body, *, text: bool = True) -> None:
-        if text:
-            self.plain += other.plain
-            self.html += other.html
-        self.attachments += other.attachments
-        self.forwarded += other.forwarded
-        self.report.merge(other.report)
-
 
 @dataclass(frozen=True)
 class WalkOptions:
