@@ -25,12 +25,19 @@ from channels.twilio_session import last_inbound
 from core.envelope import Channel, Envelope
 from core.errors import PermanentSendError, TransientSendError
 from core.identity import WHATSAPP_PREFIX, phone_identity
-from core.phone import NotAPhoneNumber, PhoneAddress, mark_opted_out, may_receive_sms, opt_out_field, parse_address
+from core.phone import (
+    UNSUBSCRIBED,
+    NotAPhoneNumber,
+    PhoneAddress,
+    mark_opted_out,
+    may_receive_sms,
+    opt_out_field,
+    parse_address,
+)
 from core.records import Reply
 from core.settings import Settings
 from core.store import Store
 
-UNSUBSCRIBED = 21610
 TRANSIENT_CODES = frozenset({20429, 20500, 20503})
 PERMANENT_REASONS = {
     21211: "invalid phone number",
@@ -66,7 +73,7 @@ class TwilioSender:
     def send(self, reply: Reply, original: Envelope) -> str:
         channel = original.channel
         to = self._recipient(reply.to, channel)
-        self._refuse_opted_out(to, channel)
+        self._refuse_opted_out(to)
         if channel is Channel.WHATSAPP:
             self._require_session_window(to, original)
         params: dict[str, Any] = {"to": to.twilio_address, "body": self._body(reply.text, channel)}
@@ -92,7 +99,7 @@ class TwilioSender:
             raise PermanentSendError(f"voicemail caller {parsed.e164} is not a mobile number; no SMS acknowledgement")
         return PhoneAddress(parsed.e164, whatsapp=channel is Channel.WHATSAPP)
 
-    def _refuse_opted_out(self, to: PhoneAddress, channel: Channel) -> None:
+    def _refuse_opted_out(self, to: PhoneAddress) -> None:
         contact = self.store.contact(self.store.contact_for(phone_identity(to.e164)))
         if contact.get(opt_out_field(to.whatsapp)) == "1":
             raise PermanentSendError("recipient opted out")

@@ -15,6 +15,10 @@ import phonenumbers
 from core.identity import WHATSAPP_PREFIX, phone_identity
 from core.store import Store
 
+# Twilio's error for a recipient who replied STOP to Twilio itself (Advanced Opt-Out): seen on a send and in a
+# delivery status callback, and recorded as an opt-out either way (`mark_opted_out`).
+UNSUBSCRIBED = 21610
+
 
 class NotAPhoneNumber(ValueError):
     pass
@@ -56,6 +60,15 @@ def parse_address(raw: str, default_region: str = "US") -> PhoneAddress:
     if e164 is None:
         raise NotAPhoneNumber(f"{value!r} is not a possible phone number")
     return PhoneAddress(e164, whatsapp)
+
+
+def number_or_raw(raw: str, default_region: str = "US") -> str:
+    """A Twilio `To` as E.164; a short code (`89898`) or an alphanumeric sender id is kept as sent (without the
+    `whatsapp:` prefix), so that replies go out from that same value."""
+    try:
+        return parse_address(raw, default_region).e164
+    except NotAPhoneNumber:
+        return raw.strip().removeprefix(WHATSAPP_PREFIX)
 
 
 def may_receive_sms(e164: str) -> bool:

@@ -12,13 +12,12 @@ import contextlib
 import logging
 from collections.abc import Mapping
 
-from core.phone import NotAPhoneNumber, mark_opted_out, parse_address
+from core.phone import UNSUBSCRIBED, NotAPhoneNumber, mark_opted_out, parse_address
 from core.records import Reply, ReplyState
 from core.store import Store
 
 log = logging.getLogger("helpline.ingest.twilio")
 
-UNSUBSCRIBED = "21610"
 STATUS_STATE: dict[str, ReplyState] = {
     "accepted": ReplyState.QUEUED,
     "scheduled": ReplyState.QUEUED,
@@ -43,7 +42,7 @@ def apply_status(store: Store, form: Mapping[str, str], default_region: str = "U
         return None
     code = form.get("ErrorCode", "")
     error = f"twilio {status}" + (f", error {code}" if code else "") if state is ReplyState.FAILED else None
-    if code == UNSUBSCRIBED:
+    if code == str(UNSUBSCRIBED):
         _opted_out(store, form.get("To", ""), default_region)
     reply = store.record_provider_status(sid, state, error)
     if reply is None:

@@ -11,9 +11,8 @@ from collections.abc import Mapping
 from datetime import datetime
 
 from core.envelope import Attachment, Channel, Envelope, Party
-from core.identity import WHATSAPP_PREFIX
 from core.language import detect_language
-from core.phone import NotAPhoneNumber, parse_address
+from core.phone import number_or_raw, parse_address
 from ingest.twilio.keywords import KeywordAction, keyword_in
 
 # Kept in `extras` for agents; the rest of the form is in the raw payload.
@@ -49,7 +48,7 @@ def message_envelope(
     code (`89898`) or an alphanumeric id, kept as sent: replies then go out from that same value.
     """
     sender = parse_address(form["From"], default_region)
-    recipient = _recipient(form["To"], default_region)
+    recipient = number_or_raw(form["To"], default_region)
     text = form.get("Body", "")
     extras: dict[str, str] = {"to": form["To"], "from": form["From"]}
     extras |= {_snake(name): form[name] for name in _EXTRA_FIELDS if form.get(name)}
@@ -76,13 +75,6 @@ def message_envelope(
 def keyword_action(envelope: Envelope) -> KeywordAction | None:
     value = envelope.extras.get("keyword_action")
     return KeywordAction(value) if value else None
-
-
-def _recipient(raw: str, default_region: str) -> str:
-    try:
-        return parse_address(raw, default_region).e164
-    except NotAPhoneNumber:
-        return raw.strip().removeprefix(WHATSAPP_PREFIX)
 
 
 def _media(form: Mapping[str, str]) -> list[Attachment]:

@@ -18,7 +18,7 @@ from datetime import datetime
 
 from core.envelope import Attachment, Channel, Envelope, Party
 from core.language import reply_language
-from core.phone import NotAPhoneNumber, parse_address
+from core.phone import NotAPhoneNumber, number_or_raw, parse_address
 
 ANONYMOUS = "anonymous"
 SUBJECTS = {"en": ("Voicemail", "Call ended before a message was left"), "zh": ("语音留言", "来电未留言")}
@@ -87,7 +87,7 @@ def _voice_envelope(
         channel=Channel.VOICE,
         provider_id=call_id(form),
         sender=Party(address=caller),
-        recipient=Party(address=_number_or_raw(form.get("To", ""), default_region)),
+        recipient=Party(address=number_or_raw(form.get("To", ""), default_region)),
         subject=SUBJECTS[reply_language(language)][subject_index],
         language=language,
         chosen_category=category,
@@ -114,10 +114,3 @@ def _caller(raw: str, default_region: str) -> str:
         return parse_address(raw, default_region).e164
     except NotAPhoneNumber:
         return ANONYMOUS
-
-
-def _number_or_raw(raw: str, default_region: str) -> str:
-    try:
-        return parse_address(raw, default_region).e164
-    except NotAPhoneNumber:
-        return raw
