@@ -32,7 +32,7 @@ from core.identity import phone_identity, telegram_identity
 from core.records import StoredMessage
 from core.sensitive import mask_sensitive
 from core.settings import Settings
-from core.store import Store
+from core.store import Store, text
 from ingest.telegram.normalize import CategoryChoice, Edit, Ignored, Incoming, Parsed, parse_update
 
 MSGREF_TTL_SECONDS = 90 * 24 * 3600  # edits of older messages become new messages
@@ -109,7 +109,7 @@ def _store_message(incoming: Incoming, raw: bytes, settings: Settings, store: St
     chosen = None
     if envelope.service is None:  # a command or a shared contact is not the message the choice was made for
         value = store.redis.get(choice_key)
-        chosen = _text(value) if value else None
+        chosen = text(value) if value else None
         if chosen is not None:
             envelope = envelope.model_copy(update={"chosen_category": chosen})
     accepted = store.accept(envelope, raw)
@@ -177,7 +177,7 @@ def _apply_edit(edit: Edit, raw: bytes, store: Store) -> Outcome:
         message.notes.append(f"edited on Telegram (update {edit.update_id}); previous text: {previous!r}")
         applied = True
 
-    message_id = _text(ref)
+    message_id = text(ref)
     try:
         store.update_message(message_id, change)
     except KeyError:
@@ -216,7 +216,3 @@ def _choose_category(choice: CategoryChoice, raw: bytes, settings: Settings, sto
         category=choice.category if valid else None,
         detail="" if valid else "unknown category",
     )
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

@@ -19,7 +19,7 @@ from typing import Any
 
 from core.records import utcnow
 from core.settings import Settings
-from core.store import Store, store_errors
+from core.store import Store, store_errors, text
 from ingest.twilio.voice_intake import accept_voicemail
 
 CALL_MARK_SECONDS = 86400
@@ -54,7 +54,7 @@ def claim(store: Store, recording_sid: str) -> dict[str, Any] | None:
 def due(store: Store, parked_before: datetime, limit: int = SWEEP_BATCH) -> list[str]:
     with store_errors():
         ids = store.redis.zrangebyscore(store.key("twilio", "parked"), "-inf", parked_before.timestamp(), 0, limit)
-    return [i.decode() if isinstance(i, bytes) else str(i) for i in ids]
+    return [text(i) for i in ids]
 
 
 def was_parked(store: Store, call_sid: str) -> bool:
