@@ -87,7 +87,7 @@ class SlaSettings(Section):
         default_factory=lambda: _minutes(240, 480, 1440, 4320), description="resolution target per priority"
     )
     categories: dict[str, SlaOverride] = Field(default_factory=dict, description="per-category overrides")
-    throughput_window_minutes: int = Field(120, gt=0, description="recent completions the reply ETA is based on")
+    throughput_window_minutes: int = Field(120, gt=0, description="recent takes the reply ETA is based on")
 
 
 class SchedulerSettings(Section):

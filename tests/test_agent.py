@@ -11,7 +11,7 @@ from tests.support.work import drain
 from tests.test_pipeline import email
 from workers.agent import answer, take_next
 from workers.context import context_for
-from workers.eta import completions
+from workers.eta import takes
 
 
 def test_agent_takes_the_most_urgent_item_answers_and_the_customer_is_surveyed(
@@ -57,7 +57,7 @@ def test_taking_work_feeds_the_queue_throughput(store: Store, settings: Settings
     assert message is not None and message.decision is not None
     take_next(ctx, message.decision.queue, "ann")
     now = datetime.now(UTC)
-    assert completions(store, message.decision.queue, now - timedelta(minutes=1), now + timedelta(minutes=1)) == 1
+    assert takes(store, message.decision.queue, now - timedelta(minutes=1), now + timedelta(minutes=1)) == 1
 
 
 def test_answering_an_unknown_message_is_a_clear_error(store: Store, settings: Settings) -> None:

@@ -7,7 +7,7 @@ from core.envelope import Priority
 from core.inbox import Inbox
 from core.settings import Settings
 from core.store import Store
-from workers.eta import completions, describe, expected_response, record_completion
+from workers.eta import describe, expected_response, record_take, takes
 
 SH = ZoneInfo("Asia/Shanghai")
 WEDNESDAY_NOON = datetime(2026, 3, 4, 12, 0, tzinfo=SH)
@@ -21,11 +21,11 @@ def fill(store: Store, queue: str, priority: Priority, count: int, at: datetime)
 
 def done(store: Store, queue: str, count: int, now: datetime, over: timedelta) -> None:
     for i in range(count):
-        record_completion(store, queue, now - over * (i + 0.5) / count)
+        record_take(store, queue, now - over * (i + 0.5) / count)
 
 
 def test_no_throughput_falls_back_to_the_sla_target(settings: Settings, store: Store) -> None:
-    eta = expected_response(settings, store, "security", Priority.URGENT, WEDNESDAY_NOON)
+    eta = expected_response(settings, store, "security", Priority.URGENT, WEDNESDAY_NOON, category="security")
     assert eta.basis == "sla"
     assert eta.delta == timedelta(minutes=10)  # [sla.categories.security] urgent = 10
     assert (eta.text_en, eta.text_zh) == ("within 10 minutes", "10分钟内")
@@ -35,7 +35,7 @@ def test_depth_and_throughput_give_the_estimate(settings: Settings, store: Store
     done(store, "wallet", 12, WEDNESDAY_NOON, timedelta(hours=2))  # 6 an hour; "wallet" is open 24/7
     fill(store, "wallet", Priority.NORMAL, 3, WEDNESDAY_NOON)
     fill(store, "wallet", Priority.LOW, 50, WEDNESDAY_NOON)  # agents take these after ours: not counted
-    eta = expected_response(settings, store, "wallet", Priority.NORMAL, WEDNESDAY_NOON)
+    eta = expected_response(settings, store, "wallet", Priority.NORMAL, WEDNESDAY_NOON, category="wallet")
     assert eta.basis == "throughput"
     assert eta.delta == timedelta(minutes=30)
     assert eta.text("en") == "within 30 minutes"
@@ -44,19 +44,20 @@ def test_depth_and_throughput_give_the_estimate(settings: Settings, store: Store
 def test_estimate_is_bounded_by_the_sla(settings: Settings, store: Store) -> None:
     done(store, "wallet", 2, WEDNESDAY_NOON, timedelta(hours=2))  # 1 an hour
     fill(store, "wallet", Priority.HIGH, 40, WEDNESDAY_NOON)
-    eta = expected_response(settings, store, "wallet", Priority.NORMAL, WEDNESDAY_NOON)
+    eta = expected_response(settings, store, "wallet", Priority.NORMAL, WEDNESDAY_NOON, category="wallet")
     assert eta.delta == timedelta(hours=4)  # normal first response target, not 41 hours
     assert (eta.text_en, eta.text_zh) == ("within about 4 hours", "约4小时内")
 
 
 def test_a_fast_desk_never_promises_less_than_five_minutes(settings: Settings, store: Store) -> None:
     done(store, "wallet", 120, WEDNESDAY_NOON, timedelta(hours=2))
-    assert expected_response(settings, store, "wallet", Priority.URGENT, WEDNESDAY_NOON).delta == timedelta(minutes=5)
+    eta = expected_response(settings, store, "wallet", Priority.URGENT, WEDNESDAY_NOON, category="wallet")
+    assert eta.delta == timedelta(minutes=5)
 
 
 def test_closed_queue_promises_a_time_after_opening(settings: Settings, store: Store) -> None:
     saturday = datetime(2026, 3, 7, 10, 0, tzinfo=SH)
-    eta = expected_response(settings, store, "general", Priority.URGENT, saturday)
+    eta = expected_response(settings, store, "general", Priority.URGENT, saturday, category="general")
     assert eta.delta == datetime(2026, 3, 9, 9, 15, tzinfo=SH) - saturday
     assert eta.text_en == "by Monday 9 March, 09:15 (China time)"
     assert eta.text_zh == "3月9日（周一）09:15（北京时间）前"
@@ -66,17 +67,17 @@ def test_throughput_counts_business_hours_only(settings: Settings, store: Store)
     monday_0930 = datetime(2026, 3, 9, 9, 30, tzinfo=SH)
     # Three done in the first half hour after opening: 6 per business hour, though the 2-hour window is mostly night.
     for minutes in (5, 15, 25):
-        record_completion(store, "general", monday_0930 - timedelta(minutes=minutes))
+        record_take(store, "general", monday_0930 - timedelta(minutes=minutes))
     fill(store, "general", Priority.NORMAL, 2, monday_0930)
-    eta = expected_response(settings, store, "general", Priority.NORMAL, monday_0930)
+    eta = expected_response(settings, store, "general", Priority.NORMAL, monday_0930, category="general")
     assert eta.basis == "throughput" and eta.delta == timedelta(minutes=20)
 
 
-def test_completions_are_trimmed_after_two_days(store: Store) -> None:
+def test_takes_are_trimmed_after_two_days(store: Store) -> None:
     now = datetime(2026, 3, 4, 12, 0, tzinfo=UTC)
-    record_completion(store, "q", now - timedelta(days=3))
-    record_completion(store, "q", now)
-    assert completions(store, "q", now - timedelta(days=10), now) == 1
+    record_take(store, "q", now - timedelta(days=3))
+    record_take(store, "q", now)
+    assert takes(store, "q", now - timedelta(days=10), now) == 1
 
 
 def test_describe_rounds_up() -> None:

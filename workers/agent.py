@@ -24,7 +24,7 @@ from router.sla import SlaKind, SlaPolicy
 from templates import render
 from workers.acknowledge import reference_for
 from workers.context import Context
-from workers.eta import record_completion
+from workers.eta import record_take
 from workers.jobs import queue_reply
 
 SURVEY_JOB = "workers.agent.send_survey"
@@ -44,7 +44,7 @@ def take_next(ctx: Context, queue: str, agent: str) -> Assignment | None:
     if taken is None:
         return None
     _, message_id = taken
-    record_completion(ctx.store, queue, now, message_id)
+    record_take(ctx.store, queue, now, message_id)
 
     def assign(m: StoredMessage) -> None:
         m.notes.append(f"{now:%Y-%m-%d %H:%M} taken by {agent}")

@@ -2,13 +2,13 @@
 
     position   items an agent will take before this one: the queue's waiting items at this priority or a more
                urgent one (agents take the most urgent priority first; core/inbox.py), at least 1
-    rate       items completed per hour of business time, from `throughput:{queue}` (a zset of completion times
-               that `record_completion` feeds when an agent takes an item)
+    rate       items taken per hour of business time, from `throughput:{queue}` (a zset of the times agents took
+               items, fed by `record_take`)
     estimate   position / rate, in business time, never more than the SLA's first-response target (the desk
                commits to the target, and escalation enforces it) and never less than 5 minutes
     due        now + estimate counted in the queue's business hours, so a message on Saturday is told Monday
 
-With no recent completions the target itself is the estimate; with neither, the default priority target is.
+With no recent takes the target itself is the estimate; with neither, the default priority target is.
 The text is rounded up (to 5 minutes, or to the hour): a reply earlier than promised is fine, a later one is not.
 Far-off times are given as a date and time in the queue's zone (24/7 queues: `[notices].timezone`).
 """
@@ -30,7 +30,7 @@ from router.hours import BusinessCalendar
 from router.sla import SlaKind, SlaPolicy
 
 MIN_ESTIMATE = timedelta(minutes=5)
-KEEP_COMPLETIONS = timedelta(days=2)  # longer than any sensible window, so the zset stays small
+KEEP_TAKES = timedelta(days=2)  # longer than any sensible window, so the zset stays small
 RELATIVE_UP_TO = timedelta(hours=8)  # beyond this a clock time reads better than "within 19 hours"
 FALLBACK_TARGET = timedelta(hours=4)
 
@@ -60,16 +60,17 @@ def _key(store: Store, queue: str) -> str:
     return store.key("throughput", queue)
 
 
-def record_completion(store: Store, queue: str, at: datetime, item_id: str | None = None) -> None:
-    """Count one item done for `queue` at `at` (an agent took it: `workers.agent.take_next`)."""
-    member = item_id or new_id("done")
+def record_take(store: Store, queue: str, at: datetime, item_id: str | None = None) -> None:
+    """Count one item taken from `queue` at `at` (by `workers.agent.take_next`): the queue's throughput."""
+    member = item_id or new_id("take")
     with store_errors(), store.redis.pipeline() as pipe:
         pipe.zadd(_key(store, queue), {member: at.timestamp()})
-        pipe.zremrangebyscore(_key(store, queue), "-inf", (at - KEEP_COMPLETIONS).timestamp())
+        pipe.zremrangebyscore(_key(store, queue), "-inf", (at - KEEP_TAKES).timestamp())
         pipe.execute()
 
 
-def completions(store: Store, queue: str, since: datetime, until: datetime) -> int:
+def takes(store: Store, queue: str, since: datetime, until: datetime) -> int:
+    """How many items agents took from `queue` between `since` and `until`."""
     with store_errors():
         return int(store.redis.zcount(_key(store, queue), since.timestamp(), until.timestamp()))
 
@@ -83,8 +84,8 @@ def hourly_rate(
         since = now - lookback
         open_time = calendar.business_time_between(queue, since, now)
         if open_time >= min(window, lookback) / 4:
-            done = completions(store, queue, since, now)
-            return done / (open_time / timedelta(hours=1)) if done else None
+            taken = takes(store, queue, since, now)
+            return taken / (open_time / timedelta(hours=1)) if taken else None
     return None
 
 
@@ -95,13 +96,14 @@ def expected_response(
     priority: Priority,
     now: datetime,
     *,
-    category: str | None = None,
+    category: str,
     calendar: BusinessCalendar | None = None,
 ) -> Eta:
-    """How long until an agent answers a message filed now in `queue` at `priority` (category: SLA overrides)."""
+    """How long until an agent answers a message of `category` filed now in `queue` at `priority` (the category's
+    SLA override, if any, sets the first-response target)."""
     calendar = calendar or BusinessCalendar.from_settings(settings)
     policy = SlaPolicy(settings.sla, calendar)
-    target = policy.target(SlaKind.FIRST_RESPONSE, category or queue, priority)
+    target = policy.target(SlaKind.FIRST_RESPONSE, category, priority)
     position = max(1, sum(s.depth for s in Inbox(store).stats(queue) if s.priority.rank <= priority.rank))
     rate = hourly_rate(settings, store, calendar, queue, now)
     if rate:
