@@ -163,20 +163,8 @@ def load_settings(path: Path | str | None = None) -> Settings:
     """Read, validate and return the settings; raise `SettingsError` listing every problem."""
     file = settings_path(path)
     source = str(file)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        if path is None and "HELPLINE_SETTINGS" not in os.environ:
-            text = ""  # no file at all: defaults plus environment
-        else:
-            raise SettingsError([SettingsProblem("-", "file not found", source)]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SettingsError([SettingsProblem("-", f"cannot read: {exc}", source)]) from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise SettingsError([SettingsProblem("-", f"not valid TOML: {exc}", source, _toml_error_line(exc))]) from None
-
+    # No file at all, when none was named: defaults plus environment.
+    data, text = read_toml_file(file, missing_ok=path is None and "HELPLINE_SETTINGS" not in os.environ)
     problems = [
         SettingsProblem(
             key,
@@ -209,6 +197,30 @@ def load_settings(path: Path | str | None = None) -> Settings:
     return settings
 
 
+def read_toml_file(path: Path | str, *, missing_ok: bool = False) -> tuple[dict[str, Any], str]:
+    """A TOML file parsed, and its text (to find the line of a problem's key); `SettingsError` when it cannot be
+    read or parsed, with the TOML error's line. `missing_ok`: a missing file reads as empty."""
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        if not missing_ok:
+            raise SettingsError([SettingsProblem("-", "file not found", source)]) from None
+        text = ""
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SettingsError([SettingsProblem("-", f"cannot read: {exc}", source)]) from None
+    try:
+        return tomllib.loads(text), text
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError([SettingsProblem("-", f"not valid TOML: {exc}", source, _toml_error_line(exc))]) from None
+
+
+def table_problems(exc: ValidationError, table: str, text: str, source: str) -> list[SettingsProblem]:
+    """The schema errors of one `[table]` of a file validated on its own, without environment overrides (a candidate
+    `[router]` for `helpline route --rules`): each with its full key, its line and the value it got."""
+    return [_problem({**err, "loc": (table, *err["loc"])}, text, source, environment=False) for err in exc.errors()]
+
+
 def _located(problems: list[tuple[str, str]], text: str, source: str) -> list[SettingsProblem]:
     return [SettingsProblem(key, message, source, locate_key(text, key)) for key, message in problems]
 
@@ -217,7 +229,7 @@ def env_name(dotted_key: str) -> str:
     return ENV_PREFIX + "__".join(dotted_key.split(".")).upper()
 
 
-def _problem(err: Any, text: str, source: str) -> SettingsProblem:
+def _problem(err: Any, text: str, source: str, *, environment: bool = True) -> SettingsProblem:
     loc = [str(part) for part in err["loc"]]
     key = ".".join(loc)
     message = err["msg"]
@@ -225,7 +237,7 @@ def _problem(err: Any, text: str, source: str) -> SettingsProblem:
         message = "unknown key"
     elif "input" in err and not isinstance(err["input"], dict | list):
         message += f" (got {err['input']!r})"
-    variable = _env_source(loc)
+    variable = _env_source(loc) if environment else None
     if variable is not None:  # the bad value came from the environment, not from the file's line
         return SettingsProblem(key, message, f"environment {variable}")
     return SettingsProblem(key, message, source, locate_key(text, key))

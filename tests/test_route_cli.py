@@ -99,6 +99,29 @@ def test_invalid_candidate_rules_are_reported_with_line_and_rule(tmp_path: Path)
     assert f"{rules}:" in result.stderr  # file and line
 
 
+def test_candidate_schema_errors_show_the_value_and_line_and_never_blame_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HELPLINE_ROUTER__DEFAULT_PRIORITY", "high")  # applies to settings.toml, not to a candidate
+    rules = candidate_rules(tmp_path, "")
+    rules.write_text(
+        rules.read_text(encoding="utf-8").replace('default_priority = "normal"', 'default_priority = "asap"')
+    )
+    line = rules.read_text(encoding="utf-8").splitlines().index('default_priority = "asap"') + 1
+    result = runner.invoke(app, ["route", "--settings", SETTINGS, "--rules", str(rules)], input="")
+    assert result.exit_code == 2
+    assert f"{rules}:{line}: router.default_priority:" in result.stderr
+    assert "(got 'asap')" in result.stderr and "environment" not in result.stderr
+
+
+def test_a_candidate_that_is_not_toml_is_reported_with_its_line(tmp_path: Path) -> None:
+    rules = tmp_path / "candidate.toml"
+    rules.write_text('[router]\ndefault_category = "general"\ndefault_priority = \nqueues = []\n', encoding="utf-8")
+    result = runner.invoke(app, ["route", "--settings", SETTINGS, "--rules", str(rules)], input="")
+    assert result.exit_code == 2
+    assert f"{rules}:3: -: not valid TOML" in result.stderr
+
+
 def test_thousands_of_lines_are_routed() -> None:
     stdin = "".join(json.dumps({"text": f"message {i}: 转账失败 transfer failed"}) + "\n" for i in range(3000))
     code, out = route(stdin)
