@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
+from pydantic import BaseModel
 from redis import Redis
 from redis.client import Pipeline
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -48,6 +49,7 @@ PROCESS_JOB = "workers.jobs.process_message"
 PROCESS_RETRY = Retry(max=6, interval=[2, 10, 60, 300, 900, 3600])
 
 T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -447,12 +449,12 @@ class Store:
                     except WatchError:
                         continue
 
-    def _get_model(self, key: str, model: type[T]) -> T | None:
+    def _get_model(self, key: str, model: type[M]) -> M | None:
         with store_errors():
             raw = self.redis.get(key)
         if raw is None:
             return None
-        return model.model_validate_json(raw)  # type: ignore[attr-defined,no-any-return]
+        return model.model_validate_json(raw)
 
 
 def text(value: Any) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from core.envelope import Priority
 from core.records import ReplyState
 from core.settings import Settings
@@ -61,24 +63,20 @@ def test_taking_work_feeds_the_queue_throughput(store: Store, settings: Settings
 
 
 def test_answering_an_unknown_message_is_a_clear_error(store: Store, settings: Settings) -> None:
-    import pytest
-
     with pytest.raises(LookupError, match="no message m-nope"):
         answer(context_for(settings, store), "m-nope", "hello", "ann")
 
 
 def test_agent_cli_takes_and_answers(
-    store: Store, settings: Settings, smtp_sink: SmtpSink, monkeypatch: object
+    store: Store, settings: Settings, smtp_sink: SmtpSink, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import json
 
-    import pytest
     from typer.testing import CliRunner
 
     from helpline.cli import app
     from tests.conftest import ROOT
 
-    assert isinstance(monkeypatch, pytest.MonkeyPatch)
     monkeypatch.setenv("HELPLINE_REDIS__URL", str(settings.redis.url))
     monkeypatch.setenv("HELPLINE_EMAIL__OUTBOUND__PORT", str(smtp_sink.port))
     shipped = ["--settings", str(ROOT / "settings.toml")]

@@ -283,7 +283,6 @@ def test_an_unrenderable_acknowledgement_is_recorded_not_retried_forever(
 ) -> None:
     from core.envelope import Decision
 
-    broken = settings.model_copy(deep=True)
     accepted = store.accept(email("tpl@example.com", "hello"), b"raw")
 
     class FixedRouter:
@@ -292,7 +291,7 @@ def test_an_unrenderable_acknowledgement_is_recorded_not_retried_forever(
 
     from workers import context
 
-    ctx = context.context_for(broken, store)
+    ctx = context.context_for(settings, store)
     ctx.router = lambda: FixedRouter()  # type: ignore[assignment,return-value]
     context.install(ctx)
     from workers.jobs import process_message

@@ -68,15 +68,15 @@ def plan_acknowledgement(message: StoredMessage) -> None:
         if reason is None and not acknowledge.take_cap_slot(message, ctx):
             reason = "auto-reply cap for this contact reached"
         if reason is not None:
-            _set_ack_status(message.id, f"suppressed: {reason}")
+            _record_send_outcome(message.id, f"suppressed: {reason}")
             return
         try:
             reply = acknowledge.build_acknowledgement(message, ctx)
         except TemplateError as exc:  # a retry cannot fix a template: record it where operators look
             log.error("acknowledgement for %s not rendered: %s", message.id, exc)
-            _set_ack_status(message.id, f"failed: template {exc}")
+            _record_send_outcome(message.id, f"failed: template {exc}")
             return
-    _set_ack_status(message.id, "queued")  # before the job is queued: the job's own outcome must come after it
+    _record_send_outcome(message.id, "queued")  # before the job is queued: the job's own outcome must come after it
     assert message.decision is not None
     queue_reply(ctx, reply, message.decision.priority)
 
@@ -109,13 +109,13 @@ def send_reply(reply_id: str) -> str:
     except PermanentSendError as exc:
         reply.state, reply.error = ReplyState.FAILED, f"permanent: {exc}"
         ctx.store.save_reply(reply)
-        _set_ack_status(original.id, f"failed: {exc}", reply.purpose)
+        _record_send_outcome(original.id, f"failed: {exc}", reply.purpose)
         return reply.error
     reply.state, reply.error = ReplyState.SENT, None
     ctx.store.save_reply(reply)
     if reply.headers.get("Message-ID") and original.conversation_id:
         ctx.store.remember_outbound_id(reply.headers["Message-ID"], original.conversation_id)
-    _set_ack_status(original.id, "sent", reply.purpose)
+    _record_send_outcome(original.id, "sent", reply.purpose)
     return f"sent as {reply.provider_id}"
 
 
@@ -125,7 +125,7 @@ def _retry_or_fail(reply_id: str, reply: Reply, original: StoredMessage, exc: Tr
     if reply.attempts >= settings.max_send_attempts:
         reply.state, reply.error = ReplyState.FAILED, f"gave up after {reply.attempts} attempts: {exc}"
         ctx.store.save_reply(reply)
-        _set_ack_status(original.id, f"failed: {reply.error}", reply.purpose)
+        _record_send_outcome(original.id, f"failed: {reply.error}", reply.purpose)
         return reply.error
     backoff = settings.retry_backoff_seconds
     delay = exc.retry_after if exc.retry_after is not None else backoff[min(reply.attempts - 1, len(backoff) - 1)]
@@ -140,8 +140,9 @@ def _retry_or_fail(reply_id: str, reply: Reply, original: StoredMessage, exc: Tr
     return reply.error
 
 
-def _set_ack_status(message_id: str, status: str, purpose: str = "acknowledgement") -> None:
-    """Acknowledgements keep their state in `ack_status`; other replies (answers, surveys) that fail leave a note."""
+def _record_send_outcome(message_id: str, status: str, purpose: str = "acknowledgement") -> None:
+    """Record what became of a reply on its message: an acknowledgement's state goes in `ack_status`; an answer or a
+    survey leaves a note, only when it failed."""
     if purpose != "acknowledgement" and not status.startswith("failed"):
         return
 

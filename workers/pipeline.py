@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from core.envelope import Channel, Decision
+from core.envelope import Channel, Decision, Envelope
 from core.identity import identity_of
 from core.inbox import Inbox
 from core.records import StoredMessage
@@ -35,7 +35,7 @@ class Work:
     notes: list[str] = field(default_factory=list)
 
     @property
-    def envelope(self):  # type: ignore[no-untyped-def]
+    def envelope(self) -> Envelope:
         return self.message.envelope
 
 

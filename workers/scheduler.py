@@ -1,6 +1,7 @@
-"""The `scheduler` process: every `[scheduler].interval_seconds`, escalate SLA breaches and promote waiting work.
+"""The `scheduler` process: every `[scheduler].interval_seconds`, escalate SLA breaches, promote waiting work and
+route overdue voicemails.
 
-`run_once(settings, store, now)` does one pass over the agents' inbox (core/inbox.py) and returns what it did:
+`run_once(settings, store, now)` does one pass of three steps and returns what it did (a `Report`):
 
 1. Escalation, of every unresolved item (waiting, or open with an agent; core/inbox.py). Targets are measured
    from when the customer wrote, at the priority the router gave it (router/sla.py).
@@ -17,10 +18,12 @@
    priority P, so low-priority work is never starved by a steady stream of urgent work. The wait counts from
    filing and promotion keeps it (the inbox keeps the original score), so the steps add up: with
    `{normal = 240, high = 720}`, a low item is normal after 4 business hours and high after 12.
+3. Voicemails. An English voicemail is parked until Twilio's transcript arrives (ingest/twilio/voicemail_parking.py);
+   one whose transcript is overdue is routed without it, here and only here.
 
-Both steps compute the end state from `now`, and each move is one Lua script (core/inbox.py) that does nothing when
-the item is no longer where it was, so `run_once` is idempotent: a second pass at the same `now`, or a second
-scheduler racing this one, changes nothing more.
+The first two steps compute the end state from `now`, and each move is one Lua script (core/inbox.py) that does
+nothing when the item is no longer where it was; the third claims each voicemail atomically. So `run_once` is
+idempotent: a second pass at the same `now`, or a second scheduler racing this one, changes nothing more.
 """
 
 from __future__ import annotations
