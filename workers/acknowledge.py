@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from core.ids import conversation_reference
 from core.language import reply_language
 from core.notices import active_notices
 from core.records import Reply, StoredMessage
@@ -87,6 +88,6 @@ def ack_context(message: StoredMessage, ctx: Context, language: str) -> dict[str
 
 
 def reference_for(message: StoredMessage) -> str:
-    """The short reference customers quote: stable per conversation, readable over the phone."""
+    """The reference customers quote for the message's conversation (core/ids.py)."""
     assert message.conversation_id is not None
-    return "HL-" + message.conversation_id.rsplit("-", 1)[-1].upper()
+    return conversation_reference(message.conversation_id)
