@@ -23,7 +23,7 @@ from core.records import Reply, StoredMessage
 from router.sla import SlaKind, SlaPolicy
 from templates import render
 from workers.acknowledge import reference_for
-from workers.context import Context
+from workers.context import Context, current
 from workers.eta import record_take
 from workers.jobs import queue_reply
 
@@ -128,8 +128,6 @@ def resolve(ctx: Context, message_id: str, agent: str) -> Resolution:
 
 def send_survey(message_id: str) -> str:
     """RQ job: render and queue the satisfaction survey for the conversation of `message_id`."""
-    from workers.context import current
-
     ctx = current()
     message = ctx.store.get_message(message_id)
     if message is None or message.decision is None:

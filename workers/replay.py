@@ -14,47 +14,25 @@ from core.redis_conn import connect
 from core.settings import Settings
 from core.store import Store
 from ingest.email.intake import envelope_of
+from ingest.telegram.intake import replay_envelope
+from ingest.twilio.message_intake import record_keyword
+from ingest.twilio.replay import reparse_message, reparse_voice
 
 Reparser = Callable[[bytes, dict[str, Any], Settings], Envelope]
 
-
-def _telegram(raw: bytes, meta: dict[str, Any], settings: Settings) -> Envelope:
-    from ingest.telegram.intake import replay_envelope
-
-    return replay_envelope(raw, meta, settings)
-
-
-def _twilio_message(raw: bytes, meta: dict[str, Any], settings: Settings) -> Envelope:
-    from ingest.twilio.replay import reparse_message
-
-    return reparse_message(raw, meta, settings)
-
-
-def _twilio_voice(raw: bytes, meta: dict[str, Any], settings: Settings) -> Envelope:
-    from ingest.twilio.replay import reparse_voice
-
-    return reparse_voice(raw, meta, settings)
-
-
 REPARSERS: dict[Channel, Reparser] = {
     Channel.EMAIL: envelope_of,
-    Channel.SMS: _twilio_message,
-    Channel.WHATSAPP: _twilio_message,
-    Channel.VOICE: _twilio_voice,
-    Channel.TELEGRAM: _telegram,
+    Channel.SMS: reparse_message,
+    Channel.WHATSAPP: reparse_message,
+    Channel.VOICE: reparse_voice,
+    Channel.TELEGRAM: replay_envelope,
 }
 
-
-def _twilio_keyword(store: Store, envelope: Envelope) -> None:
-    from ingest.twilio.message_intake import record_keyword
-
-    record_keyword(store, envelope)  # a replayed STOP opts out, as it would have on arrival
-
-
-# What an adapter does with a stored message besides storing it, done again for a replayed one.
+# What an adapter does with a stored message besides storing it, done again for a replayed one: a replayed STOP
+# opts out, as it would have on arrival.
 AFTER_STORE: dict[Channel, tuple[Callable[[Store, Envelope], None], ...]] = {
-    Channel.SMS: (_twilio_keyword,),
-    Channel.WHATSAPP: (_twilio_keyword,),
+    Channel.SMS: (record_keyword,),
+    Channel.WHATSAPP: (record_keyword,),
 }
 
 

@@ -39,8 +39,10 @@ from core.errors import StoreUnavailable
 from core.inbox import Inbox
 from core.queues import NOTIFY_QUEUE
 from core.records import StoredMessage
+from core.redis_conn import connect
 from core.settings import Settings
 from core.store import Store, store_errors
+from ingest.twilio.voicemail_parking import sweep_overdue_voicemails
 from router.hours import BusinessCalendar
 from router.sla import SlaKind, SlaPolicy, SlaStatus, format_duration
 
@@ -234,15 +236,11 @@ def run_once(settings: Settings, store: Store, now: datetime, *, calendar: Busin
 
 def route_overdue_voicemails(settings: Settings, store: Store) -> int:
     """English voicemails wait for Twilio's transcript; past the wait they are routed without it (only here)."""
-    from ingest.twilio.voicemail_parking import sweep_overdue_voicemails
-
     return sweep_overdue_voicemails(settings, store)
 
 
 def serve(settings: Settings, *, stop: threading.Event | None = None, max_runs: int | None = None) -> None:
     """Run `run_once` every interval until SIGTERM/SIGINT (or `stop`); a Redis outage is logged and retried."""
-    from core.redis_conn import connect
-
     stop = stop or threading.Event()
     previous = {}
     if threading.current_thread() is threading.main_thread():

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -112,8 +113,6 @@ class ImapPoller:
 
 
 def serve(settings: Settings) -> None:
-    import signal
-
     poller = ImapPoller(settings, Store(connect(settings)))
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: poller.stop.set())
