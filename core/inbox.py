@@ -23,7 +23,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
 
 from core.envelope import Priority
 from core.store import Store, store_errors, text
@@ -110,11 +109,6 @@ def _iso(at: datetime) -> str:
     return at.astimezone(UTC).isoformat()
 
 
-def _rows(rows: list[Any]) -> list[tuple[str, datetime]]:
-    """ZRANGEBYSCORE ... WITHSCORES rows as (message id, filed time)."""
-    return [(text(row[0]), datetime.fromtimestamp(float(row[1]), UTC)) for row in rows]
-
-
 class Inbox:
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -131,6 +125,13 @@ class Inbox:
 
     def _item_key(self, message_id: str) -> str:
         return self.store.key("item", message_id)
+
+    def _older_than(self, key: str, older_than: datetime | None) -> list[tuple[str, datetime]]:
+        """The (message id, time) members of a zset scored by time, oldest first, up to `older_than` if given."""
+        high = older_than.timestamp() if older_than else "+inf"
+        with store_errors():
+            rows = self.redis.zrangebyscore(key, "-inf", high, withscores=True)
+        return [(text(row[0]), datetime.fromtimestamp(float(row[1]), UTC)) for row in rows]
 
     # ---- waiting -----------------------------------------------------------------------------------------------
 
@@ -164,9 +165,7 @@ class Inbox:
             return bool(self._move(keys=keys, args=[message_id, dst_queue]))
 
     def waiting(self, queue: str, priority: Priority, older_than: datetime | None = None) -> list[tuple[str, datetime]]:
-        high = older_than.timestamp() if older_than else "+inf"
-        with store_errors():
-            return _rows(self.redis.zrangebyscore(self._key(queue, priority), "-inf", high, withscores=True))
+        return self._older_than(self._key(queue, priority), older_than)
 
     def queues(self) -> list[str]:
         with store_errors():
@@ -187,9 +186,7 @@ class Inbox:
 
     def open_items(self, queue: str, older_than: datetime | None = None) -> list[tuple[str, datetime]]:
         """Items taken from `queue` and not resolved yet, oldest first, with the time the customer wrote."""
-        high = older_than.timestamp() if older_than else "+inf"
-        with store_errors():
-            return _rows(self.redis.zrangebyscore(self._open_key(queue), "-inf", high, withscores=True))
+        return self._older_than(self._open_key(queue), older_than)
 
     def record_first_response(self, message_id: str, at: datetime, agent: str) -> bool:
         """Stamp the first agent answer; False (and nothing changed) when the item was answered before."""

@@ -174,7 +174,7 @@ def _masking(kind: str, kinds: list[str], accept: Callable[[re.Match[str]], bool
 def _code_word_is_harmless(m: re.Match[str]) -> bool:
     before = m.string[max(0, m.start() - 40) : m.start()]  # the word just before; never the whole text
     word = re.search(r"([A-Za-z]+)[\s-]*$", before)
-    return bool(word) and word is not None and word.group(1).lower() in _HARMLESS_BEFORE
+    return word is not None and word.group(1).lower() in _HARMLESS_BEFORE
 
 
 def mask_sensitive(text: str) -> Masked:

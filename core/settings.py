@@ -186,14 +186,12 @@ def load_settings(path: Path | str | None = None) -> Settings:
         raise SettingsError(problems) from None
     finally:
         _file_data.reset(token)
+    problems += _located(settings.router.semantic_problems(), text, source)
     if problems:
-        raise SettingsError(problems + _located(settings.router.semantic_problems(), text, source))
+        raise SettingsError(problems)
     if "REDIS_URL" in os.environ and env_name("redis.url") not in os.environ:
         # The de-facto standard variable (Heroku, Render, Fly...) also works; HELPLINE_REDIS__URL wins over it.
         settings.redis.url = os.environ["REDIS_URL"]
-    extra = settings.router.semantic_problems()
-    if extra:
-        raise SettingsError(_located(extra, text, source))
     return settings
 
 
