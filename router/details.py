@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 
 import phonenumbers
 
+from core.ids import is_our_reference
 from core.language import reply_language
 
 ACCOUNT = "account"
@@ -37,7 +38,6 @@ REQUIRED = (ACCOUNT, TRANSACTION_TIME, AMOUNT, REFERENCE)
 
 # Only for callers that do not pass `transactional_categories` yet (workers/pipeline.py until it passes
 # `settings.router.transactional_categories()`): the categories settings.toml marks `transactional`. Remove it then.
-_UNSET_TRANSACTIONAL_CATEGORIES = frozenset({"security", "refund", "fees", "top_up", "transfer", "payment", "cards"})
 
 LABELS: dict[str, dict[str, str]] = {
     ACCOUNT: {
@@ -182,7 +182,6 @@ _REFERENCE = re.compile(
 _BARE_REFERENCE = re.compile(
     r"(?<![A-Za-z0-9*+-])(?:\d{16,40}|(?=[A-Z0-9-]*[A-Z])(?=(?:[A-Z-]*\d){6})[A-Z0-9-]{10,40})(?![A-Za-z0-9*])"
 )
-_OUR_REFERENCE = re.compile(r"^HL-[0-9A-F]{8}$")  # what our acknowledgement gave them: not a transaction
 
 
 def _find_reference(text: str, not_these: set[str], amounts: list[re.Match[str]]) -> str | None:
@@ -190,7 +189,7 @@ def _find_reference(text: str, not_these: set[str], amounts: list[re.Match[str]]
         value, (lo, hi) = m[group], m.span(group)
         return not (
             value in not_these
-            or _OUR_REFERENCE.match(value)
+            or is_our_reference(value)  # what our acknowledgement gave them
             or any(a.start() < hi and lo < a.end() for a in amounts)  # "transfer 123456 yuan" is an amount
         )
 
@@ -220,7 +219,7 @@ def find_details(
     text: str,
     category: str,
     *,
-    transactional_categories: Collection[str] | None = None,
+    transactional_categories: Collection[str],
     sender: str | None = None,
 ) -> Details:
     """What details the text gives, which of the required ones it lacks, and whether it is about a transaction.
@@ -245,8 +244,6 @@ def find_details(
     if reference:
         found[REFERENCE] = reference
     problem = bool(_PROBLEM.search(text))
-    if transactional_categories is None:
-        transactional_categories = _UNSET_TRANSACTIONAL_CATEGORIES
     if category in transactional_categories:
         transactional = problem or any(k in found for k in (TRANSACTION_TIME, AMOUNT, REFERENCE))
     else:

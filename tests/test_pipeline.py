@@ -300,3 +300,19 @@ def test_an_unrenderable_acknowledgement_is_recorded_not_retried_forever(
     message = store.get_message(accepted.message_id)
     assert message is not None and message.ack_status is not None
     assert message.ack_status.startswith("failed: template")
+
+
+def test_a_chat_id_is_no_account_but_a_phone_number_is(store: Store, settings: Settings) -> None:
+    def transfer(channel: Channel, provider_id: str, address: str) -> Envelope:
+        return Envelope(channel=channel, provider_id=provider_id, sender=Party(address=address),
+                        text="我的转账失败了，500元没到账", language="zh")  # fmt: skip
+
+    chat = store.accept(transfer(Channel.TELEGRAM, "9001", "424242"), b"{}")
+    sms = store.accept(transfer(Channel.SMS, "SM9001", "+8613800138000"), b"raw")
+    drain(settings)
+    asked = {
+        m.envelope.channel: m.envelope.extras["missing_details"]
+        for m in map(store.get_message, (chat.message_id, sms.message_id))
+        if m is not None
+    }
+    assert "account" in asked[Channel.TELEGRAM] and "account" not in asked[Channel.SMS]

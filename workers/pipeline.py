@@ -134,7 +134,11 @@ def find_transaction_details(work: Work, ctx: Context) -> Work | Drop:
     assert work.decision is not None
     envelope = work.envelope
     details = find_details(
-        f"{envelope.subject}\n{envelope.text}", work.decision.category, sender=envelope.sender.address
+        f"{envelope.subject}\n{envelope.text}",
+        work.decision.category,
+        transactional_categories=ctx.settings.router.transactional_categories(),
+        # A phone number or an email address can find the customer's account; a Telegram chat id cannot.
+        sender=envelope.sender.address if envelope.channel is not Channel.TELEGRAM else None,
     )
     if details.transactional:
         envelope.extras["details"] = details.found
