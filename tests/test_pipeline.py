@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from core.envelope import Channel, Envelope, Party, Priority
 from core.inbox import Inbox
 from core.records import MessageState, ReplyState, StoredMessage
@@ -316,3 +318,29 @@ def test_a_chat_id_is_no_account_but_a_phone_number_is(store: Store, settings: S
         if m is not None
     }
     assert "account" in asked[Channel.TELEGRAM] and "account" not in asked[Channel.SMS]
+
+
+def test_a_crash_between_recording_and_queueing_the_acknowledgement_does_not_lose_it(
+    store: Store, settings: Settings, smtp_sink: SmtpSink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from workers import context, jobs
+
+    accepted = store.accept(email("gap@example.com", "my withdrawal is pending"), b"raw")
+    context.install(context.context_for(settings, store))
+    real_queue_reply = jobs.queue_reply
+
+    def redis_dies(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("worker killed right before queueing the send job")
+
+    monkeypatch.setattr(jobs, "queue_reply", redis_dies)
+    with pytest.raises(RuntimeError):
+        jobs.process_message(accepted.message_id)
+    assert store.get_message(accepted.message_id).ack_status == "queued"  # type: ignore[union-attr]
+    monkeypatch.setattr(jobs, "queue_reply", real_queue_reply)
+    jobs.process_message(accepted.message_id)  # RQ's retry
+    drain(settings)
+    assert len(smtp_sink.wait_for(1)) == 1
+    assert store.get_message(accepted.message_id).ack_status == "sent"  # type: ignore[union-attr]
+    jobs.process_message(accepted.message_id)  # and a late re-delivery sends nothing more
+    drain(settings)
+    assert len(smtp_sink.messages) == 1

@@ -115,3 +115,14 @@ def test_bounce_with_empty_return_path_is_never_acknowledged(
     assert stored is not None and stored.envelope.bounce
     assert stored.ack_status is not None and stored.ack_status.startswith("suppressed")
     assert smtp_sink.messages == []
+
+
+def test_arrival_time_is_ours_not_the_senders_date_header(smtp_port: int, store: Store) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    send(smtp_port, raw_email(message_id="<old@example.com>", headers={"Date": "Mon, 01 Jan 2001 00:00:00 +0000"}))
+    (message_id,) = store.message_ids()
+    message = store.get_message(message_id)
+    assert message is not None
+    assert datetime.now(UTC) - message.envelope.received_at < timedelta(minutes=5)  # SLA clocks start on arrival
+    assert message.envelope.extras["sent_at"] == "2001-01-01T00:00:00+00:00"

@@ -54,7 +54,7 @@ def process_message(message_id: str) -> str:
         message = ctx.store.update_message(message_id, routed)
     if message.state is not MessageState.ROUTED:
         return f"already {message.state.value}"
-    if message.ack_status is None:
+    if message.ack_status in (None, "queued"):  # "queued" too: a crash may have come before the job was queued
         plan_acknowledgement(message)
     assert message.decision is not None
     return f"routed to {message.decision.queue}/{message.decision.priority.value}"
@@ -76,6 +76,8 @@ def plan_acknowledgement(message: StoredMessage) -> None:
             log.error("acknowledgement for %s not rendered: %s", message.id, exc)
             _record_send_outcome(message.id, f"failed: template {exc}")
             return
+    elif reply.state is not ReplyState.QUEUED:
+        return  # sent or failed already, and its outcome recorded: nothing to queue again
     _record_send_outcome(message.id, "queued")  # before the job is queued: the job's own outcome must come after it
     assert message.decision is not None
     queue_reply(ctx, reply, message.decision.priority)

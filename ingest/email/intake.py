@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from core.envelope import Channel, Envelope
 from core.errors import ParseError
+from core.records import utcnow
 from core.settings import Settings
 from core.store import Store
 from ingest.email.parse import parse_email
@@ -28,10 +30,14 @@ class Intake:
     dead_letter: bool = False  # not parsed: kept raw for replay as dead letter `id`
 
 
-def envelope_of(raw: bytes, meta: dict[str, Any], settings: Settings) -> Envelope:
+def envelope_of(raw: bytes, meta: dict[str, Any], settings: Settings, received_at: datetime | None = None) -> Envelope:
     """Parse a mail and add what its transport knew: an SMTP transaction's return path and recipients (`mail_from`,
     `rcpt_tos`) count as they did then; other metadata (where the IMAP poller found it) goes into the extras."""
-    envelope = parse_email(raw, max_attachment_bytes=settings.email.max_attachment_bytes)
+    # Arrival is now: the sender's Date header is kept in the extras, but it is the customer's clock (or a
+    # spammer's), and SLA clocks and queue order must not depend on it.
+    envelope = parse_email(
+        raw, max_attachment_bytes=settings.email.max_attachment_bytes, received_at=received_at or utcnow()
+    )
     if "rcpt_tos" in meta:
         return with_smtp_envelope(envelope, str(meta.get("mail_from") or ""), [str(r) for r in meta["rcpt_tos"]])
     return envelope.model_copy(update={"extras": {**envelope.extras, **meta}}) if meta else envelope

@@ -89,6 +89,7 @@ def parse_email(
             quoted=reply.quoted,
             signature=reply.signature,
             received_at_source="given" if received_at else "date" if date else "now",
+            sent_at=date,
         ),
     )
 
@@ -130,6 +131,7 @@ def _extras(
     quoted: str,
     signature: str,
     received_at_source: str,
+    sent_at: datetime | None,
 ) -> dict[str, object]:
     cc = [a.address for a in addresses(msg, "Cc", notes)]
     return {
@@ -143,4 +145,5 @@ def _extras(
         "dsn": body.report.recipients,
         "bounced_message_id": body.report.returned_message_id,
         "received_at_source": received_at_source,
+        "sent_at": sent_at.isoformat() if sent_at else None,  # the sender's Date header, as they claim it
     }
