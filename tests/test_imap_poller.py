@@ -153,3 +153,21 @@ def test_poller_falls_back_to_polling_without_idle(settings: Settings, store: St
         assert not thread.is_alive()
     finally:
         no_idle.remove()
+
+
+def test_move_without_the_move_extension_and_into_a_missing_folder(settings: Settings, store: Store) -> None:
+    plain = Dovecot(extra_config="imap_capability = IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE UIDPLUS").start()
+    try:
+        with mailbox(plain) as client:
+            assert not client.has_capability("MOVE")
+            for n in range(3):
+                client.append("INBOX", raw_email(message_id=f"<nomove-{n}@example.com>"))
+        poller = ImapPoller(imap_settings(settings, plain, "INBOX", move_to="Handled"), store)
+        with poller._connect() as client:
+            assert poller.fetch_new(client) == 3
+        assert flags_in(plain, "INBOX") == []
+        with mailbox(plain) as client:
+            assert client.select_folder("Handled")[b"EXISTS"] == 3
+        assert len(store.message_ids()) == 3
+    finally:
+        plain.remove()

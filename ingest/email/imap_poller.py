@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 
@@ -30,6 +31,7 @@ log = logging.getLogger("helpline.imap")
 
 FETCH_BATCH = 50
 MAX_BACKOFF_SECONDS = 60.0
+STABLE_SESSION_SECONDS = 60.0
 
 
 class ImapPoller:
@@ -43,11 +45,13 @@ class ImapPoller:
     def run(self) -> None:
         backoff = 1.0
         while not self.stop.is_set():
+            started = time.monotonic()
             try:
                 with self._connect() as client:
-                    backoff = 1.0
                     self._session(client)
             except (IMAPClientError, OSError, StoreUnavailable) as exc:
+                if time.monotonic() - started > STABLE_SESSION_SECONDS:
+                    backoff = 1.0  # a long healthy session ended: a fresh failure, not a failing loop
                 log.warning("IMAP session ended: %s; reconnecting in %.0fs", exc, backoff)
                 self.stop.wait(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
@@ -60,6 +64,8 @@ class ImapPoller:
             password = self.imap.password.get_secret_value() if self.imap.password else ""
             client.login(self.imap.username, password)
             client.select_folder(self.imap.folder)
+            if self.imap.move_to and not client.folder_exists(self.imap.move_to):
+                client.create_folder(self.imap.move_to)  # else every stored mail would fail to move, forever
             log.info("IMAP connected to %s:%s/%s", self.imap.host, self.imap.port, self.imap.folder)
             yield client
         finally:
@@ -106,10 +112,17 @@ class ImapPoller:
             self.stored += 1
 
     def _mark_done(self, client: IMAPClient, uid: int) -> None:
-        if self.imap.move_to:
-            client.move([uid], self.imap.move_to)
-        else:
+        if not self.imap.move_to:
             client.add_flags([uid], [b"\\Seen"])
+        elif client.has_capability("MOVE"):
+            client.move([uid], self.imap.move_to)
+        else:  # RFC 6851's MOVE is an extension: without it, copy, flag deleted, and expunge just this UID
+            client.copy([uid], self.imap.move_to)
+            client.add_flags([uid], [b"\\Deleted", b"\\Seen"])
+            if client.has_capability("UIDPLUS"):
+                client.uid_expunge([uid])
+            else:
+                client.expunge()
 
 
 def serve(settings: Settings) -> None:
