@@ -24,7 +24,7 @@ def pin_settings_file(path: Path | None) -> None:
     """A long-running process started with `--settings F` exports it as `HELPLINE_SETTINGS`, so whatever re-reads
     the file later (the rules' hot reload, `helpline run`'s children) reads the same one."""
     if path is not None:
-        os.environ["HELPLINE_SETTINGS"] = str(Path(path).resolve())
+        os.environ["HELPLINE_SETTINGS"] = str(Path(path).absolute())  # not resolved: a symlink may be repointed
 
 
 @app.command()

@@ -103,3 +103,23 @@ def test_stop_restores_the_previous_sighup_handler(settings_file: Path) -> None:
     assert signal.getsignal(signal.SIGHUP) is not previous
     live.stop()
     assert signal.getsignal(signal.SIGHUP) == previous
+
+
+def test_a_repointed_symlink_is_followed(tmp_path: Path) -> None:
+    # A release link or a Kubernetes ConfigMap: settings.toml is a link that a deploy repoints.
+    first, second = tmp_path / "v1.toml", tmp_path / "v2.toml"
+    first.write_text(BASE + RULE.format(word="alpha"), encoding="utf-8")
+    second.write_text(BASE + RULE.format(word="omega"), encoding="utf-8")
+    link = tmp_path / "settings.toml"
+    link.symlink_to(first)
+    live = LiveRouter.from_file(link)
+    try:
+        live.watch(debounce_ms=50)
+        replacement = tmp_path / "settings.toml.new"
+        replacement.symlink_to(second)
+        replacement.replace(link)  # an atomic repoint, as deploy tools do it
+        first.unlink()
+        assert wait_for(lambda: live.generation >= 1)
+        assert queue_for(live, "omega") == "vip" and queue_for(live, "alpha") == "general"
+    finally:
+        live.stop()

@@ -28,7 +28,9 @@ log = logging.getLogger("helpline.router")
 
 class LiveRouter:
     def __init__(self, path: Path | str, router: Router) -> None:
-        self.path = Path(path).resolve()
+        # absolute, not resolved: a symlinked settings.toml (a release link, a Kubernetes ConfigMap) is read through
+        # the link every time, so repointing the link is a change like any other.
+        self.path = Path(path).absolute()
         self._router = router
         self.generation = 0  # bumped on every successful swap
         self.last_problems: list[str] = []  # why the latest reload was refused, if it was
@@ -36,6 +38,7 @@ class LiveRouter:
         self._thread: threading.Thread | None = None
         self._previous_sighup: Any = None
         self._reload_lock = threading.Lock()  # a SIGHUP during a file-triggered reload waits its turn
+        self._last_read = self._content()  # what the rules were last (re)loaded from, valid or not
 
     @classmethod
     def from_settings(cls, settings: Settings, path: Path | str | None = None) -> LiveRouter:
@@ -53,6 +56,7 @@ class LiveRouter:
     def reload(self) -> bool:
         """Load and compile the file; swap on success. False (old rules kept, problems logged) on any problem."""
         with self._reload_lock:
+            self._last_read = self._content()
             try:
                 # load_settings refuses the router's semantic problems too, each with its line.
                 router = compile_router(load_settings(self.path).router, validated=True)
@@ -90,25 +94,28 @@ class LiveRouter:
         return self._thread
 
     def _watch_loop(self, debounce_ms: int) -> None:
-        target = str(self.path)
-
-        def only_our_file(_change: watchfiles.Change, changed: str) -> bool:
-            return str(Path(changed).resolve()) == target
-
+        # Any change in the folder counts (a ConfigMap update swaps a `..data` link, not the file itself); the
+        # rules are reloaded only when what the path reads now differs from what they were last loaded from.
         try:
             for _changes in watchfiles.watch(
                 self.path.parent,
-                watch_filter=only_our_file,
                 stop_event=self._stop,
                 debounce=debounce_ms,
                 rust_timeout=500,
                 yield_on_timeout=False,
                 recursive=False,
             ):
-                if self.path.exists():  # a rename-over-save deletes and recreates: wait for the new file
+                content = self._content()
+                if content is not None and content != self._last_read:  # None: mid rename-over-save
                     self.reload()
         except Exception:  # the watcher must never take the worker down; SIGHUP still works
             log.exception("watching %s for routing changes stopped", self.path)
+
+    def _content(self) -> bytes | None:
+        try:
+            return self.path.read_bytes()
+        except OSError:
+            return None
 
     def install_sighup(self) -> None:
         """Reload on SIGHUP (call from the main thread). The reload runs in a thread, not inside the handler."""
