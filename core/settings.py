@@ -14,7 +14,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError
+from pydantic import BaseModel, Field, NonNegativeInt, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from core.errors import SettingsError, SettingsProblem
@@ -82,7 +82,7 @@ class RepliesSettings(Section):
     auto_reply_limit: int = Field(3, ge=0, description="auto-replies per contact per window, every channel")
     auto_reply_window_seconds: int = Field(3600, gt=0, description="the window of the auto-reply cap")
     max_send_attempts: int = Field(5, ge=1, description="attempts before a transient send failure becomes final")
-    retry_backoff_seconds: list[int] = Field(
+    retry_backoff_seconds: list[NonNegativeInt] = Field(
         default_factory=lambda: [10, 60, 300, 900], description="delay before attempt 2, 3, ...; the last repeats"
     )
     default_language: str = Field("en", description="reply language when a message's cannot be told (en or zh)")
@@ -186,13 +186,36 @@ def load_settings(path: Path | str | None = None) -> Settings:
         raise SettingsError(problems) from None
     finally:
         _file_data.reset(token)
-    problems += _located(settings.router.semantic_problems(), text, source)
+    problems += _located(settings.router.semantic_problems() + cross_section_problems(settings), text, source)
     if problems:
         raise SettingsError(problems)
     if "REDIS_URL" in os.environ and env_name("redis.url") not in os.environ:
         # The de-facto standard variable (Heroku, Render, Fly...) also works; HELPLINE_REDIS__URL wins over it.
         settings.redis.url = os.environ["REDIS_URL"]
     return settings
+
+
+def cross_section_problems(settings: Settings) -> list[tuple[str, str]]:
+    """Names one section uses that another defines: a typo there would silently make a queue 24/7 or an SLA
+    override never apply, so it is an error like any other."""
+    router = settings.router
+    queues = router.known_queues() | {settings.scheduler.escalation_queue}
+    problems = [
+        (f"hours.{queue}", f"unknown queue {queue!r} (queues: {', '.join(sorted(queues))})")
+        for queue in settings.hours
+        if queue not in queues
+    ]
+    if router.categories:
+        problems += [
+            (f"sla.categories.{category}", f"unknown category {category!r}")
+            for category in settings.sla.categories
+            if category not in router.categories
+        ]
+    if router.categories and settings.scheduler.escalation_queue not in router.known_queues():
+        problems.append(
+            ("scheduler.escalation_queue", f"{settings.scheduler.escalation_queue!r} is not in router.queues")
+        )
+    return problems
 
 
 def read_toml_file(path: Path | str, *, missing_ok: bool = False) -> tuple[dict[str, Any], str]:

@@ -12,7 +12,7 @@ from datetime import date, datetime
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, PositiveInt, field_validator, model_validator
 
 from core.envelope import Priority
 from core.settings_base import Section
@@ -68,8 +68,8 @@ class BusinessHoursSettings(Section):
 class SlaOverride(Section):
     """A category's own targets; a priority left out uses the `[sla]` default."""
 
-    first_response_minutes: dict[Priority, int] = Field(default_factory=dict)
-    resolution_minutes: dict[Priority, int] = Field(default_factory=dict)
+    first_response_minutes: dict[Priority, PositiveInt] = Field(default_factory=dict)
+    resolution_minutes: dict[Priority, PositiveInt] = Field(default_factory=dict)
     business_hours: bool | None = Field(None, description="unset: as [sla].business_hours")
 
 
@@ -80,10 +80,10 @@ def _minutes(urgent: int, high: int, normal: int, low: int) -> dict[Priority, in
 class SlaSettings(Section):
     business_hours: bool = Field(True, description="count targets in the queue's business hours")
     at_risk_ratio: float = Field(0.75, gt=0, lt=1, description="at risk once this share of the target has passed")
-    first_response_minutes: dict[Priority, int] = Field(
+    first_response_minutes: dict[Priority, PositiveInt] = Field(
         default_factory=lambda: _minutes(15, 60, 240, 1440), description="first-response target per priority"
     )
-    resolution_minutes: dict[Priority, int] = Field(
+    resolution_minutes: dict[Priority, PositiveInt] = Field(
         default_factory=lambda: _minutes(240, 480, 1440, 4320), description="resolution target per priority"
     )
     categories: dict[str, SlaOverride] = Field(default_factory=dict, description="per-category overrides")
@@ -92,7 +92,7 @@ class SlaSettings(Section):
 
 class SchedulerSettings(Section):
     interval_seconds: float = Field(30.0, gt=0, description="how often the scheduler escalates and promotes")
-    raise_to_after_minutes: dict[Priority, int] = Field(
+    raise_to_after_minutes: dict[Priority, PositiveInt] = Field(
         default_factory=lambda: {Priority.NORMAL: 240, Priority.HIGH: 720},
         description="an inbox item that has waited this long is raised to at least this priority",
     )

@@ -10,7 +10,7 @@ from core.routing_settings import RouterSettings
 
 BASE = """
 [router]
-queues = ["vip", "night"]
+queues = ["vip", "night", "escalations"]
 [router.categories.security]
 priority = "urgent"
 keywords.en = ["fraud", "stolen", "don't recognise"]

@@ -92,3 +92,25 @@ def test_redis_url_variable_is_honoured_below_the_helpline_one(tmp_path: Path, m
     assert load_settings(path).redis.url == "redis://standard:6379/0"
     monkeypatch.setenv("HELPLINE_REDIS__URL", "redis://ours:6379/0")
     assert load_settings(path).redis.url == "redis://ours:6379/0"
+
+
+def test_names_that_other_sections_define_are_checked(tmp_path: Path) -> None:
+    shipped = (ROOT / "settings.toml").read_text(encoding="utf-8")
+    typos = shipped.replace("[hours.general]", "[hours.genral]", 1).replace(
+        'escalation_queue = "escalations"', 'escalation_queue = "escalatoins"', 1
+    )
+    typos += "\n[sla.categories.securty]\nfirst_response_minutes = { urgent = 5 }\n"
+    result = CliRunner().invoke(app, ["check", "--settings", str(write(tmp_path, typos))])
+    assert result.exit_code == 2
+    for key in ("hours.genral", "scheduler.escalation_queue", "sla.categories.securty"):
+        assert f": {key}:" in result.output, result.output
+
+
+def test_durations_must_be_positive(tmp_path: Path) -> None:
+    shipped = (ROOT / "settings.toml").read_text(encoding="utf-8")
+    bad = shipped.replace("retry_backoff_seconds = [10, 60, 300, 900]", "retry_backoff_seconds = [-5]", 1)
+    bad += "\n[sla.categories.refund]\nfirst_response_minutes = { high = -30 }\n"
+    result = CliRunner().invoke(app, ["check", "--settings", str(write(tmp_path, bad))])
+    assert result.exit_code == 2
+    assert ": replies.retry_backoff_seconds.0:" in result.output
+    assert ": sla.categories.refund.first_response_minutes.high:" in result.output
