@@ -62,6 +62,9 @@ class Envelope(BaseModel):
     received_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
     sender: Party
     recipient: Party | None = None
+    # Every other support address the same message reached (more SMTP recipients, other To/Cc addresses): a mail
+    # to support@ that Ccs fraud@ must match a rule about fraud@ whatever the order of the addresses.
+    other_recipients: list[str] = Field(default_factory=list)
     subject: str = ""
     text: str = ""
     language: str = "en"

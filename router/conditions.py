@@ -104,12 +104,13 @@ class RecipientIn(_Keyed):
 
     def statements(self, const: Const) -> list[str]:
         values = const(self.values)
-        test = f"f.recipient not in {values} and not (f.chosen_category and f.chosen_category in {values})"
+        test = f"{values}.isdisjoint(f.recipients) and not (f.chosen_category and f.chosen_category in {values})"
         return [f"if {test}: return {const(self._fail)}"]
 
     def why(self, facts: Facts) -> str:
-        if facts.recipient in self.values:
-            return f"recipient is {facts.recipient}"
+        reached = sorted(self.values & facts.recipients)
+        if reached:
+            return f"recipient is {reached[0]}"
         return f"customer chose {facts.chosen_category!r}"
 
 

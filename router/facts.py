@@ -21,3 +21,8 @@ class Facts:
     in_business_hours: bool | None
     tags: set[str] = field(default_factory=set)  # contact tags; rules with `continue` add to them
     category: str = ""  # the category decided so far; rules may change it
+    other_recipients: frozenset[str] = frozenset()  # every other address the message reached, lower-cased
+
+    @property
+    def recipients(self) -> frozenset[str]:
+        return self.other_recipients | {self.recipient}

@@ -20,7 +20,7 @@ def message_keys(facts: Facts) -> list[str]:
     sender = facts.sender
     return [
         f"channel:{facts.channel}",
-        f"to:{facts.recipient}",
+        *(f"to:{recipient}" for recipient in facts.recipients),
         f"to:{facts.chosen_category}",
         f"lang:{language}",
         f"lang:{language.partition('-')[0]}",

@@ -97,3 +97,21 @@ def test_reviewed_misses_route_where_a_support_lead_would(text: str, category: s
     router = compile_router(load_settings(ROOT / "settings.toml").router)
     envelope = Envelope(channel="email", provider_id="p", sender=Party(address="c@example.com"), text=text)
     assert router.decide(envelope).category == category
+
+
+def test_the_legal_rule_does_not_fire_on_names_or_places() -> None:
+    from pathlib import Path
+
+    from core.envelope import Channel, Envelope, Party
+    from core.settings import load_settings
+    from router import compile_router
+
+    router = compile_router(load_settings(Path(__file__).resolve().parent.parent / "settings.toml").router)
+
+    def tags(text: str) -> list[str]:
+        envelope = Envelope(channel=Channel.EMAIL, provider_id=text, sender=Party(address="a@b.c"), text=text)
+        return router.decide(envelope).tags
+
+    assert "escalation-risk" not in tags("Hi, this is Sue. My top-up failed at the food court")
+    assert "escalation-risk" in tags("If this is not fixed I will sue you")
+    assert "escalation-risk" in tags("我要去法院起诉你们")

@@ -126,3 +126,26 @@ def test_arrival_time_is_ours_not_the_senders_date_header(smtp_port: int, store:
     assert message is not None
     assert datetime.now(UTC) - message.envelope.received_at < timedelta(minutes=5)  # SLA clocks start on arrival
     assert message.envelope.extras["sent_at"] == "2001-01-01T00:00:00+00:00"
+
+
+def test_a_rule_about_one_address_matches_whatever_the_order_of_recipients(
+    smtp_port: int, store: Store, settings: Settings
+) -> None:
+    raw = raw_email("I have a question about my account settings", message_id="<both@example.com>")
+    with smtplib.SMTP("127.0.0.1", smtp_port) as client:
+        client.sendmail("alice@example.com", ["support@wallet.example", "fraud@wallet.example"], raw)
+    drain(settings)
+    (message_id,) = store.message_ids()
+    message = store.get_message(message_id)
+    assert message is not None and message.decision is not None
+    assert (message.decision.category, message.decision.priority.value) == ("security", "urgent")  # "fraud mailbox"
+
+
+def test_a_cc_to_the_fraud_address_counts_too(smtp_port: int, store: Store, settings: Settings) -> None:
+    raw = raw_email("question about my account", message_id="<cc@example.com>", headers={"Cc": "fraud@wallet.example"})
+    send(smtp_port, raw)
+    drain(settings)
+    (message_id,) = store.message_ids()
+    message = store.get_message(message_id)
+    assert message is not None and message.envelope.other_recipients == ["fraud@wallet.example"]
+    assert message.decision is not None and message.decision.category == "security"

@@ -52,7 +52,9 @@ def parse_email(
     msg = _read(raw)
     notes = HeaderNotes(hint=_body_charset(msg))
     sender = _first(addresses(msg, "From", notes)) or _first(addresses(msg, "Sender", notes))
-    recipient = _first(addresses(msg, "To", notes))
+    to = addresses(msg, "To", notes)
+    recipient = _first(to)
+    others = [a.address for a in [*to[1:], *addresses(msg, "Cc", notes)]]
     reply_to = _first(addresses(msg, "Reply-To", notes))
     subject = decode_header(msg, "Subject", notes)
     message_id = _first(message_ids(raw_header(msg, "Message-ID")))
@@ -70,6 +72,7 @@ def parse_email(
         received_at=received_at or date or datetime.now(UTC),
         sender=Party(address=sender_address, name=sender.name if sender else None),
         recipient=Party(address=recipient.address, name=recipient.name) if recipient else None,
+        other_recipients=list(dict.fromkeys(a.lower() for a in others if a)),
         subject=subject,
         text=text,
         language=detect_language(f"{subject}\n{text}"),
