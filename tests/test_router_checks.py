@@ -9,38 +9,19 @@ from __future__ import annotations
 import copy
 import json
 import pickle
-import random
 import re
 
 import pytest
 
 from core.envelope import Decision
-from core.routing_settings import Condition
 from router import compile_router
 from router.check_codegen import compile_check
-from router.condition_tree import compile_condition
 from router.conditions import RegexSearch
 from router.facts import Facts
 from router.keywords import KeywordIndex
 from router.regex_guard import required_characters
 from router.trace_entries import ReadOnlyEntry
 from tests.router_helpers import envelope, router_settings
-from tests.test_router_shadowing import random_condition, universe
-
-
-def test_generated_checks_return_what_the_tree_returns() -> None:
-    rng = random.Random(7)
-    compared = 0
-    for _ in range(300):
-        data = {"all": [random_condition(rng), random_condition(rng)]} if rng.random() < 0.3 else random_condition(rng)
-        index = KeywordIndex()
-        node = compile_condition(Condition.model_validate(data), index)
-        check = compile_check(node)
-        index.freeze()
-        for facts in universe(index)[::7]:
-            assert check(facts) == node.fails(facts), data
-            compared += 1
-    assert compared > 10_000
 
 
 @pytest.mark.parametrize(
