@@ -221,7 +221,7 @@ class Router:
         facts = Facts(
             channel=envelope.channel.value,
             recipient=envelope.recipient.address.lower() if envelope.recipient else "",
-            other_recipients=frozenset(envelope.other_recipients),
+            recipients=frozenset(envelope.other_recipients),
             chosen_category=envelope.chosen_category or "",
             sender=sender,
             language=envelope.language.lower(),

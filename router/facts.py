@@ -21,8 +21,8 @@ class Facts:
     in_business_hours: bool | None
     tags: set[str] = field(default_factory=set)  # contact tags; rules with `continue` add to them
     category: str = ""  # the category decided so far; rules may change it
-    other_recipients: frozenset[str] = frozenset()  # every other address the message reached, lower-cased
+    # The recipient and every other address the message reached, lower-cased; completed once, in __post_init__.
+    recipients: frozenset[str] = frozenset()
 
-    @property
-    def recipients(self) -> frozenset[str]:
-        return self.other_recipients | {self.recipient}
+    def __post_init__(self) -> None:
+        self.recipients = self.recipients | {self.recipient}
