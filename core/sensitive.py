@@ -49,11 +49,12 @@ _ZH_CODE = (
     r"一次性密码|短信码|确认码|授权码|OTP码|otp码)"
 )
 # Words that make a "code" harmless; checked on the word just before the code word.
+_BARE_CODE_WORDS = {"code", "pin", "pin code", "pincode"}
 _HARMLESS_BEFORE = {
     "error", "promo", "promotion", "promotional", "coupon", "voucher", "discount", "referral", "invite", "invitation",
     "reference", "zip", "postal", "post", "area", "country", "swift", "bic", "bank", "branch", "sort", "status",
     "reason", "response", "qr", "bar", "source", "product", "currency", "tracking", "gift", "order", "transaction",
-    "txn", "booking", "merchant", "ticket", "case", "app", "shows", "showing", "displays", "displayed", "says",
+    "txn", "booking", "merchant", "ticket", "case",
 }  # fmt: skip
 
 _CODE_AFTER = re.compile(rf"(?P<kw>{_A}{_EN_CODE}{_Z}|{_ZH_CODE})(?:\s*(?:number|no\.?|码))?{_SEP}{_CODE_VALUE}", re.I)
@@ -64,10 +65,10 @@ _CODE_BEFORE = re.compile(
 )
 
 # The secret runs to whitespace or CJK text/punctuation; trailing sentence punctuation is not part of it.
-# Both runs are bounded (a password is at most 64 characters): unbounded, the lazy run re-scanned the punctuation
-# after it at every step, and one mail of 50 KB of dots after "password:" took half a minute.
+# The trailing-punctuation look-ahead is bounded: unbounded, it re-scanned the punctuation after the secret at every
+# step of the lazy run, and one mail of 50 KB of dots after "password:" took half a minute.
 _SECRET = (
-    r"(?P<v>[^\s\u3000-\u303f\u4e00-\u9fff\uff01-\uff0f\uff1a-\uff20]{1,64}?)"
+    r"(?P<v>[^\s\u3000-\u303f\u4e00-\u9fff\uff01-\uff0f\uff1a-\uff20]+?)"
     r"(?=[.,;!?)]{0,8}(?:[\s\u3000-\u9fff\uff01-\uff5e]|$))"
 )
 # "password is hunter2", "password: hunter2", "password is: hunter2"; "密码是abc", "密码：abc", "密码是：abc".
@@ -172,6 +173,10 @@ def _masking(kind: str, kinds: list[str], accept: Callable[[re.Match[str]], bool
 
 
 def _code_word_is_harmless(m: re.Match[str]) -> bool:
+    """A bare "code" or "pin" after a word that names something else ("error code", "order code", "app shows
+    code"); an explicit code word ("verification code", "OTP", "验证码") is never harmless."""
+    if re.sub(r"[\s-]+", " ", m.group("kw").lower()) not in _BARE_CODE_WORDS:
+        return False
     before = m.string[max(0, m.start() - 40) : m.start()]  # the word just before; never the whole text
     word = re.search(r"([A-Za-z]+)[\s-]*$", before)
     return word is not None and word.group(1).lower() in _HARMLESS_BEFORE

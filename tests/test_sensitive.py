@@ -132,7 +132,21 @@ def test_password_separators(text: str, secret: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["the app shows code 5003", "order code 58213377", "transaction code: 20260305", "error code 1234"]
+    "text", ["order code 58213377", "transaction code: 20260305", "error code 1234", "ticket code 7781"]
 )
 def test_codes_that_identify_things_are_kept(text: str) -> None:
     assert mask_sensitive(text).text == text
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["my authenticator app shows code 482913", "the bank app says verification code 482913", "OTP 482913 from the app"],
+)
+def test_an_explicit_code_word_is_never_harmless(text: str) -> None:
+    masked = mask_sensitive(text)
+    assert "482913" not in masked.text and masked.kinds == [ONE_TIME_CODE]
+
+
+def test_a_long_password_is_masked_too() -> None:
+    masked = mask_sensitive("password: " + "a" * 65)
+    assert "a" * 65 not in masked.text and masked.kinds == [PASSWORD]
