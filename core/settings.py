@@ -83,7 +83,9 @@ class RepliesSettings(Section):
     auto_reply_window_seconds: int = Field(3600, gt=0, description="the window of the auto-reply cap")
     max_send_attempts: int = Field(5, ge=1, description="attempts before a transient send failure becomes final")
     retry_backoff_seconds: list[NonNegativeInt] = Field(
-        default_factory=lambda: [10, 60, 300, 900], description="delay before attempt 2, 3, ...; the last repeats"
+        default_factory=lambda: [10, 60, 300, 900],
+        min_length=1,
+        description="delay before attempt 2, 3, ...; the last repeats",
     )
     default_language: str = Field("en", description="reply language when a message's cannot be told (en or zh)")
     conversation_idle_hours: float = Field(

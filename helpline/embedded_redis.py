@@ -38,6 +38,9 @@ class EmbeddedRedis:
             raise RuntimeError("redis-server is not installed: run `make run` (it installs it) or set [redis] url")
         self.directory.mkdir(parents=True, exist_ok=True)
         self._lock()
+        if self._answers():  # a redis-server orphaned by a killed Helpline still serves this folder's AOF
+            self._unlock()
+            raise RuntimeError(f"a redis-server is already serving {self.socket}; stop it first")
         self.process = subprocess.Popen(
             [binary, "--port", "0", "--unixsocket", str(self.socket), "--unixsocketperm", "700",
              "--dir", str(self.directory), "--appendonly", "yes", "--appendfsync", "always", "--save", "",
@@ -69,6 +72,17 @@ class EmbeddedRedis:
             raise RuntimeError(f"another Helpline is already running its Redis in {self.directory}") from None
         self._lock_file = lock_file
 
+    def _answers(self) -> bool:
+        try:
+            return bool(Redis(unix_socket_path=str(self.socket), socket_connect_timeout=0.2).ping())
+        except Exception:
+            return False
+
+    def _unlock(self) -> None:
+        if self._lock_file is not None:
+            self._lock_file.close()  # closing the file releases the flock
+            self._lock_file = None
+
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
@@ -77,6 +91,4 @@ class EmbeddedRedis:
             self.process.send_signal(signal.SIGTERM)  # redis fsyncs the AOF and exits
             self.process.wait(15)
         self.process = None
-        if self._lock_file is not None:
-            self._lock_file.close()  # closing the file releases the flock
-            self._lock_file = None
+        self._unlock()

@@ -2,7 +2,7 @@
 
 The Procfile is the one list of processes; this reads it, so `honcho start` and `helpline run` never disagree.
 The embedded Redis (the Procfile's `redis` line) is started first and waited for; the others follow. A process that
-exits is restarted with backoff, Redis included; SIGHUP is passed on to every child (workers reload their rules);
+exits is restarted with backoff, Redis included; SIGHUP is passed on to the workers (they reload their rules);
 SIGINT/SIGTERM stop every child, then Redis.
 """
 

@@ -36,9 +36,6 @@ AMOUNT = "amount"
 REFERENCE = "reference"
 REQUIRED = (ACCOUNT, TRANSACTION_TIME, AMOUNT, REFERENCE)
 
-# Only for callers that do not pass `transactional_categories` yet (workers/pipeline.py until it passes
-# `settings.router.transactional_categories()`): the categories settings.toml marks `transactional`. Remove it then.
-
 LABELS: dict[str, dict[str, str]] = {
     ACCOUNT: {
         "en": "your wallet account ID, or the phone number or email address registered with it",

@@ -25,3 +25,25 @@ def test_one_embedded_redis_per_folder_and_data_survives_a_restart(tmp_path: Pat
         assert Redis(unix_socket_path=str(again.socket)).get("kept") == b"yes"  # replayed from the AOF
     finally:
         again.stop()
+
+
+def test_an_orphaned_redis_server_on_the_folder_is_refused(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import time
+
+    folder = tmp_path / "redis"
+    folder.mkdir()
+    orphan = subprocess.Popen(
+        ["redis-server", "--port", "0", "--unixsocket", str(folder / "redis.sock"), "--save", "", "--dir", str(folder)],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while not (folder / "redis.sock").exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        with pytest.raises(RuntimeError, match="already serving"):
+            EmbeddedRedis(folder).start()
+    finally:
+        orphan.send_signal(signal.SIGTERM)
+        orphan.wait(10)

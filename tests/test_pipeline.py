@@ -327,16 +327,16 @@ def test_a_crash_between_recording_and_queueing_the_acknowledgement_does_not_los
 
     accepted = store.accept(email("gap@example.com", "my withdrawal is pending"), b"raw")
     context.install(context.context_for(settings, store))
-    real_queue_reply = jobs.queue_reply
+    real_enqueue = jobs._enqueue_send
 
     def redis_dies(*args: object, **kwargs: object) -> None:
         raise RuntimeError("worker killed right before queueing the send job")
 
-    monkeypatch.setattr(jobs, "queue_reply", redis_dies)
+    monkeypatch.setattr(jobs, "_enqueue_send", redis_dies)
     with pytest.raises(RuntimeError):
         jobs.process_message(accepted.message_id)
     assert store.get_message(accepted.message_id).ack_status == "queued"  # type: ignore[union-attr]
-    monkeypatch.setattr(jobs, "queue_reply", real_queue_reply)
+    monkeypatch.setattr(jobs, "_enqueue_send", real_enqueue)
     jobs.process_message(accepted.message_id)  # RQ's retry
     drain(settings)
     assert len(smtp_sink.wait_for(1)) == 1
@@ -344,3 +344,20 @@ def test_a_crash_between_recording_and_queueing_the_acknowledgement_does_not_los
     jobs.process_message(accepted.message_id)  # and a late re-delivery sends nothing more
     drain(settings)
     assert len(smtp_sink.messages) == 1
+
+
+def test_a_rerun_after_the_send_job_was_queued_does_not_queue_a_second_one(
+    store: Store, settings: Settings, smtp_sink: SmtpSink
+) -> None:
+    from core.queues import QUEUE_ORDER
+    from workers import context
+    from workers.jobs import process_message
+
+    context.install(context.context_for(settings, store))
+    accepted = store.accept(email("twice@example.com", "my top-up failed"), b"raw")
+    process_message(accepted.message_id)
+    process_message(accepted.message_id)  # a re-delivered job, before any worker sent the reply
+    queued = [job for name in QUEUE_ORDER for job in store.queue(name).job_ids if job.startswith("send-")]
+    assert len(queued) == 1
+    drain(settings)
+    assert len(smtp_sink.wait_for(1)) == 1

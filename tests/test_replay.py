@@ -40,3 +40,12 @@ def test_a_replayed_bounce_is_still_a_bounce(store: Store, settings: Settings) -
     message = store.get_message(message_id)
     assert message is not None and message.envelope.bounce
     assert message.envelope.no_auto_reply_reason is not None
+
+
+def test_a_replayed_message_arrived_when_it_was_dead_lettered(store: Store, settings: Settings) -> None:
+    letter = store.dead_letter(Channel.EMAIL, raw_email(message_id="<late@example.com>"), "bug",
+                               {"mail_from": "a@example.com", "rcpt_tos": ["support@wallet.example"]})  # fmt: skip
+    (dead,) = store.dead_letters()
+    assert replay_dead_letters(settings, [letter], list_only=False, echo=lambda line: None)
+    (message_id,) = store.message_ids()
+    assert store.get_message(message_id).envelope.received_at == dead.received_at  # type: ignore[union-attr]

@@ -123,3 +123,19 @@ def test_a_repointed_symlink_is_followed(tmp_path: Path) -> None:
         assert queue_for(live, "omega") == "vip" and queue_for(live, "alpha") == "general"
     finally:
         live.stop()
+
+
+def test_an_edit_of_a_link_target_in_another_folder_is_seen(tmp_path: Path) -> None:
+    (tmp_path / "checkout").mkdir()
+    (tmp_path / "etc").mkdir()
+    target = tmp_path / "checkout" / "settings.toml"
+    target.write_text(BASE + RULE.format(word="alpha"), encoding="utf-8")
+    link = tmp_path / "etc" / "settings.toml"
+    link.symlink_to(target)
+    live = LiveRouter.from_file(link)
+    try:
+        live.watch(debounce_ms=50)
+        assert save_until(target, BASE + RULE.format(word="kappa"), lambda: live.generation >= 1)
+        assert queue_for(live, "kappa") == "vip"
+    finally:
+        live.stop()

@@ -149,3 +149,16 @@ def test_a_cc_to_the_fraud_address_counts_too(smtp_port: int, store: Store, sett
     message = store.get_message(message_id)
     assert message is not None and message.envelope.other_recipients == ["fraud@wallet.example"]
     assert message.decision is not None and message.decision.category == "security"
+
+
+def test_the_header_to_counts_when_the_transaction_names_another_address(
+    smtp_port: int, store: Store, settings: Settings
+) -> None:
+    raw = raw_email("question about my account", to="fraud@wallet.example", message_id="<to@example.com>",
+                    headers={"Cc": "support@wallet.example"})  # fmt: skip
+    send(smtp_port, raw, to="support@wallet.example")  # the copy for support@, in its own transaction
+    drain(settings)
+    (message_id,) = store.message_ids()
+    message = store.get_message(message_id)
+    assert message is not None and "fraud@wallet.example" in message.envelope.other_recipients
+    assert message.decision is not None and message.decision.category == "security"

@@ -21,6 +21,7 @@ from workers.pipeline import Drop, Work, run_pipeline
 log = logging.getLogger("helpline.jobs")
 
 SEND_JOB = "workers.jobs.send_reply"
+PENDING_TTL_SECONDS = 7 * 86400  # longer than any retry schedule; only a safety net
 
 
 def process_message(message_id: str) -> str:
@@ -76,21 +77,40 @@ def plan_acknowledgement(message: StoredMessage) -> None:
             log.error("acknowledgement for %s not rendered: %s", message.id, exc)
             _record_send_outcome(message.id, f"failed: template {exc}")
             return
+        ctx.store.save_reply(reply)
     elif reply.state is not ReplyState.QUEUED:
         return  # sent or failed already, and its outcome recorded: nothing to queue again
+    elif _send_job_pending(ctx, reply.id):
+        return  # a re-run after the job was queued: a second job would let two workers send it twice
     _record_send_outcome(message.id, "queued")  # before the job is queued: the job's own outcome must come after it
     assert message.decision is not None
-    queue_reply(ctx, reply, message.decision.priority)
+    _enqueue_send(ctx, reply.id, message.decision.priority)
 
 
 def queue_reply(ctx: Context, reply: Reply, priority: Priority) -> Queue:
-    """Save `reply` and queue its sending (`send_reply`) on the reply queue of `priority`; returns that queue.
-
-    The job id is fixed per reply, so queueing the same reply again (a re-run after a crash) replaces the job."""
+    """Save a new `reply` and queue its sending (`send_reply`) on the reply queue of `priority`; returns that queue."""
     ctx.store.save_reply(reply)
+    return _enqueue_send(ctx, reply.id, priority)
+
+
+def _enqueue_send(ctx: Context, reply_id: str, priority: Priority) -> Queue:
+    """Queue the send job and mark the reply's sending pending, in one MULTI: never one without the other."""
     queue = reply_queue(priority, ctx.store)
-    queue.enqueue_call(SEND_JOB, args=(reply.id,), job_id=f"send-{reply.id}")
+    with ctx.store.redis.pipeline() as pipe:
+        pipe.multi()  # explicitly first: RQ adds its own MULTI to a pipeline that has none yet
+        pipe.set(_pending_key(ctx, reply_id), "1", ex=PENDING_TTL_SECONDS)
+        queue.enqueue_call(SEND_JOB, args=(reply_id,), job_id=f"send-{reply_id}", pipeline=pipe)
+        pipe.execute()
     return queue
+
+
+def _send_job_pending(ctx: Context, reply_id: str) -> bool:
+    """Whether the reply's sending is queued, running, or waiting for a retry (cleared when it is sent or fails)."""
+    return bool(ctx.store.redis.exists(_pending_key(ctx, reply_id)))
+
+
+def _pending_key(ctx: Context, reply_id: str) -> str:
+    return ctx.store.key("sendpending", reply_id)
 
 
 def send_reply(reply_id: str) -> str:

@@ -98,7 +98,8 @@ class LiveRouter:
         # rules are reloaded only when what the path reads now differs from what they were last loaded from.
         try:
             for _changes in watchfiles.watch(
-                self.path.parent,
+                # The link's folder (a repoint) and, when the path is a link, its target's (an edit in place).
+                *sorted({self.path.parent, self.path.resolve().parent}),
                 stop_event=self._stop,
                 debounce=debounce_ms,
                 rust_timeout=500,

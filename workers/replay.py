@@ -55,7 +55,8 @@ def replay_dead_letters(
         try:
             if reparse is None:
                 raise LookupError(f"no replay for channel {letter.channel.value}")
-            envelope = reparse(raw, letter.meta, settings)
+            # It arrived when it was dead-lettered: SLA clocks start then, not at the replay.
+            envelope = reparse(raw, letter.meta, settings).model_copy(update={"received_at": letter.received_at})
             accepted = store.accept(envelope, raw)
             for after in AFTER_STORE.get(letter.channel, ()):
                 after(store, envelope)

@@ -17,7 +17,8 @@ def with_smtp_envelope(envelope: Envelope, mail_from: str, rcpt_tos: list[str]) 
         update["recipient"] = Party(address=rcpt_tos[0].lower())
         # The transaction's other recipients, and the To/Cc addresses the parser found (a copy for fraud@ may come
         # in its own transaction: the dedupe ledger keeps one message, which must still know fraud@ was Cc'd).
-        others = [r.lower() for r in rcpt_tos[1:]] + envelope.other_recipients
+        header_to = [envelope.recipient.address.lower()] if envelope.recipient else []
+        others = [r.lower() for r in rcpt_tos[1:]] + header_to + envelope.other_recipients
         update["other_recipients"] = [a for a in dict.fromkeys(others) if a != rcpt_tos[0].lower()]
     if not mail_from or mail_from == "<>":
         # An empty return path is a bounce by definition (RFC 5321 4.5.5), whatever the headers say.
