@@ -4,13 +4,16 @@ Two sources, merged by `active_notices`: notices an admin adds at run time (`hel
 and notices written in settings.toml (`[[notices.items]]`). Each has an English and a Chinese text (one text given
 serves both) and an end time; a notice past its end is never shown.
 
-Keys: `notice:{id}` holds the notice's JSON and expires by itself at its end (EXPIREAT), `notices` is a zset of ids
-scored by end time, so listing is one range read and expired ids are trimmed as a side effect.
+Keys: `notice:{id}` holds the notice's JSON and expires by itself at its end, `notices` is a zset of ids scored by
+end time, so listing is one range read and expired ids are trimmed as a side effect. The expiry is a duration
+computed from the caller's `now`, never an absolute time (EXPIREAT): Redis's own clock never has to agree with ours
+(tests/test_one_clock.py keeps it so).
 Times written without an offset (`--until 2026-12-01T18:00`, or in settings) are in `[notices].timezone`.
 """
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Literal
 from zoneinfo import ZoneInfo
@@ -80,7 +83,7 @@ class NoticeBoard:
         notice = Notice(id=new_id("n"), text_en=en, text_zh=zh, until=until, starts=starts, created_at=now)
         with store_errors(), self.redis.pipeline() as pipe:
             pipe.set(self.store.key("notice", notice.id), notice.model_dump_json())
-            pipe.expireat(self.store.key("notice", notice.id), int(until.timestamp()) + 1)
+            pipe.expire(self.store.key("notice", notice.id), math.ceil((until - now).total_seconds()) + 1)
             pipe.zadd(self.index, {notice.id: until.timestamp()})
             pipe.execute()
         return notice
