@@ -79,7 +79,7 @@ class WebSettings(Section):
 
 class RepliesSettings(Section):
     acknowledge: bool = Field(True, description="send an acknowledgement for each routed message")
-    auto_reply_limit: int = Field(3, ge=0, description="auto-replies per contact per window, every channel")
+    auto_reply_limit: int = Field(3, ge=0, description="auto-replies per contact, thread or repeated text per window")
     auto_reply_window_seconds: int = Field(3600, gt=0, description="the window of the auto-reply cap")
     max_send_attempts: int = Field(5, ge=1, description="attempts before a transient send failure becomes final")
     retry_backoff_seconds: list[NonNegativeInt] = Field(

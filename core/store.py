@@ -13,7 +13,8 @@ Keys (prefix `hl:`):
     reply:{id}            Reply JSON                 replyref:{provider id} -> reply id
     earlystatus:{pid}     provider statuses that arrived before the reply's provider id was saved
     dead:{id}             DeadLetter JSON             deadraw:{id} payload   deadletters  zset by time
-    autoreply:{contact}   counter for the auto-reply cap, expiring with the window
+    autoreply:{counter}   counters for the auto-reply caps (per contact, thread, repeated text), expiring with
+                          the window
 
 `accept` is the only way a message enters: dedupe key, message, raw payload and the pipeline job are written in
 one MULTI/EXEC guarded by WATCH on the dedupe key, so there is never a half-stored message or a job without one.
@@ -224,21 +225,30 @@ class Store:
 
         self._optimistic(key, body)
 
-    def take_auto_reply_slot(self, contact_id: str, limit: int, window_seconds: int) -> bool:
-        """Count one auto-reply against the contact's cap; False when the cap for this window is used up."""
-        key = self.key("autoreply", contact_id)
-        with store_errors(), self.redis.pipeline() as pipe:
-            # SET NX EX opens the window with its expiry, then INCR counts in it (EXPIRE NX would need Redis 7).
-            pipe.set(key, 0, ex=window_seconds, nx=True)
-            pipe.incr(key)
-            _, count = pipe.execute()
-        return int(count) <= limit
+    def take_auto_reply_slot(self, counters: list[str], limit: int, window_seconds: int) -> bool:
+        """Count one auto-reply against every cap in `counters` (a contact, a thread, a repeated text: see
+        workers/reply_caps.py); False when any of them is used up for this window. All are counted in one round
+        trip, so a loop cannot slip between two caps."""
+        with store_errors(), self.redis.pipeline(transaction=False) as pipe:
+            for counter in counters:
+                key = self.key("autoreply", counter)
+                # SET NX EX opens the window with its expiry, then INCR counts in it (EXPIRE NX would need Redis 7).
+                pipe.set(key, 0, ex=window_seconds, nx=True)
+                pipe.incr(key)
+            counts = pipe.execute()[1::2]
+        return all(int(count) <= limit for count in counts)
 
     # ---- conversations -----------------------------------------------------------------------------------------
 
     def conversation_for_reference(self, reference: str) -> str | None:
         with store_errors():
             value = self.redis.get(self.key("threadref", reference))
+        return text(value) if value else None
+
+    def linked_conversation(self, conversation_id: str) -> str | None:
+        """The conversation this one was opened beside (a follow-up from someone outside it), or None."""
+        with store_errors():
+            value = self.redis.hget(self.key("conv", conversation_id), "linked_to")
         return text(value) if value else None
 
     def is_participant(self, conversation_id: str, address: str) -> bool:
