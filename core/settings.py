@@ -57,7 +57,7 @@ class ImapSettings(Section):
     ssl: bool = Field(True, description="IMAP over TLS (port 993)")
     username: str = Field("", description="mailbox login")
     password: SecretStr | None = Field(None, description="mailbox password; environment only")
-    folder: str = Field("INBOX", description="folder polled for unseen mail")
+    folder: str = Field("INBOX", description="folder polled for new mail (tracked by UID)")
     move_to: str | None = Field(None, description="folder to move stored mail to; unset marks it \\Seen instead")
     poll_seconds: float = Field(60.0, gt=0, description="polling interval when the server has no IDLE")
     idle_seconds: float = Field(300.0, gt=0, description="how long one IDLE waits before it is renewed")
