@@ -14,7 +14,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, NonNegativeInt, SecretStr, ValidationError
+from pydantic import BaseModel, Field, NonNegativeInt, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from core.errors import SettingsError, SettingsProblem
@@ -31,6 +31,38 @@ DEFAULT_SETTINGS_FILE = Path("settings.toml")
 class RedisSettings(Section):
     url: str | None = Field(None, description="redis:// or unix:// URL; unset starts an embedded redis-server")
     embedded_dir: Path = Field(Path("var/redis"), description="where the embedded Redis keeps its AOF and socket")
+    sentinels: list[str] = Field(
+        default_factory=list,
+        description="Redis Sentinels as host:port; with `service`, the master is found through them",
+    )
+    service: str | None = Field(None, description="the master's name in Sentinel (`sentinel monitor <name> …`)")
+    replica_acks: int = Field(1, ge=0, description="with sentinels: replicas that confirm a message (WAIT) before 250")
+    replica_wait_ms: int = Field(1000, gt=0, description="with sentinels: how long to wait for those replicas")
+    password: SecretStr | None = Field(
+        None, description="with sentinels: the master's and replicas' password; environment only"
+    )
+
+    @field_validator("sentinels")
+    @classmethod
+    def _host_port(cls, sentinels: list[str]) -> list[str]:
+        for sentinel in sentinels:
+            host, _, port = sentinel.rpartition(":")
+            if not host or not port.isdigit():
+                raise ValueError(f"{sentinel!r} is not host:port")
+        return sentinels
+
+    @model_validator(mode="after")
+    def _sentinel_pair(self) -> RedisSettings:
+        if bool(self.sentinels) != bool(self.service):
+            raise ValueError("redis.sentinels and redis.service go together: set both, or neither")
+        if self.sentinels and self.url:
+            raise ValueError("set redis.url or redis.sentinels, not both")
+        return self
+
+    @property
+    def embedded(self) -> bool:
+        """No Redis configured: `helpline run` starts its own."""
+        return not self.url and not self.sentinels
 
 
 class InboundEmailSettings(Section):
@@ -191,7 +223,7 @@ def load_settings(path: Path | str | None = None) -> Settings:
     problems += _located(settings.router.semantic_problems() + cross_section_problems(settings), text, source)
     if problems:
         raise SettingsError(problems)
-    if "REDIS_URL" in os.environ and env_name("redis.url") not in os.environ:
+    if "REDIS_URL" in os.environ and env_name("redis.url") not in os.environ and not settings.redis.sentinels:
         # The de-facto standard variable (Heroku, Render, Fly...) also works; HELPLINE_REDIS__URL wins over it.
         settings.redis.url = os.environ["REDIS_URL"]
     return settings

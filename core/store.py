@@ -40,6 +40,7 @@ from core.envelope import Channel, Envelope
 from core.errors import StoreUnavailable
 from core.ids import new_id
 from core.records import DeadLetter, Reply, ReplyState, StoredMessage, utcnow
+from core.redis_conn import ReplicatedRedis
 from core.sensitive import mask_envelope
 
 INBOUND_QUEUE = "inbound"
@@ -113,7 +114,7 @@ class Store:
                         pipe.watch(dedupe)  # type: ignore[no-untyped-call]
                         existing = pipe.get(dedupe)
                         if existing is not None:
-                            return Accepted(text(existing), duplicate=True)
+                            return self._replicated(Accepted(text(existing), duplicate=True))
                         pipe.multi()
                         pipe.set(dedupe, message_id)
                         pipe.set(self.key("msg", message_id), stored.model_dump_json())
@@ -123,10 +124,32 @@ class Store:
                             job, args=(message_id,), job_id=f"process-{message_id}", pipeline=pipe, retry=PROCESS_RETRY
                         )
                         pipe.execute()
-                        return Accepted(message_id, duplicate=False)
+                        return self._replicated(Accepted(message_id, duplicate=False))
                     except WatchError:
                         continue  # someone stored the same key meanwhile: loop and report the duplicate
         raise StoreUnavailable("could not store the message: too much contention on its dedupe key")
+
+    def _replicated(self, accepted: Accepted) -> Accepted:
+        """With Sentinel (core/redis_conn.py): return only once the master's replicas (up to `replica_acks`) hold
+        the message, so a failover right after the sender's 250/200 cannot lose it. WAIT counts this connection's own
+        writes, and the pool may have given the MULTI another connection: a marker written here, after the message,
+        and waited for on the same connection, covers it (replication is one ordered stream). Too few confirmations:
+        the sender is told to retry (451/503); its retry finds the message as a duplicate and waits again."""
+        if not isinstance(self.redis, ReplicatedRedis):
+            return accepted
+        with store_errors():
+            required = self.redis.replicas_to_confirm()
+            if required == 0:
+                return accepted
+            assert self.redis.replica_wait is not None
+            with self.redis.pipeline(transaction=False) as pipe:
+                pipe.set(self.key("replication-mark"), accepted.message_id)
+                pipe.wait(required, self.redis.replica_wait.timeout_ms)
+                _, confirmed = pipe.execute()
+        if int(confirmed) < required:
+            self.redis.forget_replica_count()  # a replica may have gone: count them again next time
+            raise StoreUnavailable(f"message stored on the master but confirmed by {confirmed} of {required} replicas")
+        return accepted
 
     def find_duplicate(self, channel: Channel, provider_id: str) -> str | None:
         with store_errors():
