@@ -13,6 +13,7 @@ Keys (prefix `hl:`):
     reply:{id}            Reply JSON                 replyref:{provider id} -> reply id
     earlystatus:{pid}     provider statuses that arrived before the reply's provider id was saved
     dead:{id}             DeadLetter JSON             deadraw:{id} payload   deadletters  zset by time
+    arrivals:{channel}:{sender}  zset of a sender's messages not yet threaded, by arrival (workers/ordering.py)
     autoreply:{counter}   counters for the auto-reply caps (per contact, thread, repeated text), expiring with
                           the window
 
@@ -26,7 +27,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from pydantic import BaseModel
 from redis import Redis
@@ -49,6 +50,8 @@ _STATE_ORDER = {ReplyState.QUEUED: 0, ReplyState.SENT: 1, ReplyState.DELIVERED: 
 PROCESS_JOB = "workers.jobs.process_message"
 # A failed pipeline run (a Redis blip, a bug fixed by a deploy) is retried with backoff; the job is idempotent.
 PROCESS_RETRY = Retry(max=6, interval=[2, 10, 60, 300, 900, 3600])
+# A sender's arrival line only orders messages waiting for the pipeline; a day covers every retry that matters.
+SENDER_ORDER_TTL_SECONDS = 86400
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
@@ -120,6 +123,7 @@ class Store:
                         pipe.set(self.key("msg", message_id), stored.model_dump_json())
                         pipe.set(self.key("raw", message_id), raw)
                         pipe.zadd(self.key("messages"), {message_id: envelope.received_at.timestamp()})
+                        self._queue_behind_sender(pipe, envelope, message_id)
                         queue.enqueue_call(
                             job, args=(message_id,), job_id=f"process-{message_id}", pipeline=pipe, retry=PROCESS_RETRY
                         )
@@ -128,6 +132,31 @@ class Store:
                     except WatchError:
                         continue  # someone stored the same key meanwhile: loop and report the duplicate
         raise StoreUnavailable("could not store the message: too much contention on its dedupe key")
+
+    # ---- arrival order per sender ------------------------------------------------------------------------------
+
+    def _queue_behind_sender(self, pipe: Pipeline, envelope: Envelope, message_id: str) -> None:
+        """Record the message in its sender's arrival order, in the MULTI that stores it (workers/ordering.py)."""
+        if not envelope.sender.address:
+            return  # no one to keep in order (a bounce from the null sender)
+        key = self._sender_key(envelope)
+        pipe.zadd(key, {message_id: envelope.received_at.timestamp()})
+        pipe.expire(key, SENDER_ORDER_TTL_SECONDS)
+
+    def _sender_key(self, envelope: Envelope) -> str:
+        return self.key("arrivals", envelope.channel.value, envelope.sender.address.lower())
+
+    def earlier_arrivals(self, envelope: Envelope, message_id: str) -> list[str]:
+        """Messages from the same sender that arrived before `message_id` and are not yet marked threaded."""
+        with store_errors():
+            rank = cast(int | None, self.redis.zrank(self._sender_key(envelope), message_id))
+            if not rank:  # first in line, or not in line at all (threaded already, or stored before this existed)
+                return []
+            return [text(m) for m in self.redis.zrange(self._sender_key(envelope), 0, rank - 1)]
+
+    def mark_threaded(self, envelope: Envelope, message_ids: list[str]) -> None:
+        with store_errors():
+            self.redis.zrem(self._sender_key(envelope), *message_ids)
 
     def _replicated(self, accepted: Accepted) -> Accepted:
         """With Sentinel (core/redis_conn.py): return only once the master's replicas (up to `replica_acks`) hold
