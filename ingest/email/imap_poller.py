@@ -117,9 +117,8 @@ class ImapPoller:
 
     def _first_poll(self, client: IMAPClient, uidvalidity: int, selected: dict[bytes, object]) -> int:
         """The first poll of a folder: its unseen mail, then the cursor at the last UID that was there."""
-        uidnext = selected.get(b"UIDNEXT")
-        existing = client.search(["ALL"])
-        baseline = int(uidnext) - 1 if isinstance(uidnext, int) else max(existing, default=0)
+        uidnext = selected.get(b"UIDNEXT")  # RFC 3501 servers send it; without it, the highest UID there is
+        baseline = int(uidnext) - 1 if isinstance(uidnext, int) else max(client.search(["ALL"]), default=0)
         unseen = [uid for uid in client.search(["UNSEEN"]) if uid <= baseline]
         done = self._take(client, sorted(unseen), None)
         # Only now: a crash before this line polls "for the first time" again, and the unseen mail is still unseen.
