@@ -14,7 +14,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, NonNegativeInt, SecretStr, ValidationError
+from pydantic import BaseModel, Field, NonNegativeInt, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from core.errors import SettingsError, SettingsProblem
@@ -31,6 +31,38 @@ DEFAULT_SETTINGS_FILE = Path("settings.toml")
 class RedisSettings(Section):
     url: str | None = Field(None, description="redis:// or unix:// URL; unset starts an embedded redis-server")
     embedded_dir: Path = Field(Path("var/redis"), description="where the embedded Redis keeps its AOF and socket")
+    sentinels: list[str] = Field(
+        default_factory=list,
+        description="Redis Sentinels as host:port; with `service`, the master is found through them",
+    )
+    service: str | None = Field(None, description="the master's name in Sentinel (`sentinel monitor <name> …`)")
+    replica_acks: int = Field(1, ge=0, description="with sentinels: replicas that confirm a message (WAIT) before 250")
+    replica_wait_ms: int = Field(1000, gt=0, description="with sentinels: how long to wait for those replicas")
+    password: SecretStr | None = Field(
+        None, description="with sentinels: the master's and replicas' password; environment only"
+    )
+
+    @field_validator("sentinels")
+    @classmethod
+    def _host_port(cls, sentinels: list[str]) -> list[str]:
+        for sentinel in sentinels:
+            host, _, port = sentinel.rpartition(":")
+            if not host or not port.isdigit():
+                raise ValueError(f"{sentinel!r} is not host:port")
+        return sentinels
+
+    @model_validator(mode="after")
+    def _sentinel_pair(self) -> RedisSettings:
+        if bool(self.sentinels) != bool(self.service):
+            raise ValueError("redis.sentinels and redis.service go together: set both, or neither")
+        if self.sentinels and self.url:
+            raise ValueError("set redis.url or redis.sentinels, not both")
+        return self
+
+    @property
+    def embedded(self) -> bool:
+        """No Redis configured: `helpline run` starts its own."""
+        return not self.url and not self.sentinels
 
 
 class InboundEmailSettings(Section):
@@ -57,7 +89,7 @@ class ImapSettings(Section):
     ssl: bool = Field(True, description="IMAP over TLS (port 993)")
     username: str = Field("", description="mailbox login")
     password: SecretStr | None = Field(None, description="mailbox password; environment only")
-    folder: str = Field("INBOX", description="folder polled for unseen mail")
+    folder: str = Field("INBOX", description="folder polled for new mail (tracked by UID)")
     move_to: str | None = Field(None, description="folder to move stored mail to; unset marks it \\Seen instead")
     poll_seconds: float = Field(60.0, gt=0, description="polling interval when the server has no IDLE")
     idle_seconds: float = Field(300.0, gt=0, description="how long one IDLE waits before it is renewed")
@@ -79,7 +111,7 @@ class WebSettings(Section):
 
 class RepliesSettings(Section):
     acknowledge: bool = Field(True, description="send an acknowledgement for each routed message")
-    auto_reply_limit: int = Field(3, ge=0, description="auto-replies per contact per window, every channel")
+    auto_reply_limit: int = Field(3, ge=0, description="auto-replies per contact, thread or repeated text per window")
     auto_reply_window_seconds: int = Field(3600, gt=0, description="the window of the auto-reply cap")
     max_send_attempts: int = Field(5, ge=1, description="attempts before a transient send failure becomes final")
     retry_backoff_seconds: list[NonNegativeInt] = Field(
@@ -191,7 +223,7 @@ def load_settings(path: Path | str | None = None) -> Settings:
     problems += _located(settings.router.semantic_problems() + cross_section_problems(settings), text, source)
     if problems:
         raise SettingsError(problems)
-    if "REDIS_URL" in os.environ and env_name("redis.url") not in os.environ:
+    if "REDIS_URL" in os.environ and env_name("redis.url") not in os.environ and not settings.redis.sentinels:
         # The de-facto standard variable (Heroku, Render, Fly...) also works; HELPLINE_REDIS__URL wins over it.
         settings.redis.url = os.environ["REDIS_URL"]
     return settings

@@ -13,7 +13,9 @@ Keys (prefix `hl:`):
     reply:{id}            Reply JSON                 replyref:{provider id} -> reply id
     earlystatus:{pid}     provider statuses that arrived before the reply's provider id was saved
     dead:{id}             DeadLetter JSON             deadraw:{id} payload   deadletters  zset by time
-    autoreply:{contact}   counter for the auto-reply cap, expiring with the window
+    arrivals:{channel}:{sender}  zset of a sender's messages not yet threaded, by arrival (workers/ordering.py)
+    autoreply:{counter}   counters for the auto-reply caps (per contact, thread, repeated text), expiring with
+                          the window
 
 `accept` is the only way a message enters: dedupe key, message, raw payload and the pipeline job are written in
 one MULTI/EXEC guarded by WATCH on the dedupe key, so there is never a half-stored message or a job without one.
@@ -25,7 +27,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from pydantic import BaseModel
 from redis import Redis
@@ -39,6 +41,7 @@ from core.envelope import Channel, Envelope
 from core.errors import StoreUnavailable
 from core.ids import new_id
 from core.records import DeadLetter, Reply, ReplyState, StoredMessage, utcnow
+from core.redis_conn import ReplicatedRedis
 from core.sensitive import mask_envelope
 
 INBOUND_QUEUE = "inbound"
@@ -47,6 +50,8 @@ _STATE_ORDER = {ReplyState.QUEUED: 0, ReplyState.SENT: 1, ReplyState.DELIVERED: 
 PROCESS_JOB = "workers.jobs.process_message"
 # A failed pipeline run (a Redis blip, a bug fixed by a deploy) is retried with backoff; the job is idempotent.
 PROCESS_RETRY = Retry(max=6, interval=[2, 10, 60, 300, 900, 3600])
+# A sender's arrival line only orders messages waiting for the pipeline; a day covers every retry that matters.
+SENDER_ORDER_TTL_SECONDS = 86400
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
@@ -112,20 +117,68 @@ class Store:
                         pipe.watch(dedupe)  # type: ignore[no-untyped-call]
                         existing = pipe.get(dedupe)
                         if existing is not None:
-                            return Accepted(text(existing), duplicate=True)
+                            return self._replicated(Accepted(text(existing), duplicate=True))
                         pipe.multi()
                         pipe.set(dedupe, message_id)
                         pipe.set(self.key("msg", message_id), stored.model_dump_json())
                         pipe.set(self.key("raw", message_id), raw)
                         pipe.zadd(self.key("messages"), {message_id: envelope.received_at.timestamp()})
+                        self._queue_behind_sender(pipe, envelope, message_id)
                         queue.enqueue_call(
                             job, args=(message_id,), job_id=f"process-{message_id}", pipeline=pipe, retry=PROCESS_RETRY
                         )
                         pipe.execute()
-                        return Accepted(message_id, duplicate=False)
+                        return self._replicated(Accepted(message_id, duplicate=False))
                     except WatchError:
                         continue  # someone stored the same key meanwhile: loop and report the duplicate
         raise StoreUnavailable("could not store the message: too much contention on its dedupe key")
+
+    # ---- arrival order per sender ------------------------------------------------------------------------------
+
+    def _queue_behind_sender(self, pipe: Pipeline, envelope: Envelope, message_id: str) -> None:
+        """Record the message in its sender's arrival order, in the MULTI that stores it (workers/ordering.py)."""
+        if not envelope.sender.address:
+            return  # no one to keep in order (a bounce from the null sender)
+        key = self._sender_key(envelope)
+        pipe.zadd(key, {message_id: envelope.received_at.timestamp()})
+        pipe.expire(key, SENDER_ORDER_TTL_SECONDS)
+
+    def _sender_key(self, envelope: Envelope) -> str:
+        return self.key("arrivals", envelope.channel.value, envelope.sender.address.lower())
+
+    def earlier_arrivals(self, envelope: Envelope, message_id: str) -> list[str]:
+        """Messages from the same sender that arrived before `message_id` and are not yet marked threaded."""
+        with store_errors():
+            rank = cast(int | None, self.redis.zrank(self._sender_key(envelope), message_id))
+            if not rank:  # first in line, or not in line at all (threaded already, or stored before this existed)
+                return []
+            return [text(m) for m in self.redis.zrange(self._sender_key(envelope), 0, rank - 1)]
+
+    def mark_threaded(self, envelope: Envelope, message_ids: list[str]) -> None:
+        with store_errors():
+            self.redis.zrem(self._sender_key(envelope), *message_ids)
+
+    def _replicated(self, accepted: Accepted) -> Accepted:
+        """With Sentinel (core/redis_conn.py): return only once the master's replicas (up to `replica_acks`) hold
+        the message, so a failover right after the sender's 250/200 cannot lose it. WAIT counts this connection's own
+        writes, and the pool may have given the MULTI another connection: a marker written here, after the message,
+        and waited for on the same connection, covers it (replication is one ordered stream). Too few confirmations:
+        the sender is told to retry (451/503); its retry finds the message as a duplicate and waits again."""
+        if not isinstance(self.redis, ReplicatedRedis):
+            return accepted
+        with store_errors():
+            required = self.redis.replicas_to_confirm()
+            if required == 0:
+                return accepted
+            assert self.redis.replica_wait is not None
+            with self.redis.pipeline(transaction=False) as pipe:
+                pipe.set(self.key("replication-mark"), accepted.message_id)
+                pipe.wait(required, self.redis.replica_wait.timeout_ms)
+                _, confirmed = pipe.execute()
+        if int(confirmed) < required:
+            self.redis.forget_replica_count()  # a replica may have gone: count them again next time
+            raise StoreUnavailable(f"message stored on the master but confirmed by {confirmed} of {required} replicas")
+        return accepted
 
     def find_duplicate(self, channel: Channel, provider_id: str) -> str | None:
         with store_errors():
@@ -224,21 +277,30 @@ class Store:
 
         self._optimistic(key, body)
 
-    def take_auto_reply_slot(self, contact_id: str, limit: int, window_seconds: int) -> bool:
-        """Count one auto-reply against the contact's cap; False when the cap for this window is used up."""
-        key = self.key("autoreply", contact_id)
-        with store_errors(), self.redis.pipeline() as pipe:
-            # SET NX EX opens the window with its expiry, then INCR counts in it (EXPIRE NX would need Redis 7).
-            pipe.set(key, 0, ex=window_seconds, nx=True)
-            pipe.incr(key)
-            _, count = pipe.execute()
-        return int(count) <= limit
+    def take_auto_reply_slot(self, counters: list[str], limit: int, window_seconds: int) -> bool:
+        """Count one auto-reply against every cap in `counters` (a contact, a thread, a repeated text: see
+        workers/reply_caps.py); False when any of them is used up for this window. All are counted in one round
+        trip, so a loop cannot slip between two caps."""
+        with store_errors(), self.redis.pipeline(transaction=False) as pipe:
+            for counter in counters:
+                key = self.key("autoreply", counter)
+                # SET NX EX opens the window with its expiry, then INCR counts in it (EXPIRE NX would need Redis 7).
+                pipe.set(key, 0, ex=window_seconds, nx=True)
+                pipe.incr(key)
+            counts = pipe.execute()[1::2]
+        return all(int(count) <= limit for count in counts)
 
     # ---- conversations -----------------------------------------------------------------------------------------
 
     def conversation_for_reference(self, reference: str) -> str | None:
         with store_errors():
             value = self.redis.get(self.key("threadref", reference))
+        return text(value) if value else None
+
+    def linked_conversation(self, conversation_id: str) -> str | None:
+        """The conversation this one was opened beside (a follow-up from someone outside it), or None."""
+        with store_errors():
+            value = self.redis.hget(self.key("conv", conversation_id), "linked_to")
         return text(value) if value else None
 
     def is_participant(self, conversation_id: str, address: str) -> bool:

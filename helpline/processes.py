@@ -1,8 +1,8 @@
 """The long-running processes, by the name the Procfile and `helpline serve NAME` use.
 
 Each has a predicate saying whether the settings enable it: `helpline run` skips disabled ones (no IMAP host, no
-Telegram polling, no embedded Redis when `redis.url` is set). `helpline serve` of a disabled one says so and then
-waits quietly for SIGTERM: Procfile runners such as honcho stop every process as soon as one exits.
+Telegram polling, no embedded Redis when `redis.url` or `redis.sentinels` is set). `helpline serve` of a disabled one
+says so and then waits quietly for SIGTERM: Procfile runners such as honcho stop every process as soon as one exits.
 Every process but `redis` first waits for the store to answer, since a Procfile runner starts them all at once.
 """
 
@@ -82,7 +82,7 @@ def serve_telegram(settings: Settings) -> None:
 
 
 PROCESSES: dict[str, Process] = {
-    "redis": Process(serve_redis, lambda s: not s.redis.url),
+    "redis": Process(serve_redis, lambda s: s.redis.embedded),
     "smtp": Process(serve_smtp),
     "imap": Process(serve_imap, lambda s: s.email.imap.host is not None),
     "web": Process(serve_web),

@@ -70,7 +70,7 @@ def children_for(settings: Settings, settings_file: Path | None) -> list[Child]:
 def run_all(settings: Settings, settings_file: Path | None) -> int:
     env = dict(os.environ)
     redis: EmbeddedRedis | None = None
-    if not settings.redis.url:
+    if settings.redis.embedded:
         redis = EmbeddedRedis(Path(settings.redis.embedded_dir)).start()
         env["HELPLINE_REDIS__URL"] = redis.url
         log.info("embedded Redis at %s (append-only, fsync always)", redis.url)

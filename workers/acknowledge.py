@@ -2,8 +2,9 @@
 
 The checks run in the order an operator would ask them: is acknowledging on at all, is this message one that must
 never be answered automatically (auto-replies, bounces, list mail, STOP keywords), did a rule suppress it, and has
-this contact already had its share of auto-replies in the window (the cap applies on every channel; it is what
-breaks a loop with another robot that slipped past the header checks).
+this contact, this thread or this repeated text already had its share of auto-replies in the window (the cap applies
+on every channel; it is what breaks a loop with another robot that slipped past the header checks, even one that
+answers from a new address each time: workers/reply_caps.py).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from router.details import labels
 from templates import render
 from workers.context import Context
 from workers.eta import expected_response
+from workers.reply_caps import cap_counters
 
 
 def skip_reason(message: StoredMessage, ctx: Context) -> str | None:
@@ -33,10 +35,10 @@ def skip_reason(message: StoredMessage, ctx: Context) -> str | None:
 
 
 def take_cap_slot(message: StoredMessage, ctx: Context) -> bool:
+    """One auto-reply counted against the contact, the thread and the repeated text (workers/reply_caps.py)."""
     replies = ctx.settings.replies
-    assert message.contact_id is not None
     return ctx.store.take_auto_reply_slot(
-        message.contact_id, replies.auto_reply_limit, replies.auto_reply_window_seconds
+        cap_counters(message, ctx.store), replies.auto_reply_limit, replies.auto_reply_window_seconds
     )
 
 

@@ -18,6 +18,7 @@ from core.records import StoredMessage
 from router import RoutingContext
 from router.details import find_details
 from workers.context import Context
+from workers.ordering import wait_for_earlier
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,14 @@ def resolve_contact(work: Work, ctx: Context) -> Work | Drop:
     return work
 
 
+def keep_arrival_order(work: Work, ctx: Context) -> Work | Drop:
+    """The sender's earlier messages join their conversation first, whichever worker has them (workers/ordering.py)."""
+    waiting = wait_for_earlier(ctx.store, work.envelope, work.message.id)
+    if waiting:
+        work.notes.append(f"threaded ahead of {waiting} earlier message(s) from its sender that were still waiting")
+    return work
+
+
 def thread(work: Work, ctx: Context) -> Work | Drop:
     """Email threads by References/In-Reply-To, joined only by a participant; other channels by contact.
 
@@ -77,6 +86,7 @@ def thread(work: Work, ctx: Context) -> Work | Drop:
     joined = store.conversation_of(work.message.id)
     if joined is not None:  # a re-run after a crash: the message already joined a conversation
         work.conversation_id, work.new_conversation = joined
+        store.mark_threaded(envelope, [work.message.id])
         return work
     if envelope.channel is Channel.EMAIL:
         linked: str | None = None
@@ -105,6 +115,7 @@ def thread(work: Work, ctx: Context) -> Work | Drop:
     store.add_to_conversation(
         work.conversation_id, work.message.id, envelope.sender.address, references, new=work.new_conversation
     )
+    store.mark_threaded(envelope, [work.message.id])  # the sender's next message may go now (workers/ordering.py)
     return work
 
 
@@ -156,6 +167,7 @@ PIPELINE: tuple[Step, ...] = (
     drop_own_loops,
     drop_service_messages,
     resolve_contact,
+    keep_arrival_order,
     thread,
     route,
     find_transaction_details,
