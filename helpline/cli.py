@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from core.settings import settings_path
+from core.settings import settings_origin
 from helpline.agent_cli import agent_app
 from helpline.logs import configure_logging
 from helpline.notice_cli import notice_app
@@ -31,7 +31,9 @@ def pin_settings_file(path: Path | None) -> None:
 def check(settings: SettingsOption = None) -> None:
     """Validate a settings file; print every problem with its key and line; exit non-zero on any."""
     settings_or_exit(settings)
-    typer.echo(f"{settings_path(settings)}: OK")
+    path, origin = settings_origin(settings)
+    note = " (the packaged default: copy it to ./settings.toml to change it)" if origin == "packaged" else ""
+    typer.echo(f"{path}: OK{note}")
 
 
 @app.command()

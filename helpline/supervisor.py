@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from importlib.resources import files
 from pathlib import Path
 
 from core.settings import Settings
@@ -24,7 +25,9 @@ from helpline.processes import PROCESSES
 
 log = logging.getLogger("helpline.run")
 STABLE_SECONDS = 60.0
-PROCFILE = Path(__file__).resolve().parent.parent / "Procfile"
+# Package data (a symlink to the checkout's top-level Procfile, which honcho and the README use; the wheel carries a
+# copy), so an installed `helpline run` finds it from any folder.
+PROCFILE = Path(str(files("helpline").joinpath("Procfile")))
 
 
 @dataclass
