@@ -115,6 +115,16 @@ class TelegramSettings(Section):
     category_choice_ttl_seconds: int = Field(3600, gt=0, description="how long a /start button choice waits")
 
 
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+
+
+class LoggingSettings(Section):
+    level: LogLevel = Field("INFO", description="Helpline's own log lines")
+    libraries: LogLevel = Field(
+        "WARNING", description="rq, uvicorn, twilio, httpx, aiosmtpd...; `--verbose` lowers it to `level`"
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid", case_sensitive=False
@@ -132,6 +142,7 @@ class Settings(BaseSettings):
     sla: SlaSettings = SlaSettings()
     scheduler: SchedulerSettings = SchedulerSettings()
     notices: NoticesSettings = NoticesSettings()
+    logging: LoggingSettings = LoggingSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -56,7 +56,8 @@ def serve_web(settings: Settings) -> None:
     from web.app import create_app
 
     app = create_app(settings, Store(connect(settings)))
-    uvicorn.run(app, host=settings.web.host, port=settings.web.port, log_level="info")
+    # No logging set-up of uvicorn's own: its loggers follow `[logging] libraries` like every library's.
+    uvicorn.run(app, host=settings.web.host, port=settings.web.port, log_config=None, log_level=None)
 
 
 def serve_worker(settings: Settings) -> None:
