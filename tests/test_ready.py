@@ -90,8 +90,12 @@ def test_a_named_settings_file_and_a_silent_relay_are_spelled_out(monkeypatch: p
 
 @pytest.fixture
 def restored_logging(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    names = ["", *OURS, *LIBRARIES]
+    # As in a fresh process: other tests here ran uvicorn (which sets its loggers' levels) and rq.
+    libraries = [name for name in logging.root.manager.loggerDict if name.split(".")[0] in {"uvicorn", "rq", "mail"}]
+    names = ["", *OURS, *LIBRARIES, *libraries]
     levels = {name: logging.getLogger(name).level for name in names}
+    for name in {*LIBRARIES, *libraries}:
+        logging.getLogger(name).setLevel(logging.NOTSET)
     # verbose() sets it: set and removed through monkeypatch, it is put back as it was after the test
     monkeypatch.setenv("HELPLINE_LOGGING__LIBRARIES", "WARNING")
     monkeypatch.delenv("HELPLINE_LOGGING__LIBRARIES")
