@@ -14,7 +14,8 @@ $(BIN)/.installed: pyproject.toml constraints.txt
 	@$(PYTHON) scripts/lock_inputs.py check
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip -c constraints.txt
-	$(BIN)/pip install -q -c constraints.txt -e '.[test]'
+	@# setuptools' note that folders named like the packages may shadow them is true of every flat layout (this one).
+	PYTHONWARNINGS="ignore:Editable installation" $(BIN)/pip install -q -c constraints.txt -e '.[test]'
 	touch $@
 
 lock:
