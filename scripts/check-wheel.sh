@@ -91,7 +91,7 @@ print(*(s.getsockname()[1] for s in socks))')
 HELPLINE_EMAIL__INBOUND__PORT=$smtp_port HELPLINE_WEB__PORT=$web_port HELPLINE_EMAIL__OUTBOUND__PORT=$relay_port \
   HELPLINE_WORKERS__COUNT=1 "$work/venv/bin/helpline" run > run.log 2>&1 &
 run_pid=$!
-trap 'kill -INT $run_pid 2>/dev/null; wait $run_pid 2>/dev/null; rm -rf "$work"' EXIT
+trap 'kill -INT $run_pid 2>/dev/null || true; wait $run_pid 2>/dev/null || true; rm -rf "$work"' EXIT
 for _ in $(seq 450); do
   grep -q "Ctrl-C stops everything" run.log && break
   kill -0 $run_pid 2>/dev/null || break
