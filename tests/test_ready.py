@@ -4,6 +4,7 @@ both on the real process tree)."""
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +13,8 @@ import pytest
 from core.settings import LoggingSettings, Settings, load_settings
 from helpline.logs import OURS, configure_logging, verbose
 from helpline.ready import ChannelState, channel_states, ready_block
+from helpline.supervisor import READY_PATIENCE_SECONDS, Child, ReadyCheck
+from tests.support.ports import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 LIBRARIES = ("rq.worker", "rq.scheduler", "twilio.http_client", "httpx", "uvicorn.access", "uvicorn.error", "mail.log")
@@ -127,3 +130,18 @@ def test_verbose_reaches_the_processes_run_starts_through_the_environment(monkey
     configure_logging(settings(monkeypatch).logging)
     assert not logging.getLogger("helpline.run").isEnabledFor(logging.INFO)
     assert not logging.getLogger("httpx").isEnabledFor(logging.WARNING)
+
+
+def test_run_names_what_is_still_not_answering_once_after_a_minute(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    loaded = settings(monkeypatch, HELPLINE_EMAIL__INBOUND__PORT=str(free_port()))
+    children = [Child("smtp", [], kind="smtp"), Child("scheduler", [], kind="scheduler")]  # neither started
+    check = ReadyCheck(loaded, "unix:///nowhere/redis.sock", None, started=time.monotonic() - READY_PATIENCE_SECONDS)
+    with caplog.at_level(logging.WARNING, logger="helpline.run"):
+        check.poll(children)
+        check.next_probe = 0.0
+        check.poll(children)
+    (warning,) = [r.getMessage() for r in caplog.records]  # once, however often it polls
+    assert warning.startswith("not ready after ") and warning.endswith("s, still waiting for: smtp, scheduler, SMTP")
+    assert not check.reported and "Helpline is ready" not in capsys.readouterr().out
