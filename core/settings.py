@@ -11,6 +11,7 @@ import os
 import tomllib
 from collections.abc import Iterator
 from contextvars import ContextVar
+from importlib.resources import files
 from pathlib import Path
 from typing import Any, Literal
 
@@ -25,7 +26,9 @@ from core.toml_lines import locate_key
 from core.twilio_settings import TwilioSettings
 
 ENV_PREFIX = "HELPLINE_"
-DEFAULT_SETTINGS_FILE = Path("settings.toml")
+LOCAL_SETTINGS_FILE = Path("settings.toml")
+# The settings the package ships (a symlink to the checkout's top-level settings.toml; the wheel carries a copy).
+PACKAGED_SETTINGS = "default_settings.toml"
 
 
 class RedisSettings(Section):
@@ -144,6 +147,16 @@ class TelegramSettings(Section):
     category_choice_ttl_seconds: int = Field(3600, gt=0, description="how long a /start button choice waits")
 
 
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+
+
+class LoggingSettings(Section):
+    level: LogLevel = Field("INFO", description="Helpline's own log lines")
+    libraries: LogLevel = Field(
+        "WARNING", description="rq, uvicorn, twilio, httpx, aiosmtpd...; `--verbose` lowers it to `level`"
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid", case_sensitive=False
@@ -161,6 +174,7 @@ class Settings(BaseSettings):
     sla: SlaSettings = SlaSettings()
     scheduler: SchedulerSettings = SchedulerSettings()
     notices: NoticesSettings = NoticesSettings()
+    logging: LoggingSettings = LoggingSettings()
 
     @classmethod
     def settings_customise_sources(
@@ -188,17 +202,32 @@ class _FileSource(PydanticBaseSettingsSource):
 
 
 def settings_path(path: Path | str | None = None) -> Path:
+    """The settings file to read, first found: `path` (`--settings`), `$HELPLINE_SETTINGS`, `./settings.toml`,
+    then the packaged default, so that an installed Helpline runs from any folder. A named file must exist."""
+    return settings_origin(path)[0]
+
+
+def settings_origin(path: Path | str | None = None) -> tuple[Path, str]:
+    """`settings_path`, and where it came from: "--settings", "HELPLINE_SETTINGS", "./settings.toml" or "packaged"."""
     if path is not None:
-        return Path(path)
-    return Path(os.environ.get("HELPLINE_SETTINGS", DEFAULT_SETTINGS_FILE))
+        return Path(path), "--settings"
+    if "HELPLINE_SETTINGS" in os.environ:
+        return Path(os.environ["HELPLINE_SETTINGS"]), "HELPLINE_SETTINGS"
+    if LOCAL_SETTINGS_FILE.is_file():
+        return LOCAL_SETTINGS_FILE, "./settings.toml"
+    return packaged_settings_path(), "packaged"
+
+
+def packaged_settings_path() -> Path:
+    # An installed package is a folder on disk (not a zip), so the resource is a real path that hot reload can watch.
+    return Path(str(files(__package__ or "core").joinpath(PACKAGED_SETTINGS)))
 
 
 def load_settings(path: Path | str | None = None) -> Settings:
     """Read, validate and return the settings; raise `SettingsError` listing every problem."""
     file = settings_path(path)
     source = str(file)
-    # No file at all, when none was named: defaults plus environment.
-    data, text = read_toml_file(file, missing_ok=path is None and "HELPLINE_SETTINGS" not in os.environ)
+    data, text = read_toml_file(file)
     problems = [
         SettingsProblem(
             key,

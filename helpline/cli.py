@@ -10,9 +10,9 @@ from typing import Annotated
 
 import typer
 
-from core.settings import settings_path
+from core.settings import settings_origin
 from helpline.agent_cli import agent_app
-from helpline.logs import configure_logging
+from helpline.logs import configure_logging, verbose
 from helpline.notice_cli import notice_app
 from helpline.options import SettingsOption, settings_or_exit
 from helpline.queues_cli import queues_command
@@ -31,23 +31,34 @@ def pin_settings_file(path: Path | None) -> None:
 def check(settings: SettingsOption = None) -> None:
     """Validate a settings file; print every problem with its key and line; exit non-zero on any."""
     settings_or_exit(settings)
-    typer.echo(f"{settings_path(settings)}: OK")
+    path, origin = settings_origin(settings)
+    note = " (the packaged default: copy it to ./settings.toml to change it)" if origin == "packaged" else ""
+    typer.echo(f"{path}: OK{note}")
+
+
+VerboseOption = Annotated[
+    bool, typer.Option("--verbose", "-v", help="let libraries (rq, uvicorn, twilio, aiosmtpd...) log at INFO too")
+]
 
 
 @app.command()
-def run(settings: SettingsOption = None) -> None:
+def run(settings: SettingsOption = None, verbose_logs: VerboseOption = False) -> None:
     """Start every process Helpline needs (the Procfile's), with an embedded Redis when none is configured."""
     from helpline.supervisor import run_all
 
+    loaded = settings_or_exit(settings)
     pin_settings_file(settings)
-    configure_logging()
-    sys.exit(run_all(settings_or_exit(settings), settings))
+    if verbose_logs:
+        verbose(loaded.logging)
+    configure_logging(loaded.logging)
+    sys.exit(run_all(loaded, settings))
 
 
 @app.command()
 def serve(
     process: Annotated[str, typer.Argument(help="redis | smtp | imap | web | worker | scheduler | telegram")],
     settings: SettingsOption = None,
+    verbose_logs: VerboseOption = False,
 ) -> None:
     """Run one Helpline process in the foreground (what each Procfile line runs)."""
     from helpline.processes import PROCESSES
@@ -57,7 +68,9 @@ def serve(
         raise typer.Exit(2)
     loaded = settings_or_exit(settings)
     pin_settings_file(settings)
-    configure_logging()
+    if verbose_logs:
+        verbose(loaded.logging)
+    configure_logging(loaded.logging)
     if not PROCESSES[process].enabled(loaded):
         typer.echo(f"{process}: not enabled by the settings; idle until stopped")
         stop_signals = {signal.SIGINT, signal.SIGTERM}

@@ -45,6 +45,12 @@ class EmbeddedRedis:
             [binary, "--port", "0", "--unixsocket", str(self.socket), "--unixsocketperm", "700",
              "--dir", str(self.directory), "--appendonly", "yes", "--appendfsync", "always", "--save", "",
              "--logfile", str(self.directory / "redis.log")],
+            # Its own process group: Ctrl-C in a terminal signals the whole foreground group at once, and Redis must
+            # outlive the workers still finishing their jobs; `helpline run` stops it last.
+            process_group=0,
+            # No signal blocked in Redis: `helpline serve redis` blocks SIGTERM to sigwait for it, and a blocked
+            # mask is inherited across exec, which would leave Redis deaf to the SIGTERM that `stop` sends.
+            preexec_fn=_unblock_signals,
         )  # fmt: skip
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -92,3 +98,7 @@ class EmbeddedRedis:
             self.process.wait(15)
         self.process = None
         self._unlock()
+
+
+def _unblock_signals() -> None:
+    signal.pthread_sigmask(signal.SIG_SETMASK, set())

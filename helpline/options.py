@@ -15,7 +15,9 @@ from core.settings import Settings, load_settings
 
 SettingsOption = Annotated[
     Path | None,
-    typer.Option("--settings", "-s", help="settings file (default: $HELPLINE_SETTINGS or ./settings.toml)"),
+    typer.Option(
+        "--settings", "-s", help="settings file (default: $HELPLINE_SETTINGS, else ./settings.toml, else the built-in)"
+    ),
 ]
 
 

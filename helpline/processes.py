@@ -8,6 +8,7 @@ Every process but `redis` first waits for the store to answer, since a Procfile 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -56,7 +57,11 @@ def serve_web(settings: Settings) -> None:
     from web.app import create_app
 
     app = create_app(settings, Store(connect(settings)))
-    uvicorn.run(app, host=settings.web.host, port=settings.web.port, log_level="info")
+    web = settings.web
+    # uvicorn's own "running on" line is INFO of a library logger, quiet by default: say it in ours.
+    logging.getLogger("helpline.web").info("web: webhooks, /healthz and /metrics on %s:%s", web.host, web.port)
+    # No logging set-up of uvicorn's own: its loggers follow `[logging] libraries` like every library's.
+    uvicorn.run(app, host=settings.web.host, port=settings.web.port, log_config=None, log_level=None)
 
 
 def serve_worker(settings: Settings) -> None:

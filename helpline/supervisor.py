@@ -16,15 +16,23 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from importlib.resources import files
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from core.settings import Settings
+from core.redis_conn import redis_url
+from core.settings import Settings, settings_origin
 from helpline.embedded_redis import EmbeddedRedis
 from helpline.processes import PROCESSES
+from helpline.ready import address, http_ok, ready_block, smtp_answers, workers_registered
 
 log = logging.getLogger("helpline.run")
 STABLE_SECONDS = 60.0
-PROCFILE = Path(__file__).resolve().parent.parent / "Procfile"
+READY_PROBE_SECONDS = 0.5
+READY_PATIENCE_SECONDS = 60.0
+# Package data (a symlink to the checkout's top-level Procfile, which honcho and the README use; the wheel carries a
+# copy), so an installed `helpline run` finds it from any folder.
+PROCFILE = Path(str(files("helpline").joinpath("Procfile")))
 
 
 @dataclass
@@ -32,6 +40,7 @@ class Child:
     name: str
     argv: list[str]
     reloads_rules: bool = False  # workers: the ones SIGHUP is for
+    kind: str = ""  # the process name (`worker` for worker.1, worker.2...): what readiness is probed by
     process: subprocess.Popen[bytes] | None = None
     restarts: int = 0
     next_start: float = field(default=0.0)
@@ -63,7 +72,9 @@ def children_for(settings: Settings, settings_file: Path | None) -> list[Child]:
             command += ["--settings", str(settings_file)]
         copies = settings.workers.count if process_name == "worker" else 1
         reloads = process_name in PROCESSES and PROCESSES[process_name].reloads_rules
-        children += [Child(f"{name}.{i + 1}" if copies > 1 else name, command, reloads) for i in range(copies)]
+        children += [
+            Child(f"{name}.{i + 1}" if copies > 1 else name, command, reloads, process_name) for i in range(copies)
+        ]
     return children
 
 
@@ -75,6 +86,7 @@ def run_all(settings: Settings, settings_file: Path | None) -> int:
         env["HELPLINE_REDIS__URL"] = redis.url
         log.info("embedded Redis at %s (append-only, fsync always)", redis.url)
     children = children_for(settings, settings_file)
+    ready = ReadyCheck(settings, redis.url if redis is not None else redis_url(settings), settings_file)
     stopping = False
 
     def stop(signum: int, frame: object) -> None:
@@ -97,6 +109,7 @@ def run_all(settings: Settings, settings_file: Path | None) -> int:
                 redis.start()
             for child in children:
                 _keep_alive(child, env)
+            ready.poll(children)
             time.sleep(0.2)
     finally:
         for child in children:
@@ -128,3 +141,65 @@ def _keep_alive(child: Child, env: dict[str, str]) -> None:
         child.process = subprocess.Popen(child.argv, env=env)
         child.started_at = time.monotonic()
         log.info("%s started (pid %s)", child.name, child.process.pid)
+
+
+@dataclass
+class ReadyCheck:
+    """Prints the ready block (helpline.ready) once, when every child runs, SMTP answers, the web app's /healthz
+    says 200 and every worker has registered with RQ; says what is still missing if that takes too long."""
+
+    settings: Settings
+    store_url: str
+    settings_file: Path | None
+    started: float = field(default_factory=time.monotonic)
+    next_probe: float = 0.0
+    reported: bool = False
+    warned: bool = False
+
+    def poll(self, children: list[Child]) -> None:
+        now = time.monotonic()
+        if self.reported or now < self.next_probe:
+            return
+        self.next_probe = now + READY_PROBE_SECONDS
+        waiting = self.waiting_for(children)
+        if not waiting:
+            self.reported = True
+            sys.stdout.write(self.block(children) + "\n")
+            sys.stdout.flush()
+        elif now - self.started > READY_PATIENCE_SECONDS and not self.warned:
+            self.warned = True
+            log.warning("not ready after %.0fs, still waiting for: %s", now - self.started, ", ".join(waiting))
+
+    def waiting_for(self, children: list[Child]) -> list[str]:
+        waiting = [c.name for c in children if c.process is None or c.process.poll() is not None]
+        kinds = [c.kind for c in children]
+        inbound, web = self.settings.email.inbound, self.settings.web
+        if "smtp" in kinds and not smtp_answers(inbound.host, inbound.port):
+            waiting.append("SMTP")
+        if "web" in kinds and not http_ok(f"http://{address(web.host, web.port)}/healthz"):
+            waiting.append("/healthz")
+        if "worker" in kinds and workers_registered(self.store_url) < kinds.count("worker"):
+            waiting.append("workers")
+        return waiting
+
+    def block(self, children: list[Child]) -> str:
+        path, origin = settings_origin(self.settings_file)
+        outbound = self.settings.email.outbound
+        url = _without_password(self.store_url)
+        store = f"Redis {url}" if self.settings.redis.url else f"embedded Redis {url} (append-only)"
+        return ready_block(
+            self.settings,
+            store=store,
+            settings_file=path,
+            settings_named=origin in ("--settings", "HELPLINE_SETTINGS"),
+            relay_answers=smtp_answers(outbound.host, outbound.port),
+            workers=[c.kind for c in children].count("worker"),
+        )
+
+
+def _without_password(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    return parts._replace(netloc=netloc).geturl()

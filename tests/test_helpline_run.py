@@ -21,6 +21,8 @@ from tests.support.ports import free_port
 from tests.support.smtp_sink import SmtpSink
 
 ROOT = Path(__file__).resolve().parent.parent
+# Loggers of libraries that log each job, request or SMTP command at INFO: quiet unless `--verbose`.
+LIBRARY_LOGGERS = {"rq.worker", "rq.scheduler", "rq.job", "twilio.http_client", "httpx", "uvicorn.access", "mail.log"}
 
 
 CANARY_RULE = """
@@ -66,6 +68,12 @@ def test_run_starts_everything_with_an_embedded_redis(tmp_path: Path, smtp_sink:
             env=environment(tmp_path, smtp_port, smtp_sink.port), stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
     try:
+        ready = wait_for_ready_block(log)
+        assert f"  mail in      smtp://127.0.0.1:{smtp_port} for support@wallet.example" in ready
+        assert f"  replies out  SMTP relay 127.0.0.1:{smtp_sink.port} as support@wallet.example\n" in ready
+        assert "  channels on  email (SMTP on " in ready
+        assert "SMS/WhatsApp/voice: set twilio.account_sid and HELPLINE_TWILIO__AUTH_TOKEN" in ready
+        assert "Telegram: set HELPLINE_TELEGRAM__TOKEN" in ready and "; 1 worker\n" in ready
         send_when_ready(smtp_port, raw_email("My card was stolen", message_id="<run-1@example.com>"))
         (ack,) = smtp_sink.wait_for(1, timeout=30)
         assert ack.message["In-Reply-To"] == "<run-1@example.com>"
@@ -89,9 +97,43 @@ def test_run_starts_everything_with_an_embedded_redis(tmp_path: Path, smtp_sink:
     finally:
         output = stop(process, log)
     assert process.returncode == 0, output
+    assert output.count("Helpline is ready") == 1
+    # jobs ran and mail went out, yet the libraries stayed quiet (they log every step at INFO)
+    assert not [line for line in output.splitlines() if " INFO " in line and line.split()[2] in LIBRARY_LOGGERS]
     assert "SIGHUP: passing it on to the workers" in output
     assert "exited with" not in output, "a process died on SIGHUP (or otherwise) and was restarted"
     assert not (tmp_path / "redis" / "redis.sock").exists(), "embedded Redis still running"
+
+
+@pytest.mark.slow
+def test_run_verbose_lets_the_libraries_speak_and_the_block_shows_twilio_on(
+    tmp_path: Path, smtp_sink: SmtpSink
+) -> None:
+    smtp_port = free_port()
+    env = environment(tmp_path, smtp_port, smtp_sink.port)
+    env |= {"HELPLINE_TWILIO__ACCOUNT_SID": "AC" + "0" * 32, "HELPLINE_TWILIO__AUTH_TOKEN": "not-a-real-token"}
+    log = tmp_path / "run.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "helpline", "run", "--verbose"], cwd=tmp_path, env=env, stdout=out,
+            stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    try:
+        ready = wait_for_ready_block(log)
+        assert "  channels on  email (SMTP on 127.0.0.1:" in ready and "; SMS/WhatsApp/voice (webhooks" in ready
+        send_when_ready(smtp_port, raw_email("Refund please", message_id="<verbose-1@example.com>"))
+        smtp_sink.wait_for(1, timeout=30)
+    finally:
+        # Ctrl-C in a terminal: SIGINT to the whole process group at once. Redis (its own group) must outlive the
+        # workers finishing their jobs, so nothing crashes on the way down.
+        os.killpg(process.pid, signal.SIGINT)
+        process.wait(timeout=30)
+        output = log.read_text(errors="replace")
+    assert process.returncode == 0, output
+    assert "Traceback" not in output and " ERROR " not in output, output
+    assert not (tmp_path / "redis" / "redis.sock").exists(), "embedded Redis still running"
+    speakers = {line.split()[2] for line in output.splitlines() if " INFO " in line}
+    assert {"rq.worker", "uvicorn.access", "mail.log"} <= speakers, speakers  # a job, the /healthz probe, SMTP
 
 
 @pytest.mark.slow
@@ -114,6 +156,19 @@ def test_a_generic_procfile_runner_runs_the_same_processes(tmp_path: Path, smtp_
     finally:
         output = stop(process, log)
     assert "imap" in output and "idle until stopped" in output
+
+
+def wait_for_ready_block(log: Path, timeout: float = 90.0) -> str:
+    """The block `helpline run` prints once every process answers (a generous timeout: CI machines are shared)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        text = log.read_text(errors="replace")
+        start = text.find("Helpline is ready")
+        end = text.find("Ctrl-C stops everything", start)
+        if start >= 0 and end >= 0:
+            return text[start : text.index("\n", end) + 1]
+        time.sleep(0.2)
+    raise AssertionError(f"no ready block after {timeout}s:\n{log.read_text(errors='replace')}")
 
 
 def send_when_ready(port: int, raw: bytes, timeout: float = 30.0) -> None:

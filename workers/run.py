@@ -24,4 +24,5 @@ def work(settings: Settings, *, burst: bool = False) -> None:
     live.watch()
     live.install_sighup()
     context.install(context.Context(settings, Store(redis), live.current, BusinessCalendar.from_settings(settings)))
-    SimpleWorker(queues(redis), connection=redis).work(burst=burst, with_scheduler=True, logging_level="INFO")
+    # logging_level=None: rq leaves its loggers' level alone, so they follow `[logging] libraries` (helpline.logs).
+    SimpleWorker(queues(redis), connection=redis).work(burst=burst, with_scheduler=True, logging_level=None)
