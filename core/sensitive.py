@@ -1,9 +1,9 @@
 """Mask what a customer must never send us: one-time codes, passwords, full card numbers, card security codes.
 
-`mask_sensitive(text)` returns the text with those parts replaced by `*` and the kinds it masked;
-`mask_envelope` applies it to an envelope before `Store.accept` writes it, so the stored message, and everything
-derived from it (logs, routing traces, agents' views), only ever holds the masked text. The acknowledgement warns
-the customer.
+`mask_sensitive(text)` returns the text with those parts replaced by `*` and the kinds it masked. The store applies
+it to every copy of customer content it writes (core/content_gate.py: messages, raw payloads, dead letters), so the
+stored message, and everything derived from it (logs, routing traces, agents' views), only ever holds the masked
+text. The acknowledgement warns the customer.
 
 What counts:
 - one-time codes: 4-8 digits next to a code word, either order — "验证码 123456", "您的验证码为123456",
@@ -25,9 +25,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
-
-from core.envelope import Envelope
 
 ONE_TIME_CODE = "one_time_code"
 PASSWORD = "password"
@@ -196,32 +193,3 @@ def mask_sensitive(text: str) -> Masked:
     if _PASSWORD_WORD.search(text):
         text = _PASSWORD.sub(_masking(PASSWORD, kinds, lambda m: m.group("v").lower() not in _NOT_A_SECRET), text)
     return Masked(text, list(dict.fromkeys(kinds)))
-
-
-def mask_envelope(envelope: Envelope) -> Envelope:
-    """The envelope with secrets masked in its subject, text and every text field of its extras (quoted text,
-    signature, forwarded mails, transcripts); `extras["masked"]` names the kinds found.
-
-    The sanitised HTML copy is dropped when anything was masked: masking inside markup is not worth the risk of a
-    miss, and the text is what agents read.
-    """
-    kinds: set[str] = set()
-
-    def mask(value: Any) -> Any:
-        if isinstance(value, str):
-            masked = mask_sensitive(value)
-            kinds.update(masked.kinds)
-            return masked.text
-        if isinstance(value, dict):
-            return {key: value[key] if key == "html" else mask(value[key]) for key in value}
-        if isinstance(value, list):
-            return [mask(item) for item in value]
-        return value
-
-    subject, text, extras = mask(envelope.subject), mask(envelope.text), mask(dict(envelope.extras))
-    if not kinds:
-        return envelope
-    if extras.get("html"):
-        extras["html"] = None
-    extras["masked"] = sorted(kinds)
-    return envelope.model_copy(update={"subject": subject, "text": text, "extras": extras})

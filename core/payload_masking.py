@@ -1,0 +1,250 @@
+"""Mask secrets inside payloads as they came over the wire: a raw mail, a webhook's form or JSON body, a file.
+
+`mask_payload(kind, raw)` returns the payload with every secret core.sensitive finds in its text-like parts masked,
+in the same format, so that what reads it later (`helpline replay`, an agent opening an attachment) still can:
+- a mail (`EMAIL`): every text-like MIME part (text/*, JSON, XML, a forwarded mail, an unlabelled part that is
+  UTF-8) is decoded (transfer encoding and charset), masked, and written back as UTF-8 (base64) when something was
+  found; the Subject and other free-text headers likewise. Parts that were clean are written back as they came.
+- a JSON body (`JSON`): every string value, at any depth.
+- a form body (`FORM`, Twilio's webhooks): every value.
+- anything else, or a payload its format cannot even be read as (the reason it was dead-lettered, often): the bytes
+  as UTF-8 text, undecodable bytes kept as they are.
+Binary content (an image, a PDF, an archive) is not scanned: a photo of a card stays a photo of a card.
+
+Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from dataclasses import dataclass, field
+from email import message_from_bytes
+from email.header import Header, decode_header, make_header
+from email.message import Message
+from email.policy import compat32
+from enum import StrEnum
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+from charset_normalizer import from_bytes
+
+from core.sensitive import mask_sensitive
+
+
+class PayloadKind(StrEnum):
+    EMAIL = "email"
+    JSON = "json"
+    FORM = "form"
+    TEXT = "text"
+
+
+@dataclass
+class MaskedPayload:
+    data: bytes
+    kinds: list[str] = field(default_factory=list)
+
+    @property
+    def found(self) -> bool:
+        return bool(self.kinds)
+
+
+# Headers a person writes in; address, id and trace headers are left as they are (threading and replay need them).
+FREE_TEXT_HEADERS = ("Subject", "Thread-Topic", "Comments", "Keywords")
+_TEXT_APPLICATION = {
+    "application/json", "application/xml", "application/x-www-form-urlencoded", "application/csv",
+    "application/javascript", "application/x-yaml", "application/yaml", "application/rtf", "message/delivery-status",
+    "message/disposition-notification", "text/rfc822-headers", "message/rfc822-headers",
+}  # fmt: skip
+_TAG = re.compile(r"<[^>]*>")
+
+
+def is_text_like(content_type: str) -> bool:
+    content_type = content_type.lower()
+    return (
+        content_type.startswith("text/")
+        or content_type in _TEXT_APPLICATION
+        or content_type.endswith(("+json", "+xml"))
+    )
+
+
+def mask_text(value: str, kinds: list[str]) -> str:
+    masked = mask_sensitive(value)
+    kinds.extend(masked.kinds)
+    return masked.text
+
+
+def html_has_secret(html: str) -> list[str]:
+    """The kinds of secret in an HTML document, in its source or in its text with the tags taken out (a secret can
+    be split by markup: "<td>Password:</td><td>hunter2</td>")."""
+    from html import unescape
+
+    kinds = mask_sensitive(html).kinds
+    return kinds or mask_sensitive(unescape(_TAG.sub(" ", html))).kinds
+
+
+def decode_text(data: bytes, charset: str | None = None) -> str:
+    """Bytes as text: the declared charset if it works, UTF-8, then detection, then latin-1 (never fails)."""
+    for candidate in (charset, "utf-8"):
+        if not candidate:
+            continue
+        try:
+            return data.decode(candidate)
+        except (LookupError, UnicodeDecodeError, ValueError):  # unknown or garbage label, wrong bytes
+            continue
+    best = from_bytes(data[:1_000_000]).best() if data else None
+    if best is not None:
+        try:
+            return data.decode(best.encoding)
+        except (LookupError, UnicodeDecodeError):
+            pass
+    return data.decode("latin-1")
+
+
+def mask_file(data: bytes, content_type: str) -> MaskedPayload:
+    """An attachment's content: a forwarded mail as a mail, other text-like files as text; binary as it is."""
+    if content_type.lower() == "message/rfc822":
+        return mask_payload(PayloadKind.EMAIL, data)
+    if not is_text_like(content_type) and not _looks_like_text(data):
+        return MaskedPayload(data)
+    kinds: list[str] = []
+    masked = mask_text(decode_text(data), kinds)
+    return MaskedPayload(masked.encode() if kinds else data, list(dict.fromkeys(kinds)))
+
+
+def _looks_like_text(data: bytes) -> bool:
+    """An unlabelled file (application/octet-stream) that is UTF-8 text: a `.txt` some clients send that way."""
+    if b"\x00" in data[:8192]:
+        return False
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def mask_payload(kind: PayloadKind, raw: bytes) -> MaskedPayload:
+    """`raw` with its secrets masked, in its own format; the original bytes when nothing was found."""
+    kinds: list[str] = []
+    try:
+        if kind is PayloadKind.EMAIL:
+            data = _mask_email(raw, kinds)
+        elif kind is PayloadKind.JSON:
+            data = _mask_json(raw, kinds)
+        elif kind is PayloadKind.FORM:
+            data = _mask_form(raw, kinds)
+        else:
+            data = _mask_bytes(raw, kinds)
+    except Exception:  # a payload its own format cannot read (why it was dead-lettered, often): read it as text
+        kinds = []
+        data = _mask_bytes(raw, kinds)
+    if not kinds:
+        return MaskedPayload(raw)
+    return MaskedPayload(data, list(dict.fromkeys(kinds)))
+
+
+def payload_kind(raw: bytes, *, email: bool, form: bool) -> PayloadKind:
+    """What a stored payload is: a mail on the email channel; JSON if it reads as JSON (Telegram updates, the voice
+    intake's own record); a form on the Twilio channels; text otherwise."""
+    if email:
+        return PayloadKind.EMAIL
+    if raw.lstrip()[:1] in (b"{", b"["):
+        return PayloadKind.JSON
+    return PayloadKind.FORM if form else PayloadKind.TEXT
+
+
+# ---- formats --------------------------------------------------------------------------------------------------------
+
+
+def _mask_bytes(raw: bytes, kinds: list[str]) -> bytes:
+    """The bytes as UTF-8 text; bytes that are not UTF-8 pass through untouched (surrogateescape)."""
+    masked = mask_text(raw.decode("utf-8", "surrogateescape"), kinds)
+    return masked.encode("utf-8", "surrogateescape") if kinds else raw
+
+
+def _mask_json(raw: bytes, kinds: list[str]) -> bytes:
+    data = json.loads(raw)  # raises on anything not JSON (and on nesting too deep): the caller falls back to text
+
+    def walk(value: Any) -> Any:
+        if isinstance(value, str):
+            return mask_text(value, kinds)
+        if isinstance(value, dict):
+            return {key: walk(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [walk(item) for item in value]
+        return value
+
+    masked = walk(data)
+    return json.dumps(masked, ensure_ascii=False, separators=(",", ":")).encode() if kinds else raw
+
+
+def _mask_form(raw: bytes, kinds: list[str]) -> bytes:
+    pairs = parse_qsl(raw.decode("utf-8"), keep_blank_values=True)  # UnicodeDecodeError: the text fallback
+    masked = [(name, mask_text(value, kinds)) for name, value in pairs]
+    return urlencode(masked).encode() if kinds else raw
+
+
+def _mask_email(raw: bytes, kinds: list[str]) -> bytes:
+    message = message_from_bytes(raw, policy=compat32)
+    for part in message.walk():
+        _mask_headers(part, kinds)
+        if part.is_multipart():
+            continue  # message/rfc822 and multipart/*: walk() goes into their parts
+        _mask_part(part, kinds)
+    if not kinds:
+        return raw
+    linesep = "\r\n" if b"\r\n" in raw[:4096] else "\n"
+    return message.as_bytes(policy=compat32.clone(linesep=linesep))
+
+
+def _mask_headers(part: Message, kinds: list[str]) -> None:
+    for name in FREE_TEXT_HEADERS:
+        values = part.get_all(name)
+        if not values:
+            continue
+        found: list[str] = []
+        masked_values = [mask_text(_header_text(value), found) for value in values]
+        if not found:
+            continue
+        kinds.extend(found)
+        del part[name]
+        for masked in masked_values:
+            part[name] = masked if masked.isascii() else Header(masked, "utf-8").encode()
+
+
+def _header_text(value: Any) -> str:
+    try:
+        return str(make_header(decode_header(str(value))))
+    except (LookupError, UnicodeDecodeError, ValueError, binascii.Error):
+        return str(value)
+
+
+def _mask_part(part: Message, kinds: list[str]) -> None:
+    content_type = part.get_content_type()
+    payload = part.get_payload(decode=True)
+    if not isinstance(payload, bytes):
+        return
+    unlabelled_text = content_type == "application/octet-stream" and _looks_like_text(payload)
+    if not is_text_like(content_type) and not unlabelled_text:
+        return
+    found: list[str] = []
+    masked = mask_text(decode_text(payload, _charset(part)), found)
+    if not found:
+        return
+    kinds.extend(found)
+    # Written back as UTF-8 in base64: safe for any text and any line length, and replay decodes it like any part.
+    del part["Content-Transfer-Encoding"]
+    part.set_payload(base64.encodebytes(masked.encode()).decode("ascii"))
+    part["Content-Transfer-Encoding"] = "base64"
+    if content_type.startswith("text/") or part.get_param("charset") is not None:
+        part.set_param("charset", "utf-8")
+
+
+def _charset(part: Message) -> str | None:
+    try:
+        charset = part.get_content_charset()
+    except (LookupError, ValueError):
+        return None
+    return charset if isinstance(charset, str) else None
