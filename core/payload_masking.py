@@ -2,9 +2,10 @@
 
 `mask_payload(kind, raw)` returns the payload with every secret core.sensitive finds in its text-like parts masked,
 in the same format, so that what reads it later (`helpline replay`, an agent opening an attachment) still can:
-- a mail (`EMAIL`): every text-like MIME part (text/*, JSON, XML, a forwarded mail, an unlabelled part that is
-  UTF-8) is decoded (transfer encoding and charset), masked, and written back as UTF-8 (base64) when something was
-  found; the Subject and other free-text headers likewise. Parts that were clean are written back as they came.
+- a mail (`EMAIL`): its bytes as text (headers and plain bodies, every other byte kept), then every text-like MIME
+  part (text/*, JSON, XML, a forwarded mail, an unlabelled part that is UTF-8) decoded (transfer encoding and
+  charset), masked, and written back as UTF-8 (base64) when something was found; the Subject and other free-text
+  headers likewise. Parts that were clean are written back as they came.
 - a JSON body (`JSON`): every string value, at any depth.
 - a form body (`FORM`, Twilio's webhooks): every value.
 - anything else, or a payload its format cannot even be read as (the reason it was dead-lettered, often): the bytes
@@ -187,14 +188,21 @@ def _mask_form(raw: bytes, kinds: list[str]) -> bytes:
 
 
 def _mask_email(raw: bytes, kinds: list[str]) -> bytes:
+    """Two passes. The bytes as text first: that masks headers, plain and 8-bit bodies and keeps every other byte
+    as it came (a dead letter is often a mail the parser could not read: rewriting its structure would change what
+    a replay sees). Then part by part, decoded: what only shows once a transfer encoding, a charset or an RFC 2047
+    header is undone; only then is the mail rewritten (`as_bytes`), with the parts that were clean as they were."""
+    raw = _mask_bytes(raw, kinds)
     message = message_from_bytes(raw, policy=compat32)
+    found: list[str] = []
     for part in message.walk():
-        _mask_headers(part, kinds)
+        _mask_headers(part, found)
         if part.is_multipart():
             continue  # message/rfc822 and multipart/*: walk() goes into their parts
-        _mask_part(part, kinds)
-    if not kinds:
+        _mask_part(part, found)
+    if not found:
         return raw
+    kinds.extend(found)
     linesep = "\r\n" if b"\r\n" in raw[:4096] else "\n"
     return message.as_bytes(policy=compat32.clone(linesep=linesep))
 
