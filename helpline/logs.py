@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import logging
 
+from core import log_masking
+
 FORMAT = "%(asctime)s %(name)s %(levelname)s %(message)s"
 # Libraries that log every step at INFO: aiosmtpd logs each SMTP command, which would drown our own lines.
 QUIETER = {"mail.log": logging.WARNING}
@@ -12,5 +14,6 @@ QUIETER = {"mail.log": logging.WARNING}
 
 def configure_logging(level: int = logging.INFO) -> None:
     logging.basicConfig(level=level, format=FORMAT)
+    log_masking.install()  # no secret a customer sends in any log line, at any level
     for name, quieter in QUIETER.items():
         logging.getLogger(name).setLevel(quieter)

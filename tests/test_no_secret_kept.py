@@ -25,10 +25,11 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from core import log_masking
 from core.envelope import Channel
 from core.settings import Settings
 from core.store import Store, as_bytes
-from helpline.logs import QUIETER
+from helpline.logs import QUIETER, configure_logging
 from ingest.email.smtp_server import controller
 from tests.support.fake_telegram import SECRET as TELEGRAM_SECRET
 from tests.support.fake_telegram import FakeTelegram, settings_for, update
@@ -140,7 +141,7 @@ def redis_leaks(store: Store) -> list[str]:
 def log_leaks(records: list[logging.LogRecord]) -> list[str]:
     found: list[str] = []
     for record in records:
-        line = record.getMessage() + (logging.Formatter().formatException(record.exc_info) if record.exc_info else "")
+        line = logging.Formatter().format(record)  # with its traceback, as a handler writes it (`exc_text` first)
         found += leaks(line.encode(), f"log line of {record.name}: {line[:200]!r}")
     return found
 
@@ -321,3 +322,60 @@ def _writes_gated_key(function: ast.FunctionDef) -> bool:
             if first is not None and (_is_gated_key(first) or (isinstance(first, ast.Name) and first.id in names)):
                 return True
     return False
+
+
+# ---- logs ------------------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def masked_logs() -> Iterator[None]:
+    """The log record factory `helpline.logs.configure_logging` installs, for one test."""
+    previous = logging.getLogRecordFactory()
+    log_masking.install()
+    yield
+    logging.setLogRecordFactory(previous)
+
+
+def test_the_processes_mask_secrets_in_every_log_line() -> None:
+    previous, levels = logging.getLogRecordFactory(), {name: logging.getLogger(name).level for name in QUIETER}
+    try:
+        configure_logging()
+        assert getattr(logging.getLogRecordFactory(), "_helpline_masks_secrets", False)
+    finally:
+        logging.setLogRecordFactory(previous)
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
+
+
+def test_a_secret_in_a_log_line_or_a_traceback_is_masked(masked_logs: None, caplog: pytest.LogCaptureFixture) -> None:
+    log = logging.getLogger("helpline.test")
+    with caplog.at_level(logging.INFO):
+        log.error("dead-lettered: %s", f"my password: {TEXT_PASSWORD}")
+        try:
+            raise ValueError(f"card {SMS_CARD}")
+        except ValueError:
+            log.exception("parser crashed on %r", "100% sure")  # a % in an argument survives
+    assert [record.getMessage() for record in caplog.records] == [
+        "dead-lettered: my password: ********",
+        "parser crashed on '100% sure'",
+    ]
+    assert "**** **** **** 1111" in (caplog.records[1].exc_text or "")
+    assert log_leaks(caplog.records) == []
+    assert leaks(caplog.text.encode(), "the formatted log") == []
+
+
+def test_even_a_library_at_debug_logs_no_secret(
+    masked_logs: None, settings: Settings, store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    """aiosmtpd logs every line of DATA at DEBUG: the factory masks those lines too (a plain-text body)."""
+    caplog.set_level(logging.DEBUG)
+    port = free_port()
+    smtp = controller(settings, store, port=port)
+    smtp.start()
+    try:
+        with smtplib.SMTP("127.0.0.1", port) as client:
+            client.sendmail("customer@example.com", ["support@wallet.example"], text_mail())
+    finally:
+        smtp.stop()
+    assert any(record.name == "mail.log" and "password is ********" in record.getMessage() for record in caplog.records)
+    assert log_leaks(caplog.records) == []
