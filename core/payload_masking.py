@@ -27,6 +27,7 @@ from email.header import Header, decode_header, make_header
 from email.message import Message
 from email.policy import compat32
 from enum import StrEnum
+from html import unescape
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -78,12 +79,9 @@ def mask_text(value: str, kinds: list[str]) -> str:
 
 
 def html_has_secret(html: str) -> list[str]:
-    """The kinds of secret in an HTML document, in its source or in its text with the tags taken out (a secret can
-    be split by markup: "<td>Password:</td><td>hunter2</td>")."""
-    from html import unescape
-
-    kinds = mask_sensitive(html).kinds
-    return kinds or mask_sensitive(unescape(_TAG.sub(" ", html))).kinds
+    """The kinds of secret in an HTML document's text: tags become blanks (a secret can be split by markup:
+    "<td>Password:</td><td>hunter2</td>") and entities characters ("&#52;111 …")."""
+    return mask_sensitive(unescape(_TAG.sub(" ", html))).kinds
 
 
 def decode_text(data: bytes, charset: str | None = None) -> str:
@@ -237,6 +235,8 @@ def _mask_part(part: Message, kinds: list[str]) -> None:
     unlabelled_text = content_type == "application/octet-stream" and _looks_like_text(payload)
     if not is_text_like(content_type) and not unlabelled_text:
         return
+    if _seen_as_text(part):
+        return  # its bytes are its text: the first pass (the mail as text) has masked it already
     found: list[str] = []
     masked = mask_text(decode_text(payload, _charset(part)), found)
     if not found:
@@ -248,6 +248,12 @@ def _mask_part(part: Message, kinds: list[str]) -> None:
     part["Content-Transfer-Encoding"] = "base64"
     if content_type.startswith("text/") or part.get_param("charset") is not None:
         part.set_param("charset", "utf-8")
+
+
+def _seen_as_text(part: Message) -> bool:
+    """A part not transfer-encoded, in ASCII or UTF-8: the first pass read exactly its text."""
+    encoding = str(part.get("Content-Transfer-Encoding", "7bit")).strip().lower()
+    return encoding in ("7bit", "8bit", "binary") and (_charset(part) or "us-ascii") in ("us-ascii", "ascii", "utf-8")
 
 
 def _charset(part: Message) -> str | None:

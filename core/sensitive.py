@@ -206,7 +206,7 @@ def mask_sensitive(text: str) -> Masked:
 # A text longer than this (a 5 MB HTML mail, a log file attached) is masked only around its cues, so the cost grows
 # with the cues it holds, not with its length; shorter texts (nearly every message) are masked whole.
 LARGE_TEXT = 32 * 1024
-_REACH = 400  # how far from its cue a secret can sit: every pattern is short, bar long runs of blanks
+_REACH = 160  # how far from its cue a secret can sit: every pattern is short (bar long runs of blanks)
 _BOUNDARY = re.compile(r"\n|(?<![\d\s])\s(?![\d\s])")  # a line break, or a blank between two non-digits
 
 
