@@ -99,12 +99,13 @@ class Store:
         payload of a message that carried one is not kept.
         """
         sealed = seal_message(StoredMessage(id="", envelope=envelope))
-        envelope = sealed.envelope
-        raw, discarded = seal_raw(envelope.channel, raw, envelope)
+        raw, discarded = seal_raw(envelope.channel, raw, sealed.envelope)
         if discarded:
             # The raw payload would still carry the secret, in whatever encoding it came: keep none of it. The
             # masked envelope is complete; the raw copy only serves audits and replays of parsed messages.
-            envelope.extras["raw_discarded"] = discarded
+            extras = {**sealed.envelope.extras, "raw_discarded": discarded}
+            sealed = sealed.model_copy(update={"envelope": sealed.envelope.model_copy(update={"extras": extras})})
+        envelope = sealed.envelope
         dedupe = self.key("dedupe", envelope.dedupe_key)
         queue = self.queue(INBOUND_QUEUE)
         with store_errors():
