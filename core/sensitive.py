@@ -228,7 +228,8 @@ class _Cue:
         for word in self.words:
             at = lowered.find(word)
             while at != -1:
-                hits.append((at, at + len(word)))
+                if word[0] not in _ASCII_LETTERS or _starts_a_word(lowered, at):
+                    hits.append((at, at + len(word)))
                 at = lowered.find(word, at + 1)
         return sorted(hits)
 
@@ -253,6 +254,38 @@ class _Cue:
             done = high
         out.append(text[done:])
         return "".join(out)
+
+
+_ASCII_LETTERS = frozenset("abcdefghijklmnopqrstuvwxyz")
+# English code words start after a non-letter ("code", "OTP", "pass"), or are glued to one of these ("passcode",
+# "authcode", "smspin"): "contact", "shipping" and "decide" hold "tac", "pin" and "cid" but are no cue.
+_GLUED = (
+    "pass",
+    "auth",
+    "login",
+    "signin",
+    "sms",
+    "2fa",
+    "mfa",
+    "tac",
+    "access",
+    "time",
+    "verification",
+    "verify",
+    "security",
+    "confirmation",
+    "authentication",
+    "authenticator",
+    "authorisation",
+    "authorization",
+    "one",
+)
+
+
+def _starts_a_word(lowered: str, at: int) -> bool:
+    if at == 0 or lowered[at - 1] not in _ASCII_LETTERS:
+        return True
+    return lowered.endswith(_GLUED, max(0, at - 16), at)
 
 
 def _cut(text: str, at: int, *, backwards: bool) -> int:

@@ -165,6 +165,8 @@ def test_a_large_text_is_masked_around_its_cues_exactly_as_its_lines_would_be() 
         "error code 1234 is not a secret",
         "the verification code is 482913.",
         "call +4111111111111111 tomorrow",
+        "Your passcode is 778899, the authcode: 5566 and the one-time pin 3344",  # code words glued to others
+        "contact shipping to decide",  # "tac", "pin", "cid" inside words: no cue
     ]
     filler = "<td>filler text 100.00</td>"
     text = "\n".join(lines[(i // 50) % len(lines)] if i % 50 == 0 else filler for i in range(6000))
