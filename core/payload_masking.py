@@ -202,7 +202,29 @@ def _mask_email(raw: bytes, kinds: list[str]) -> bytes:
         return raw
     kinds.extend(found)
     linesep = "\r\n" if b"\r\n" in raw[:4096] else "\n"
-    return message.as_bytes(policy=compat32.clone(linesep=linesep))
+    try:
+        return message.as_bytes(policy=compat32.clone(linesep=linesep))
+    except Exception:  # a mail too broken to write back: keep its headers and its (masked) text, nothing else
+        return _flattened(message, linesep.encode())
+
+
+def _flattened(message: Message, linesep: bytes) -> bytes:
+    """The mail as one UTF-8 text part: its headers as masked (without its MIME headers), then the text of every
+    text-like part, masked."""
+    newline = linesep.decode()
+    headers = [
+        f"{name}: {value}".replace("\r\n", "\n").replace("\n", newline).encode("utf-8", "surrogateescape")
+        for name, value in message.items()
+        if not name.lower().startswith("content-") and name.lower() != "mime-version"
+    ]
+    texts = []
+    for part in message.walk():
+        payload = None if part.is_multipart() else part.get_payload(decode=True)
+        if isinstance(payload, bytes) and is_text_like(part.get_content_type()):
+            texts.append(mask_sensitive(decode_text(payload, _charset(part))).text)
+    body = base64.encodebytes("\n\n".join(texts).encode()).replace(b"\n", linesep)
+    mime = [b"MIME-Version: 1.0", b"Content-Type: text/plain; charset=utf-8", b"Content-Transfer-Encoding: base64"]
+    return linesep.join([*headers, *mime, b"", body])
 
 
 def _mask_headers(part: Message, kinds: list[str]) -> None:

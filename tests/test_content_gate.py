@@ -6,9 +6,11 @@ from __future__ import annotations
 import base64
 import json
 from email import message_from_bytes
-from email.message import EmailMessage
+from email.message import EmailMessage, Message
 from email.policy import default
 from urllib.parse import parse_qsl, urlencode
+
+import pytest
 
 from core.content_gate import mask_envelope, seal_message
 from core.envelope import Attachment, Channel, Envelope, Party
@@ -197,3 +199,18 @@ def test_a_masked_twilio_dead_letter_replays(store: Store, settings: Settings) -
     (message_id,) = store.message_ids()
     message = store.get_message(message_id)
     assert message is not None and message.envelope.text == "my OTP is ******"
+
+
+def test_a_mail_too_broken_to_write_back_keeps_its_headers_and_masked_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: object, **kwargs: object) -> bytes:
+        raise ValueError("the generator chokes")  # what compat32 does on some malformed mail
+
+    raw = encoded_mail()
+    monkeypatch.setattr(Message, "as_bytes", refuse)
+    masked = mask_payload(PayloadKind.EMAIL, raw)
+    monkeypatch.undo()
+    assert sorted(masked.kinds) == ["card_number", "one_time_code", "password"]
+    flat = message_from_bytes(masked.data, policy=default)
+    assert flat["Message-ID"] == "<enc-1@example.com>" and flat.get_content_type() == "text/plain"
+    assert "我的密码是********" in flat.get_content() and "card **** **** **** 1111" in flat.get_content()
+    assert PASSWORD not in decoded_texts(masked.data) and CODE not in decoded_texts(masked.data)
