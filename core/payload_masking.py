@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import codecs
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes
 from email.header import Header, decode_header, make_header
@@ -109,8 +111,54 @@ def mask_file(data: bytes, content_type: str) -> MaskedPayload:
     if not is_text_like(content_type) and not _looks_like_text(data):
         return MaskedPayload(data)
     kinds: list[str] = []
-    masked = mask_text(decode_text(data), kinds)
-    return MaskedPayload(masked.encode() if kinds else data, list(dict.fromkeys(kinds)))
+    masked = mask_bytes_as_text(data, None, kinds)
+    return MaskedPayload(data if masked is None else masked.encode(), list(dict.fromkeys(kinds)))
+
+
+def mask_bytes_as_text(data: bytes, charset: str | None, kinds: list[str]) -> str | None:
+    """The masked text of `data` in the first reading of it that shows a secret; None when none does."""
+    for text in _readings(data, charset):
+        found: list[str] = []
+        masked = mask_text(text, found)
+        if found:
+            kinds.extend(found)
+            return masked
+    return None
+
+
+_SINGLE_BYTE = ("latin", "iso-8859", "iso8859", "windows-125", "cp125", "ascii", "us-ascii")
+
+
+def _readings(data: bytes, charset: str | None) -> Iterator[str]:
+    """The ways `data` may read as text, likeliest first. A declared multi-byte charset or UTF-8 that decodes is
+    trusted; otherwise (no label, a wrong one, a single-byte one that decodes anything) detection and the big CJK
+    charsets are tried too: a short GBK or Big5 text ("密码是…") is easily mis-detected."""
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        yield from _decoded(data, "utf-16")
+    for name in (charset, "utf-8"):
+        if not name:
+            continue
+        text = next(_decoded(data, name), None)
+        if text is not None:
+            yield text
+            if not name.lower().startswith(_SINGLE_BYTE):
+                return
+    if data.isascii():
+        return
+    best = from_bytes(data[:1_000_000]).best()
+    for name in (best.encoding if best is not None else None, "gb18030", "big5", "utf-16"):
+        if name:
+            yield from _decoded(data, name)
+    for name in (charset, "gb18030", "utf-8"):  # text with a few broken bytes in it: the rest still reads
+        if name:
+            yield from _decoded(data, name, "replace")
+
+
+def _decoded(data: bytes, charset: str, errors: str = "strict") -> Iterator[str]:
+    try:
+        yield data.decode(charset, errors)
+    except (LookupError, UnicodeDecodeError, ValueError):  # unknown or garbage label, wrong bytes
+        return
 
 
 def _looks_like_text(data: bytes) -> bool:
@@ -138,7 +186,8 @@ def mask_payload(kind: PayloadKind, raw: bytes) -> MaskedPayload:
             data = _mask_bytes(raw, kinds)
     except Exception:  # a payload its own format cannot read (why it was dead-lettered, often): read it as text
         kinds = []
-        data = _mask_bytes(raw, kinds)
+        data = _unescape_json_unicode(raw) if kind is PayloadKind.JSON else raw
+        data = _mask_bytes(data, kinds)
     if not kinds:
         return MaskedPayload(raw)
     return MaskedPayload(data, list(dict.fromkeys(kinds)))
@@ -179,33 +228,72 @@ def _mask_json(raw: bytes, kinds: list[str]) -> bytes:
     return json.dumps(masked, ensure_ascii=False, separators=(",", ":")).encode() if kinds else raw
 
 
+_JSON_ESCAPE = re.compile(r"\\(?:u(d[89ab][0-9a-f]{2})\\u(d[c-f][0-9a-f]{2})|u([0-9a-f]{4})|.)", re.I | re.S)
+
+
+def _unescape_json_unicode(raw: bytes) -> bytes:
+    """A JSON text (or what is left of one) with its `\\uXXXX` escapes written as the characters they stand for
+    ("\\u5bc6\\u7801" is 密码), so the text pass can read them. Quotes, backslashes and control characters stay
+    escaped: a valid JSON text stays valid, with the same value."""
+
+    def one(match: re.Match[str]) -> str:
+        high, low, single = match.group(1), match.group(2), match.group(3)
+        if high and low:
+            return chr(0x10000 + ((int(high, 16) - 0xD800) << 10) + (int(low, 16) - 0xDC00))
+        if single:
+            char = chr(int(single, 16))
+            if char not in '"\\' and char >= " " and not 0xD800 <= ord(char) <= 0xDFFF:
+                return char
+        return match.group(0)  # \\", \\\\, \\n…, a lone surrogate: as it was
+
+    text = raw.decode("utf-8", "surrogateescape")
+    return _JSON_ESCAPE.sub(one, text).encode("utf-8", "surrogateescape")
+
+
 def _mask_form(raw: bytes, kinds: list[str]) -> bytes:
-    pairs = parse_qsl(raw.decode("utf-8"), keep_blank_values=True)  # UnicodeDecodeError: the text fallback
+    """Each value, decoded; bytes that are not UTF-8 (escaped or not) go back as they came (surrogateescape)."""
+    text = raw.decode("utf-8", "surrogateescape")
+    pairs = parse_qsl(text, keep_blank_values=True, encoding="utf-8", errors="surrogateescape")
     masked = [(name, mask_text(value, kinds)) for name, value in pairs]
-    return urlencode(masked).encode() if kinds else raw
+    return urlencode(masked, encoding="utf-8", errors="surrogateescape").encode() if kinds else raw
 
 
 def _mask_email(raw: bytes, kinds: list[str]) -> bytes:
-    """Two passes. The bytes as text first: that masks headers, plain and 8-bit bodies and keeps every other byte
-    as it came (a dead letter is often a mail the parser could not read: rewriting its structure would change what
-    a replay sees). Then part by part, decoded: what only shows once a transfer encoding, a charset or an RFC 2047
-    header is undone; only then is the mail rewritten (`as_bytes`), with the parts that were clean as they were."""
-    raw = _mask_bytes(raw, kinds)
-    message = message_from_bytes(raw, policy=compat32)
+    """Two passes. Part by part first, decoded: what only shows once a transfer encoding, a charset or an RFC 2047
+    header is undone; a part with a secret is rewritten (as UTF-8 base64), and only then is the mail written back
+    (`as_bytes`), the clean parts as they were. Then the bytes as text: headers and plain bodies, every other byte
+    kept (a dead letter is often a mail the parser could not read: rewriting its structure would change what a
+    replay sees). In that order, the text pass cannot mistake a quoted-printable escape ("PASSWORD =3D x") for
+    the secret and hide the real one from the decoding pass."""
+    start = _header_start(raw)
+    message = message_from_bytes(raw[start:], policy=compat32)
     found: list[str] = []
     for part in message.walk():
         _mask_headers(part, found)
         if part.is_multipart():
             continue  # message/rfc822 and multipart/*: walk() goes into their parts
         _mask_part(part, found)
-    if not found:
-        return raw
-    kinds.extend(found)
-    linesep = "\r\n" if b"\r\n" in raw[:4096] else "\n"
-    try:
-        return message.as_bytes(policy=compat32.clone(linesep=linesep))
-    except Exception:  # a mail too broken to write back: keep its headers and its (masked) text, nothing else
-        return _flattened(message, linesep.encode())
+    if found:
+        kinds.extend(found)
+        linesep = "\r\n" if b"\r\n" in raw[:4096] else "\n"
+        try:
+            raw = raw[:start] + message.as_bytes(policy=compat32.clone(linesep=linesep))
+        except Exception:  # a mail too broken to write back: keep its headers and its (masked) text, nothing else
+            raw = raw[:start] + _flattened(message, linesep.encode())
+    return _mask_bytes(raw, kinds)
+
+
+_HEADER_LINE = re.compile(rb"[!-9;-~]+[ \t]*:")
+_FIRST_HEADER = re.compile(rb"\n(?=[!-9;-~]+[ \t]*:[^\r\n]*\r?\n)")
+
+
+def _header_start(raw: bytes) -> int:
+    """Where the headers begin: 0, or after junk lines before them (a client's "---- Original message ----" when a
+    mail is saved raw, bytes of a broken transfer), within the first 4 KB."""
+    if _HEADER_LINE.match(raw):
+        return 0
+    match = _FIRST_HEADER.search(raw, 0, 4096)
+    return match.end() if match else 0
 
 
 def _flattened(message: Message, linesep: bytes) -> bytes:
@@ -260,8 +348,8 @@ def _mask_part(part: Message, kinds: list[str]) -> None:
     if _seen_as_text(part):
         return  # its bytes are its text: the first pass (the mail as text) has masked it already
     found: list[str] = []
-    masked = mask_text(decode_text(payload, _charset(part)), found)
-    if not found:
+    masked = mask_bytes_as_text(payload, _charset(part), found)
+    if masked is None:
         return
     kinds.extend(found)
     # Written back as UTF-8 in base64: safe for any text and any line length, and replay decodes it like any part.
