@@ -1,9 +1,9 @@
 """Mask what a customer must never send us: one-time codes, passwords, full card numbers, card security codes.
 
-`mask_sensitive(text)` returns the text with those parts replaced by `*` and the kinds it masked;
-`mask_envelope` applies it to an envelope before `Store.accept` writes it, so the stored message, and everything
-derived from it (logs, routing traces, agents' views), only ever holds the masked text. The acknowledgement warns
-the customer.
+`mask_sensitive(text)` returns the text with those parts replaced by `*` and the kinds it masked. The store applies
+it to every copy of customer content it writes (core/content_gate.py: messages, raw payloads, dead letters), so the
+stored message, and everything derived from it (logs, routing traces, agents' views), only ever holds the masked
+text. The acknowledgement warns the customer.
 
 What counts:
 - one-time codes: 4-8 digits next to a code word, either order — "验证码 123456", "您的验证码为123456",
@@ -25,9 +25,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
-
-from core.envelope import Envelope
 
 ONE_TIME_CODE = "one_time_code"
 PASSWORD = "password"
@@ -91,8 +88,10 @@ _CVV = re.compile(
     rf"(?:{_A}(?:cvv2?|cvc2?|csc|cid){_Z}|安全码|安全碼)(?:\s*(?:number|no\.?|码))?{_SEP}(?P<v>\d{{3,4}})(?!\d)", re.I
 )
 
-# Digit groups separated by at most one space or hyphen; not after `+` (a phone number) or another digit.
-_DIGIT_RUN = re.compile(r"(?<![\d+])\d+(?:[ -]\d+)*(?!\d)")
+# Digit groups separated by at most one space or hyphen; not after `+` (a phone number) or another digit. Only runs
+# of 13 digits or more can hold a card: the look-ahead skips the others inside the regex engine, not in Python (a
+# mail of prices, dates and order numbers has thousands of short runs).
+_DIGIT_RUN = re.compile(r"(?<![\d+])(?=\d(?:[ -]?\d){12})\d+(?:[ -]\d+)*(?!\d)")
 _CARD_PREFIX = re.compile(r"^(?:4|5[1-5]|2(?:2[2-9]|[3-6]\d|7[01]|720)|3[47]|35|30[0-5]|3[689]|6(?:011|5|4[4-9]|2))")
 
 
@@ -185,43 +184,126 @@ def _code_word_is_harmless(m: re.Match[str]) -> bool:
 def mask_sensitive(text: str) -> Masked:
     """Mask one-time codes, passwords, card numbers and card security codes; report which kinds were found."""
     kinds: list[str] = []
-    # Cheap gates first: this runs on every message stored, and most carry none of what the patterns below need
-    # (4 digits in a row for codes and card numbers, a CVV word, a password word).
+    # Cheap cues first: this runs on every copy of customer content stored, and most carry none of what the patterns
+    # below need (13 digits for a card, 4 digits and a code word for a code, a CVV word, a password word).
+    lowered = text.lower()
+    if len(lowered) != len(text):  # a few characters lower to two ("İ"): offsets would shift; use the patterns
+        lowered = ""
+    text = _CARD_CUE.apply(text, lowered, lambda part: _mask_cards(part, kinds))
     if _FOUR_DIGITS.search(text):
-        text = _mask_cards(text, kinds)
-        text = _CODE_AFTER.sub(_masking(ONE_TIME_CODE, kinds, lambda m: not _code_word_is_harmless(m)), text)
-        text = _CODE_BEFORE.sub(_masking(ONE_TIME_CODE, kinds, lambda m: True), text)
-    if _CVV_WORD.search(text):
-        text = _CVV.sub(_masking(CARD_SECURITY_CODE, kinds, lambda m: True), text)
-    if _PASSWORD_WORD.search(text):
-        text = _PASSWORD.sub(_masking(PASSWORD, kinds, lambda m: m.group("v").lower() not in _NOT_A_SECRET), text)
+        code_after = _masking(ONE_TIME_CODE, kinds, lambda m: not _code_word_is_harmless(m))
+        code_before = _masking(ONE_TIME_CODE, kinds, lambda m: True)
+        text = _CODE_CUE.apply(
+            text, lowered, lambda part: _CODE_BEFORE.sub(code_before, _CODE_AFTER.sub(code_after, part))
+        )
+    cvv = _masking(CARD_SECURITY_CODE, kinds, lambda m: True)
+    text = _CVV_CUE.apply(text, lowered, lambda part: _CVV.sub(cvv, part))
+    password = _masking(PASSWORD, kinds, lambda m: m.group("v").lower() not in _NOT_A_SECRET)
+    text = _PASSWORD_CUE.apply(text, lowered, lambda part: _PASSWORD.sub(password, part))
     return Masked(text, list(dict.fromkeys(kinds)))
 
 
-def mask_envelope(envelope: Envelope) -> Envelope:
-    """The envelope with secrets masked in its subject, text and every text field of its extras (quoted text,
-    signature, forwarded mails, transcripts); `extras["masked"]` names the kinds found.
+# A text longer than this (a 5 MB HTML mail, a log file attached) is masked only around its cues, so the cost grows
+# with the cues it holds, not with its length; shorter texts (nearly every message) are masked whole.
+LARGE_TEXT = 32 * 1024
+_REACH = 160  # how far from its cue a secret can sit: every pattern is short (bar long runs of blanks)
+_BOUNDARY = re.compile(r"\n|(?<![\d\s])\s(?![\d\s])")  # a line break, or a blank between two non-digits
 
-    The sanitised HTML copy is dropped when anything was masked: masking inside markup is not worth the risk of a
-    miss, and the text is what agents read.
-    """
-    kinds: set[str] = set()
 
-    def mask(value: Any) -> Any:
-        if isinstance(value, str):
-            masked = mask_sensitive(value)
-            kinds.update(masked.kinds)
-            return masked.text
-        if isinstance(value, dict):
-            return {key: value[key] if key == "html" else mask(value[key]) for key in value}
-        if isinstance(value, list):
-            return [mask(item) for item in value]
-        return value
+@dataclass(frozen=True)
+class _Cue:
+    """What a pattern needs to be worth running: lower-case words (found with `str.find`, far faster than a
+    case-insensitive regex over megabytes) or a pattern. Masking is skipped without one, and a large text is
+    masked only in the stretches around them."""
 
-    subject, text, extras = mask(envelope.subject), mask(envelope.text), mask(dict(envelope.extras))
-    if not kinds:
-        return envelope
-    if extras.get("html"):
-        extras["html"] = None
-    extras["masked"] = sorted(kinds)
-    return envelope.model_copy(update={"subject": subject, "text": text, "extras": extras})
+    words: tuple[str, ...]
+    pattern: re.Pattern[str]  # the same cue as a regex: for texts whose lower case shifts offsets
+    # For large texts, a faster pattern if there is one: `\d` is a Unicode lookup per character, [0-9] a bitmap.
+    large_pattern: re.Pattern[str] | None = None
+
+    def spans(self, text: str, lowered: str) -> list[tuple[int, int]]:
+        if not self.words or not lowered:
+            return [m.span() for m in (self.large_pattern or self.pattern).finditer(text)]
+        hits = []
+        for word in self.words:
+            at = lowered.find(word)
+            while at != -1:
+                if word[0] not in _ASCII_LETTERS or _starts_a_word(lowered, at):
+                    hits.append((at, at + len(word)))
+                at = lowered.find(word, at + 1)
+        return sorted(hits)
+
+    def found(self, text: str, lowered: str) -> bool:
+        if not self.words or not lowered:
+            return self.pattern.search(text) is not None
+        return any(word in lowered for word in self.words)
+
+    def apply(self, text: str, lowered: str, mask: Callable[[str], str]) -> str:
+        """`mask(text)` when the cue occurs in it; for a large text, `mask` of each stretch around a cue, cut where
+        no secret can straddle the cut (a line break, a blank that no digit touches)."""
+        if len(text) <= LARGE_TEXT:
+            return mask(text) if self.found(text, lowered) else text
+        out: list[str] = []
+        done = 0
+        for start, end in self.spans(text, lowered):
+            if end <= done:
+                continue
+            low = max(done, _cut(text, start - _REACH, backwards=True))
+            high = max(low, _cut(text, end + _REACH, backwards=False))
+            out += [text[done:low], mask(text[low:high])]
+            done = high
+        out.append(text[done:])
+        return "".join(out)
+
+
+_ASCII_LETTERS = frozenset("abcdefghijklmnopqrstuvwxyz")
+# English code words start after a non-letter ("code", "OTP", "pass"), or are glued to one of these ("passcode",
+# "authcode", "smspin"): "contact", "shipping" and "decide" hold "tac", "pin" and "cid" but are no cue.
+_GLUED = (
+    "pass",
+    "auth",
+    "login",
+    "signin",
+    "sms",
+    "2fa",
+    "mfa",
+    "tac",
+    "access",
+    "time",
+    "verification",
+    "verify",
+    "security",
+    "confirmation",
+    "authentication",
+    "authenticator",
+    "authorisation",
+    "authorization",
+    "one",
+)
+
+
+def _starts_a_word(lowered: str, at: int) -> bool:
+    if at == 0 or lowered[at - 1] not in _ASCII_LETTERS:
+        return True
+    return lowered.endswith(_GLUED, max(0, at - 16), at)
+
+
+def _cut(text: str, at: int, *, backwards: bool) -> int:
+    """A boundary near `at`: the nearest one before it (or after it) within another reach; `at` itself otherwise."""
+    if at <= 0:
+        return 0
+    if at >= len(text):
+        return len(text)
+    if backwards:
+        found = [m.end() for m in _BOUNDARY.finditer(text, max(0, at - _REACH), at)]
+        return found[-1] if found else at
+    match = _BOUNDARY.search(text, at, min(len(text), at + _REACH))
+    return match.start() if match else at
+
+
+# 13 digits with blanks or hyphens between (what a card needs); then supersets of the words each pattern starts from.
+# Large texts are searched for ASCII and full-width digits only: a card in other digits would go unnoticed there.
+_CARD_CUE = _Cue((), re.compile(r"\d[\d -]{12,}"), re.compile(r"[0-9０-９][0-9０-９ -]{12,}"))
+_CODE_CUE = _Cue(("otp", "code", "pin", "tac", "pass", "码", "碼"), re.compile(r"otp|code|pin|tac|pass|码|碼", re.I))
+_CVV_CUE = _Cue(("cvv", "cvc", "csc", "cid", "安全码", "安全碼"), _CVV_WORD)
+_PASSWORD_CUE = _Cue(("pass", "pwd", "pin", "密码", "密碼"), _PASSWORD_WORD)

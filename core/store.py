@@ -19,6 +19,11 @@ Keys (prefix `hl:`):
 
 `accept` is the only way a message enters: dedupe key, message, raw payload and the pipeline job are written in
 one MULTI/EXEC guarded by WATCH on the dedupe key, so there is never a half-stored message or a job without one.
+
+Customer content (`msg:`, `raw:`, `dead:`, `deadraw:`) is written only through the gate at the end of the class
+(`_put_message`, `_put_dead_letter`, and `accept` for the raw copy), which masks secrets first
+(core/content_gate.py): on arrival, on every update (an edit, a transcript merged in, the pipeline's own changes)
+and in dead letters. tests/test_no_secret_kept.py checks that no other code writes those keys.
 """
 
 from __future__ import annotations
@@ -37,12 +42,12 @@ from redis.exceptions import RedisError, WatchError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import Queue, Retry
 
+from core.content_gate import seal_dead_letter, seal_message, seal_raw
 from core.envelope import Channel, Envelope
 from core.errors import StoreUnavailable
 from core.ids import new_id
 from core.records import DeadLetter, Reply, ReplyState, StoredMessage, utcnow
 from core.redis_conn import ReplicatedRedis
-from core.sensitive import mask_envelope
 
 INBOUND_QUEUE = "inbound"
 # Delivery states only move forward; `failed` is final and outranks everything.
@@ -98,14 +103,14 @@ class Store:
         Secrets (one-time codes, passwords, card numbers) are masked before anything is written, and the raw
         payload of a message that carried one is not kept.
         """
-        envelope = mask_envelope(envelope)
-        if envelope.extras.get("masked"):
+        sealed = seal_message(StoredMessage(id="", envelope=envelope))
+        raw, discarded = seal_raw(envelope.channel, raw, sealed.envelope)
+        if discarded:
             # The raw payload would still carry the secret, in whatever encoding it came: keep none of it. The
             # masked envelope is complete; the raw copy only serves audits and replays of parsed messages.
-            raw = b""
-            envelope.extras["raw_discarded"] = (
-                "the payload carried a secret (" + ", ".join(envelope.extras["masked"]) + ")"
-            )
+            extras = {**sealed.envelope.extras, "raw_discarded": discarded}
+            sealed = sealed.model_copy(update={"envelope": sealed.envelope.model_copy(update={"extras": extras})})
+        envelope = sealed.envelope
         dedupe = self.key("dedupe", envelope.dedupe_key)
         queue = self.queue(INBOUND_QUEUE)
         with store_errors():
@@ -120,8 +125,8 @@ class Store:
                             return self._replicated(Accepted(text(existing), duplicate=True))
                         pipe.multi()
                         pipe.set(dedupe, message_id)
-                        pipe.set(self.key("msg", message_id), stored.model_dump_json())
-                        pipe.set(self.key("raw", message_id), raw)
+                        self._put_message(pipe, stored, before=sealed)  # sealed above: not scanned twice
+                        pipe.set(self.key("raw", message_id), raw)  # sealed above (seal_raw)
                         pipe.zadd(self.key("messages"), {message_id: envelope.received_at.timestamp()})
                         self._queue_behind_sender(pipe, envelope, message_id)
                         queue.enqueue_call(
@@ -196,7 +201,7 @@ class Store:
 
     def save_message(self, message: StoredMessage) -> None:
         with store_errors():
-            self.redis.set(self.key("msg", message.id), message.model_dump_json())
+            self._put_message(self.redis, message)
 
     def update_message(self, message_id: str, change: Callable[[StoredMessage], None]) -> StoredMessage:
         """Read-modify-write under WATCH, so two writers (a worker and a webhook) cannot lose each other's change."""
@@ -206,10 +211,11 @@ class Store:
             raw = pipe.get(key)
             if raw is None:
                 raise KeyError(message_id)
-            message = StoredMessage.model_validate_json(raw)
+            before = StoredMessage.model_validate_json(raw)
+            message = before.model_copy(deep=True)
             change(message)
             pipe.multi()
-            pipe.set(key, message.model_dump_json())
+            message = self._put_message(pipe, message, before=before)
             pipe.execute()
             return message
 
@@ -467,10 +473,11 @@ class Store:
     # ---- dead letters ------------------------------------------------------------------------------------------
 
     def dead_letter(self, channel: Channel, raw: bytes, error: str, meta: dict[str, Any] | None = None) -> str:
+        """Keep a payload that could not be stored as a message, for `helpline replay`: its secrets are masked in
+        its text-like parts first (core/content_gate.py), so the replay works on masked text."""
         letter = DeadLetter(id=new_id("d"), channel=channel, error=error, meta=meta or {})
         with store_errors(), self.redis.pipeline() as pipe:
-            pipe.set(self.key("dead", letter.id), letter.model_dump_json())
-            pipe.set(self.key("deadraw", letter.id), raw)
+            self._put_dead_letter(pipe, letter, raw)
             pipe.zadd(self.key("deadletters"), {letter.id: letter.received_at.timestamp()})
             pipe.execute()
         return letter.id
@@ -488,13 +495,31 @@ class Store:
 
     def update_dead_letter(self, letter: DeadLetter) -> None:
         with store_errors():
-            self.redis.set(self.key("dead", letter.id), letter.model_dump_json())
+            self._put_dead_letter(self.redis, letter)
 
     def remove_dead_letter(self, letter_id: str) -> None:
         with store_errors(), self.redis.pipeline() as pipe:
             pipe.delete(self.key("dead", letter_id), self.key("deadraw", letter_id))
             pipe.zrem(self.key("deadletters"), letter_id)
             pipe.execute()
+
+    # ---- the gate: every write of customer content ------------------------------------------------------------
+
+    def _put_message(
+        self, target: Redis | Pipeline, message: StoredMessage, *, before: StoredMessage | None = None
+    ) -> StoredMessage:
+        """Write `msg:{id}`, masked (core/content_gate.py); the only place a message is written. Returns what was
+        written. `before` is a sealed version `message` was made from: an envelope unchanged since is not rescanned."""
+        message = seal_message(message, before)
+        target.set(self.key("msg", message.id), message.model_dump_json())
+        return message
+
+    def _put_dead_letter(self, target: Redis | Pipeline, letter: DeadLetter, raw: bytes | None = None) -> None:
+        """Write `dead:{id}` (and `deadraw:{id}` with `raw`), masked: the only place dead letters are written."""
+        letter, raw = seal_dead_letter(letter, raw)
+        target.set(self.key("dead", letter.id), letter.model_dump_json())
+        if raw is not None:
+            target.set(self.key("deadraw", letter.id), raw)
 
     # ---- helpers -----------------------------------------------------------------------------------------------
 

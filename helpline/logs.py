@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 
+from core import log_masking
 from core.settings import LoggingSettings, env_name
 
 FORMAT = "%(asctime)s %(name)s %(levelname)s %(message)s"
@@ -27,6 +28,7 @@ def verbose(settings: LoggingSettings) -> None:
 
 def configure_logging(settings: LoggingSettings) -> None:
     logging.basicConfig(format=FORMAT)
+    log_masking.install()  # no secret a customer sends in any log line, at any level
     # The root level is what every library logger without a level of its own inherits.
     logging.getLogger().setLevel(settings.libraries)
     for name in OURS:

@@ -5,6 +5,7 @@ import pytest
 from core.sensitive import (
     CARD_NUMBER,
     CARD_SECURITY_CODE,
+    LARGE_TEXT,
     ONE_TIME_CODE,
     PASSWORD,
     is_card_number,
@@ -150,3 +151,29 @@ def test_an_explicit_code_word_is_never_harmless(text: str) -> None:
 def test_a_long_password_is_masked_too() -> None:
     masked = mask_sensitive("password: " + "a" * 65)
     assert "a" * 65 not in masked.text and masked.kinds == [PASSWORD]
+
+
+def test_a_large_text_is_masked_around_its_cues_exactly_as_its_lines_would_be() -> None:
+    """Above LARGE_TEXT only the stretches around cue words and digit runs are scanned: the result must be what
+    masking each line alone gives, wherever the secrets fall (at the start, deep inside, at the end)."""
+    lines = [
+        "card 4111 1111 1111 1111 charged twice",
+        "My password is: hunter2",
+        "Order 2026-0312 amount 100.00 status ok, contact us at the shop",
+        "验证码：１２３４５６",
+        "cvv 123 and pin code 4455",
+        "error code 1234 is not a secret",
+        "the verification code is 482913.",
+        "call +4111111111111111 tomorrow",
+        "Your passcode is 778899, the authcode: 5566 and the one-time pin 3344",  # code words glued to others
+        "contact shipping to decide",  # "tac", "pin", "cid" inside words: no cue
+    ]
+    filler = "<td>filler text 100.00</td>"
+    text = "\n".join(lines[(i // 50) % len(lines)] if i % 50 == 0 else filler for i in range(6000))
+    assert len(text) > LARGE_TEXT
+    expected = "\n".join(mask_sensitive(line).text for line in text.split("\n"))
+    masked = mask_sensitive(text)
+    assert masked.text == expected
+    assert masked.kinds == [CARD_NUMBER, ONE_TIME_CODE, CARD_SECURITY_CODE, PASSWORD]
+    one_line = "x " * 40_000 + "my password: hunter2 " + "y " * 40_000  # no line break to cut at: blanks will do
+    assert "hunter2" not in mask_sensitive(one_line).text

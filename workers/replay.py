@@ -57,6 +57,9 @@ def replay_dead_letters(
                 raise LookupError(f"no replay for channel {letter.channel.value}")
             # It arrived when it was dead-lettered: SLA clocks start then, not at the replay.
             envelope = reparse(raw, letter.meta, settings).model_copy(update={"received_at": letter.received_at})
+            if letter.meta.get("masked"):  # the store masked the payload's secrets: the reply still warns about them
+                masked = sorted(set(envelope.extras.get("masked") or []) | set(letter.meta["masked"]))
+                envelope = envelope.model_copy(update={"extras": {**envelope.extras, "masked": masked}})
             accepted = store.accept(envelope, raw)
             for after in AFTER_STORE.get(letter.channel, ()):
                 after(store, envelope)

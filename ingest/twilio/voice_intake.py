@@ -5,7 +5,7 @@ as a duplicate and is merged into it instead of becoming a second message:
 - a transcript that comes after the recording was routed without it (the overdue sweep) fills the empty text;
 - a recording that comes after the call status callback stored the call as missed (the two callbacks raced) adds
   the recording and clears `missed_call`.
-What is merged is masked first (core.sensitive), like everything `Store.accept` writes.
+What is merged is masked by the store on its way in (`Store.update_message` seals every write, core/content_gate.py).
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from collections.abc import Mapping
 
 from core.envelope import Envelope
 from core.records import StoredMessage
-from core.sensitive import mask_envelope
 from core.settings import Settings
 from core.store import Accepted, Store
 from ingest.twilio.voicemail import missed_call_envelope, voicemail_envelope
@@ -38,8 +37,7 @@ def accept_voicemail(
     raw = json.dumps({"recording": recording, "transcription": transcription}, ensure_ascii=False).encode()
     accepted = store.accept(envelope, raw)
     if accepted.duplicate:
-        masked = mask_envelope(envelope)
-        store.update_message(accepted.message_id, lambda message: merge_call(message, masked))
+        store.update_message(accepted.message_id, lambda message: merge_call(message, envelope))
     log.info(
         "twilio voicemail %s (call %s) stored as %s%s",
         envelope.extras.get("recording_sid"),
@@ -68,7 +66,7 @@ def accept_missed_call(
 
 
 def merge_call(message: StoredMessage, fresh: Envelope) -> None:
-    """Fill in what the stored message of a call lacks from a later callback of the same call (already masked)."""
+    """Fill in what the stored message of a call lacks from a later callback of the same call (the store masks it)."""
     stored = message.envelope
     if fresh.attachments and not stored.attachments:
         stored.attachments = fresh.attachments
