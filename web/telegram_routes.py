@@ -17,6 +17,7 @@ Starlette background task.
 from __future__ import annotations
 
 import hmac
+import logging
 
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
@@ -33,6 +34,7 @@ from web.telegram_follow_ups import FollowUps
 from web.webhook_guard import MAX_BODY_BYTES, OVERSIZE_KEPT_BYTES, authenticated, guarded, read_body, unavailable
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+log = logging.getLogger("helpline.web.telegram")
 
 
 def routes(settings: Settings, store: Store) -> list[BaseRoute]:
@@ -61,7 +63,11 @@ def routes(settings: Settings, store: Store) -> list[BaseRoute]:
         except ParseError as exc:
             return await dead_letter(raw, str(exc))
         task = BackgroundTask(follow_ups.send, outcome) if follow_ups.needed(outcome) else None
-        return JSONResponse({"ok": True, "status": outcome.status}, background=task)
+        answer = {"ok": True, "status": outcome.status}
+        if outcome.status == "ignored":  # on purpose (a group chat, a bot, a kind we do not ask for): say why
+            answer["reason"] = outcome.detail
+            log.info("telegram update ignored: %s", outcome.detail)
+        return JSONResponse(answer, background=task)
 
     async def on_crash(request: Request, raw: bytes | None, reason: str) -> Response:
         if raw is None:
