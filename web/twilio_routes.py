@@ -187,8 +187,9 @@ class TwilioWebhooks:
         lang, category = self._call_state(request)
         goodbye = ivr.goodbye(self.twilio.ivr, lang)
         sid = form.get("RecordingSid")
-        if not sid:
-            return twiml(goodbye)
+        if not sid:  # Twilio always names the recording: without it there is nothing to fetch
+            error = "unusable Twilio recording callback: no RecordingSid"
+            return await self._dead_letter(Channel.VOICE, request, body, error, answer=goodbye)
         spec = self.twilio.ivr.language(lang)
         try:
             if spec is not None and spec.transcribe:
@@ -200,7 +201,8 @@ class TwilioWebhooks:
         except StoreUnavailable as exc:
             return unavailable(exc)
         except UNUSABLE as exc:
-            return await self._dead_letter(Channel.VOICE, request, body, f"unusable Twilio recording callback: {exc!r}")
+            error = f"unusable Twilio recording callback: {exc!r}"
+            return await self._dead_letter(Channel.VOICE, request, body, error, answer=goodbye)
         return twiml(goodbye)
 
     async def voice_transcription(self, request: Request, form: dict[str, str], body: bytes) -> Response:
@@ -260,14 +262,16 @@ class TwilioWebhooks:
 
         return url_for
 
-    async def _dead_letter(self, channel: Channel, request: Request, body: bytes, error: str) -> Response:
+    async def _dead_letter(
+        self, channel: Channel, request: Request, body: bytes, error: str, *, answer: str = EMPTY_TWIML
+    ) -> Response:
         log.warning("twilio webhook dead-lettered: %s", error)
         meta = dead_letter_meta(request.url.path, dict(request.query_params))
         try:
             await run_in_threadpool(self.store.dead_letter, channel, body, error, meta)
         except StoreUnavailable as exc:
             return unavailable(exc)
-        return twiml(EMPTY_TWIML)
+        return twiml(answer)
 
 
 def empty(request: Request) -> str:
