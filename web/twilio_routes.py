@@ -110,7 +110,9 @@ class TwilioWebhooks:
 
     def _on_crash(self, channel: Channel | None, fallback: Fallback) -> OnCrash:
         async def on_crash(request: Request, body: bytes | None, reason: str) -> Response:
-            if channel is not None and body is not None:
+            if channel is not None:
+                if body is None:  # failed before the signature was checked: nothing may be kept, so ask again
+                    return Response("try again", status_code=503, media_type="text/plain")
                 meta = dead_letter_meta(request.url.path, dict(request.query_params))
                 await run_in_threadpool(self.store.dead_letter, channel, body, reason, meta)
             return twiml(fallback(request))

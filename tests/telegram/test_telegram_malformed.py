@@ -186,3 +186,14 @@ def test_polling_dead_letters_a_bad_update_confirms_it_and_stores_the_next(
     assert "message.chat.id" in letters[0].error and "recursion limit" in letters[2].error
     assert store.find_duplicate(Channel.TELEGRAM, "703") is not None
     assert len(store.message_ids()) == 1
+
+
+def test_an_error_before_the_body_is_read_is_a_503_so_telegram_sends_it_again(
+    web: WebServer, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(*args: object) -> None:
+        raise MemoryError
+
+    monkeypatch.setattr("web.telegram_routes.read_body", broken)
+    assert post_raw(web, json.dumps(update(8, "hi")).encode()).status_code == 503
+    assert store.dead_letters() == [] and store.message_ids() == []

@@ -119,3 +119,16 @@ def test_signature_is_still_required_for_every_form(web: WebServer, store: Store
     headers = {"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": forged}
     assert httpx.post(url, content=urlencode(form), headers=headers, timeout=10).status_code == 403
     assert store.message_ids() == [] and store.dead_letters() == []
+
+
+def test_an_error_before_the_signature_is_checked_keeps_nothing_and_asks_for_a_retry(
+    web: WebServer, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object) -> str:
+        raise UnicodeError("odd header")
+
+    monkeypatch.setattr("web.twilio_signature.SignatureCheck.problem", broken)
+    assert post_webhook(web.url, "/twilio/sms", sms_form("hello")).status_code == 503  # unsigned: keep nothing
+    voice = post_webhook(web.url, "/twilio/voice", CALL)  # a call still gets TwiML it can go on with
+    assert voice.status_code == 200 and ET.fromstring(voice.text).find("Record") is not None
+    assert store.message_ids() == [] and store.dead_letters() == []
