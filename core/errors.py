@@ -11,6 +11,7 @@ HelplineError
 
 from __future__ import annotations
 
+import traceback
 from dataclasses import dataclass
 
 
@@ -60,3 +61,11 @@ class TransientSendError(SendError):
 
 class PermanentSendError(SendError):
     pass
+
+
+def unexpected_reason(exc: BaseException) -> str:
+    """What to record of an error nobody foresaw (a dead letter's reason, a log line): its type and the place it was
+    raised, never its message, which may quote the payload, and with it a customer's secret."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" in {frames[-1].name} ({frames[-1].filename.rsplit('/', 1)[-1]}:{frames[-1].lineno})" if frames else ""
+    return f"unexpected {type(exc).__name__}{where}"

@@ -6,6 +6,14 @@ Every request is signature-checked first (403 and a log line, nothing stored, on
 its fallback URL. Payloads that can never become an envelope are dead-lettered raw with the endpoint and query
 (`helpline replay` parses them again after a fix) and answered `200`: a retry would fail the same way. Blocking
 store calls run in the thread pool so the event loop keeps serving other webhooks.
+
+Never a 500 (web/webhook_guard.py): a body that is not UTF-8 is a 400, one over the size cap a 413 (its signature
+cannot be checked without all of it, so nothing of it is kept; no form Twilio sends comes near the cap). An error
+nobody foresaw in a signed request dead-letters the form (endpoints that store something) and answers the TwiML the
+endpoint owes: an empty response, the goodbye after a recording, and on the menu's steps a plain voicemail prompt,
+so a caller caught by a bug can still leave a message. Twilio does not retry a message webhook that failed (it
+logs error 11200 and calls the fallback URL if one is set), and a caller who gets a 5xx hears "an application error
+has occurred": a 200 with TwiML is the only answer that keeps both going.
 """
 
 from __future__ import annotations
@@ -33,6 +41,7 @@ from ingest.twilio.messaging import message_envelope
 from ingest.twilio.replay import SMS_PATH, dead_letter_meta, parse_form
 from ingest.twilio.voice_intake import accept_missed_call, accept_voicemail
 from web.twilio_signature import SignatureCheck, public_base
+from web.webhook_guard import MAX_BODY_BYTES, OnCrash, authenticated, guarded, read_body
 
 log = logging.getLogger("helpline.web.twilio")
 
@@ -40,6 +49,7 @@ EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response />'
 UNUSABLE = (KeyError, NotAPhoneNumber, ValueError)  # a payload that no retry will fix
 
 Handler = Callable[[Request, dict[str, str], bytes], Awaitable[Response]]
+Fallback = Callable[[Request], str]  # the TwiML an endpoint answers when it crashed
 
 
 def twiml(xml: str, status_code: int = 200) -> Response:
@@ -60,25 +70,32 @@ class TwilioWebhooks:
         self.signatures = SignatureCheck(token, settings.web, enabled=settings.twilio.validate_signatures)
 
     def routes(self) -> list[BaseRoute]:
-        handlers: dict[str, Handler] = {
-            SMS_PATH: self.sms,
-            "/twilio/status": self.status,
-            "/twilio/voice": self.voice,
-            ivr.LANGUAGE_PATH: self.voice_language,
-            ivr.MENU_PATH: self.voice_menu,
-            ivr.RECORDING_PATH: self.voice_recording,
-            ivr.TRANSCRIPTION_PATH: self.voice_transcription,
-            ivr.CALL_STATUS_PATH: self.call_status,
+        # path: (handler, channel its payload is dead-lettered under (None: it stores nothing), TwiML after a crash)
+        handlers: dict[str, tuple[Handler, Channel | None, Fallback]] = {
+            SMS_PATH: (self.sms, Channel.SMS, empty),
+            "/twilio/status": (self.status, None, empty),
+            "/twilio/voice": (self.voice, None, self._plain_voicemail),
+            ivr.LANGUAGE_PATH: (self.voice_language, None, self._plain_voicemail),
+            ivr.MENU_PATH: (self.voice_menu, None, self._plain_voicemail),
+            ivr.RECORDING_PATH: (self.voice_recording, Channel.VOICE, self._goodbye),
+            ivr.TRANSCRIPTION_PATH: (self.voice_transcription, Channel.VOICE, empty),
+            ivr.CALL_STATUS_PATH: (self.call_status, Channel.VOICE, empty),
         }
-        return [Route(path, self._checked(handler), methods=["POST"]) for path, handler in handlers.items()]
+        return [
+            Route(path, guarded(self._checked(handler), self._on_crash(channel, fallback)), methods=["POST"])
+            for path, (handler, channel, fallback) in handlers.items()
+        ]
 
     def _checked(self, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         """Parse the form and check the signature before `handler` sees anything."""
 
         async def endpoint(request: Request) -> Response:
-            body = await request.body()
+            body = await read_body(request)
+            if body.oversize:
+                log.warning("twilio webhook %s refused (413): %d+ bytes", request.url.path, body.size)
+                return Response(f"body over {MAX_BODY_BYTES} bytes", status_code=413, media_type="text/plain")
             try:
-                form = parse_form(body)
+                form = parse_form(body.data)
             except ValueError:
                 return Response("form body is not UTF-8", status_code=400)
             problem = self.signatures.problem(request, form)
@@ -86,9 +103,28 @@ class TwilioWebhooks:
                 client = request.client.host if request.client else "?"
                 log.warning("twilio webhook %s from %s refused (403): %s", request.url.path, client, problem)
                 return Response("invalid signature", status_code=403, media_type="text/plain")
-            return await handler(request, form, body)
+            authenticated(request, body.data)
+            return await handler(request, form, body.data)
 
         return endpoint
+
+    def _on_crash(self, channel: Channel | None, fallback: Fallback) -> OnCrash:
+        async def on_crash(request: Request, body: bytes | None, reason: str) -> Response:
+            if channel is not None:
+                if body is None:  # failed before the signature was checked: nothing may be kept, so ask again
+                    return Response("try again", status_code=503, media_type="text/plain")
+                meta = dead_letter_meta(request.url.path, dict(request.query_params))
+                await run_in_threadpool(self.store.dead_letter, channel, body, reason, meta)
+            return twiml(fallback(request))
+
+        return on_crash
+
+    def _plain_voicemail(self, request: Request) -> str:
+        lang = self.twilio.ivr.language(self.settings.replies.default_language)
+        return ivr.voicemail(lang, None, self.twilio.ivr, self._url_for(request))
+
+    def _goodbye(self, request: Request) -> str:
+        return ivr.goodbye(self.twilio.ivr, request.query_params.get("lang", ""))
 
     # ---- messages ----------------------------------------------------------------------------------------------
 
@@ -153,8 +189,9 @@ class TwilioWebhooks:
         lang, category = self._call_state(request)
         goodbye = ivr.goodbye(self.twilio.ivr, lang)
         sid = form.get("RecordingSid")
-        if not sid:
-            return twiml(goodbye)
+        if not sid:  # Twilio always names the recording: without it there is nothing to fetch
+            error = "unusable Twilio recording callback: no RecordingSid"
+            return await self._dead_letter(Channel.VOICE, request, body, error, answer=goodbye)
         spec = self.twilio.ivr.language(lang)
         try:
             if spec is not None and spec.transcribe:
@@ -166,7 +203,8 @@ class TwilioWebhooks:
         except StoreUnavailable as exc:
             return unavailable(exc)
         except UNUSABLE as exc:
-            return await self._dead_letter(Channel.VOICE, request, body, f"unusable Twilio recording callback: {exc!r}")
+            error = f"unusable Twilio recording callback: {exc!r}"
+            return await self._dead_letter(Channel.VOICE, request, body, error, answer=goodbye)
         return twiml(goodbye)
 
     async def voice_transcription(self, request: Request, form: dict[str, str], body: bytes) -> Response:
@@ -226,14 +264,20 @@ class TwilioWebhooks:
 
         return url_for
 
-    async def _dead_letter(self, channel: Channel, request: Request, body: bytes, error: str) -> Response:
+    async def _dead_letter(
+        self, channel: Channel, request: Request, body: bytes, error: str, *, answer: str = EMPTY_TWIML
+    ) -> Response:
         log.warning("twilio webhook dead-lettered: %s", error)
         meta = dead_letter_meta(request.url.path, dict(request.query_params))
         try:
             await run_in_threadpool(self.store.dead_letter, channel, body, error, meta)
         except StoreUnavailable as exc:
             return unavailable(exc)
-        return twiml(EMPTY_TWIML)
+        return twiml(answer)
+
+
+def empty(request: Request) -> str:
+    return EMPTY_TWIML
 
 
 def _int(value: str | None, default: int) -> int:

@@ -34,6 +34,7 @@ from core.sensitive import mask_sensitive
 from core.settings import Settings
 from core.store import Store, text
 from ingest.telegram.normalize import CategoryChoice, Edit, Ignored, Incoming, Parsed, parse_update
+from ingest.telegram.update_model import decode_update_json
 
 MSGREF_TTL_SECONDS = 90 * 24 * 3600  # edits of older messages become new messages
 
@@ -49,16 +50,6 @@ class Outcome:
     callback_query_id: str | None = None
     category: str | None = None
     detail: str = ""
-
-
-def decode(raw: bytes) -> dict[str, Any]:
-    try:
-        data = json.loads(raw)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise ParseError(f"not JSON: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ParseError("not a JSON object")
-    return data
 
 
 def masked_payload(raw: bytes, data: dict[str, Any]) -> bytes:
@@ -80,7 +71,7 @@ def masked_payload(raw: bytes, data: dict[str, Any]) -> bytes:
 
 
 def take_update(raw: bytes, settings: Settings, store: Store) -> Outcome:
-    data = decode(raw)
+    data = decode_update_json(raw)
     parsed = parse_update(data, settings.telegram, settings.replies.default_language)
     try:
         return _take(parsed, masked_payload(raw, data), settings, store)
@@ -112,11 +103,12 @@ def _store_message(incoming: Incoming, raw: bytes, settings: Settings, store: St
         chosen = text(value) if value else None
         if chosen is not None:
             envelope = envelope.model_copy(update={"chosen_category": chosen})
+    # Read before the store write, so nothing can fail between storing the update and answering for it.
+    chat_id, telegram_message_id = int(envelope.extras["chat_id"]), int(envelope.extras["message_id"])
     accepted = store.accept(envelope, raw)
-    chat_id = int(envelope.extras["chat_id"])
     if accepted.duplicate:
         return Outcome("duplicate", accepted.message_id, chat_id=chat_id, language=envelope.language)
-    _remember(store, chat_id, int(envelope.extras["message_id"]), accepted.message_id)
+    _remember(store, chat_id, telegram_message_id, accepted.message_id)
     if chosen is not None:
         store.redis.delete(choice_key)  # the choice applies to the next message only
     name = envelope.sender.name or ""
@@ -132,7 +124,7 @@ def replay_envelope(raw: bytes, meta: dict[str, Any], settings: Settings) -> Env
     is unknown (the original may be what was lost); a button press is stored as its service message without setting
     the category, since a choice replayed late would misfile whatever the user wrote since. An update that is now
     ignored (a group chat, a bot) raises `ParseError` and stays a dead letter."""
-    parsed = parse_update(decode(raw), settings.telegram, settings.replies.default_language)
+    parsed = parse_update(decode_update_json(raw), settings.telegram, settings.replies.default_language)
     if isinstance(parsed, Ignored):
         raise ParseError(f"nothing to store: {parsed.reason}")
     if isinstance(parsed, Incoming) and parsed.shared_phone is not None:

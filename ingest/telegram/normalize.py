@@ -1,7 +1,8 @@
 """Telegram `Update` payloads -> what Helpline does with them. Pure: no network, no store.
 
-Payload reference: https://core.telegram.org/bots/api#update. python-telegram-bot parses the JSON into typed objects
-(`Update.de_json(data, None)` needs no Bot); this module decides what each update means:
+Payload reference: https://core.telegram.org/bots/api#update. The fields read are validated first by the pydantic
+models of ingest/telegram/update_model.py (python-telegram-bot's `Update.de_json` checks no types, so a wrongly typed
+field used to surface as an `AttributeError` or an `int()` error); this module decides what each update means:
 
 - `Incoming`: a message to store (text, caption, media metadata, a shared contact, or a /start or /help command);
 - `Edit`: an edited message, which updates the stored original rather than creating a new message;
@@ -18,14 +19,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from telegram import CallbackQuery, Message, Update, User
-
 from core.envelope import Attachment, Channel, Envelope, Party
 from core.errors import ParseError
 from core.language import detect_language, reply_language
 from core.phone import to_e164
 from core.settings import TelegramSettings
 from core.telegram_api import ALLOWED_UPDATES
+from ingest.telegram.update_model import CallbackQuery, File, Message, User, validate_update
 
 CATEGORY_PREFIX = "cat:"  # callback_data of the /start keyboard's buttons: "cat:<category name>"
 COMMANDS = ("start", "help")
@@ -66,15 +66,13 @@ Parsed = Incoming | Edit | CategoryChoice | Ignored
 
 
 def parse_update(data: dict[str, Any], settings: TelegramSettings, default_language: str = "en") -> Parsed:
-    """Classify one update; raise `ParseError` when it is not a Bot API update at all."""
-    if not isinstance(data.get("update_id"), int):
+    """Classify one update; raise `ParseError` when it is not a Bot API update, or a field it reads is malformed."""
+    update_id = data.get("update_id")
+    if not isinstance(update_id, int) or isinstance(update_id, bool):
         raise ParseError("not a Telegram update: no update_id")
     if not HANDLED.intersection(data):
         return Ignored("update kind not handled")  # parsed no further: a newer Bot API kind must not dead-letter
-    try:
-        update = Update.de_json(data, None)
-    except (TypeError, ValueError, KeyError) as exc:
-        raise ParseError(f"not a Telegram update: {exc}") from exc
+    update = validate_update(data)
     if update.callback_query is not None:
         query = update.callback_query
         if not query.data or not query.data.startswith(CATEGORY_PREFIX):
@@ -123,7 +121,7 @@ def to_envelope(update_id: int, message: Message, settings: TelegramSettings, de
     return Envelope(
         channel=Channel.TELEGRAM,
         provider_id=str(update_id),
-        received_at=message.date,
+        received_at=message.sent_at,
         sender=Party(address=str(user.id), name=user.full_name or None),
         recipient=Party(address=settings.bot_username or "telegram"),
         text=text,
@@ -165,7 +163,7 @@ def callback_envelope(update_id: int, query: CallbackQuery, settings: TelegramSe
 
 def media_of(message: Message) -> tuple[list[Attachment], list[dict[str, Any]]]:
     """Attachment metadata only: content is fetched lazily with getFile when an agent asks (size-capped)."""
-    found: list[tuple[str, Any, str | None, str]] = []  # kind, telegram file object, file name, mime type
+    found: list[tuple[str, File, str | None, str]] = []  # kind, telegram file object, file name, mime type
     if message.photo:
         largest = message.photo[-1]  # Telegram lists the sizes smallest first
         found.append(("photo", largest, None, "image/jpeg"))

@@ -25,6 +25,14 @@ TOKEN = "123456:TEST-token"
 BOT = {"id": 123456, "is_bot": True, "first_name": "SupportBot", "username": "support_test_bot"}
 
 
+# Each method the fake answers, by its lower-case name: Telegram matches method names case-insensitively.
+METHODS = {
+    name.lower(): name
+    for name in ("getMe", "sendMessage", "editMessageText", "getUpdates", "setWebhook", "deleteWebhook",
+                 "getWebhookInfo", "answerCallbackQuery", "getFile")
+}  # fmt: skip
+
+
 @dataclass
 class Call:
     method: str
@@ -175,7 +183,7 @@ class FakeTelegram:
                 if not path.startswith(prefix):
                     self._json(401, {"ok": False, "error_code": 401, "description": "Unauthorized"})
                     return
-                method = path[len(prefix) :]
+                method = METHODS.get(path[len(prefix) :].lower(), path[len(prefix) :])  # case-insensitive, as Telegram
                 if self.headers.get("Content-Type", "").startswith("application/json"):
                     params = json.loads(body or "{}")
                 else:
