@@ -19,9 +19,10 @@ from core.errors import ParseError
 from core.language import detect_language
 from ingest.email.autoreply import detect_flags
 from ingest.email.body import Body, WalkOptions, body_text, read_body
-from ingest.email.headers import HeaderNotes, addresses, decode_header, message_ids, parse_date, raw_header
+from ingest.email.headers import Address, HeaderNotes, addresses, decode_header, message_ids, parse_date, raw_header
 from ingest.email.html_text import sanitise_html
 from ingest.email.quotes import split_reply
+from ingest.email.repair import repair_headers
 
 _T = TypeVar("_T")
 DEFAULT_MAX_ATTACHMENT_BYTES = 5 * 1024 * 1024
@@ -49,9 +50,10 @@ def parse_email(
     raw: bytes, *, max_attachment_bytes: int = DEFAULT_MAX_ATTACHMENT_BYTES, received_at: datetime | None = None
 ) -> Envelope:
     """Parse one RFC 5322 message. Raises ParseError only when `raw` is not an email at all."""
-    msg = _read(raw)
+    repaired = repair_headers(raw)
+    msg = _read(repaired.raw)
     notes = HeaderNotes(hint=_body_charset(msg))
-    sender = _first(addresses(msg, "From", notes)) or _first(addresses(msg, "Sender", notes))
+    sender, sender_header = _sender(msg, notes)
     to = addresses(msg, "To", notes)
     recipient = _first(to)
     others = [a.address for a in [*to[1:], *addresses(msg, "Cc", notes)]]
@@ -88,6 +90,8 @@ def parse_email(
             msg,
             body,
             notes,
+            repairs=repaired.notes,
+            sender_header=sender_header,
             reply_to_address=reply_to.address if reply_to else None,
             quoted=reply.quoted,
             signature=reply.signature,
@@ -112,6 +116,21 @@ def _read(raw: bytes) -> Message:
     return msg
 
 
+# Where a sender's address is looked for, in order, when the one before has none (`"Name" <>`, or no header at all).
+# The SMTP MAIL FROM comes last; smtp_envelope.py applies it, since only the SMTP server knows it.
+_SENDER_HEADERS = ("From", "Sender", "Reply-To", "Return-Path")
+
+
+def _sender(msg: Message, notes: HeaderNotes) -> tuple[Address | None, str | None]:
+    """The sender and the header it came from; the From display name is kept even when the address came later."""
+    from_name = next((a.name for a in addresses(msg, "From", notes, local_parts=True) if a.name), None)
+    for header in _SENDER_HEADERS:
+        found = next((a for a in addresses(msg, header, notes, local_parts=True) if a.address), None)
+        if found is not None:
+            return Address(found.address, from_name or found.name), header
+    return (Address("", from_name), None) if from_name else (None, None)
+
+
 def _first(items: list[_T]) -> _T | None:
     return items[0] if items else None
 
@@ -130,6 +149,8 @@ def _extras(
     body: Body,
     notes: HeaderNotes,
     *,
+    repairs: list[str],
+    sender_header: str | None,
     reply_to_address: str | None,
     quoted: str,
     signature: str,
@@ -144,6 +165,8 @@ def _extras(
         "signature": signature,
         "html": sanitise_html("\n".join(body.html)) if body.html else None,
         "charset_fallback": list(notes.notes),
+        "repairs": repairs,  # what repair.py mended in the header section
+        "sender_header": sender_header,  # where the sender's address came from (see _SENDER_HEADERS)
         "forwarded": body.forwarded,
         "dsn": body.report.recipients,
         "bounced_message_id": body.report.returned_message_id,
