@@ -97,8 +97,7 @@ def test_a_garbage_charset_label_is_unknown_not_a_crash(label: str) -> None:
 def test_parse_reports_a_crashing_file_and_goes_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A parser bug in one file (simulated: nothing known crashes it) is a JSON error line, not an aborted batch."""
     import ingest.email.parse_cli as parse_cli
-
-    real = parse_cli.parse_email
+    from ingest.email.parse import parse_email as real
 
     def crash_on_marker(raw: bytes) -> object:
         if b"CRASH-ME" in raw:
