@@ -26,6 +26,9 @@ from ingest.email.repair import repair_headers
 
 _T = TypeVar("_T")
 DEFAULT_MAX_ATTACHMENT_BYTES = 5 * 1024 * 1024
+DEFAULT_MAX_TEXT_CHARS = 100_000
+# The sanitised HTML copy for agents is bounded too (nh3 costs ~0.1 s a MB): this many times the text bound.
+HTML_COPY_FACTOR = 10
 # Headers that make a block of "Name: value" lines an email rather than any other colon-separated text.
 _EMAIL_HEADERS = frozenset(
     {
@@ -47,9 +50,16 @@ _EMAIL_HEADERS = frozenset(
 
 
 def parse_email(
-    raw: bytes, *, max_attachment_bytes: int = DEFAULT_MAX_ATTACHMENT_BYTES, received_at: datetime | None = None
+    raw: bytes,
+    *,
+    max_attachment_bytes: int = DEFAULT_MAX_ATTACHMENT_BYTES,
+    received_at: datetime | None = None,
+    max_text_chars: int = DEFAULT_MAX_TEXT_CHARS,
 ) -> Envelope:
-    """Parse one RFC 5322 message. Raises ParseError only when `raw` is not an email at all."""
+    """Parse one RFC 5322 message. Raises ParseError only when `raw` is not an email at all.
+
+    The work is bounded: a body's text past `max_text_chars` is cut before quote stripping and routing, and what
+    was cut is listed in `extras["truncated"]` (the stored raw mail keeps everything)."""
     repaired = repair_headers(raw)
     msg = _read(repaired.raw)
     notes = HeaderNotes(hint=_body_charset(msg))
@@ -62,8 +72,9 @@ def parse_email(
     message_id = _first(message_ids(raw_header(msg, "Message-ID")))
     date = parse_date(raw_header(msg, "Date"))
 
-    body = read_body(msg, WalkOptions(max_attachment_bytes=max_attachment_bytes, notes=notes))
-    full_text = body_text(body)
+    options = WalkOptions(max_attachment_bytes=max_attachment_bytes, notes=notes, max_text_chars=max_text_chars)
+    body = read_body(msg, options)
+    full_text = body_text(body, max_text_chars)
     reply = split_reply(full_text)
     text = reply.text or (body.forwarded[0]["text"] if body.forwarded and not reply.quoted else "")
     sender_address = sender.address if sender else ""
@@ -92,6 +103,7 @@ def parse_email(
             notes,
             repairs=repaired.notes,
             sender_header=sender_header,
+            max_html_chars=HTML_COPY_FACTOR * max_text_chars,
             reply_to_address=reply_to.address if reply_to else None,
             quoted=reply.quoted,
             signature=reply.signature,
@@ -151,6 +163,7 @@ def _extras(
     *,
     repairs: list[str],
     sender_header: str | None,
+    max_html_chars: int,
     reply_to_address: str | None,
     quoted: str,
     signature: str,
@@ -158,14 +171,17 @@ def _extras(
     sent_at: datetime | None,
 ) -> dict[str, object]:
     cc = [a.address for a in addresses(msg, "Cc", notes)]
+    html_copy = sanitise_html("\n".join(body.html), max_chars=max_html_chars) if body.html else None
+    truncated = [*body.truncated, *([html_copy.note] if html_copy and html_copy.note else [])]
     return {
         "reply_to": reply_to_address,
         "cc": cc,
         "quoted_text": quoted,
         "signature": signature,
-        "html": sanitise_html("\n".join(body.html)) if body.html else None,
+        "html": html_copy.html if html_copy else None,
         "charset_fallback": list(notes.notes),
         "repairs": repairs,  # what repair.py mended in the header section
+        "truncated": truncated,  # what the size bounds cut: body text, the sanitised HTML copy
         "sender_header": sender_header,  # where the sender's address came from (see _SENDER_HEADERS)
         "forwarded": body.forwarded,
         "dsn": body.report.recipients,
