@@ -91,10 +91,18 @@ def _cut(text: str, max_chars: int, what: str, body: Body) -> str:
     return text[:max_chars]
 
 
-def _walk(part: Message, body: Body, options: WalkOptions, *, inline_context: bool) -> None:
+MAX_MIME_DEPTH = 64  # real mail nests a handful of levels; a forward of a forward of a forward maybe twenty
+
+
+def _walk(part: Message, body: Body, options: WalkOptions, *, inline_context: bool, depth: int = 0) -> None:
     ctype = part.get_content_type()
+    if depth > MAX_MIME_DEPTH:
+        note = f"MIME parts nested deeper than {MAX_MIME_DEPTH} levels were not read"
+        if note not in body.truncated:
+            body.truncated.append(note)
+        return
     if ctype == "message/rfc822":
-        _forwarded(part, body, options)
+        _forwarded(part, body, options, depth=depth)
     elif ctype == "message/delivery-status":
         body.report.has_status_part = True
         body.report.recipients += read_delivery_status(part)
@@ -102,7 +110,7 @@ def _walk(part: Message, body: Body, options: WalkOptions, *, inline_context: bo
         payload = _payload(part)
         body.report.returned_message_id = body.report.returned_message_id or returned_message_id(payload)
     elif part.is_multipart():
-        _multipart(part, ctype, body, options, inline_context=inline_context)
+        _multipart(part, ctype, body, options, inline_context=inline_context, depth=depth)
     elif _is_body_text(part, ctype):
         _text(part, ctype, body, options)
     else:
@@ -114,13 +122,15 @@ def _children(part: Message) -> list[Message]:
     return [p for p in payload if isinstance(p, Message)] if isinstance(payload, list) else []
 
 
-def _multipart(part: Message, ctype: str, body: Body, options: WalkOptions, *, inline_context: bool) -> None:
+def _multipart(
+    part: Message, ctype: str, body: Body, options: WalkOptions, *, inline_context: bool, depth: int
+) -> None:
     children = _children(part)
     if ctype == "multipart/alternative":
         walked = []
         for child in children:
             sub = Body()
-            _walk(child, sub, options, inline_context=inline_context)
+            _walk(child, sub, options, inline_context=inline_context, depth=depth + 1)
             walked.append(sub)
         with_plain = [sub for sub in walked if sub.useful_plain]
         with_html = [sub for sub in walked if sub.html]
@@ -146,7 +156,7 @@ def _multipart(part: Message, ctype: str, body: Body, options: WalkOptions, *, i
                 if str(child.get("Content-ID", "")).strip("<> ") == wanted:
                     root_index = i
         for i, child in enumerate(children):
-            _walk(child, body, options, inline_context=inline_context or i != root_index)
+            _walk(child, body, options, inline_context=inline_context or i != root_index, depth=depth + 1)
         return
     for child in children:
         if ctype == "multipart/report" and child.get_content_type() == "message/rfc822":
@@ -154,7 +164,7 @@ def _multipart(part: Message, ctype: str, body: Body, options: WalkOptions, *, i
             returned = _children(child)
             if returned and body.report.returned_message_id is None:
                 body.report.returned_message_id = next(iter(message_ids(raw_header(returned[0], "Message-ID"))), None)
-        _walk(child, body, options, inline_context=inline_context)
+        _walk(child, body, options, inline_context=inline_context, depth=depth + 1)
 
 
 def _is_body_text(part: Message, ctype: str) -> bool:
@@ -170,7 +180,10 @@ def _payload(part: Message) -> bytes:
     """The decoded content; base64 is decoded leniently, skipping lines that are not base64 at all."""
     cte = str(part.get("Content-Transfer-Encoding", "")).strip().lower()
     if cte == "base64":
-        raw = part.get_payload(decode=False)
+        try:
+            raw = part.get_payload(decode=False)
+        except (ValueError, LookupError):  # 8-bit bytes in the body make compat32 decode it with the charset label
+            raw = None
         if isinstance(raw, str):
             return _lenient_b64(wire_bytes(raw))
     payload = part.get_payload(decode=True)
@@ -278,7 +291,7 @@ def _attachment(part: Message, options: WalkOptions, *, inline_context: bool) ->
     )
 
 
-def _forwarded(part: Message, body: Body, options: WalkOptions) -> None:
+def _forwarded(part: Message, body: Body, options: WalkOptions, *, depth: int) -> None:
     children = _children(part)
     if not children:
         body.attachments.append(_attachment(part, options, inline_context=False))
@@ -292,7 +305,8 @@ def _forwarded(part: Message, body: Body, options: WalkOptions) -> None:
     subject = decode_header(inner, "Subject", notes)
     sender = addresses(inner, "From", notes)
     inner_body = Body()
-    _walk(inner, inner_body, options, inline_context=False)
+    _walk(inner, inner_body, options, inline_context=False, depth=depth + 1)
+    body.truncated += [note for note in inner_body.truncated if note not in body.truncated]
     body.forwarded.append(
         {
             "from": sender[0].address if sender else None,

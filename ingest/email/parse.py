@@ -29,6 +29,7 @@ DEFAULT_MAX_ATTACHMENT_BYTES = 5 * 1024 * 1024
 DEFAULT_MAX_TEXT_CHARS = 100_000
 # The sanitised HTML copy for agents is bounded too (nh3 costs ~0.1 s a MB): this many times the text bound.
 HTML_COPY_FACTOR = 10
+_CHARSET_HINT_PARTS = 200  # MIME parts looked at for the body charset hint
 # Headers that make a block of "Name: value" lines an email rather than any other colon-separated text.
 _EMAIL_HEADERS = frozenset(
     {
@@ -148,8 +149,19 @@ def _first(items: list[_T]) -> _T | None:
 
 
 def _body_charset(msg: Message) -> str | None:
-    """The first declared text charset: the best hint for raw 8-bit headers, which mailers write in it."""
-    for part in msg.walk():
+    """The first declared text charset: the best hint for raw 8-bit headers, which mailers write in it.
+
+    Walked depth-first like `Message.walk()`, but without recursion and only so far: `walk()` recurses, and a
+    mail nested a few hundred levels deep would exhaust the stack here before body.py's depth bound is reached."""
+    stack: list[Message] = [msg]
+    for _ in range(_CHARSET_HINT_PARTS):
+        if not stack:
+            break
+        part = stack.pop()
+        if part.is_multipart():
+            payload = part.get_payload()
+            stack.extend(reversed([p for p in payload if isinstance(p, Message)]))
+            continue
         charset = part.get_param("charset") if part.get_content_maintype() == "text" else None
         if isinstance(charset, str) and charset.strip():
             return charset
