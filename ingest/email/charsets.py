@@ -155,6 +155,7 @@ def _decodes_same(data: bytes, codec: str, as_utf8: str) -> bool:
 # Multibyte charsets that raw 8-bit header bytes are tried in (beside UTF-8 and the body's charset): the legacy CJK
 # encodings mailers still write unencoded into headers (Foxmail and old Outlook: GBK, Big5, Shift_JIS, EUC-KR).
 _LEGACY_CJK = ("gb18030", "big5hkscs", "cp932", "cp949")
+_SCORE_SAMPLE = 2_000  # characters scored per candidate: a huge header must not cost seconds
 _HINT_BONUS = 0.1  # the body's declared charset is likely, but a much better reading of the bytes beats it
 
 
@@ -210,8 +211,9 @@ def decode_unlabelled(data: bytes, hint: str | None, *, where: str) -> Decoded:
             text = data.decode(codec)
         except UnicodeDecodeError:
             continue
-        share = _everyday_share(text, codec) + (_HINT_BONUS if codec == hinted else 0.0)
-        scored.append((share, -mess_ratio(text, maximum_threshold=1.0), -order, codec, text))
+        sample = text[:_SCORE_SAMPLE]
+        share = _everyday_share(sample, codec) + (_HINT_BONUS if codec == hinted else 0.0)
+        scored.append((share, -mess_ratio(sample, maximum_threshold=1.0), -order, codec, text))
     if scored:
         *_, codec, text = max(scored)
         return Decoded(text, codec, f"{where}: unencoded 8-bit text; decoded as {codec}")
