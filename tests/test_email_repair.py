@@ -38,6 +38,11 @@ def test_a_continuation_is_joined_only_inside_the_header_block() -> None:
     raw = b"From: a@example.com\r\nTo: s@example.com\r\nSubject: hi\r\nthe body starts here\r\n"
     envelope = parse_email(raw)
     assert (envelope.subject, envelope.extras["repairs"]) == ("hi", [])
+    # ...even when a line of that body looks like a header: only a well-known field name proves a header block.
+    raw = b"From: a@example.com\r\nSubject: hi\r\nMy refund is late\r\nOrder: ORD-1\r\n\r\nthanks\r\n"
+    envelope = parse_email(raw)
+    assert (envelope.subject, envelope.extras["repairs"]) == ("hi", [])
+    assert envelope.text.startswith("My refund is late\nOrder: ORD-1")
 
 
 def test_obsolete_space_before_the_colon_is_read() -> None:

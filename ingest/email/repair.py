@@ -7,8 +7,8 @@ body text (so the sender, the subject and the ids were lost):
   obsolete syntax      "From  : a@b" - RFC 5322 4.5 (obs-optional) allows white space before the colon, which
                        `email.feedparser` does not: the space is removed
   lost fold            a folded header whose continuation lost its leading white space ("Subject: one" /
-                       "two"): a line that is no header, inside the header block (another header follows before the
-                       blank line), is joined to the header above
+                       "two"): a line that is no header, inside the header block (a well-known header such as Date
+                       or X-… follows before the blank line), is joined to the header above
 Only the header section is rewritten (the bytes up to the first blank line, at most `_MAX_HEADER_BYTES`), and only
 when it is damaged, so a well-formed mail keeps its exact bytes.
 """
@@ -21,6 +21,14 @@ from dataclasses import dataclass, field
 _HEADER = re.compile(rb"^[!-9;-~]+[ \t]*:")  # a field name (printable ASCII but ':'), obsolete WSP, colon
 _OBSOLETE_WSP = re.compile(rb"^([!-9;-~]+)[ \t]+:")
 _UNIX_FROM = re.compile(rb"^From [^\s:]+ ")  # mbox's "From sender date" line, which the parser handles itself
+# Field names that make a line after a stray one certainly a header (so the stray line is a lost fold, not the start of
+# a body that lost its blank line and happens to contain "Order: 123").
+_KNOWN_FIELD = re.compile(
+    rb"^(?:from|to|cc|bcc|subject|date|message-id|in-reply-to|references|reply-to|sender|return-path|received|"
+    rb"mime-version|importance|priority|user-agent|thread-[a-z]+|delivered-to|(?:x|content|list|dkim|arc|"
+    rb"authentication|resent|auto)-[!-9;-~]*)[ \t]*:",
+    re.IGNORECASE,
+)
 _MAX_JUNK_LINES = 3
 _MAX_HEADER_BYTES = 1024 * 1024
 _QUOTE_LIMIT = 60
@@ -81,7 +89,7 @@ def _mend_block(block: list[bytes], notes: list[str]) -> list[bytes]:
     if not block or not (_is_header(block[0]) or _UNIX_FROM.match(block[0])):
         return block  # no header block at all: nothing to mend, the parser refuses it
     mended: list[bytes] = []
-    last_header = max((i for i, line in enumerate(block) if _is_header(line)), default=-1)
+    last_header = max((i for i, line in enumerate(block) if _KNOWN_FIELD.match(line)), default=-1)
     for i, line in enumerate(block):
         obsolete = _OBSOLETE_WSP.match(line)
         if obsolete and not _UNIX_FROM.match(line):
