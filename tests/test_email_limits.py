@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from email.message import EmailMessage
 
+import pytest
+
+from core.errors import ParseError
 from ingest.email.html_text import MAX_HTML_DEPTH, html_to_text, nesting_depth, sanitise_html
 from ingest.email.parse import parse_email
 
@@ -67,3 +70,24 @@ def test_html_text_keeps_the_block_layout() -> None:
     assert "ORD-1" in text and "• one" in text and "• two" in text
     assert html_to_text("a\udcffb <br> c") == "a?b\nc"  # a lone surrogate does not stop the rendering
     assert html_to_text("   ") == ""
+
+
+def _nested_mime(levels: int) -> bytes:
+    body = b"Content-Type: text/plain\r\n\r\nmy card was charged twice\r\n"
+    for level in range(levels):
+        boundary = b"b%d" % level
+        body = b'Content-Type: multipart/mixed; boundary="%s"\r\n\r\n--%s\r\n%s\r\n--%s--\r\n' % (
+            boundary,
+            boundary,
+            body,
+            boundary,
+        )
+    return b"From: a@example.com\r\nTo: s@example.com\r\nSubject: deep\r\nMIME-Version: 1.0\r\n" + body
+
+
+def test_mime_nesting_is_read_to_a_bound_and_refused_with_a_reason_beyond_the_parser() -> None:
+    assert parse_email(_nested_mime(20)).text == "my card was charged twice"
+    deep = parse_email(_nested_mime(300))
+    assert (deep.text, deep.extras["truncated"]) == ("", ["MIME parts nested deeper than 64 levels were not read"])
+    with pytest.raises(ParseError, match="nested too deep"):
+        parse_email(_nested_mime(3000))

@@ -121,6 +121,8 @@ def _read(raw: bytes) -> Message:
         raise ParseError("binary data, not an email (NUL bytes in the header section)")
     try:
         msg = BytesParser(policy=compat32).parsebytes(raw)
+    except RecursionError as exc:  # the standard parser recurses once per MIME level
+        raise ParseError("MIME parts nested too deep for the parser (about 900 levels or more)") from exc
     except Exception as exc:  # compat32 is lenient; anything escaping it means the bytes are not mail
         raise ParseError(f"not an email: {exc}") from exc
     names = {key.lower() for key, _ in msg.raw_items()}
