@@ -73,6 +73,11 @@ class InboundEmailSettings(Section):
     port: int = Field(2525, ge=0, le=65535, description="SMTP listening port")
     addresses: list[str] = Field(default_factory=list, description="support addresses mail is accepted for")
     max_message_bytes: int = Field(25 * 1024 * 1024, gt=0, description="larger mail gets 552 (EHLO advertises SIZE)")
+    max_line_bytes: int = Field(
+        1024 * 1024,
+        ge=1001,
+        description="longest line accepted in DATA (RFC 5321 asks only 1,000, real mail goes past it); longer gets 500",
+    )
 
 
 class OutboundEmailSettings(Section):
@@ -103,6 +108,11 @@ class EmailSettings(Section):
     outbound: OutboundEmailSettings = OutboundEmailSettings()
     imap: ImapSettings = ImapSettings()
     max_attachment_bytes: int = Field(5 * 1024 * 1024, ge=0, description="attachments above this are kept as metadata")
+    max_text_chars: int = Field(
+        100_000,
+        ge=1000,
+        description="body text beyond this is cut before quote stripping and routing (extras.text_truncated)",
+    )
 
 
 class WebSettings(Section):

@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 
 from charset_normalizer import from_bytes
+from charset_normalizer.md import mess_ratio
 
 # Label (lowercased, as found in mail) -> the Python codec that decodes everything the label is used for in practice.
 ALIASES: dict[str, str] = {
@@ -77,7 +78,7 @@ def codec_for(label: str | None) -> str | None:
     name = ALIASES.get(name, name)
     try:
         return codecs.lookup(name).name
-    except LookupError:
+    except (LookupError, ValueError):  # ValueError: a NUL byte in the label ("utf\x00-8")
         return None
 
 
@@ -151,47 +152,70 @@ def _decodes_same(data: bytes, codec: str, as_utf8: str) -> bool:
         return False
 
 
-def _common_share(text: str, codec: str) -> float:
-    """Share of non-ASCII characters that are everyday ones in `codec`'s script (mojibake is mostly rare ones)."""
+# Multibyte charsets that raw 8-bit header bytes are tried in (beside UTF-8 and the body's charset): the legacy CJK
+# encodings mailers still write unencoded into headers (Foxmail and old Outlook: GBK, Big5, Shift_JIS, EUC-KR).
+_LEGACY_CJK = ("gb18030", "big5hkscs", "cp932", "cp949")
+_SCORE_SAMPLE = 2_000  # characters scored per candidate: a huge header must not cost seconds
+_HINT_BONUS = 0.1  # the body's declared charset is likely, but a much better reading of the bytes beats it
+
+
+def _everyday(char: str, codec: str) -> bool:
+    """Whether `char` is an everyday character of `codec`'s language; mojibake from another CJK charset mostly
+    lands on rare ones (GBK-only hanzi, Big5 level 2, half-width katakana, UHC-extension Hangul, hanja)."""
+    try:
+        if codec == "gb18030":
+            char.encode("gb2312")  # GB2312: the everyday simplified set
+            return True
+        if codec == "big5hkscs":
+            return 0xA1 <= char.encode("big5")[0] <= 0xC6  # Big5 symbols and level-1 (common) hanzi
+        if codec == "cp932":
+            if "\u3040" <= char <= "\u30ff":  # hiragana and katakana: every Japanese sentence has them
+                return True
+            encoded = char.encode("cp932")
+            return len(encoded) == 2 and 0x81 <= encoded[0] <= 0x98  # symbols and JIS level-1 kanji
+        if codec == "cp949":
+            encoded = char.encode("cp949")
+            if len(encoded) != 2 or encoded[1] < 0xA1:
+                return False  # UHC extension: the 8,822 syllables KS X 1001 left out
+            return 0xA1 <= encoded[0] <= 0xAC or (0xB0 <= encoded[0] <= 0xC8)  # symbols, the 2,350 Hangul
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _everyday_share(text: str, codec: str) -> float:
+    """Share of non-ASCII characters that are everyday ones in `codec`'s language."""
     wide = [c for c in text if ord(c) > 0x7F]
     if not wide:
         return 1.0
-    common = 0
-    for char in wide:
-        try:
-            encoded = char.encode("gb2312" if codec == "gb18030" else "big5")
-        except UnicodeEncodeError:
-            continue
-        # GB2312 is the everyday simplified set; Big5 0xA1-0xC6 leads are symbols and its level-1 (common) hanzi.
-        if codec == "gb18030" or 0xA1 <= encoded[0] <= 0xC6:
-            common += 1
-    return common / len(wide)
+    return sum(1 for c in wide if _everyday(c, codec)) / len(wide)
 
 
 def decode_unlabelled(data: bytes, hint: str | None, *, where: str) -> Decoded:
-    """Raw 8-bit text with no label of its own (a header, usually): too short for statistical detection.
+    """Raw 8-bit text with no label of its own (a header, usually): too short for statistical detection alone.
 
-    Tries UTF-8, then the message's body charset when it is a multibyte one, then whichever of GB18030 and Big5
-    yields the more everyday characters, then charset-normalizer.
+    Strict UTF-8 first; otherwise every legacy CJK charset (and the message's body charset, the hint) that decodes
+    the bytes strictly is scored by its share of everyday characters, the hint earning a small bonus and
+    charset-normalizer's mess ratio breaking ties; charset-normalizer alone decides when none fits.
     """
     as_utf8 = _utf8_with_multibyte(data)
     if as_utf8 is not None or data.isascii():
         return Decoded(data.decode("utf-8"), "utf-8")
     hinted = codec_for(hint)
-    if hinted is not None and not hinted.startswith(("cp125", "windows-125", "iso8859")):
-        try:
-            return Decoded(data.decode(hinted), hinted, f"{where}: unencoded 8-bit text; decoded as {hinted}")
-        except UnicodeDecodeError:
-            pass
-    scored: list[tuple[float, str, str]] = []
-    for codec in ("gb18030", "big5hkscs"):
+    if hinted is not None and (hinted.startswith(("cp125", "windows-125", "iso8859")) or hinted == "utf-8"):
+        hinted = None  # a single-byte or UTF-8 body says nothing about which CJK charset a header is in
+    candidates = list(dict.fromkeys([*([hinted] if hinted else []), *_LEGACY_CJK]))
+    scored: list[tuple[float, float, int, str, str]] = []
+    for order, codec in enumerate(candidates):
         try:
             text = data.decode(codec)
         except UnicodeDecodeError:
             continue
-        scored.append((_common_share(text, "gb18030" if codec == "gb18030" else "big5"), codec, text))
+        sample = text[:_SCORE_SAMPLE]
+        share = _everyday_share(sample, codec) + (_HINT_BONUS if codec == hinted else 0.0)
+        scored.append((share, -mess_ratio(sample, maximum_threshold=1.0), -order, codec, text))
     if scored:
-        _, codec, text = max(scored, key=lambda s: s[0])  # ties go to GB18030, listed first
+        *_, codec, text = max(scored)
         return Decoded(text, codec, f"{where}: unencoded 8-bit text; decoded as {codec}")
     text, guessed = _guess(data)
     return Decoded(text, guessed, f"{where}: unencoded 8-bit text; decoded as {guessed}")

@@ -22,6 +22,7 @@ _ENCODED_WORD = re.compile(rb"=\?([^?\s]+)\?([bBqQ])\?([^?]*)\?=")
 _FOLD = re.compile(rb"\r?\n(?=[ \t])")
 _WS = re.compile(r"\s+")
 _MSG_ID = re.compile(r"<([^<>\s]+)>")
+_LOCAL_PART = re.compile(r"^[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~.]+$")  # RFC 5322 dot-atom text, no domain
 _BARE_ADDRESS = re.compile(r"[\w.+\-=']+@[\w\-]+(?:\.[\w\-]+)+")
 
 
@@ -172,12 +173,19 @@ class Address:
     name: str | None
 
 
-def addresses(msg: Message, name: str, notes: HeaderNotes) -> list[Address]:
-    """Every address in header(s) `name`, lowercased, with decoded display names; never raises."""
+def addresses(msg: Message, name: str, notes: HeaderNotes, *, local_parts: bool = False) -> list[Address]:
+    """Every address in header(s) `name`, lowercased, with decoded display names; never raises.
+
+    With `local_parts`, an address without a domain (`MAILER-DAEMON`) is kept as it is, and a display name whose
+    address is empty (`"Name" <>`) is kept with an empty address, so the caller can still show the name.
+    """
     found: list[Address] = []
     for raw in raw_headers(msg, name):
         text = raw.decode("ascii", "surrogateescape")
-        pairs = [(n, a) for n, a in getaddresses([text]) if "@" in a]
+        parsed = getaddresses([text])
+        pairs = [(n, a) for n, a in parsed if "@" in a]
+        if local_parts:
+            pairs = [(n, a) for n, a in parsed if "@" in a or _LOCAL_PART.match(a) or (n.strip() and not a)]
         if not pairs:
             # getaddresses gives up on some broken headers; a bare address is still worth keeping.
             pairs = [("", a) for a in _BARE_ADDRESS.findall(text)]

@@ -36,7 +36,10 @@ def envelope_of(raw: bytes, meta: dict[str, Any], settings: Settings, received_a
     # Arrival is now: the sender's Date header is kept in the extras, but it is the customer's clock (or a
     # spammer's), and SLA clocks and queue order must not depend on it.
     envelope = parse_email(
-        raw, max_attachment_bytes=settings.email.max_attachment_bytes, received_at=received_at or utcnow()
+        raw,
+        max_attachment_bytes=settings.email.max_attachment_bytes,
+        max_text_chars=settings.email.max_text_chars,
+        received_at=received_at or utcnow(),
     )
     if "rcpt_tos" in meta:
         return with_smtp_envelope(envelope, str(meta.get("mail_from") or ""), [str(r) for r in meta["rcpt_tos"]])

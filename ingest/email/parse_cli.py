@@ -25,6 +25,8 @@ def _line(source: str, raw: bytes) -> tuple[dict[str, object], bool]:
         envelope = parse_email(raw)
     except ParseError as exc:
         return {"file": source, "error": str(exc)}, False
+    except Exception as exc:  # a parser bug: one bad file must not abort the batch (the SMTP shell dead-letters it)
+        return {"file": source, "error": f"parser crashed: {exc!r}"}, False
     return {"file": source, **summary(envelope)}, True
 
 

@@ -1,4 +1,5 @@
-"""What the SMTP transaction adds to a parsed mail: the recipient it was delivered to, and the return path.
+"""What the SMTP transaction adds to a parsed mail: the recipient it was delivered to, and the return path (also the
+sender of last resort, when no header names one).
 
 Applied by ingest/email/intake.py to mail the SMTP server received, and again by `helpline replay` of such mail,
 so a replayed mail is the same envelope the server would have stored.
@@ -20,6 +21,12 @@ def with_smtp_envelope(envelope: Envelope, mail_from: str, rcpt_tos: list[str]) 
         header_to = [envelope.recipient.address.lower()] if envelope.recipient else []
         others = [r.lower() for r in rcpt_tos[1:]] + header_to + envelope.other_recipients
         update["other_recipients"] = [a for a in dict.fromkeys(others) if a != rcpt_tos[0].lower()]
+    bare_from = mail_from.strip().strip("<>").strip()
+    if not envelope.sender.address and bare_from:
+        # No header named a sender (From, Sender, Reply-To, Return-Path): the transaction's return path is the last
+        # address we have, and the one a reply can reach.
+        update["sender"] = Party(address=bare_from.lower(), name=envelope.sender.name)
+        update["extras"] = {**update["extras"], "sender_header": "MAIL FROM"}  # type: ignore[dict-item]
     if not mail_from or mail_from == "<>":
         # An empty return path is a bounce by definition (RFC 5321 4.5.5), whatever the headers say.
         update["bounce"] = True

@@ -2,7 +2,9 @@
 
 Answers, in the order a client meets them:
     RCPT  550 5.1.1  not one of `[email.inbound] addresses`
-    DATA  552        over `max_message_bytes` (aiosmtpd enforces it, and EHLO advertises SIZE)
+    DATA  500        a line longer than `max_line_bytes` (1 MiB by default: RFC 5321's 1,000 octets is the least a
+                     server must take, and real mailers write longer lines, which Postfix and the big providers take)
+          552        over `max_message_bytes` (aiosmtpd enforces it, and EHLO advertises SIZE)
           554 5.6.0  an empty message
           451 4.3.0  the store is unavailable: the sending MTA keeps the mail and retries
           250        stored (or stored before: a duplicate Message-ID), and only then
@@ -16,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Session
@@ -66,10 +69,29 @@ class SupportMailHandler:
         return f"250 2.0.0 Stored as {intake.id}"
 
 
+class _SupportSMTP(SMTP):
+    """aiosmtpd's SMTP with our line limit: aiosmtpd has it as a class attribute (1,001 with the CRLF), read when the
+    connection's StreamReader is made, so it is set on the instance before that."""
+
+    def __init__(self, handler: SupportMailHandler, *, line_length_limit: int, **kwargs: Any) -> None:
+        self.line_length_limit = line_length_limit + 2  # the limit counts the line's CRLF
+        super().__init__(handler, **kwargs)
+
+
+class _SupportController(Controller):
+    def __init__(self, handler: SupportMailHandler, *, line_length_limit: int, **kwargs: Any) -> None:
+        super().__init__(handler, **kwargs)
+        self.line_length_limit = line_length_limit
+
+    def factory(self) -> SMTP:
+        return _SupportSMTP(self.handler, line_length_limit=self.line_length_limit, **self.SMTP_kwargs)
+
+
 def controller(settings: Settings, store: Store, *, port: int | None = None) -> Controller:
     inbound = settings.email.inbound
-    return Controller(
+    return _SupportController(
         SupportMailHandler(settings, store),
+        line_length_limit=inbound.max_line_bytes,
         hostname=inbound.host,
         port=inbound.port if port is None else port,
         data_size_limit=inbound.max_message_bytes,
