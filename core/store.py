@@ -14,6 +14,7 @@ Keys (prefix `hl:`):
     earlystatus:{pid}     provider statuses that arrived before the reply's provider id was saved
     dead:{id}             DeadLetter JSON             deadraw:{id} payload   deadletters  zset by time
     autoreply:{contact}   counter for the auto-reply cap, expiring with the window
+    inflight:{kind}       work whose job is queued or running, and that job (core/inflight.py)
 
 `accept` is the only way a message enters: dedupe key, message, raw payload and the pipeline job are written in
 one MULTI/EXEC guarded by WATCH on the dedupe key, so there is never a half-stored message or a job without one.
@@ -21,6 +22,7 @@ one MULTI/EXEC guarded by WATCH on the dedupe key, so there is never a half-stor
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -35,9 +37,11 @@ from redis.exceptions import RedisError, WatchError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import Queue, Retry
 
+from core import inflight
 from core.envelope import Channel, Envelope
 from core.errors import StoreUnavailable
 from core.ids import new_id
+from core.inflight import Kind
 from core.records import DeadLetter, Reply, ReplyState, StoredMessage, utcnow
 from core.sensitive import mask_envelope
 
@@ -45,8 +49,9 @@ INBOUND_QUEUE = "inbound"
 # Delivery states only move forward; `failed` is final and outranks everything.
 _STATE_ORDER = {ReplyState.QUEUED: 0, ReplyState.SENT: 1, ReplyState.DELIVERED: 2, ReplyState.FAILED: 3}
 PROCESS_JOB = "workers.jobs.process_message"
-# A failed pipeline run (a Redis blip, a bug fixed by a deploy) is retried with backoff; the job is idempotent.
-PROCESS_RETRY = Retry(max=6, interval=[2, 10, 60, 300, 900, 3600])
+# Every job Helpline queues is retried with backoff when it fails (a Redis blip, a bug fixed by a deploy): each one is
+# idempotent. A job lost with its worker is found by the reconciler instead (core/inflight.py).
+JOB_RETRY = Retry(max=6, interval=[2, 10, 60, 300, 900, 3600])
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
@@ -118,9 +123,9 @@ class Store:
                         pipe.set(self.key("msg", message_id), stored.model_dump_json())
                         pipe.set(self.key("raw", message_id), raw)
                         pipe.zadd(self.key("messages"), {message_id: envelope.received_at.timestamp()})
-                        queue.enqueue_call(
-                            job, args=(message_id,), job_id=f"process-{message_id}", pipeline=pipe, retry=PROCESS_RETRY
-                        )
+                        job_id = f"process-{message_id}"
+                        queue.enqueue_call(job, args=(message_id,), job_id=job_id, pipeline=pipe, retry=JOB_RETRY)
+                        inflight.track(pipe, self, Kind.PROCESS, message_id, INBOUND_QUEUE, job_id, time.time())
                         pipe.execute()
                         return Accepted(message_id, duplicate=False)
                     except WatchError:

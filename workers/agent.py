@@ -16,16 +16,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from core import inflight
 from core.ids import new_id
 from core.inbox import Inbox, Place
+from core.inflight import Kind
 from core.language import reply_language
-from core.records import Reply, StoredMessage
+from core.records import Reply, ReplyState, StoredMessage
+from core.store import JOB_RETRY
 from router.sla import SlaKind, SlaPolicy
 from templates import render
 from workers.acknowledge import reference_for
 from workers.context import Context, current
 from workers.eta import record_take
-from workers.jobs import queue_reply
+from workers.jobs import enqueue_send, queue_reply
 
 SURVEY_JOB = "workers.agent.send_survey"
 
@@ -72,7 +75,7 @@ def answer(ctx: Context, message_id: str, text: str, agent: str) -> Reply:
     # One survey per conversation: the first answer claims it (SET NX), later answers do not ask again.
     claimed = ctx.store.redis.set(ctx.store.key("survey", message.conversation_id), reply.id, nx=True)
     if delay > 0 and claimed:
-        queue.enqueue_in(timedelta(seconds=delay), SURVEY_JOB, message.id)
+        queue.enqueue_in(timedelta(seconds=delay), SURVEY_JOB, message.id, retry=JOB_RETRY)
     return reply
 
 
@@ -134,13 +137,19 @@ def send_survey(message_id: str) -> str:
         return "message gone"
     if message.envelope.no_auto_reply_reason:
         return f"not surveyed: {message.envelope.no_auto_reply_reason}"
+    survey_id = f"r-survey-{message.id}"  # one per message: a retried job finds it instead of making a second
+    existing = ctx.store.get_reply(survey_id)
+    if existing is not None:
+        if existing.state is ReplyState.QUEUED and not inflight.is_tracked(ctx.store, Kind.SEND, survey_id):
+            enqueue_send(ctx, survey_id, message.decision.priority)  # the run before died between save and queue
+        return f"survey {survey_id} already queued"
     envelope = message.envelope
     language = reply_language(envelope.language, ctx.settings.replies.default_language)
     rendered = render("survey", envelope.channel.value, language,
                       {"reference": reference_for(message), "name": envelope.sender.name or "",
                        "subject": envelope.subject, "signature": ctx.settings.email.outbound.sender_name})  # fmt: skip
     reply = Reply(
-        id=new_id("r"), message_id=message.id, channel=envelope.channel, to=envelope.sender.address,
+        id=survey_id, message_id=message.id, channel=envelope.channel, to=envelope.sender.address,
         purpose="survey", language=language, subject=rendered.subject, text=rendered.text,
     )  # fmt: skip
     queue_reply(ctx, reply, message.decision.priority)

@@ -41,7 +41,7 @@ from core.queues import NOTIFY_QUEUE
 from core.records import StoredMessage
 from core.redis_conn import connect
 from core.settings import Settings
-from core.store import Store, store_errors
+from core.store import JOB_RETRY, Store, store_errors
 from ingest.twilio.voicemail_parking import sweep_overdue_voicemails
 from router.hours import BusinessCalendar
 from router.sla import SlaKind, SlaPolicy, SlaStatus, format_duration
@@ -135,7 +135,9 @@ class _Pass:
         if config.notify_job:
             job_id = f"escalation-{message_id}" if kind is SlaKind.FIRST_RESPONSE else f"{kind}-{message_id}"
             with store_errors():
-                self.store.queue(NOTIFY_QUEUE).enqueue_call(config.notify_job, args=(message_id, reason), job_id=job_id)
+                self.store.queue(NOTIFY_QUEUE).enqueue_call(
+                    config.notify_job, args=(message_id, reason), job_id=job_id, retry=JOB_RETRY
+                )
 
 
 def _reason(kind: SlaKind, status: SlaStatus, decision: Decision) -> str:
