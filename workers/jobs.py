@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from typing import NoReturn
 
@@ -16,11 +17,11 @@ from channels.email import send_notice
 from channels.registry import sender_for
 from core import inflight
 from core.envelope import Priority
-from core.errors import PermanentSendError, SendError, TransientSendError
+from core.errors import PermanentSendError, SendError, StoreUnavailable, TransientSendError
 from core.inflight import Kind
 from core.queues import reply_queue
 from core.records import MessageState, Reply, ReplyState, StoredMessage
-from core.store import JOB_RETRY
+from core.store import JOB_RETRY, Store
 from workers import acknowledge
 from workers.context import Context, current
 from workers.pipeline import Drop, Work, run_pipeline
@@ -84,20 +85,22 @@ def plan_acknowledgement(message: StoredMessage) -> None:
         if reason is None and not acknowledge.take_cap_slot(message, ctx):
             reason = "auto-reply cap for this contact reached"
         if reason is not None:
-            _record_send_outcome(message.id, f"suppressed: {reason}")
+            _record_send_outcome(ctx.store, message.id, f"suppressed: {reason}")
             return
         try:
             reply = acknowledge.build_acknowledgement(message, ctx)
         except TemplateError as exc:  # a retry cannot fix a template: record it where operators look
             log.error("acknowledgement for %s not rendered: %s", message.id, exc)
-            _record_send_outcome(message.id, f"failed: template {exc}")
+            _record_send_outcome(ctx.store, message.id, f"failed: template {exc}")
             return
         ctx.store.save_reply(reply)
     elif reply.state is not ReplyState.QUEUED:
         return  # sent or failed already, and its outcome recorded: nothing to queue again
     elif inflight.is_tracked(ctx.store, Kind.SEND, reply.id):
         return  # a re-run after the job was queued: a second job would let two workers send it twice
-    _record_send_outcome(message.id, "queued")  # before the job is queued: the job's own outcome must come after it
+    _record_send_outcome(
+        ctx.store, message.id, "queued"
+    )  # before the job is queued: the job's own outcome must come after it
     assert message.decision is not None
     enqueue_send(ctx, reply.id, message.decision.priority)
 
@@ -149,7 +152,7 @@ def send_reply(reply_id: str) -> str:
             inflight.clear(ctx.store, Kind.SEND, reply_id)
             fail_for_good(LookupError(f"reply {reply_id} is not in the store"))
         if reply.state is not ReplyState.QUEUED:
-            _record_final(ctx, reply)  # again: the job that made it final may have died before recording it
+            record_final(ctx.store, reply)  # again: the job that made it final may have died before recording it
             return f"already {reply.state.value}"
         return _attempt(ctx, reply)
     finally:
@@ -176,9 +179,29 @@ def _attempt(ctx: Context, reply: Reply) -> str:
             log.exception("sending %s raised %s; treated as transient", reply.id, type(exc).__name__)
         return _retry_or_fail(ctx, reply, original, exc)
     reply.state, reply.error = ReplyState.SENT, None
-    ctx.store.save_reply(reply)
-    _record_final(ctx, reply, original)
+
+    def record_sent() -> None:
+        ctx.store.save_reply(reply)
+        record_final(ctx.store, reply, original)
+
+    # The provider has it: a Redis restart now must not make it look unsent (a re-send would be a duplicate).
+    _until_stored(record_sent, seconds=ctx.settings.workers.job_timeout_seconds / 2)
     return f"sent as {reply.provider_id}"
+
+
+def _until_stored(write: Callable[[], None], seconds: float) -> None:
+    """Run `write`, trying again with backoff for up to `seconds` while the store is unavailable (a restart)."""
+    deadline, wait = time.monotonic() + seconds, 0.1
+    while True:
+        try:
+            write()
+            return
+        except StoreUnavailable:
+            if time.monotonic() + wait > deadline:
+                raise
+            log.warning("store unavailable after a send; trying again in %.1fs", wait)
+            time.sleep(wait)
+            wait = min(wait * 2, 2.0)
 
 
 def _retry_or_fail(ctx: Context, reply: Reply, original: StoredMessage, exc: Exception) -> str:
@@ -200,23 +223,23 @@ def _retry_or_fail(ctx: Context, reply: Reply, original: StoredMessage, exc: Exc
 def _finish_failed(ctx: Context, reply: Reply, original: StoredMessage | None, error: str) -> str:
     reply.state, reply.error = ReplyState.FAILED, error
     ctx.store.save_reply(reply)
-    _record_final(ctx, reply, original)
+    record_final(ctx.store, reply, original)
     return error
 
 
-def _record_final(ctx: Context, reply: Reply, original: StoredMessage | None = None) -> None:
+def record_final(store: Store, reply: Reply, original: StoredMessage | None = None) -> None:
     """Record a final reply's outcome on its message (idempotent), then forget its in-flight entry."""
     if reply.state is ReplyState.FAILED:
-        _record_send_outcome(
-            reply.message_id, f"failed: {(reply.error or '').removeprefix('permanent: ')}", reply.purpose
-        )
+        error = (reply.error or "").removeprefix("permanent: ")
+        _record_send_outcome(store, reply.message_id, f"failed: {error}", reply.purpose)
     elif reply.state is not ReplyState.QUEUED:
         message_id = reply.headers.get("Message-ID")
+        original = original or store.get_message(reply.message_id)
         conversation_id = original.conversation_id if original else None
         if message_id and conversation_id:
-            ctx.store.remember_outbound_id(message_id, conversation_id)
-        _record_send_outcome(reply.message_id, "sent", reply.purpose)
-    inflight.clear(ctx.store, Kind.SEND, reply.id)
+            store.remember_outbound_id(message_id, conversation_id)
+        _record_send_outcome(store, reply.message_id, "sent", reply.purpose)
+    inflight.clear(store, Kind.SEND, reply.id)
 
 
 class SendGaveUp(Exception):
@@ -232,7 +255,7 @@ def fail_for_good(exc: Exception) -> NoReturn:
     raise exc
 
 
-def _record_send_outcome(message_id: str, status: str, purpose: str = "acknowledgement") -> None:
+def _record_send_outcome(store: Store, message_id: str, status: str, purpose: str = "acknowledgement") -> None:
     """Record what became of a reply on its message: an acknowledgement's state goes in `ack_status`; an answer or a
     survey leaves a note, only when it failed. Recording the same outcome twice changes nothing."""
     if purpose != "acknowledgement" and not status.startswith("failed"):
@@ -246,7 +269,7 @@ def _record_send_outcome(message_id: str, status: str, purpose: str = "acknowled
             m.notes.append(note)
 
     try:
-        current().store.update_message(message_id, change)
+        store.update_message(message_id, change)
     except KeyError:
         log.warning("reply outcome %r for message %s: the message is gone", status, message_id)
 
