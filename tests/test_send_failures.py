@@ -221,3 +221,25 @@ def test_a_sent_reply_leaves_no_marker_behind(store: Store, settings: Settings, 
     assert message.ack_status == "sent" and reply.state is ReplyState.SENT and reply.attempts == 1
     assert sent.message["Message-ID"] == f"<{reply_message_id(reply, settings.email.outbound.sender)}>"
     assert_nothing_in_flight(store)
+
+
+def test_one_job_at_a_time_sends_a_reply_and_a_sent_reply_is_not_sent_again(
+    store: Store, settings: Settings, smtp_sink: SmtpSink
+) -> None:
+    """What makes queuing a send job again safe: the reconciler's requeue, RQ's retry and a late duplicate alike."""
+    from workers import context
+    from workers.jobs import process_message, send_reply
+
+    context.install(context.context_for(settings, store))
+    accepted = store.accept(email_from("alice@example.com", "lease@example.com"), b"raw")
+    process_message(accepted.message_id)
+    reply_id = acknowledged(store, accepted.message_id)[1].id
+    other = store.redis.lock(store.key("sendlease", reply_id), timeout=30)
+    assert other.acquire(blocking=False)  # another job is sending it right now
+    assert send_reply(reply_id) == "being sent by another job"
+    assert smtp_sink.messages == [] and inflight.is_tracked(store, Kind.SEND, reply_id)
+    other.release()
+    assert send_reply(reply_id).startswith("sent as ")
+    assert send_reply(reply_id) == "already sent"
+    assert len(smtp_sink.wait_for(1)) == 1 and acknowledged(store, accepted.message_id)[0].ack_status == "sent"
+    assert_nothing_in_flight(store)

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,6 +31,7 @@ from core.queues import QUEUE_ORDER
 from core.records import ReplyState
 from core.settings import Settings, load_settings
 from core.store import INBOUND_QUEUE, Store
+from tests.support.dovecot import Dovecot
 from tests.support.redis_server import RedisServer
 from tests.support.smtp_sink import SmtpSink
 from tests.support.web_server import WebServer
@@ -274,3 +276,35 @@ def wait_until(condition: object, timeout: float = 30.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         time.sleep(0.05)
+
+
+def test_the_imap_poller_rides_out_redis_going_away(tmp_path: Path, dovecot: Dovecot, settings: Settings) -> None:
+    """Every Redis call of the poller goes through the store, which turns a connection error into StoreUnavailable:
+    the poller ends its IMAP session, leaves the mail unseen and reconnects with backoff until it can store it."""
+    from ingest.email.imap_poller import ImapPoller
+    from tests.mail_factory import raw_email
+    from tests.test_imap_poller import flags_in, imap_settings, mailbox
+
+    folder = f"T{uuid.uuid4().hex[:10]}"  # a folder of this test's own on the shared Dovecot
+    redis = RedisServer(tmp_path / "redis", appendonly=True).start()
+    store = Store(redis.client())
+    redis.stop()
+    with mailbox(dovecot) as client:
+        client.create_folder(folder)
+        client.append(folder, raw_email("my account is locked", message_id="<imap-away@example.com>"))
+    stop = threading.Event()
+    poller = ImapPoller(imap_settings(settings, dovecot, folder), store, stop=stop)
+    thread = threading.Thread(target=poller.run, daemon=True)
+    thread.start()
+    try:
+        time.sleep(1.5)  # at least one session has failed on the store by now
+        assert thread.is_alive() and flags_in(dovecot, folder) == [()]  # not marked seen: not stored
+        redis.start()
+        wait_until(lambda: poller.stored == 1, timeout=20)
+        assert thread.is_alive() and len(store.message_ids()) == 1
+        wait_until(lambda: flags_in(dovecot, folder) == [(b"\\Seen",)], timeout=10)
+    finally:
+        stop.set()
+        thread.join(15)
+        store.redis.close()
+        redis.stop()
