@@ -308,3 +308,13 @@ def test_the_imap_poller_rides_out_redis_going_away(tmp_path: Path, dovecot: Dov
         thread.join(15)
         store.redis.close()
         redis.stop()
+
+
+def test_a_window_no_longer_than_the_job_timeout_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Else a job still running would look abandoned and two workers would hold it at once."""
+    from core.errors import SettingsError
+
+    monkeypatch.setenv("HELPLINE_WORKERS__JOB_TIMEOUT_SECONDS", "30")
+    monkeypatch.setenv("HELPLINE_WORKERS__ABANDONED_AFTER_SECONDS", "30")
+    with pytest.raises(SettingsError, match="abandoned_after_seconds \\(30\\) must be greater than"):
+        load_settings(ROOT / "settings.toml")

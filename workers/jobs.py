@@ -98,9 +98,8 @@ def plan_acknowledgement(message: StoredMessage) -> None:
         return  # sent or failed already, and its outcome recorded: nothing to queue again
     elif inflight.is_tracked(ctx.store, Kind.SEND, reply.id):
         return  # a re-run after the job was queued: a second job would let two workers send it twice
-    _record_send_outcome(
-        ctx.store, message.id, "queued"
-    )  # before the job is queued: the job's own outcome must come after it
+    # Recorded before the job is queued: the job's own outcome must come after it.
+    _record_send_outcome(ctx.store, message.id, "queued")
     assert message.decision is not None
     enqueue_send(ctx, reply.id, message.decision.priority)
 
