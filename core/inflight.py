@@ -7,7 +7,8 @@ without its job) and cleared by the job when the work reached its end: the messa
 or failed for good.
 
 Keys: `hl:inflight:{kind}` zset, item id -> when its current job was queued (unix seconds);
-      `hl:inflight:{kind}:jobs` hash, item id -> "{rq queue} {job id}".
+      `hl:inflight:{kind}:jobs` hash, item id -> "{rq queue} {job id}";
+      `hl:inflight:{kind}:requeues` hash, item id -> how many times the reconciler queued it again.
 """
 
 from __future__ import annotations
@@ -49,10 +50,23 @@ def clear(store: Store, kind: Kind, item_id: str, pipe: Pipeline | None = None) 
     if pipe is not None:
         pipe.zrem(store.key("inflight", kind), item_id)
         pipe.hdel(store.key("inflight", kind, "jobs"), item_id)
+        pipe.hdel(store.key("inflight", kind, "requeues"), item_id)
         return
     with store_errors(), store.redis.pipeline() as own:
         clear(store, kind, item_id, own)
         own.execute()
+
+
+def count_requeue(pipe: Pipeline, store: Store, kind: Kind, item_id: str) -> None:
+    """One more time the item's job was lost and queued again (inside the MULTI that queues it)."""
+    pipe.hincrby(store.key("inflight", kind, "requeues"), item_id, 1)
+
+
+def requeues(store: Store, kind: Kind, item_id: str) -> int:
+    from core.store import store_errors
+
+    with store_errors():
+        return int(store.redis.hget(store.key("inflight", kind, "requeues"), item_id) or 0)
 
 
 def is_tracked(store: Store, kind: Kind, item_id: str) -> bool:

@@ -318,3 +318,23 @@ def test_a_window_no_longer_than_the_job_timeout_is_refused(monkeypatch: pytest.
     monkeypatch.setenv("HELPLINE_WORKERS__ABANDONED_AFTER_SECONDS", "30")
     with pytest.raises(SettingsError, match="abandoned_after_seconds \\(30\\) must be greater than"):
         load_settings(ROOT / "settings.toml")
+
+
+def test_a_message_whose_job_dies_with_its_worker_every_time_is_given_up(store: Store, settings: Settings) -> None:
+    """A poison message must not take a worker down every window forever: after MAX_REQUEUES it is a failure."""
+    from workers.reconcile import MAX_REQUEUES
+
+    accepted = store.accept(mail("poison@example.com", "c@example.com"), b"raw")
+    inbound = store.queue(INBOUND_QUEUE).key
+    now = time.time()
+    for _ in range(MAX_REQUEUES):
+        assert store.redis.lpop(inbound) is not None  # taken, and the worker died with it
+        now += settings.workers.abandoned_after_seconds + 1
+        assert len(reconcile(settings, store, now).requeued) == 1
+    assert store.redis.lpop(inbound) is not None
+    now += settings.workers.abandoned_after_seconds + 1
+    report = reconcile(settings, store, now)
+    assert report.requeued == [] and len(report.failed) == 1 and f"lost {MAX_REQUEUES} times" in report.failed[0]
+    message = store.get_message(accepted.message_id)
+    assert message is not None and message.notes[-1].startswith("pipeline failed for good:")
+    assert inflight.count(store, Kind.PROCESS) == 0 and store.redis.llen(inbound) == 0

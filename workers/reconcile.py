@@ -16,6 +16,9 @@ than `workers.abandoned_after_seconds` ago:
   queued again;
 - failed (its retries ran out), stopped or cancelled: final, recorded on the reply and the message, entry cleared.
 
+An item whose job was lost `MAX_REQUEUES` times already (one that takes its worker down every time) is recorded as
+failed instead of being queued a sixth time.
+
 Queuing again reuses the job's id and removes its stale executions from the started registry, so RQ's own cleanup
 cannot retry it a second time. Both jobs are safe to run twice: the pipeline is idempotent step by step, and a
 reply is sent by one job at a time (a lease) and never once it is sent or failed.
@@ -43,6 +46,7 @@ log = logging.getLogger("helpline.reconcile")
 
 JOB_FUNCTIONS = {Kind.PROCESS: PROCESS_JOB, Kind.SEND: SEND_JOB}
 BATCH = 500
+MAX_REQUEUES = 5
 _ALIVE = {JobStatus.SCHEDULED, JobStatus.DEFERRED}
 _FINAL = {JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED}
 
@@ -69,6 +73,9 @@ def reconcile(settings: Settings, store: Store, now: float) -> Reconciled:
             if verdict is None:
                 continue
             what, why = verdict
+            if what == "requeue" and inflight.requeues(store, kind, entry.item_id) >= MAX_REQUEUES:
+                # A job that takes its worker down with it every time (a poison message) must not do so forever.
+                what, why = "fail", f"{why}, and its job was lost {MAX_REQUEUES} times before"
             if what == "requeue":
                 _requeue(store, entry, now)
                 done.requeued.append(f"{kind} {entry.item_id}: {why}")
@@ -128,6 +135,7 @@ def _requeue(store: Store, entry: Entry, now: float) -> None:
             JOB_FUNCTIONS[entry.kind], args=(entry.item_id,), job_id=entry.job_id, retry=JOB_RETRY, pipeline=pipe
         )
         inflight.track(pipe, store, entry.kind, entry.item_id, entry.queue, entry.job_id, now)
+        inflight.count_requeue(pipe, store, entry.kind, entry.item_id)
         pipe.execute()
 
 
