@@ -338,3 +338,33 @@ def test_a_message_whose_job_dies_with_its_worker_every_time_is_given_up(store: 
     message = store.get_message(accepted.message_id)
     assert message is not None and message.notes[-1].startswith("pipeline failed for good:")
     assert inflight.count(store, Kind.PROCESS) == 0 and store.redis.llen(inbound) == 0
+
+
+def test_a_retry_no_rq_scheduler_queued_is_queued_by_the_reconciler(
+    store: Store, settings: Settings, smtp_sink: SmtpSink
+) -> None:
+    """The worker whose RQ scheduler would queue the due retries died; another takes it over only minutes later."""
+    from rq.registry import ScheduledJobRegistry
+
+    from workers import context
+    from workers.jobs import process_message, send_job_id, send_reply
+
+    context.install(context.context_for(settings, store))
+    accepted = store.accept(mail("later@example.com", "d@example.com"), b"raw")
+    process_message(accepted.message_id)
+    queues = [store.queue(name) for name in QUEUE_ORDER]
+    for queue in queues:
+        queue.empty()  # type: ignore[no-untyped-call]  # the jobs just run by hand
+    reply_id = f"r-ack-{accepted.message_id}"
+    smtp_sink.refuse("451 4.3.0 try again later")
+    assert send_reply(reply_id).startswith("attempt 1 failed")  # attempt 2 scheduled in 10 s
+    smtp_sink.refuse(None)
+    window, first_retry = settings.workers.abandoned_after_seconds, settings.replies.retry_backoff_seconds[0]
+    assert not reconcile(settings, store, time.time() + window)  # not due yet
+    report = reconcile(settings, store, time.time() + first_retry + window + 1)
+    assert report.requeued == [f"send {reply_id}: its retry was due and no RQ scheduler queued it (the worker running "
+                               "it died)"]  # fmt: skip
+    assert all(ScheduledJobRegistry(queue=q).count == 0 for q in queues)  # type: ignore[no-untyped-call]
+    assert [job for q in queues for job in q.job_ids] == [send_job_id(reply_id, 2)]
+    drain(settings)
+    assert len(smtp_sink.wait_for(1)) == 1 and inflight.count(store, Kind.SEND) == 0

@@ -8,7 +8,9 @@ depends on neither: every message waiting for its pipeline and every reply waiti
 index with the job that carries it (core/inflight.py), and each pass looks at the entries whose job was queued more
 than `workers.abandoned_after_seconds` ago:
 
-- waiting in its queue, scheduled, or started within the window: alive, nothing to do;
+- waiting in its queue, scheduled for later, or started within the window: alive, nothing to do;
+- scheduled, and due before the window: the worker whose RQ scheduler would have queued it died (another worker
+  takes the scheduler over only at its next maintenance, minutes later): queued now;
 - started before the window: its worker died (a live job is stopped at `workers.job_timeout_seconds`, which is
   shorter): queued again;
 - in no queue and not started, or gone: taken by a worker that died before starting it: queued again;
@@ -32,7 +34,8 @@ from dataclasses import dataclass, field
 
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
-from rq.registry import StartedJobRegistry
+from rq.queue import Queue
+from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 from rq.results import Result
 
 from core import inflight
@@ -47,7 +50,7 @@ log = logging.getLogger("helpline.reconcile")
 JOB_FUNCTIONS = {Kind.PROCESS: PROCESS_JOB, Kind.SEND: SEND_JOB}
 BATCH = 500
 MAX_REQUEUES = 5
-_ALIVE = {JobStatus.SCHEDULED, JobStatus.DEFERRED}
+_ALIVE = {JobStatus.DEFERRED}
 _FINAL = {JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED}
 
 
@@ -94,6 +97,11 @@ def _verdict(store: Store, entry: Entry, started_before: float) -> tuple[str, st
     except NoSuchJobError:
         return "requeue", "its job is gone"
     status = job.get_status(refresh=False)
+    if status == JobStatus.SCHEDULED:
+        due = _scheduled_time(store, entry)
+        if due is None or due >= started_before:
+            return None
+        return "requeue", "its retry was due and no RQ scheduler queued it (the worker running it died)"
     if status in _ALIVE:
         return None
     if status == JobStatus.QUEUED:
@@ -111,6 +119,16 @@ def _verdict(store: Store, entry: Entry, started_before: float) -> tuple[str, st
         lines = (error or "").strip().splitlines()
         return "fail", f"its job {status.value}: {lines[-1] if lines else 'no error recorded'}"
     return "requeue", f"its job {status.value if status else 'vanished'} without finishing the work"
+
+
+def _scheduled_time(store: Store, entry: Entry) -> float | None:
+    """When a scheduled job is due; None when it is not in its queue's scheduled registry (being moved out now)."""
+    score = store.redis.zscore(_scheduled_key(store.queue(entry.queue)), entry.job_id)
+    return float(score) if score is not None else None
+
+
+def _scheduled_key(queue: Queue) -> str:
+    return str(ScheduledJobRegistry(queue=queue).key)  # type: ignore[no-untyped-call]
 
 
 def _waiting(store: Store, entry: Entry) -> bool:
@@ -131,6 +149,7 @@ def _requeue(store: Store, entry: Entry, now: float) -> None:
         pipe.multi()  # explicitly first: RQ adds its own MULTI to a pipeline that has none yet
         if old is not None:
             stale.remove_executions(old, pipeline=pipe)
+        pipe.zrem(_scheduled_key(queue), entry.job_id)  # so that RQ's scheduler does not queue it a second time
         queue.enqueue_call(
             JOB_FUNCTIONS[entry.kind], args=(entry.item_id,), job_id=entry.job_id, retry=JOB_RETRY, pipeline=pipe
         )
