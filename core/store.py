@@ -349,6 +349,11 @@ class Store:
 
     # ---- replies -----------------------------------------------------------------------------------------------
 
+    def save_new_reply(self, reply: Reply, pipe: Pipeline) -> None:
+        """Save a reply not sent yet inside the caller's MULTI (the one that queues its send job)."""
+        reply.updated_at = utcnow()
+        pipe.set(self.key("reply", reply.id), reply.model_dump_json())
+
     def save_reply(self, reply: Reply) -> None:
         """Save a reply; a provider status that arrived before we knew the reply's provider id is applied now."""
         reply.updated_at = utcnow()

@@ -243,3 +243,19 @@ def test_one_job_at_a_time_sends_a_reply_and_a_sent_reply_is_not_sent_again(
     assert send_reply(reply_id) == "already sent"
     assert len(smtp_sink.wait_for(1)) == 1 and acknowledged(store, accepted.message_id)[0].ack_status == "sent"
     assert_nothing_in_flight(store)
+
+
+def test_a_survey_job_run_twice_queues_one_survey(store: Store, settings: Settings) -> None:
+    """Every job is retried by RQ now, the survey job too: a second run must not send a second survey."""
+    from workers import context
+    from workers.agent import send_survey
+    from workers.jobs import process_message
+
+    context.install(context.context_for(settings, store))
+    accepted = store.accept(email_from("alice@example.com", "survey@example.com"), b"raw")
+    process_message(accepted.message_id)
+    first, again = send_survey(accepted.message_id), send_survey(accepted.message_id)
+    survey_id = f"r-survey-{accepted.message_id}"
+    assert first == f"survey {survey_id} queued" and again == f"survey {survey_id} already queued"
+    send_jobs = [job for name in QUEUE_ORDER for job in store.queue(name).job_ids if survey_id in job]
+    assert send_jobs == [send_job_id(survey_id, 1)] and inflight.is_tracked(store, Kind.SEND, survey_id)

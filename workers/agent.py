@@ -16,19 +16,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from core import inflight
 from core.ids import new_id
 from core.inbox import Inbox, Place
-from core.inflight import Kind
 from core.language import reply_language
-from core.records import Reply, ReplyState, StoredMessage
+from core.records import Reply, StoredMessage
 from core.store import JOB_RETRY
 from router.sla import SlaKind, SlaPolicy
 from templates import render
 from workers.acknowledge import reference_for
 from workers.context import Context, current
 from workers.eta import record_take
-from workers.jobs import enqueue_send, queue_reply
+from workers.jobs import queue_reply
 
 SURVEY_JOB = "workers.agent.send_survey"
 
@@ -138,10 +136,7 @@ def send_survey(message_id: str) -> str:
     if message.envelope.no_auto_reply_reason:
         return f"not surveyed: {message.envelope.no_auto_reply_reason}"
     survey_id = f"r-survey-{message.id}"  # one per message: a retried job finds it instead of making a second
-    existing = ctx.store.get_reply(survey_id)
-    if existing is not None:
-        if existing.state is ReplyState.QUEUED and not inflight.is_tracked(ctx.store, Kind.SEND, survey_id):
-            enqueue_send(ctx, survey_id, message.decision.priority)  # the run before died between save and queue
+    if ctx.store.get_reply(survey_id) is not None:  # saved in the MULTI that queued its send: nothing more to do
         return f"survey {survey_id} already queued"
     envelope = message.envelope
     language = reply_language(envelope.language, ctx.settings.replies.default_language)

@@ -21,7 +21,7 @@ from core.errors import PermanentSendError, SendError, StoreUnavailable, Transie
 from core.inflight import Kind
 from core.queues import reply_queue
 from core.records import MessageState, Reply, ReplyState, StoredMessage
-from core.store import JOB_RETRY, Store
+from core.store import JOB_RETRY, Store, store_errors
 from workers import acknowledge
 from workers.context import Context, current
 from workers.pipeline import Drop, Work, run_pipeline
@@ -105,9 +105,9 @@ def plan_acknowledgement(message: StoredMessage) -> None:
 
 
 def queue_reply(ctx: Context, reply: Reply, priority: Priority) -> Queue:
-    """Save a new `reply` and queue its sending (`send_reply`) on the reply queue of `priority`; returns that queue."""
-    ctx.store.save_reply(reply)
-    return enqueue_send(ctx, reply.id, priority)
+    """Save a new `reply` and queue its sending (`send_reply`) on the reply queue of `priority`, in one MULTI;
+    returns that queue."""
+    return enqueue_send(ctx, reply.id, priority, new_reply=reply)
 
 
 def send_job_id(reply_id: str, attempt: int) -> str:
@@ -115,13 +115,24 @@ def send_job_id(reply_id: str, attempt: int) -> str:
     return f"send-{reply_id}" if attempt <= 1 else f"send-{reply_id}-{attempt}"
 
 
-def enqueue_send(ctx: Context, reply_id: str, priority: Priority, *, attempt: int = 1, delay: float = 0) -> Queue:
+def enqueue_send(
+    ctx: Context,
+    reply_id: str,
+    priority: Priority,
+    *,
+    attempt: int = 1,
+    delay: float = 0,
+    new_reply: Reply | None = None,
+) -> Queue:
     """Queue (or schedule, after `delay` seconds) the send job of attempt `attempt` and point the reply's in-flight
-    entry at it, in one MULTI: never a job without its entry, nor an entry without its job."""
+    entry at it, in one MULTI (with `new_reply` saved in it too): never a job without its entry or its reply, nor an
+    entry without its job."""
     queue = reply_queue(priority, ctx.store)
     job_id = send_job_id(reply_id, attempt)
-    with ctx.store.redis.pipeline() as pipe:
+    with store_errors(), ctx.store.redis.pipeline() as pipe:
         pipe.multi()  # explicitly first: RQ adds its own MULTI to a pipeline that has none yet
+        if new_reply is not None:
+            ctx.store.save_new_reply(new_reply, pipe)
         if delay > 0:
             queue.enqueue_in(
                 timedelta(seconds=delay), SEND_JOB, reply_id, job_id=job_id, retry=JOB_RETRY, pipeline=pipe
