@@ -8,7 +8,9 @@ or failed for good.
 
 Keys: `hl:inflight:{kind}` zset, item id -> when its current job was queued (unix seconds);
       `hl:inflight:{kind}:jobs` hash, item id -> "{rq queue} {job id}";
-      `hl:inflight:{kind}:requeues` hash, item id -> how many times the reconciler queued it again.
+      `hl:inflight:{kind}:requeues` hash, item id -> how many times the reconciler queued it again;
+      `hl:inflight:{kind}:suspects` hash, item id -> "{job id} {unix seconds}": when its job was first seen in no
+      queue and not started (a worker may have just taken it: it is lost only if a later look still finds it so).
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ def clear(store: Store, kind: Kind, item_id: str, pipe: Pipeline | None = None) 
         pipe.zrem(store.key("inflight", kind), item_id)
         pipe.hdel(store.key("inflight", kind, "jobs"), item_id)
         pipe.hdel(store.key("inflight", kind, "requeues"), item_id)
+        pipe.hdel(store.key("inflight", kind, "suspects"), item_id)
         return
     with store_errors(), store.redis.pipeline() as own:
         clear(store, kind, item_id, own)
@@ -60,6 +63,7 @@ def clear(store: Store, kind: Kind, item_id: str, pipe: Pipeline | None = None) 
 def count_requeue(pipe: Pipeline, store: Store, kind: Kind, item_id: str) -> None:
     """One more time the item's job was lost and queued again (inside the MULTI that queues it)."""
     pipe.hincrby(store.key("inflight", kind, "requeues"), item_id, 1)
+    pipe.hdel(store.key("inflight", kind, "suspects"), item_id)
 
 
 def requeues(store: Store, kind: Kind, item_id: str) -> int:
@@ -67,6 +71,27 @@ def requeues(store: Store, kind: Kind, item_id: str) -> int:
 
     with store_errors():
         return int(store.redis.hget(store.key("inflight", kind, "requeues"), item_id) or 0)
+
+
+def suspected_since(store: Store, kind: Kind, item_id: str, job_id: str, now: float) -> float:
+    """When the item's job `job_id` was first seen in no queue and not started (now, on a first sighting)."""
+    from core.store import store_errors, text
+
+    key = store.key("inflight", kind, "suspects")
+    with store_errors():
+        store.redis.hsetnx(key, item_id, f"{job_id} {now}")
+        seen_job, _, since = text(store.redis.hget(key, item_id) or b"").partition(" ")
+        if seen_job != job_id:  # a sighting of an earlier job of the item: start again
+            store.redis.hset(key, item_id, f"{job_id} {now}")
+            return now
+    return float(since or now)
+
+
+def not_suspected(store: Store, kind: Kind, item_id: str) -> None:
+    from core.store import store_errors
+
+    with store_errors():
+        store.redis.hdel(store.key("inflight", kind, "suspects"), item_id)
 
 
 def is_tracked(store: Store, kind: Kind, item_id: str) -> bool:

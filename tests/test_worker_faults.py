@@ -224,7 +224,8 @@ def test_a_job_taken_from_its_queue_by_a_worker_that_then_died_is_queued_again(
     assert store.redis.lpop(store.queue(INBOUND_QUEUE).key) == f"process-{accepted.message_id}".encode()
     window = settings.workers.abandoned_after_seconds
     assert not reconcile(settings, store, time.time())  # within the window: maybe just being started
-    report = reconcile(settings, store, time.time() + window + 1)
+    assert not reconcile(settings, store, time.time() + window + 1)  # maybe a worker has just taken it: look again
+    report = reconcile(settings, store, time.time() + window + 2)
     assert report.requeued == [f"process {accepted.message_id}: its job was taken from the queue and never started"]
     drain(settings)
     (ack,) = smtp_sink.wait_for(1)
@@ -330,10 +331,12 @@ def test_a_message_whose_job_dies_with_its_worker_every_time_is_given_up(store: 
     for _ in range(MAX_REQUEUES):
         assert store.redis.lpop(inbound) is not None  # taken, and the worker died with it
         now += settings.workers.abandoned_after_seconds + 1
-        assert len(reconcile(settings, store, now).requeued) == 1
+        assert not reconcile(settings, store, now)  # a first sighting
+        assert len(reconcile(settings, store, now + 1).requeued) == 1
     assert store.redis.lpop(inbound) is not None
-    now += settings.workers.abandoned_after_seconds + 1
-    report = reconcile(settings, store, now)
+    now += settings.workers.abandoned_after_seconds + 2
+    assert not reconcile(settings, store, now)
+    report = reconcile(settings, store, now + 1)
     assert report.requeued == [] and len(report.failed) == 1 and f"lost {MAX_REQUEUES} times" in report.failed[0]
     message = store.get_message(accepted.message_id)
     assert message is not None and message.notes[-1].startswith("pipeline failed for good:")

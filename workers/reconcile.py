@@ -13,7 +13,8 @@ than `workers.abandoned_after_seconds` ago:
   takes the scheduler over only at its next maintenance, minutes later): queued now;
 - started before the window: its worker died (a live job is stopped at `workers.job_timeout_seconds`, which is
   shorter): queued again;
-- in no queue and not started, or gone: taken by a worker that died before starting it: queued again;
+- in no queue and not started on two passes in a row, or gone: taken by a worker that died before starting it:
+  queued again;
 - finished while its entry is still there: its work did not finish (it found another job sending the reply):
   queued again;
 - failed (its retries ran out), stopped or cancelled: final, recorded on the reply and the message, entry cleared.
@@ -73,9 +74,17 @@ def reconcile(settings: Settings, store: Store, now: float) -> Reconciled:
     for kind in Kind:
         for entry in inflight.queued_before(store, kind, now - window, BATCH):
             verdict = _verdict(store, entry, now - window)
+            if verdict is None or verdict[0] != "lost?":
+                inflight.not_suspected(store, kind, entry.item_id)
             if verdict is None:
                 continue
             what, why = verdict
+            if what == "lost?":
+                # Between a worker's LPOP and its recording the job as started, the job is in neither place: it is
+                # lost only if a later pass still finds it so.
+                if inflight.suspected_since(store, kind, entry.item_id, entry.job_id, now) >= now:
+                    continue
+                what = "requeue"
             if what == "requeue" and inflight.requeues(store, kind, entry.item_id) >= MAX_REQUEUES:
                 # A job that takes its worker down with it every time (a poison message) must not do so forever.
                 what, why = "fail", f"{why}, and its job was lost {MAX_REQUEUES} times before"
@@ -91,7 +100,7 @@ def reconcile(settings: Settings, store: Store, now: float) -> Reconciled:
 
 
 def _verdict(store: Store, entry: Entry, started_before: float) -> tuple[str, str] | None:
-    """("requeue" | "fail", why), or None while the job is alive."""
+    """("requeue" | "lost?" | "fail", why), or None while the job is alive."""
     try:
         job = Job.fetch(entry.job_id, connection=store.redis)
     except NoSuchJobError:
@@ -107,7 +116,7 @@ def _verdict(store: Store, entry: Entry, started_before: float) -> tuple[str, st
     if status == JobStatus.QUEUED:
         if _waiting(store, entry):
             return None
-        return "requeue", "its job was taken from the queue and never started"
+        return "lost?", "its job was taken from the queue and never started"
     if status == JobStatus.STARTED:
         started = job.started_at or job.enqueued_at
         if started is not None and started.timestamp() >= started_before:
