@@ -1,8 +1,9 @@
 """The one protocol every outbound channel implements.
 
 A sender turns a `Reply` into a provider call and returns the provider's id for it. It raises
-`TransientSendError` (retry later, maybe after `retry_after`) or `PermanentSendError` (record and stop);
-anything else is a bug and surfaces as a failed job.
+`PermanentSendError` for input the provider can never take (record and stop) and `TransientSendError` for the
+rest (retry later, maybe after `retry_after`). Anything else is a bug; `send_reply` treats it as transient (logged
+with its traceback) until the attempts run out, so a reply never stays queued.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ other side never answer it — the other half of loop prevention.
 from __future__ import annotations
 
 import smtplib
+from email.errors import HeaderParseError
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, make_msgid
@@ -23,30 +24,64 @@ class EmailSender:
         self.settings = settings
 
     def compose(self, reply: Reply, original: Envelope) -> EmailMessage:
+        """The reply as a message; `PermanentSendError` when its recipient can never be written in a header."""
+        recipient = recipient_address(reply.to)
         message = EmailMessage()
         message["From"] = formataddr((self.settings.sender_name, self.settings.sender))
-        message["To"] = reply.to
-        message["Subject"] = reply.subject or f"Re: {original.subject}".strip()
+        message["To"] = recipient
+        message["Subject"] = one_line(reply.subject or f"Re: {original.subject}".strip())
         message["Date"] = format_datetime(reply.created_at)
-        domain = self.settings.sender.rpartition("@")[2] or None
-        message_id = make_msgid(idstring="helpline", domain=domain)
-        message["Message-ID"] = message_id
-        if original.message_id:
+        message_id = reply_message_id(reply, self.settings.sender)
+        message["Message-ID"] = f"<{message_id}>"
+        references = [ref for ref in [*original.references, original.message_id] if ref and _is_msg_id(ref)]
+        if original.message_id and _is_msg_id(original.message_id):
             message["In-Reply-To"] = f"<{original.message_id}>"
-            message["References"] = " ".join(f"<{ref}>" for ref in [*original.references, original.message_id])
+        if references:
+            message["References"] = " ".join(f"<{ref}>" for ref in references)
         if reply.purpose != "answer":
             message["Auto-Submitted"] = "auto-replied"
             message["X-Auto-Response-Suppress"] = "All"
         message["X-Helpline-Reply"] = reply.id
         message.set_content(reply.text, charset="utf-8")
-        reply.headers["Message-ID"] = message_id.strip("<>")
+        reply.headers["Message-ID"] = message_id
         return message
 
     def send(self, reply: Reply, original: Envelope) -> str:
         message = self.compose(reply, original)
-        recipient = Address(addr_spec=reply.to).addr_spec if "@" in reply.to else reply.to
-        _deliver(self.settings, message, [recipient])
+        _deliver(self.settings, message, [recipient_address(reply.to)])
         return reply.headers["Message-ID"]
+
+
+def reply_message_id(reply: Reply, sender: str) -> str:
+    """The reply's Message-ID (without brackets), the same on every attempt: when a worker dies after the relay took
+    the mail but before Helpline recorded it, the re-send carries the same id and mail clients show one message."""
+    domain = sender.rpartition("@")[2] or "helpline.invalid"
+    return f"helpline.{reply.id}@{domain}"
+
+
+def recipient_address(to: str) -> str:
+    """`to` as one plain addr-spec, or `PermanentSendError`: no relay can take a malformed address, an address with
+    no domain, a list, a line break (header injection) or a non-ASCII local part (Python's email package cannot
+    write one, SMTPUTF8 or not)."""
+    if not to or any(c in to for c in "\r\n\0"):
+        raise PermanentSendError(f"cannot email {to!r}: empty, or a line break in the address")
+    try:
+        address = Address(addr_spec=to)
+    except (ValueError, HeaderParseError) as exc:  # the email package's defects are ValueErrors
+        raise PermanentSendError(f"cannot email {to!r}: {exc}") from None
+    if not address.username or not address.domain:
+        raise PermanentSendError(f"cannot email {to!r}: not a full address (local part @ domain)")
+    return address.addr_spec
+
+
+def one_line(text: str) -> str:
+    """A header value we compose from customer text (a subject): line breaks become spaces, so they cannot inject
+    a header and do not cost the customer their reply."""
+    return " ".join(text.splitlines())
+
+
+def _is_msg_id(value: str) -> bool:
+    return bool(value) and not any(c.isspace() or c in "<>" for c in value)
 
 
 def send_notice(settings: OutboundEmailSettings, to: list[str], subject: str, text: str) -> None:
@@ -71,6 +106,8 @@ def _deliver(settings: OutboundEmailSettings, message: EmailMessage, recipients:
                 smtp.login(settings.username, settings.password.get_secret_value())
             # Envelope sender "<>" would be a bounce; use our address so DSNs about the message reach us.
             refused = smtp.send_message(message, from_addr=settings.sender, to_addrs=recipients)
+    except smtplib.SMTPNotSupportedError as exc:  # an address needs SMTPUTF8 and the relay does not offer it
+        raise PermanentSendError(f"relay {settings.host}:{settings.port}: {exc}") from exc
     except smtplib.SMTPRecipientsRefused as exc:  # every recipient refused
         raise _classify(*next(iter(exc.recipients.values()))) from exc
     except smtplib.SMTPResponseException as exc:  # sender refused, DATA refused, or any other error reply

@@ -121,12 +121,11 @@ class TelegramSender:
         self.store = store
 
     def send(self, reply: Reply, original: Envelope) -> str:
-        chat_id = original.extras.get("chat_id") or reply.to
+        chat_id = chat_id_of(original.extras.get("chat_id") or reply.to)
         quote = original.extras.get("message_id")
+        reply_to = int(quote) if isinstance(quote, int | str) and str(quote).isdigit() else None
         try:
-            ids = run_with_bot(
-                self.settings, lambda bot: send_text(bot, chat_id, reply.text, reply_to=int(quote) if quote else None)
-            )
+            ids = run_with_bot(self.settings, lambda bot: send_text(bot, chat_id, reply.text, reply_to=reply_to))
         except Forbidden as exc:
             contact_id = self.store.contact_for(telegram_identity(original.sender.address))
             self.store.set_contact_field(contact_id, "telegram_blocked", "1")
@@ -138,6 +137,17 @@ class TelegramSender:
         except (NetworkError, TelegramError) as exc:  # TimedOut is a NetworkError
             raise TransientSendError(f"telegram: {exc.message}") from exc
         return str(ids[0])
+
+
+def chat_id_of(value: object) -> int | str:
+    """A Bot API chat id: an integer (negative for groups) or a public `@username`; anything else no Telegram
+    server will ever take, so it is a permanent failure, not a crash."""
+    text = str(value).strip()
+    if text.lstrip("-").isdigit() and text.isascii():
+        return int(text)
+    if text.startswith("@") and len(text) > 1 and text[1:].replace("_", "").isalnum() and text.isascii():
+        return text
+    raise PermanentSendError(f"telegram: chat id {value!r} is not a number")
 
 
 def set_webhook(settings: Settings) -> dict[str, Any]:

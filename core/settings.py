@@ -143,6 +143,27 @@ class RepliesSettings(Section):
 
 class WorkersSettings(Section):
     count: int = Field(2, ge=1, description="worker processes `helpline run` starts")
+    job_timeout_seconds: int = Field(
+        20, ge=1, description="a job running longer is stopped and retried (a send counts it as a transient failure)"
+    )
+    abandoned_after_seconds: int = Field(
+        30,
+        ge=2,
+        description="a job started (or taken from its queue) this long ago and not done died with its worker: requeued",
+    )
+    reconcile_seconds: float = Field(
+        10.0, gt=0, description="how often the scheduler looks for work lost with a worker"
+    )
+
+    @model_validator(mode="after")
+    def _abandoned_after_timeout(self) -> WorkersSettings:
+        # A job still running legitimately must never look abandoned, or two workers would hold it at once.
+        if self.abandoned_after_seconds <= self.job_timeout_seconds:
+            raise ValueError(
+                f"abandoned_after_seconds ({self.abandoned_after_seconds}) must be greater than "
+                f"job_timeout_seconds ({self.job_timeout_seconds})"
+            )
+        return self
 
 
 class TelegramSettings(Section):

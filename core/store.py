@@ -16,6 +16,7 @@ Keys (prefix `hl:`):
     arrivals:{channel}:{sender}  zset of a sender's messages not yet threaded, by arrival (workers/ordering.py)
     autoreply:{counter}   counters for the auto-reply caps (per contact, thread, repeated text), expiring with
                           the window
+    inflight:{kind}       work whose job is queued or running, and that job (core/inflight.py)
 
 `accept` is the only way a message enters: dedupe key, message, raw payload and the pipeline job are written in
 one MULTI/EXEC guarded by WATCH on the dedupe key, so there is never a half-stored message or a job without one.
@@ -28,6 +29,7 @@ and in dead letters. tests/test_no_secret_kept.py checks that no other code writ
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -42,10 +44,12 @@ from redis.exceptions import RedisError, WatchError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import Queue, Retry
 
+from core import inflight
 from core.content_gate import seal_dead_letter, seal_message, seal_raw
 from core.envelope import Channel, Envelope
 from core.errors import StoreUnavailable
 from core.ids import new_id
+from core.inflight import Kind
 from core.records import DeadLetter, Reply, ReplyState, StoredMessage, utcnow
 from core.redis_conn import ReplicatedRedis
 
@@ -53,8 +57,9 @@ INBOUND_QUEUE = "inbound"
 # Delivery states only move forward; `failed` is final and outranks everything.
 _STATE_ORDER = {ReplyState.QUEUED: 0, ReplyState.SENT: 1, ReplyState.DELIVERED: 2, ReplyState.FAILED: 3}
 PROCESS_JOB = "workers.jobs.process_message"
-# A failed pipeline run (a Redis blip, a bug fixed by a deploy) is retried with backoff; the job is idempotent.
-PROCESS_RETRY = Retry(max=6, interval=[2, 10, 60, 300, 900, 3600])
+# Every job Helpline queues is retried with backoff when it fails (a Redis blip, a bug fixed by a deploy): each one is
+# idempotent. A job lost with its worker is found by the reconciler instead (core/inflight.py).
+JOB_RETRY = Retry(max=6, interval=[2, 10, 60, 300, 900, 3600])
 # A sender's arrival line only orders messages waiting for the pipeline; a day covers every retry that matters.
 SENDER_ORDER_TTL_SECONDS = 86400
 
@@ -129,9 +134,9 @@ class Store:
                         pipe.set(self.key("raw", message_id), raw)  # sealed above (seal_raw)
                         pipe.zadd(self.key("messages"), {message_id: envelope.received_at.timestamp()})
                         self._queue_behind_sender(pipe, envelope, message_id)
-                        queue.enqueue_call(
-                            job, args=(message_id,), job_id=f"process-{message_id}", pipeline=pipe, retry=PROCESS_RETRY
-                        )
+                        job_id = f"process-{message_id}"
+                        queue.enqueue_call(job, args=(message_id,), job_id=job_id, pipeline=pipe, retry=JOB_RETRY)
+                        inflight.track(pipe, self, Kind.PROCESS, message_id, INBOUND_QUEUE, job_id, time.time())
                         pipe.execute()
                         return self._replicated(Accepted(message_id, duplicate=False))
                     except WatchError:
@@ -411,6 +416,11 @@ class Store:
             return bool(self.redis.sismember(self.key("outbound-ids"), message_id))
 
     # ---- replies -----------------------------------------------------------------------------------------------
+
+    def save_new_reply(self, reply: Reply, pipe: Pipeline) -> None:
+        """Save a reply not sent yet inside the caller's MULTI (the one that queues its send job)."""
+        reply.updated_at = utcnow()
+        pipe.set(self.key("reply", reply.id), reply.model_dump_json())
 
     def save_reply(self, reply: Reply) -> None:
         """Save a reply; a provider status that arrived before we knew the reply's provider id is applied now."""

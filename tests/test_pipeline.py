@@ -327,16 +327,16 @@ def test_a_crash_between_recording_and_queueing_the_acknowledgement_does_not_los
 
     accepted = store.accept(email("gap@example.com", "my withdrawal is pending"), b"raw")
     context.install(context.context_for(settings, store))
-    real_enqueue = jobs._enqueue_send
+    real_enqueue = jobs.enqueue_send
 
     def redis_dies(*args: object, **kwargs: object) -> None:
         raise RuntimeError("worker killed right before queueing the send job")
 
-    monkeypatch.setattr(jobs, "_enqueue_send", redis_dies)
+    monkeypatch.setattr(jobs, "enqueue_send", redis_dies)
     with pytest.raises(RuntimeError):
         jobs.process_message(accepted.message_id)
     assert store.get_message(accepted.message_id).ack_status == "queued"  # type: ignore[union-attr]
-    monkeypatch.setattr(jobs, "_enqueue_send", real_enqueue)
+    monkeypatch.setattr(jobs, "enqueue_send", real_enqueue)
     jobs.process_message(accepted.message_id)  # RQ's retry
     drain(settings)
     assert len(smtp_sink.wait_for(1)) == 1

@@ -20,6 +20,7 @@ from core.ids import new_id
 from core.inbox import Inbox, Place
 from core.language import reply_language
 from core.records import Reply, StoredMessage
+from core.store import JOB_RETRY
 from router.sla import SlaKind, SlaPolicy
 from templates import render
 from workers.acknowledge import reference_for
@@ -72,7 +73,7 @@ def answer(ctx: Context, message_id: str, text: str, agent: str) -> Reply:
     # One survey per conversation: the first answer claims it (SET NX), later answers do not ask again.
     claimed = ctx.store.redis.set(ctx.store.key("survey", message.conversation_id), reply.id, nx=True)
     if delay > 0 and claimed:
-        queue.enqueue_in(timedelta(seconds=delay), SURVEY_JOB, message.id)
+        queue.enqueue_in(timedelta(seconds=delay), SURVEY_JOB, message.id, retry=JOB_RETRY)
     return reply
 
 
@@ -134,13 +135,16 @@ def send_survey(message_id: str) -> str:
         return "message gone"
     if message.envelope.no_auto_reply_reason:
         return f"not surveyed: {message.envelope.no_auto_reply_reason}"
+    survey_id = f"r-survey-{message.id}"  # one per message: a retried job finds it instead of making a second
+    if ctx.store.get_reply(survey_id) is not None:  # saved in the MULTI that queued its send: nothing more to do
+        return f"survey {survey_id} already queued"
     envelope = message.envelope
     language = reply_language(envelope.language, ctx.settings.replies.default_language)
     rendered = render("survey", envelope.channel.value, language,
                       {"reference": reference_for(message), "name": envelope.sender.name or "",
                        "subject": envelope.subject, "signature": ctx.settings.email.outbound.sender_name})  # fmt: skip
     reply = Reply(
-        id=new_id("r"), message_id=message.id, channel=envelope.channel, to=envelope.sender.address,
+        id=survey_id, message_id=message.id, channel=envelope.channel, to=envelope.sender.address,
         purpose="survey", language=language, subject=rendered.subject, text=rendered.text,
     )  # fmt: skip
     queue_reply(ctx, reply, message.decision.priority)

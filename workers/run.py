@@ -1,13 +1,29 @@
-"""The worker process: an RQ SimpleWorker over Helpline's queues, in priority order.
+"""The worker process: an RQ SimpleWorker over Helpline's queues, in priority order, that outlives Redis restarts.
 
 SimpleWorker runs jobs in the worker process instead of forking per job. Our jobs are short and I/O-bound; a fork
 per job costs more than the job (bench/bench_workers.py measures it) and loses the process-wide context (settings,
 compiled router, connections). Scale out by running more worker processes against the same Redis.
+
+RQ's work loop rides out a connection error while it waits for a job, but one anywhere else (recording a job's
+state, its heartbeat) ends the loop and `work()` returns: under a Procfile runner nobody would start the worker
+again. So `work` runs RQ's loop again, on a fresh worker, with backoff, until it is asked to stop. A job that was
+running when Redis went away is retried by RQ or, when RQ could not even record its end, queued again by the
+reconciler (workers/reconcile.py).
 """
 
 from __future__ import annotations
 
+import logging
+import signal
+import threading
+from typing import Any
+
+from redis import Redis
+from redis.exceptions import RedisError
 from rq import SimpleWorker
+from rq.executions import Execution
+from rq.job import Job
+from rq.queue import Queue
 
 from core.queues import queues
 from core.redis_conn import connect
@@ -17,12 +33,60 @@ from router.hours import BusinessCalendar
 from workers import context
 from workers.live_router import LiveRouter
 
+log = logging.getLogger("helpline.worker")
+MAX_BACKOFF_SECONDS = 30.0
 
-def work(settings: Settings, *, burst: bool = False) -> None:
+
+class HelplineWorker(SimpleWorker):
+    """A SimpleWorker that stops any job at `workers.job_timeout_seconds` (RQ's default is three minutes), so that
+    a job still running is never mistaken by the reconciler for one whose worker died."""
+
+    job_timeout_seconds = 20
+
+    def perform_job(self, job: Job, queue: Queue, execution: Execution) -> bool:
+        if not job.timeout or job.timeout < 0 or job.timeout > self.job_timeout_seconds:
+            job.timeout = self.job_timeout_seconds
+        return bool(super().perform_job(job, queue, execution))
+
+
+def work(settings: Settings, *, burst: bool = False, stop: threading.Event | None = None) -> None:
     redis = connect(settings)
     live = LiveRouter.from_settings(settings)
     live.watch()
     live.install_sighup()
     context.install(context.Context(settings, Store(redis), live.current, BusinessCalendar.from_settings(settings)))
-    # logging_level=None: rq leaves its loggers' level alone, so they follow `[logging] libraries` (helpline.logs).
-    SimpleWorker(queues(redis), connection=redis).work(burst=burst, with_scheduler=True, logging_level=None)
+    HelplineWorker.job_timeout_seconds = settings.workers.job_timeout_seconds
+    stop = stop or threading.Event()
+    backoff = 1.0
+    while not stop.is_set():
+        worker = HelplineWorker(queues(redis), connection=redis)
+        try:
+            # logging_level=None: rq leaves its loggers' level alone; they follow `[logging] libraries` (helpline.logs).
+            worker.work(burst=burst, with_scheduler=True, logging_level=None)
+        except (RedisError, OSError) as exc:  # e.g. registering the worker, or its death, while Redis is away
+            log.warning("worker: Redis unavailable (%s)", exc)
+        if burst or worker._shutdown_requested_date is not None:
+            return  # done, or SIGTERM/SIGINT: RQ's own handlers took it
+        log.warning("worker: RQ's work loop ended without a stop request; starting it again in %.0fs", backoff)
+        _wait_for_store(redis, stop, backoff)
+        backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+
+
+def _wait_for_store(redis: Redis, stop: threading.Event, first_wait: float) -> None:
+    """Wait `first_wait`, then until Redis answers (or a stop signal); SIGTERM/SIGINT end the wait and the worker."""
+    previous: dict[signal.Signals, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            previous[sig] = signal.signal(sig, lambda *_: stop.set())
+    try:
+        wait = first_wait
+        while not stop.wait(wait):
+            try:
+                redis.ping()
+                return
+            except (RedisError, OSError) as exc:
+                log.warning("worker: Redis still unavailable (%s)", exc)
+                wait = min(wait * 2, MAX_BACKOFF_SECONDS)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -1,5 +1,6 @@
 """The `scheduler` process: every `[scheduler].interval_seconds`, escalate SLA breaches, promote waiting work and
-route overdue voicemails.
+route overdue voicemails; every `[workers].reconcile_seconds`, queue again the work a dead worker took with it
+(workers/reconcile.py).
 
 `run_once(settings, store, now)` does one pass of three steps and returns what it did (a `Report`):
 
@@ -31,8 +32,12 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+
+from redis.exceptions import RedisError
 
 from core.envelope import Decision, Priority
 from core.errors import StoreUnavailable
@@ -41,10 +46,11 @@ from core.queues import NOTIFY_QUEUE
 from core.records import StoredMessage
 from core.redis_conn import connect
 from core.settings import Settings
-from core.store import Store, store_errors
+from core.store import JOB_RETRY, Store, store_errors
 from ingest.twilio.voicemail_parking import sweep_overdue_voicemails
 from router.hours import BusinessCalendar
 from router.sla import SlaKind, SlaPolicy, SlaStatus, format_duration
+from workers.reconcile import Reconciled, reconcile
 
 log = logging.getLogger("helpline.scheduler")
 
@@ -135,7 +141,9 @@ class _Pass:
         if config.notify_job:
             job_id = f"escalation-{message_id}" if kind is SlaKind.FIRST_RESPONSE else f"{kind}-{message_id}"
             with store_errors():
-                self.store.queue(NOTIFY_QUEUE).enqueue_call(config.notify_job, args=(message_id, reason), job_id=job_id)
+                self.store.queue(NOTIFY_QUEUE).enqueue_call(
+                    config.notify_job, args=(message_id, reason), job_id=job_id, retry=JOB_RETRY
+                )
 
 
 def _reason(kind: SlaKind, status: SlaStatus, decision: Decision) -> str:
@@ -240,7 +248,9 @@ def route_overdue_voicemails(settings: Settings, store: Store) -> int:
 
 
 def serve(settings: Settings, *, stop: threading.Event | None = None, max_runs: int | None = None) -> None:
-    """Run `run_once` every interval until SIGTERM/SIGINT (or `stop`); a Redis outage is logged and retried."""
+    """Run `run_once` every `scheduler.interval_seconds` and the reconciler (workers/reconcile.py) every
+    `workers.reconcile_seconds` until SIGTERM/SIGINT (or `stop`; `max_runs` counts `run_once` passes). A Redis
+    outage or restart is logged and ridden out: the next pass runs on a fresh connection."""
     stop = stop or threading.Event()
     previous = {}
     if threading.current_thread() is threading.main_thread():
@@ -249,19 +259,39 @@ def serve(settings: Settings, *, stop: threading.Event | None = None, max_runs: 
     store = Store(connect(settings))
     calendar = BusinessCalendar.from_settings(settings)
     runs = 0
-    log.info("scheduler: every %ss", settings.scheduler.interval_seconds)
+    log.info(
+        "scheduler: every %ss; lost work looked for every %ss",
+        settings.scheduler.interval_seconds,
+        settings.workers.reconcile_seconds,
+    )
+    next_pass = next_reconcile = time.monotonic()
     try:
         while not stop.is_set() and (max_runs is None or runs < max_runs):
-            runs += 1
-            try:
-                report = run_once(settings, store, datetime.now(UTC), calendar=calendar)
-                if report:
-                    log.info("scheduler: %s", report.summary())
-            except StoreUnavailable as exc:
-                log.warning("scheduler: %s; retrying next interval", exc)
+            if time.monotonic() >= next_reconcile:
+                next_reconcile = time.monotonic() + settings.workers.reconcile_seconds
+                _survive_outage("reconciler", lambda: _log_report(reconcile(settings, store, time.time())))
+            if time.monotonic() >= next_pass:
+                runs += 1
+                next_pass = time.monotonic() + settings.scheduler.interval_seconds
+                _survive_outage(
+                    "scheduler", lambda: _log_report(run_once(settings, store, datetime.now(UTC), calendar=calendar))
+                )
             if max_runs is None or runs < max_runs:
-                stop.wait(settings.scheduler.interval_seconds)
+                stop.wait(max(0.0, min(next_pass, next_reconcile) - time.monotonic()))
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         store.redis.close()
+
+
+def _log_report(report: Report | Reconciled) -> None:
+    if report:
+        log.info("scheduler: %s", report.summary())
+
+
+def _survive_outage(what: str, step: Callable[[], None]) -> None:
+    """Run one step; Redis being away (down, restarting, refusing writes) is logged and tried again next time."""
+    try:
+        step()
+    except (StoreUnavailable, RedisError, OSError) as exc:
+        log.warning("%s: store unavailable (%s); trying again next time", what, exc)

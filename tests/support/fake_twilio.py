@@ -30,6 +30,7 @@ ACCOUNT_SID = "AC" + "0" * 32
 AUTH_TOKEN = "test-auth-token-0123456789abcdef"
 
 _MESSAGES_PATH = re.compile(r"/2010-04-01/Accounts/(AC\w+)/Messages\.json")
+_SENDER = re.compile(r"\+[1-9]\d{5,14}|\d{3,8}")  # E.164, or a short code
 
 
 @dataclass
@@ -45,6 +46,7 @@ class FakeTwilio:
     invalid_numbers: set[str] = field(default_factory=set)
     messages: list[SentMessage] = field(default_factory=list)
     attempts: int = 0
+    garbled: int = 0  # answer this many sends with a 200 that is no message resource (a provider gone strange)
     _failures: list[tuple[int, int, str]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _server: ThreadingHTTPServer | None = None
@@ -73,8 +75,8 @@ class FakeTwilio:
                 status, body = fake._answer(match.group(1), _basic_user(self.headers.get("Authorization")), form)
                 self._send(status, body)
 
-            def _send(self, status: int, body: dict[str, Any]) -> None:
-                data = json.dumps(body).encode()
+            def _send(self, status: int, body: dict[str, Any] | None) -> None:
+                data = json.dumps(body).encode() if body is not None else b"<html>upstream gone strange</html>"
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
@@ -93,7 +95,7 @@ class FakeTwilio:
             self._server.shutdown()
             self._server.server_close()
 
-    def _answer(self, account: str, user: str, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    def _answer(self, account: str, user: str, form: dict[str, str]) -> tuple[int, dict[str, Any] | None]:
         with self._lock:
             self.attempts += 1
             failure = self._failures.pop(0) if self._failures else None
@@ -108,6 +110,18 @@ class FakeTwilio:
                 "more_info": "https://www.twilio.com/docs/errors/21211",
                 "status": 400,
             }
+        sender = form.get("From", "").removeprefix("whatsapp:")
+        if "MessagingServiceSid" not in form and not _SENDER.fullmatch(sender):
+            return 400, {
+                "code": 21212,
+                "message": f"The 'From' number {form.get('From')} is not a valid phone number or shortcode.",
+                "more_info": "https://www.twilio.com/docs/errors/21212",
+                "status": 400,
+            }
+        if self.garbled > 0:
+            with self._lock:
+                self.garbled -= 1
+            return 200, None
         sid = "SM" + uuid.uuid4().hex
         with self._lock:
             self.messages.append(SentMessage(account, user, form, sid))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
@@ -31,9 +32,17 @@ class _Handler:
     messages: list[SinkMessage] = field(default_factory=list)
     refuse_with: str | None = None
     refuse_recipients: dict[str, str] = field(default_factory=dict)  # address -> the RCPT reply refusing it
+    hold_recipients: dict[str, float] = field(default_factory=dict)  # address -> seconds RCPT TO waits to answer
+    rcpts_seen: list[str] = field(default_factory=list)
     arrived: threading.Condition = field(default_factory=threading.Condition)
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: list[str]) -> str:
+        with self.arrived:
+            self.rcpts_seen.append(address)
+            self.arrived.notify_all()
+        hold = self.hold_recipients.pop(address, None)  # once: a slow relay, the client waits mid-transaction
+        if hold is not None:
+            await asyncio.sleep(hold)
         if address in self.refuse_recipients:
             return self.refuse_recipients[address]
         envelope.rcpt_tos.append(address)
@@ -64,6 +73,14 @@ class SmtpSink:
     def refuse_recipient(self, address: str, reply: str) -> None:
         """Answer RCPT TO:<address> with `reply` (e.g. "550 5.1.1 no such user"); other recipients are taken."""
         self.handler.refuse_recipients[address] = reply
+
+    def hold_recipient(self, address: str, seconds: float) -> None:
+        """Answer the next RCPT TO:<address> only after `seconds`: a sender caught then has delivered nothing."""
+        self.handler.hold_recipients[address] = seconds
+
+    def wait_for_rcpt(self, address: str, timeout: float = 10.0) -> bool:
+        with self.handler.arrived:
+            return self.handler.arrived.wait_for(lambda: address in self.handler.rcpts_seen, timeout)
 
     def wait_for(self, count: int, timeout: float = 10.0) -> list[SinkMessage]:
         with self.handler.arrived:
