@@ -42,4 +42,5 @@ test: system-deps $(BIN)/.installed lint
 	PYTHON=$(PYTHON) scripts/check-wheel.sh
 
 bench: system-deps $(BIN)/.installed
+	$(BIN)/pip install -q -c constraints.txt -e '.[test,bench]'  # the baselines some benchmarks compare with
 	$(BIN)/python -m bench

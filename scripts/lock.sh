@@ -9,7 +9,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 "$PYTHON" -m venv "$work/venv"
 "$work/venv/bin/pip" install -q --upgrade pip
-"$work/venv/bin/pip" install -q '.[test]'
+"$work/venv/bin/pip" install -q '.[test,bench]'
 {
   echo "# What \`make run\` and \`make test\` install: written by \`make lock\` (scripts/lock.sh); do not edit by hand."
   echo "# Python $("$work/venv/bin/python" -c 'import platform; print(platform.python_version())')"
