@@ -149,6 +149,26 @@ def route(
 
 
 @app.command()
+def train(
+    settings: SettingsOption = None,
+    shipped_only: Annotated[
+        bool, typer.Option("--shipped-only", help="train on the shipped data alone, without the store")
+    ] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="evaluate, but do not publish to the store")] = False,
+    out: Annotated[Path | None, typer.Option("--out", help="also write the model to this .npz file")] = None,
+) -> None:
+    """Fit the triage model from the shipped data and the desk's corrections, show its held-out evaluation against
+    the current model, and publish it to the store, where every worker picks it up."""
+    from helpline.train_cli import run_train
+
+    code = run_train(
+        settings_or_exit(settings), shipped_only=shipped_only, dry_run=dry_run, out=out, stdout=sys.stdout,
+        stderr=sys.stderr,
+    )  # fmt: skip
+    raise typer.Exit(code)
+
+
+@app.command()
 def explain(
     message_id: Annotated[str, typer.Argument(help="a stored message id")],
     settings: SettingsOption = None,
