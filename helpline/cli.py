@@ -130,6 +130,9 @@ def route(
     since: Annotated[str | None, typer.Option("--since", help="with --replay: ISO time, e.g. 2026-01-31")] = None,
     until: Annotated[str | None, typer.Option("--until", help="with --replay: ISO time")] = None,
     trace: Annotated[bool, typer.Option("--trace", help="add each decision's trace")] = False,
+    model: Annotated[
+        str | None, typer.Option("--model", help="triage model: an exported .npz file or a stored version")
+    ] = None,
 ) -> None:
     """Dry-run routing: JSON Lines on stdin, one decision per line out; or --replay stored messages."""
     from helpline.route_cli import run_route
@@ -137,6 +140,7 @@ def route(
     code = run_route(
         settings_or_exit(settings),
         rules=rules,
+        model=model,
         replay_stored=replay,
         since=since,
         until=until,

@@ -20,8 +20,10 @@ from workers.live_router import LiveRouter
 
 def work(settings: Settings, *, burst: bool = False) -> None:
     redis = connect(settings)
-    live = LiveRouter.from_settings(settings)
+    store = Store(redis)
+    live = LiveRouter.from_settings(settings, store=store)
     live.watch()
+    live.watch_model()
     live.install_sighup()
-    context.install(context.Context(settings, Store(redis), live.current, BusinessCalendar.from_settings(settings)))
+    context.install(context.Context(settings, store, live.current, BusinessCalendar.from_settings(settings)))
     SimpleWorker(queues(redis), connection=redis).work(burst=burst, with_scheduler=True, logging_level="INFO")

@@ -17,6 +17,7 @@ from core.model_store import ModelStore
 from core.records import StoredMessage
 from core.routing_settings import RouterSettings
 from core.store import Store
+from router.engine import Router, compile_router
 from router.text_model import InvalidModel, TextModel
 from router.training_data import Example, data_root
 
@@ -51,6 +52,16 @@ def current_model(store: Store, settings: RouterSettings) -> TextModel | None:
         except InvalidModel as exc:
             log.error("stored triage model %s is invalid (%s); using the shipped model", version, exc)
     return shipped_model()
+
+
+def compile_with_model(settings: RouterSettings, model: TextModel | None) -> Router:
+    """The router for validated `settings` with `model`; by keywords alone (logged) when the model does not fit the
+    settings' categories, so a worker still starts."""
+    try:
+        return compile_router(settings, validated=True, model=model)
+    except InvalidModel as exc:
+        log.error("%s; routing by keywords until `helpline train`", exc)
+        return compile_router(settings, validated=True)
 
 
 # ---- the desk's history ------------------------------------------------------------------------------------------
