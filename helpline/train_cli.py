@@ -58,8 +58,8 @@ def run_train(
         training += history
         corrections = sum(1 for e in history if e.source == "correction")
         stdout.write(f"desk history: {corrections} corrections, {len(history) - corrections} confirmed cases\n")
-    if len({e.category for e in training}) < 2:
-        stderr.write("error: fewer than two categories have training examples\n")
+    if len({e.category for e in training}) < 3:
+        stderr.write("error: fewer than three categories have training examples\n")
         return 1
     stdout.write(f"training on {len(training)} examples, {len(held_out)} held out ...\n")
     started = time.monotonic()
