@@ -42,7 +42,9 @@ def fit_pipeline(examples: Sequence[Example], *, min_df: int = MIN_DF) -> tuple[
         raise ValueError("training needs examples of at least three categories")
     vectorizer = TfidfVectorizer(analyzer=features, min_df=min_df, sublinear_tf=True, dtype=np.float64)
     matrix = vectorizer.fit_transform([e.text for e in examples])
-    classifier = LogisticRegression(C=C, max_iter=500)
+    # saga: converges in ~30 passes on this sparse data, single-threaded (lbfgs on a busy 2-core machine spent most of
+    # its time in BLAS thread contention); a fixed random_state keeps a training reproducible.
+    classifier = LogisticRegression(C=C, solver="saga", tol=1e-3, max_iter=200, random_state=0)
     classifier.fit(matrix, labels, sample_weight=np.array([e.weight for e in examples]))
     return vectorizer, classifier
 
