@@ -382,7 +382,7 @@ class Router:
     ) -> tuple[dict[str, Any], str, str | None]:
         assert self.model is not None
         triage = self.settings.triage
-        scored = self.model.score(text)
+        scored = self.model.score_normalised(text)
         keyword_scores: dict[str, float] = entry["scores"]
         total = sum(keyword_scores.values())
         share = triage.keyword_weight if total else 0.0

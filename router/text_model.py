@@ -17,13 +17,14 @@ import io
 import json
 import math
 import zipfile
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from router.features import FEATURES_VERSION, features, readable
+from router.features import FEATURES_VERSION, KINDS, clean_normalised, feature_parts, model_text, readable
 
 FORMAT = "helpline-triage-model"
 FORMAT_VERSION = 1
@@ -74,46 +75,80 @@ class TextModel:
         self.meta = dict(meta or {})
         self._index = {feature: i for i, feature in enumerate(self.vocabulary)}
         _validate(self)
+        # One lookup table per kind of feature, keyed without the prefix (router/features.py `feature_parts`).
+        self._by_kind: list[dict[str, int]] = [{} for _ in KINDS]
+        for i, feature in enumerate(self.vocabulary):
+            kind, _, value = feature.partition(":")
+            if kind in KINDS:
+                self._by_kind[KINDS.index(kind)][value] = i
+        idf64 = idf.astype(np.float64)
+        self._table = np.hstack([idf64[:, None], idf64[:, None] * coef.astype(np.float64)])
+        self._intercept_list = [float(v) for v in intercept.tolist()]
 
     # ---- scoring ------------------------------------------------------------------------------------------------
 
     def probabilities(self, text: str) -> npt.NDArray[np.float64]:
-        ids, values = self._vector(text)
-        return _softmax(self._scores(ids, values))
+        return np.array(self.score(text).probabilities)
 
     def score(self, text: str, top: int = 3, weighing: int = 5) -> Scored:
-        ids, values = self._vector(text)
-        probs = _softmax(self._scores(ids, values))
-        order = np.argsort(-probs, kind="stable")[:top]
-        ranked = [(self.categories[i], float(probs[i])) for i in order]
+        """Score raw `text`."""
+        return self.score_clean(model_text(text), top, weighing)
+
+    def score_normalised(self, text: str, top: int = 3, weighing: int = 5) -> Scored:
+        """Score text already in router/normalize.py's keyword form (the router has it): skips the folding."""
+        return self.score_clean(clean_normalised(text), top, weighing)
+
+    def score_clean(self, clean: str, top: int = 3, weighing: int = 5) -> Scored:
+        # Few numpy calls on purpose: each costs a microsecond or more whatever its size, so the gather, the tf-idf
+        # weights, the norm and the dot product are five, and the 11 scores are finished in plain Python.
+        found: list[int] = []
+        for table, group in zip(self._by_kind, feature_parts(clean), strict=True):
+            found += [i for i in map(table.get, group) if i is not None]
+        if not found:
+            return self._finish(self._intercept_list, top, None, None, None)
+        distinct = set(found)
+        tf: npt.NDArray[np.float64] | None
+        if len(distinct) == len(found):  # every feature once (the usual case): tf weight 1
+            ids = np.array(found, dtype=np.intp)
+            rows = self._table[ids]  # column 0: idf; then idf * coefficient per category
+            tf, x = None, rows[:, 0]
+        else:
+            counts = Counter(found)
+            ids = np.array(list(counts), dtype=np.intp)
+            rows = self._table[ids]
+            tf = np.log(np.array(list(counts.values()), dtype=np.float64)) + 1.0
+            x = rows[:, 0] * tf
+        norm = math.sqrt(float(x @ x))
+        summed = (rows[:, 1:].sum(axis=0) if tf is None else tf @ rows[:, 1:]) / norm
+        logits = [float(v) + b for v, b in zip(summed.tolist(), self._intercept_list, strict=True)]
+        return self._finish(logits, top, ids, rows, (tf, norm))
+
+    def _finish(
+        self,
+        logits: list[float],
+        top: int,
+        ids: npt.NDArray[np.intp] | None,
+        rows: npt.NDArray[np.float64] | None,
+        weights: tuple[npt.NDArray[np.float64] | None, float] | None,
+        weighing: int = 5,
+    ) -> Scored:
+        peak = max(logits)
+        exps = [math.exp(v - peak) for v in logits]
+        total = sum(exps)
+        probabilities = tuple(v / total for v in exps)
+        order = sorted(range(len(probabilities)), key=lambda i: -probabilities[i])[:top]
+        ranked = [(self.categories[i], probabilities[i]) for i in order]
         heavy: list[tuple[str, float]] = []
-        if len(ids):
-            contributions = values * self.coef[ids, order[0]]
-            for j in np.argsort(-contributions, kind="stable")[:weighing]:
-                if contributions[j] <= 0:
+        if ids is not None and rows is not None and weights is not None:
+            tf, norm = weights
+            column = rows[:, 1 + order[0]]
+            contributions = (column if tf is None else column * tf) / norm
+            for j in np.argsort(-contributions, kind="stable")[:weighing].tolist():
+                value = float(contributions[j])
+                if value <= 0:
                     break
-                heavy.append((readable(self.vocabulary[ids[j]]), round(float(contributions[j]), 3)))
-        return Scored(tuple(probs.tolist()), ranked, heavy)
-
-    def _vector(self, text: str) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.float64]]:
-        counts: dict[int, int] = {}
-        index = self._index
-        for feature in features(text):
-            i = index.get(feature)
-            if i is not None:
-                counts[i] = counts.get(i, 0) + 1
-        if not counts:
-            return np.empty(0, dtype=np.intp), np.empty(0, dtype=np.float64)
-        ids = np.fromiter(counts.keys(), dtype=np.intp, count=len(counts))
-        tf = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
-        values = (np.log(tf) + 1.0) * self.idf[ids]
-        norm = math.sqrt(float(values @ values))
-        return ids, values / norm if norm else values
-
-    def _scores(self, ids: npt.NDArray[np.intp], values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-        if not len(ids):
-            return self.intercept.astype(np.float64)
-        return np.asarray(values @ self.coef[ids] + self.intercept, dtype=np.float64)
+                heavy.append((readable(self.vocabulary[int(ids[j])]), round(value, 3)))
+        return Scored(probabilities, ranked, heavy)
 
     # ---- the plain format ---------------------------------------------------------------------------------------
 
@@ -217,8 +252,3 @@ def _validate(model: TextModel) -> None:
             raise InvalidModel(f"{name} holds a value that is not a finite number")
     if np.any(model.idf <= 0):
         raise InvalidModel("idf values must be positive")
-
-
-def _softmax(scores: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    shifted = np.exp(scores - scores.max())
-    return np.asarray(shifted / shifted.sum(), dtype=np.float64)
