@@ -65,7 +65,9 @@ def run_train(
     started = time.monotonic()
     model = fit(training)
     stdout.write(
-        f"trained model {model.version}: {len(model.vocabulary)} features in {time.monotonic() - started:.1f}s\n"
+        f"trained model {model.version}: {len(model.vocabulary)} features in {time.monotonic() - started:.1f}s"
+        + ("" if model.meta.get("converged", True) else " (stopped at the iteration limit before full convergence)")
+        + "\n"
     )
     alone = router_settings.model_copy(
         update={"triage": router_settings.triage.model_copy(update={"keyword_weight": 0.0, "min_confidence": 0.0})}
@@ -84,9 +86,10 @@ def run_train(
     ]
     if current is not None:
         try:
+            stdout.write(f"current = model {current.version}\n")
             columns.append(
                 evaluate_router(
-                    f"current {current.version[:15]}",
+                    "current",
                     compile_router(router_settings, validated=True, model=current),
                     held_out,
                 )
