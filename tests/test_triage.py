@@ -226,6 +226,8 @@ def test_a_worker_picks_up_a_new_model_and_keeps_the_old_one_when_the_new_one_is
     assert live.reload_model() is False  # a refused version is not retried on every poll
     models.use(small_model.version)
     assert live.reload_model() is False  # already running it
+    assert live.reload() is True  # new rules keep the running model
+    assert live.current().model is running.model
     live.stop()
 
 
