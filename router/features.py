@@ -5,9 +5,10 @@ apostrophes, dashes), then every run of digits becomes one `0`, so an amount, a 
 code is never a feature of its own. Features (prefix says the kind):
 
 - `w:` English words (ASCII letters, digits and apostrophes) and `b:` pairs of neighbouring words;
-- `c:` character n-grams of 2 to 4 characters over the text with its spaces collapsed and one space at each end,
-  so "refnd" still shares "re", "ref", "nd " with "refund", and Chinese, which has no spaces, is read in
-  overlapping bigrams to 4-grams (充值, 值失败, 没到账);
+- `c:` character 3- and 4-grams over the text with its spaces collapsed and one space at each end, so "refnd" still
+  shares " ref", "ref" with "refund"; and character pairs that hold a Chinese character, so Chinese, which has no
+  spaces, is read in overlapping bigrams to 4-grams (充值, 值失败, 没到账). English letter pairs are left out: they
+  say little and were a third of an English message's features (the cost of scoring is per feature);
 - `u:` single Chinese characters (钱, 卡, 退), which carry meaning on their own.
 
 Training (router/training.py) hands this function to scikit-learn as the analyzer, and scoring
@@ -22,7 +23,7 @@ from itertools import pairwise
 
 from router.normalize import has_cjk, normalize
 
-FEATURES_VERSION = 1  # stored in every model: a model trained on other features is refused
+FEATURES_VERSION = 2  # stored in every model: a model trained on other features is refused
 _DIGITS = re.compile(r"\d+")
 _WORDS = re.compile(r"[a-z0-9']+")
 _SPACES = re.compile(r"\s+")
@@ -54,7 +55,9 @@ def feature_parts(clean: str) -> tuple[list[str], list[str], list[str], list[str
     pairs = [a + " " + b for a, b in pairwise(words)]
     padded = f" {clean} "
     size = len(padded)
-    grams = [padded[i : i + n] for n in (2, 3, 4) for i in range(size - n + 1)]
+    grams = [padded[i : i + n] for n in (3, 4) for i in range(size - n + 1)]
+    if not clean.isascii():  # Chinese words are mostly two characters; English letter pairs say little
+        grams += [gram for i in range(size - 1) if not (gram := padded[i : i + 2]).isascii()]
     units = [] if clean.isascii() else [ch for ch in clean if has_cjk(ch)]
     return words, pairs, grams, units
 
