@@ -122,12 +122,15 @@ def main() -> str:
             f"Load average when the run ended: {load:.1f} on {os.cpu_count()} cores (other work shares them; the "
             "ratio is the figure to read).",
             "",
-            "| router | `helpline route`, decisions/s | vs rules only | step median µs | step p99 µs |",
-            "|---|---:|---:|---:|---:|",
+            "| router | `helpline route`, decisions/s | vs rules only | step median µs | step mean µs | step p99 µs |",
+            "|---|---:|---:|---:|---:|---:|",
             row("rules only (baseline)", rules_steps, rules_rate, rules_rate),
             row("rules + triage model (shipped default)", model_steps, model_rate, rules_rate),
             "",
             verdicts,
+            "On a shared machine the mean and p99 carry the time the process spent preempted (a step that is "
+            "descheduled waits a whole time slice, ~10 ms): the longer step meets that more often, so the mean and "
+            "`helpline route`'s rate fall further than the median says; the median is the step's own cost.",
             f"For scale: scikit-learn's fitted pipeline scores one message in {sklearn_us:,.0f} µs "
             "(`vectorizer.transform` + `predict_proba`), which is why workers score with the exported arrays "
             "(router/text_model.py).",
