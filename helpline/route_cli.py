@@ -35,7 +35,7 @@ from helpline.rules_file import load_router_file
 from router.engine import Router, RoutingContext, compile_router
 from router.replay import ReplayReport, format_report
 from router.text_model import InvalidModel, TextModel
-from workers.triage import current_model, shipped_model, stored_model
+from workers.triage import current_model, stored_model
 
 DRY_RUN_SENDER = "dry-run@helpline.invalid"
 
@@ -161,10 +161,7 @@ def choose_model(settings: Settings, router_settings: RouterSettings, model: str
             except InvalidModel as exc:
                 raise InvalidModel(f"{path}: {exc}") from None
         return stored_model(Store(connect(settings)), model)
-    try:
-        return current_model(Store(connect(settings)), router_settings)
-    except StoreUnavailable:
-        return shipped_model()
+    return current_model(Store(connect(settings)), router_settings)  # the shipped one if the store is down
 
 
 def run_route(

@@ -12,6 +12,7 @@ import logging
 from datetime import UTC, datetime
 
 from core.corrections import Correction, Corrections
+from core.errors import StoreUnavailable
 from core.inbox import Inbox
 from core.model_store import ModelStore
 from core.records import StoredMessage
@@ -45,7 +46,11 @@ def current_model(store: Store, settings: RouterSettings) -> TextModel | None:
     """The model workers route with now (module docstring)."""
     if not settings.triage.enabled:
         return None
-    version = ModelStore(store).current_version()
+    try:
+        version = ModelStore(store).current_version()
+    except StoreUnavailable as exc:  # start anyway; the model watcher picks the store's model up once it answers
+        log.warning("cannot read the current triage model (%s); using the shipped model", exc)
+        version = None
     if version is not None:
         try:
             return stored_model(store, version)
