@@ -37,11 +37,15 @@ def run_train(
     out: Path | None,
     stdout: TextIO,
     stderr: TextIO,
+    shipped: list[Example] | None = None,
 ) -> int:
-    """The whole command; returns its exit status (0 ok, 1 nothing usable to train on, 2 store unavailable)."""
+    """The whole command; returns its exit status (0 ok, 1 nothing usable to train on, 2 store unavailable).
+
+    `shipped` replaces the shipped examples (tests train on a slice of them, in seconds)."""
     router_settings = settings.router
     categories = list(router_settings.categories)
-    shipped = shipped_examples(categories)
+    if shipped is None:
+        shipped = shipped_examples(categories)
     training, held_out = split(shipped)
     store: Store | None = None
     current: TextModel | None

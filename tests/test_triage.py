@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import time
 from functools import partial
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from core.routing_settings import RouterSettings
 from core.settings import Settings, load_settings
 from core.store import Store
 from helpline.cli import app
-from helpline.train_cli import evaluate_router
+from helpline.train_cli import evaluate_router, run_train
 from router import RoutingContext, compile_router
 from router.explain import explain
 from router.features import features, model_text
@@ -249,3 +250,27 @@ def test_route_replay_with_a_new_model_shows_what_it_would_move(
     bad.write_bytes(b"junk")
     refused = runner.invoke(app, ["route", "--settings", str(SETTINGS), "--replay", "--model", str(bad)])
     assert refused.exit_code == 2 and "bad.npz" in refused.stderr
+
+
+def test_train_publishes_a_model_that_a_running_worker_picks_up(
+    settings: Settings, store: Store, data: tuple[list[Example], list[Example]], tmp_path: Path
+) -> None:
+    settings_file = tmp_path / "settings.toml"
+    settings_file.write_text(SETTINGS.read_text(encoding="utf-8"), encoding="utf-8")
+    live = LiveRouter.from_file(settings_file, store=store)
+    live.watch_model(interval=0.05)
+    shipped = [e for e in data[0] + data[1] if e.language == "zh"] + (data[0] + data[1])[::10]
+    out, err = io.StringIO(), io.StringIO()
+    code = run_train(settings, shipped_only=False, dry_run=False, out=None, stdout=out, stderr=err, shipped=shipped)
+    assert code == 0, err.getvalue()
+    report = out.getvalue()
+    assert "desk history: 0 corrections" in report
+    assert "keywords" in report and "current" in report and "new alone" in report
+    assert "confusion, new, zh" in report and "published model" in report
+    version = ModelStore(store).current_version()
+    assert version is not None and version in report
+    deadline = time.monotonic() + 10
+    while live.current().model.version != version and time.monotonic() < deadline:  # type: ignore[union-attr]
+        time.sleep(0.02)
+    assert live.current().model.version == version  # type: ignore[union-attr]
+    live.stop()
