@@ -5,10 +5,10 @@ apostrophes, dashes), then every run of digits becomes one `0`, so an amount, a 
 code is never a feature of its own. Features (prefix says the kind):
 
 - `w:` English words (ASCII letters, digits and apostrophes) and `b:` pairs of neighbouring words;
-- `c:` character 3- and 4-grams over the text with its spaces collapsed and one space at each end, so "refnd" still
-  shares " ref", "ref" with "refund"; and character pairs that hold a Chinese character, so Chinese, which has no
-  spaces, is read in overlapping bigrams to 4-grams (充值, 值失败, 没到账). English letter pairs are left out: they
-  say little and were a third of an English message's features (the cost of scoring is per feature);
+- `c:` character 3- and 4-grams of each space-separated token with a space at each end, so "refnd" still shares
+  " ref", "ref" with "refund"; and character pairs that hold a Chinese character, so Chinese, which has no spaces,
+  is read in overlapping bigrams to 4-grams (充值, 值失败, 没到账). English letter pairs are left out: they say
+  little and were a third of an English message's features (the cost of scoring is per feature);
 - `u:` single Chinese characters (钱, 卡, 退), which carry meaning on their own.
 
 Training (router/training.py) hands this function to scikit-learn as the analyzer, and scoring
@@ -23,7 +23,7 @@ from itertools import pairwise
 
 from router.normalize import has_cjk, normalize
 
-FEATURES_VERSION = 2  # stored in every model: a model trained on other features is refused
+FEATURES_VERSION = 3  # stored in every model: a model trained on other features is refused
 _DIGITS = re.compile(r"\d+")
 _WORDS = re.compile(r"[a-z0-9']+")
 _SPACES = re.compile(r"\s+")
@@ -50,16 +50,35 @@ KINDS = ("w", "b", "c", "u")  # the prefixes, in the order `feature_parts` retur
 def feature_parts(clean: str) -> tuple[list[str], list[str], list[str], list[str]]:
     """The features of `clean` text (`model_text`'s form), unprefixed, by kind: words, word pairs, character
     n-grams, Chinese characters. Scoring looks each group up in its own table, which spares building a prefixed
-    string per feature (most of the cost of scoring one message)."""
-    words = [w for w in (w.strip("'") for w in _WORDS.findall(clean)) if w]
+    string per feature."""
+    words = ascii_words(clean)
     pairs = [a + " " + b for a, b in pairwise(words)]
-    padded = f" {clean} "
+    grams: list[str] = []
+    units: list[str] = []
+    for token in clean.split(" ") if clean else ():
+        grams += token_grams(token)
+        units += token_units(token)
+    return words, pairs, grams, units
+
+
+def ascii_words(clean: str) -> list[str]:
+    return [w for w in (w.strip("'") for w in _WORDS.findall(clean)) if w]
+
+
+def token_grams(token: str) -> list[str]:
+    """The character n-grams of one space-separated token, with a space at each end: 3- and 4-grams, and the pairs
+    that hold a Chinese character. Per token (not across tokens), so scoring can remember a token's features: most
+    words of a support message were seen in earlier ones."""
+    padded = f" {token} "
     size = len(padded)
     grams = [padded[i : i + n] for n in (3, 4) for i in range(size - n + 1)]
-    if not clean.isascii():  # Chinese words are mostly two characters; English letter pairs say little
+    if not token.isascii():  # Chinese words are mostly two characters; English letter pairs say little
         grams += [gram for i in range(size - 1) if not (gram := padded[i : i + 2]).isascii()]
-    units = [] if clean.isascii() else [ch for ch in clean if has_cjk(ch)]
-    return words, pairs, grams, units
+    return grams
+
+
+def token_units(token: str) -> list[str]:
+    return [] if token.isascii() else [ch for ch in token if has_cjk(ch)]
 
 
 def features_of_normalised(clean: str) -> list[str]:

@@ -19,15 +19,28 @@ import math
 import zipfile
 from collections import Counter
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from router.features import FEATURES_VERSION, KINDS, clean_normalised, feature_parts, model_text, readable
+from router.features import (
+    FEATURES_VERSION,
+    KINDS,
+    ascii_words,
+    clean_normalised,
+    model_text,
+    readable,
+    token_grams,
+    token_units,
+)
 
 FORMAT = "helpline-triage-model"
 FORMAT_VERSION = 1
+TOKEN_CACHE = 50_000
+_TF_CACHED = 64
+_TF_WEIGHT = [0.0] + [1.0 + math.log(c) for c in range(1, _TF_CACHED)]  # sublinear tf, as TfidfVectorizer
 MAX_BYTES = 64 * 1024 * 1024  # a model bigger than this is a mistake, not a model
 
 
@@ -75,14 +88,15 @@ class TextModel:
         self.meta = dict(meta or {})
         self._index = {feature: i for i, feature in enumerate(self.vocabulary)}
         _validate(self)
+        self._token_ids: dict[str, list[int]] = {}  # token -> ids of its character features (`_found`)
         # One lookup table per kind of feature, keyed without the prefix (router/features.py `feature_parts`).
         self._by_kind: list[dict[str, int]] = [{} for _ in KINDS]
         for i, feature in enumerate(self.vocabulary):
             kind, _, value = feature.partition(":")
             if kind in KINDS:
                 self._by_kind[KINDS.index(kind)][value] = i
-        idf64 = idf.astype(np.float64)
-        self._table = np.hstack([idf64[:, None], idf64[:, None] * coef.astype(np.float64)])
+        idf64 = idf.astype(np.float64)[:, None]
+        self._table = np.hstack([idf64 * idf64, idf64 * coef.astype(np.float64)])  # see score_clean
         self._intercept_list = [float(v) for v in intercept.tolist()]
 
     # ---- scoring ------------------------------------------------------------------------------------------------
@@ -99,38 +113,49 @@ class TextModel:
         return self.score_clean(clean_normalised(text), top, weighing)
 
     def score_clean(self, clean: str, top: int = 3, weighing: int = 5) -> Scored:
-        # Few numpy calls on purpose: each costs a microsecond or more whatever its size, so the gather, the tf-idf
-        # weights, the norm and the dot product are five, and the 11 scores are finished in plain Python.
-        found: list[int] = []
-        for table, group in zip(self._by_kind, feature_parts(clean), strict=True):
-            found += [i for i in map(table.get, group) if i is not None]
-        if not found:
-            return self._finish(self._intercept_list, top, None, None, None)
-        distinct = set(found)
-        tf: npt.NDArray[np.float64] | None
-        if len(distinct) == len(found):  # every feature once (the usual case): tf weight 1
-            ids = np.array(found, dtype=np.intp)
-            rows = self._table[ids]  # column 0: idf; then idf * coefficient per category
-            tf, x = None, rows[:, 0]
-        else:
-            counts = Counter(found)
-            ids = np.array(list(counts), dtype=np.intp)
-            rows = self._table[ids]
-            tf = np.log(np.array(list(counts.values()), dtype=np.float64)) + 1.0
-            x = rows[:, 0] * tf
-        norm = math.sqrt(float(x @ x))
-        summed = (rows[:, 1:].sum(axis=0) if tf is None else tf @ rows[:, 1:]) / norm
-        logits = [float(v) + b for v, b in zip(summed.tolist(), self._intercept_list, strict=True)]
-        return self._finish(logits, top, ids, rows, (tf, norm))
+        # Few numpy calls on purpose: each costs a microsecond or more whatever its size. The table's column 0 holds
+        # idf², the others idf × coefficient, so ONE product of [tf-weight², tf-weight] with the message's rows
+        # gives both the squared norm and the 11 unnormalised scores; the rest is plain Python on 11 numbers.
+        counts = Counter(self._found(clean))
+        if not counts:
+            return self._finish(self._intercept_list, top, [], None, None, weighing)
+        ids = list(counts)
+        rows = self._table[np.array(ids, dtype=np.intp)]
+        tf = [_TF_WEIGHT[c] if c < _TF_CACHED else 1.0 + math.log(c) for c in counts.values()]
+        weights = np.array([[w * w for w in tf], tf])
+        both = (weights @ rows).tolist()
+        norm = math.sqrt(both[0][0])
+        logits = [v / norm + b for v, b in zip(both[1][1:], self._intercept_list, strict=True)]
+        return self._finish(logits, top, ids, rows, weights[1] / norm, weighing)
+
+    def _found(self, clean: str) -> list[int]:
+        """The vocabulary ids of the features of `clean`, repeats included (the same multiset as `feature_parts`,
+        which tests/test_triage.py checks against scikit-learn). A token's character features are remembered: the
+        words of support messages repeat, so most tokens cost one dictionary lookup."""
+        words_table, pairs_table, grams_table, units_table = self._by_kind
+        words = ascii_words(clean)
+        found = [i for i in map(words_table.get, words) if i is not None]
+        found += [i for i in map(pairs_table.get, [a + " " + b for a, b in pairwise(words)]) if i is not None]
+        cache = self._token_ids
+        for token in clean.split(" ") if clean else ():
+            ids = cache.get(token)
+            if ids is None:
+                ids = [i for i in map(grams_table.get, token_grams(token)) if i is not None]
+                ids += [i for i in map(units_table.get, token_units(token)) if i is not None]
+                if len(cache) >= TOKEN_CACHE:  # bounded: a flood of unique tokens cannot grow it
+                    cache.clear()
+                cache[token] = ids
+            found += ids
+        return found
 
     def _finish(
         self,
         logits: list[float],
         top: int,
-        ids: npt.NDArray[np.intp] | None,
+        ids: list[int],
         rows: npt.NDArray[np.float64] | None,
-        weights: tuple[npt.NDArray[np.float64] | None, float] | None,
-        weighing: int = 5,
+        scale: npt.NDArray[np.float64] | None,
+        weighing: int,
     ) -> Scored:
         peak = max(logits)
         exps = [math.exp(v - peak) for v in logits]
@@ -139,15 +164,12 @@ class TextModel:
         order = sorted(range(len(probabilities)), key=lambda i: -probabilities[i])[:top]
         ranked = [(self.categories[i], probabilities[i]) for i in order]
         heavy: list[tuple[str, float]] = []
-        if ids is not None and rows is not None and weights is not None:
-            tf, norm = weights
-            column = rows[:, 1 + order[0]]
-            contributions = (column if tf is None else column * tf) / norm
-            for j in np.argsort(-contributions, kind="stable")[:weighing].tolist():
-                value = float(contributions[j])
-                if value <= 0:
+        if rows is not None and scale is not None and weighing:
+            contributions = (rows[:, 1 + order[0]] * scale).tolist()
+            for j in sorted(range(len(ids)), key=contributions.__getitem__, reverse=True)[:weighing]:
+                if contributions[j] <= 0:
                     break
-                heavy.append((readable(self.vocabulary[int(ids[j])]), round(value, 3)))
+                heavy.append((readable(self.vocabulary[ids[j]]), round(contributions[j], 3)))
         return Scored(probabilities, ranked, heavy)
 
     # ---- the plain format ---------------------------------------------------------------------------------------
