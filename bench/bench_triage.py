@@ -102,7 +102,10 @@ def main() -> str:
 
     def row(name: str, steps: list[float], rate: float, base: float) -> str:
         q = statistics.quantiles(steps, n=100)
-        return f"| {name} | {rate:,.0f} | {fmt_ratio(rate / base)} | {statistics.median(steps):.0f} | {q[98]:.0f} |"
+        return (
+            f"| {name} | {rate:,.0f} | {fmt_ratio(rate / base)} | {statistics.median(steps):.0f} | "
+            f"{statistics.mean(steps):.0f} | {q[98]:.0f} |"
+        )
 
     model_median = statistics.median(model_steps) / 1000
     verdicts = (
