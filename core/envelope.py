@@ -113,3 +113,5 @@ class Decision(BaseModel):
     template: str = "acknowledgement"
     suppress_ack: bool = False
     trace: list[dict[str, Any]] = Field(default_factory=list)
+    # Why an agent should check the category (the triage model was unsure), or None.
+    review: str | None = None

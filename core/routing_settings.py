@@ -102,7 +102,28 @@ class ContactTagRule(_Open):
     sender_regex: str | None = None
 
 
+class TriageSettings(Section):
+    """The learned model that proposes a category (router/text_model.py), under the ordered rules."""
+
+    enabled: bool = Field(True, description="propose the category with the learned model; false: keyword scores only")
+    min_confidence: float = Field(
+        0.35, ge=0, le=1, description="below it the keyword result (or the default category) stands, flagged for review"
+    )
+    keyword_weight: float = Field(
+        0.2,
+        ge=0,
+        le=1,
+        description="share of the keyword scores blended with the model's probabilities (0: model only)",
+    )
+    correction_weight: float = Field(5.0, gt=0, description="training weight of an agent's category correction")
+    confirmed_weight: float = Field(
+        0.5, ge=0, description="training weight of a case resolved without correction (0: not used)"
+    )
+    reload_seconds: float = Field(5.0, gt=0, description="how often a worker checks the store for a new model version")
+
+
 class RouterSettings(Section):
+    triage: TriageSettings = Field(default_factory=TriageSettings, description="the learned category model")
     default_category: str = Field("general", description="the category when no keyword matches")
     default_priority: Priority = Field(Priority.NORMAL, description="the priority of a category that sets none")
     queues: list[str] = Field(default_factory=list, description="queues rules may name; categories add their own")

@@ -1,4 +1,5 @@
-"""`helpline agent next QUEUE`, `answer MESSAGE_ID` and `resolve MESSAGE_ID`: the agents' side from a terminal."""
+"""`helpline agent next QUEUE`, `answer MESSAGE_ID`, `resolve MESSAGE_ID` and `recategorize MESSAGE_ID CATEGORY`: the
+agents' side from a terminal."""
 
 from __future__ import annotations
 
@@ -109,3 +110,23 @@ def save_attachment(
         raise typer.Exit(3)
     out.write_bytes(content)
     typer.echo(f"{out}: {len(content)} bytes")
+
+
+@agent_app.command("recategorize")
+def recategorize_message(
+    message_id: Annotated[str, typer.Argument(help="the message whose category was wrong")],
+    category: Annotated[str, typer.Argument(help="the right category, e.g. refund")],
+    reason: Annotated[str, typer.Option("--reason", "-r", help="why: kept with the correction")],
+    agent: AgentOption = "agent",
+    settings: SettingsOption = None,
+) -> None:
+    """Correct a message's category: it changes now (and moves queue if still waiting), and `helpline train` learns
+    from the correction."""
+    from core.redis_conn import connect
+    from core.store import Store
+    from workers.triage import recategorize
+
+    loaded = settings_or_exit(settings)
+    with store_errors_exit(LookupError, ValueError):
+        done = recategorize(Store(connect(loaded)), loaded.router, message_id, category, agent, reason)
+    typer.echo(f"{done.message_id}: category {done.from_category} -> {done.to_category} (kept for training)")

@@ -143,6 +143,9 @@ def route(
     since: Annotated[str | None, typer.Option("--since", help="with --replay: ISO time, e.g. 2026-01-31")] = None,
     until: Annotated[str | None, typer.Option("--until", help="with --replay: ISO time")] = None,
     trace: Annotated[bool, typer.Option("--trace", help="add each decision's trace")] = False,
+    model: Annotated[
+        str | None, typer.Option("--model", help="triage model: an exported .npz file or a stored version")
+    ] = None,
 ) -> None:
     """Dry-run routing: JSON Lines on stdin, one decision per line out; or --replay stored messages."""
     from helpline.route_cli import run_route
@@ -150,6 +153,7 @@ def route(
     code = run_route(
         settings_or_exit(settings),
         rules=rules,
+        model=model,
         replay_stored=replay,
         since=since,
         until=until,
@@ -158,6 +162,26 @@ def route(
         stdout=sys.stdout,
         stderr=sys.stderr,
     )
+    raise typer.Exit(code)
+
+
+@app.command()
+def train(
+    settings: SettingsOption = None,
+    shipped_only: Annotated[
+        bool, typer.Option("--shipped-only", help="train on the shipped data alone, without the store")
+    ] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="evaluate, but do not publish to the store")] = False,
+    out: Annotated[Path | None, typer.Option("--out", help="also write the model to this .npz file")] = None,
+) -> None:
+    """Fit the triage model from the shipped data and the desk's corrections, show its held-out evaluation against
+    the current model, and publish it to the store, where every worker picks it up."""
+    from helpline.train_cli import run_train
+
+    code = run_train(
+        settings_or_exit(settings), shipped_only=shipped_only, dry_run=dry_run, out=out, stdout=sys.stdout,
+        stderr=sys.stderr,
+    )  # fmt: skip
     raise typer.Exit(code)
 
 

@@ -7,7 +7,10 @@ goes on; the exit status is 1 at the end if any line was bad.
 
 With `--replay`, stored messages are decided again by the candidate rules instead, each in the context its original
 decision recorded (new conversation or not, contact tags, business hours, time), so only the rules differ;
-router/replay.py compares and reports.
+router/replay.py compares and reports. `--model NEW` (an exported .npz file, or a version stored by `helpline
+train`) decides with that triage model instead of the current one, so a replay shows what a new model would move.
+Without it the current model routes: the store's, or the shipped one when the store cannot be reached (a dry run
+on a laptop).
 """
 
 from __future__ import annotations
@@ -25,11 +28,14 @@ from core.errors import SettingsError, StoreUnavailable
 from core.language import detect_language
 from core.records import StoredMessage
 from core.redis_conn import connect
+from core.routing_settings import RouterSettings
 from core.settings import Settings
 from core.store import Store
 from helpline.rules_file import load_router_file
 from router.engine import Router, RoutingContext, compile_router
 from router.replay import ReplayReport, format_report
+from router.text_model import InvalidModel, TextModel
+from workers.triage import current_model, stored_model
 
 DRY_RUN_SENDER = "dry-run@helpline.invalid"
 
@@ -61,6 +67,8 @@ def route_lines(lines: Iterable[str], router: Router, out: TextIO, *, trace: boo
             result["tags"] = decision.tags
         if decision.suppress_ack:
             result["suppress_ack"] = True
+        if decision.review:
+            result["review"] = decision.review
         if trace:
             result["trace"] = decision.trace
         out.write(json.dumps(result, ensure_ascii=False) + "\n")
@@ -139,10 +147,28 @@ def context_of(message: StoredMessage, store: Store) -> RoutingContext:
     return RoutingContext(contact_tags=frozenset(tags), now=message.envelope.received_at)
 
 
+def choose_model(settings: Settings, router_settings: RouterSettings, model: str | None) -> TextModel | None:
+    """The triage model a run uses; `InvalidModel` or `StoreUnavailable` when `model` names an unusable one."""
+    if not router_settings.triage.enabled:
+        return None
+    if model is not None:
+        path = Path(model)
+        if path.suffix == ".npz" or path.exists():
+            try:
+                return TextModel.from_bytes(path.read_bytes())
+            except OSError as exc:
+                raise InvalidModel(f"{path}: {exc.strerror}") from None
+            except InvalidModel as exc:
+                raise InvalidModel(f"{path}: {exc}") from None
+        return stored_model(Store(connect(settings)), model)
+    return current_model(Store(connect(settings)), router_settings)  # the shipped one if the store is down
+
+
 def run_route(
     settings: Settings,
     *,
     rules: Path | None,
+    model: str | None = None,
     replay_stored: bool,
     since: str | None,
     until: str | None,
@@ -158,7 +184,13 @@ def run_route(
         for problem in exc.problems:
             stderr.write(f"error: {problem}\n")
         return 2
-    router = compile_router(router_settings, validated=True)  # both loaders refuse semantic problems
+    try:
+        triage_model = choose_model(settings, router_settings, model)
+        # both loaders refuse semantic problems; a model that does not fit the categories raises InvalidModel
+        router = compile_router(router_settings, validated=True, model=triage_model)
+    except (InvalidModel, StoreUnavailable) as exc:
+        stderr.write(f"error: --model: {exc}\n" if model else f"error: {exc}\n")
+        return 2
     if not replay_stored:
         return 1 if route_lines(stdin, router, stdout, trace=trace) else 0
     try:

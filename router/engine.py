@@ -9,6 +9,11 @@ keywords found in the message — an English keyword weighs its number of words,
 (minimum 1) — so longer phrases count more, and a match nested inside a longer match does not count ("pay" inside
 "apple pay", "transfer" inside "transfer fee"). The highest score wins; ties go to the category declared first; no match
 gives `default_category`. A category's priority and queue follow it unless a rule has set them explicitly.
+
+With a triage model (router/text_model.py, `[router.triage]`), the model proposes instead: its probabilities are
+blended with the keyword scores (each category's share of the keyword total, weighted `keyword_weight`), and the best
+blended category wins when it reaches `min_confidence`. Below it, the keyword result stands if a keyword matched,
+otherwise the default category, and the decision is flagged for review. Either way the rules then run unchanged.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from router.index_keys import Key, message_keys
 from router.keywords import KeywordIndex, outermost
 from router.normalize import fold, match_form
 from router.senders import SenderMatcher
+from router.text_model import InvalidModel, TextModel
 from router.trace_entries import ReadOnlyEntry
 
 DEFAULT_TEMPLATE = "acknowledgement"
@@ -122,8 +128,15 @@ class Router:
     Takes a valid document: build it with `compile_router`, which refuses an invalid one.
     """
 
-    def __init__(self, settings: RouterSettings, *, index_rules: bool = True) -> None:
+    def __init__(self, settings: RouterSettings, *, index_rules: bool = True, model: TextModel | None = None) -> None:
         self.settings = settings
+        self.model = model if settings.triage.enabled else None
+        if self.model is not None:
+            unknown = sorted(set(self.model.categories) - set(settings.categories))
+            if unknown:
+                raise InvalidModel(
+                    f"model {self.model.version} proposes categories the settings do not have: {', '.join(unknown)}"
+                )
         self._index = KeywordIndex()
         self._categories: dict[str, CompiledCategory] = {}
         # keyword id -> [(category position, weight)]: scoring walks only the keywords a message contains.
@@ -239,7 +252,7 @@ class Router:
             context_entry["tags_from_settings"] = given
         trace: list[dict[str, Any]] = [context_entry]
         reasons: list[str] = []
-        facts.category = self._classify(facts, reasons, trace)
+        facts.category, review = self._classify(facts, reasons, trace)
         category = self._categories.get(facts.category)
         priority = category.priority if category else self.settings.default_priority
         queue = category.queue if category else self.settings.queue_for(facts.category)
@@ -303,6 +316,7 @@ class Router:
             template=template,
             suppress_ack=suppress_ack,
             trace=trace,
+            review=review,
         )
 
     def skipped(self, entry: dict[str, Any]) -> bool:
@@ -316,50 +330,107 @@ class Router:
         entry = ReadOnlyEntry(step="rule", rule=self._names[index], matched=False, why=why_not)
         return self._failures[index].setdefault(why_not, entry)
 
-    def _classify(self, facts: Facts, reasons: list[str], trace: list[dict[str, Any]]) -> str:
+    def _classify(self, facts: Facts, reasons: list[str], trace: list[dict[str, Any]]) -> tuple[str, str | None]:
+        """The proposed category, and why an agent should check it (None: no need)."""
         chosen = facts.chosen_category
         if chosen and chosen in self._categories:
             reasons.append(f"category {chosen}: chosen by the customer (menu or button), no keyword guessing")
             trace.append({"step": "classify", "category": chosen, "chosen": True})
-            return chosen
+            return chosen, None
+        if chosen:
+            reasons.append(f"the customer chose an unknown category {chosen!r}; classified by keywords instead")
+        entry, reason, review = self.propose(facts.text, facts.spans)
+        reasons.append(reason)
+        trace.append(entry)
+        return entry["category"], review
+
+    def propose(
+        self, text: str, spans: list[tuple[int, int, int]] | None = None
+    ) -> tuple[dict[str, Any], str, str | None]:
+        """The classify step on normalised `text`: its trace entry, its reason, and the review flag.
+
+        `spans` are the keyword matches when the caller has them already (decide); evaluation passes text alone.
+        """
+        if spans is None:
+            spans = self._index.find(text)[1]
         scores: dict[int, float] = {}
         hits: dict[int, list[int]] = {}
-        for keyword_id in outermost(facts.spans):
+        for keyword_id in outermost(spans):
             for position, weight in self._scoring.get(keyword_id, ()):
                 scores[position] = scores.get(position, 0.0) + weight
                 hits.setdefault(position, []).append(keyword_id)
-        if chosen:
-            reasons.append(f"the customer chose an unknown category {chosen!r}; classified by keywords instead")
-        if not scores:
-            name = self.settings.default_category
-            reasons.append(f"category {name}: no category keyword matched (the default)")
-            trace.append({"step": "classify", "category": name, "chosen": False, "scores": {}})
-            return name
-        best = min(scores, key=lambda p: (-scores[p], p))
-        name = self._category_names[best]
-        words = sorted(self._index.keyword(i).text for i in hits[best])
-        reasons.append(f"category {name}: keywords {', '.join(repr(w) for w in words)} (score {scores[best]:g})")
-        trace.append(
-            {
-                "step": "classify",
-                "category": name,
-                "chosen": False,
-                "scores": {self._category_names[p]: s for p, s in scores.items()},
-                "keywords": words,
-            }
+        entry: dict[str, Any] = {
+            "step": "classify",
+            "category": self.settings.default_category,
+            "chosen": False,
+            "scores": {self._category_names[p]: s for p, s in scores.items()},
+        }
+        if scores:
+            best = min(scores, key=lambda p: (-scores[p], p))
+            entry["category"] = self._category_names[best]
+            entry["keywords"] = sorted(self._index.keyword(i).text for i in hits[best])
+            words = ", ".join(repr(w) for w in entry["keywords"])
+            keyword_reason = f"keywords {words} (score {scores[best]:g})"
+        else:
+            keyword_reason = "no category keyword matched (the default)"
+        if self.model is None:
+            return entry, f"category {entry['category']}: {keyword_reason}", None
+        return self._propose_with_model(text, entry, keyword_reason)
+
+    def _propose_with_model(
+        self, text: str, entry: dict[str, Any], keyword_reason: str
+    ) -> tuple[dict[str, Any], str, str | None]:
+        assert self.model is not None
+        triage = self.settings.triage
+        scored = self.model.score_normalised(text)
+        keyword_scores: dict[str, float] = entry["scores"]
+        total = sum(keyword_scores.values())
+        share = triage.keyword_weight if total else 0.0
+        probabilities = dict(zip(self.model.categories, scored.probabilities, strict=True))
+        blended = {
+            name: (1 - share) * probabilities.get(name, 0.0)
+            + (share * keyword_scores.get(name, 0.0) / total if total else 0.0)
+            for name in self._category_names
+        }
+        best = min(blended, key=lambda name: (-blended[name], self._category_names.index(name)))
+        confidence = blended[best]
+        entry["model"] = {
+            "version": self.model.version,
+            "top": [[name, round(p, 3)] for name, p in scored.ranked],
+            "weighing": [[feature, weight] for feature, weight in scored.weighing],
+            "confidence": round(confidence, 3),
+            "keyword_share": share,
+        }
+        top = ", ".join(f"{name} {p:.0%}" for name, p in scored.ranked)
+        if confidence >= triage.min_confidence:
+            entry["category"] = best
+            weighed = ", ".join(repr(f) for f, _ in scored.weighing[:3])
+            reason = f"category {best}: model {confidence:.0%} (top {top}; weighed most: {weighed or 'nothing'})"
+            return entry, reason, None
+        review = (
+            f"the model was unsure ({best} {confidence:.0%} < {triage.min_confidence:.0%}); "
+            f"category {entry['category']} by {'keywords' if total else 'default'}"
         )
-        return name
+        entry["review"] = review
+        return entry, f"category {entry['category']}: {keyword_reason}; {review}", review
+
+    def classify_text(self, text: str) -> str:
+        """The category the classify step proposes for raw `text` (no rules): for evaluating models."""
+        return str(self.propose(match_form(fold(text)))[0]["category"])
 
 
-def compile_router(settings: RouterSettings, *, index_rules: bool = True, validated: bool = False) -> Router:
+def compile_router(
+    settings: RouterSettings, *, index_rules: bool = True, validated: bool = False, model: TextModel | None = None
+) -> Router:
     """Compile the `[router]` settings; raises `RouterConfigError` (with every problem) for an invalid document.
 
     `validated=True` says the caller's settings come from `load_settings` or `load_router_file`, which have already
     refused any `semantic_problems()`: the check (quadratic in the rules, plus template lookups on disk) is not
-    run a second time.
+    run a second time. A `model` whose categories the settings lack raises `InvalidModel`; with
+    `router.triage.enabled = false` the model is ignored.
     """
     if not validated:
         problems = settings.semantic_problems()
         if problems:
             raise RouterConfigError(problems)
-    return Router(settings, index_rules=index_rules)
+    return Router(settings, index_rules=index_rules, model=model)

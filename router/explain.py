@@ -28,6 +28,8 @@ def explain(message: StoredMessage) -> str:
         + (", acknowledgement suppressed" if decision.suppress_ack else "")
         + (f", tags {', '.join(decision.tags)}" if decision.tags else "")
     )
+    if decision.review:
+        lines.append(f"REVIEW the category: {decision.review}")
     lines.append("reasons:")
     lines += [f"  - {reason}" for reason in decision.reasons]
     if decision.trace:
@@ -54,10 +56,26 @@ def _entry(entry: dict[str, Any], number: int) -> str:
             return f"category: {entry['category']} (chosen by the customer)"
         scores = entry.get("scores") or {}
         if not scores:
-            return f"category: {entry['category']} (no category keyword matched: the default)"
-        shown = ", ".join(f"{name} {score:g}" for name, score in sorted(scores.items(), key=lambda x: -x[1]))
-        words = ", ".join(repr(w) for w in entry.get("keywords", []))
-        return f"category: {entry['category']} by keywords {words} (scores: {shown})"
+            by_keywords = "no category keyword matched"
+        else:
+            shown = ", ".join(f"{name} {score:g}" for name, score in sorted(scores.items(), key=lambda x: -x[1]))
+            words = ", ".join(repr(w) for w in entry.get("keywords", []))
+            by_keywords = f"keywords {words} (scores: {shown})"
+        model = entry.get("model")
+        if not model:
+            return (
+                f"category: {entry['category']} by {by_keywords}"
+                if scores
+                else (f"category: {entry['category']} ({by_keywords}: the default)")
+            )
+        top = ", ".join(f"{name} {p:.0%}" for name, p in model.get("top", []))
+        weighing = ", ".join(f"{feature} {weight:+.2f}" for feature, weight in model.get("weighing", []))
+        text = (
+            f"category: {entry['category']}; model {model.get('version')}: top {top}; weighed most: "
+            f"{weighing or 'nothing'}; blended with {by_keywords} at {model.get('keyword_share', 0):.0%}, "
+            f"confidence {model.get('confidence', 0):.0%}"
+        )
+        return text + (f"; REVIEW: {entry['review']}" if entry.get("review") else "")
     if step == "rule":
         if not entry.get("matched"):
             return f"rule {number} {entry['rule']!r}: no match ({entry.get('why')})"

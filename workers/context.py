@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from core.redis_conn import connect
 from core.settings import Settings, load_settings
 from core.store import Store
-from router import Router, compile_router
+from router import Router
 from router.hours import BusinessCalendar
+from workers.triage import compile_with_model, current_model
 
 
 @dataclass
@@ -34,10 +35,10 @@ def install(context: Context) -> None:
 
 
 def context_for(settings: Settings, store: Store | None = None) -> Context:
-    router = compile_router(settings.router)
-    return Context(
-        settings, store or Store(connect(settings)), lambda: router, BusinessCalendar.from_settings(settings)
-    )
+    """A context whose router uses the store's current triage model (fixed: `workers.run` hot-reloads instead)."""
+    store = store or Store(connect(settings))
+    router = compile_with_model(settings.router, current_model(store, settings.router))
+    return Context(settings, store, lambda: router, BusinessCalendar.from_settings(settings))
 
 
 def current() -> Context:

@@ -51,10 +51,12 @@ class HelplineWorker(SimpleWorker):
 
 def work(settings: Settings, *, burst: bool = False, stop: threading.Event | None = None) -> None:
     redis = connect(settings)
-    live = LiveRouter.from_settings(settings)
+    store = Store(redis)
+    live = LiveRouter.from_settings(settings, store=store)
     live.watch()
+    live.watch_model()
     live.install_sighup()
-    context.install(context.Context(settings, Store(redis), live.current, BusinessCalendar.from_settings(settings)))
+    context.install(context.Context(settings, store, live.current, BusinessCalendar.from_settings(settings)))
     HelplineWorker.job_timeout_seconds = settings.workers.job_timeout_seconds
     stop = stop or threading.Event()
     backoff = 1.0

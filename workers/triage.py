@@ -1,0 +1,136 @@
+"""The triage model at run time: which model routes, the desk's history as training examples, and corrections.
+
+Which model: the store's current version (`helpline train` publishes it, core/model_store.py); while the store has
+none, the default model shipped in the package (router/triage_data/default_model.npz, trained on the shipped data
+alone); with `router.triage.enabled = false`, none (keyword scores). A stored model that fails validation is logged
+and the shipped one used instead of routing on garbage.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from core.corrections import Correction, Corrections
+from core.errors import StoreUnavailable
+from core.inbox import Inbox
+from core.model_store import ModelStore
+from core.records import StoredMessage
+from core.routing_settings import RouterSettings
+from core.store import Store
+from router.engine import Router, compile_router
+from router.text_model import InvalidModel, TextModel
+from router.training_data import Example, data_root
+
+log = logging.getLogger("helpline.triage")
+SHIPPED_MODEL = "default_model.npz"
+
+
+def shipped_model() -> TextModel | None:
+    try:
+        return TextModel.from_bytes(data_root().joinpath(SHIPPED_MODEL).read_bytes())
+    except (OSError, InvalidModel) as exc:
+        log.error("the shipped triage model is unusable (%s): routing by keywords until `helpline train`", exc)
+        return None
+
+
+def stored_model(store: Store, version: str) -> TextModel:
+    """Stored model `version`, validated; `InvalidModel` when missing or unusable."""
+    blob = ModelStore(store).get(version)
+    if blob is None:
+        raise InvalidModel(f"the store has no model {version!r}")
+    return TextModel.from_bytes(blob)
+
+
+def current_model(store: Store, settings: RouterSettings) -> TextModel | None:
+    """The model workers route with now (module docstring)."""
+    if not settings.triage.enabled:
+        return None
+    try:
+        version = ModelStore(store).current_version()
+    except StoreUnavailable as exc:  # start anyway; the model watcher picks the store's model up once it answers
+        log.warning("cannot read the current triage model (%s); using the shipped model", exc)
+        version = None
+    if version is not None:
+        try:
+            return stored_model(store, version)
+        except InvalidModel as exc:
+            log.error("stored triage model %s is invalid (%s); using the shipped model", version, exc)
+    return shipped_model()
+
+
+def compile_with_model(settings: RouterSettings, model: TextModel | None) -> Router:
+    """The router for validated `settings` with `model`; by keywords alone (logged) when the model does not fit the
+    settings' categories, so a worker still starts."""
+    try:
+        return compile_router(settings, validated=True, model=model)
+    except InvalidModel as exc:
+        log.error("%s; routing by keywords until `helpline train`", exc)
+        return compile_router(settings, validated=True)
+
+
+# ---- the desk's history ------------------------------------------------------------------------------------------
+
+
+def desk_history(store: Store, settings: RouterSettings) -> list[Example]:
+    """Agents' corrections (weight `correction_weight`) and messages resolved without one (`confirmed_weight`),
+    for categories the settings still have. The text is the stored one, masked at intake."""
+    triage = settings.triage
+    corrected = {c.message_id: c for c in Corrections(store).all()}
+    out: list[Example] = []
+    for message_id in store.message_ids():
+        message = store.get_message(message_id)
+        if message is None or message.decision is None:
+            continue
+        correction = corrected.get(message_id)
+        if correction is not None:
+            category, source, weight = correction.to_category, "correction", triage.correction_weight
+        elif triage.confirmed_weight > 0 and Inbox(store).times(message_id).resolved_at is not None:
+            category, source, weight = message.decision.category, "confirmed", triage.confirmed_weight
+        else:
+            continue
+        if category not in settings.categories:
+            continue
+        envelope = message.envelope
+        body = f"{envelope.subject}\n{envelope.text}" if envelope.subject else envelope.text
+        language = "zh" if envelope.language.lower().startswith("zh") else "en"
+        out.append(Example(body, category, language, source, weight))
+    return out
+
+
+def recategorize(
+    store: Store, settings: RouterSettings, message_id: str, category: str, agent: str, reason: str
+) -> Correction:
+    """An agent's correction: the message's category (and its queue, if it is still waiting) changes now, and the
+    correction is kept for the next training. `LookupError`/`ValueError` for an unknown message or category."""
+    if category not in settings.categories:
+        raise ValueError(f"unknown category {category!r}; the categories are {', '.join(settings.categories)}")
+    message = store.get_message(message_id)
+    if message is None:
+        raise LookupError(f"no message {message_id}")
+    if message.decision is None:
+        raise ValueError(f"message {message_id} has not been routed yet")
+    if not reason.strip():
+        raise ValueError("say why (--reason): the next agent and the training both read it")
+    decision = message.decision
+    now = datetime.now(UTC)
+    correction = Correction(message_id, decision.category, category, agent, reason.strip(), now)
+    queue = settings.queue_for(category)
+    moved = queue != decision.queue and Inbox(store).move(
+        message_id, decision.queue, decision.priority, queue, decision.priority
+    )
+    Corrections(store).record(correction)
+
+    def change(m: StoredMessage) -> None:
+        assert m.decision is not None
+        m.decision.category = category
+        m.decision.review = None
+        if moved:
+            m.decision.queue = queue
+        m.notes.append(
+            f"{now:%Y-%m-%d %H:%M} category {correction.from_category} -> {category} by {agent}: {correction.reason}"
+            + (f" (moved to queue {queue})" if moved else "")
+        )
+
+    store.update_message(message_id, change)
+    return correction
