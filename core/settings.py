@@ -33,6 +33,16 @@ class RedisSettings(Section):
     embedded_dir: Path = Field(Path("var/redis"), description="where the embedded Redis keeps its AOF and socket")
 
 
+class DatabaseSettings(Section):
+    url: str | None = Field(
+        None, description="PostgreSQL URL of the record (postgresql://user@host/db); unset starts an embedded server"
+    )
+    embedded_dir: Path = Field(
+        Path("var/postgres"), description="where the embedded PostgreSQL keeps its cluster (the postgres user's)"
+    )
+    statement_timeout_seconds: float = Field(30.0, gt=0, description="longest a record query may run")
+
+
 class InboundEmailSettings(Section):
     host: str = Field("127.0.0.1", description="address the SMTP server listens on")
     port: int = Field(2525, ge=0, le=65535, description="SMTP listening port")
@@ -118,6 +128,7 @@ class Settings(BaseSettings):
     )
 
     redis: RedisSettings = RedisSettings()
+    database: DatabaseSettings = DatabaseSettings()
     email: EmailSettings = EmailSettings()
     web: WebSettings = WebSettings()
     replies: RepliesSettings = RepliesSettings()
@@ -194,6 +205,8 @@ def load_settings(path: Path | str | None = None) -> Settings:
     if "REDIS_URL" in os.environ and env_name("redis.url") not in os.environ:
         # The de-facto standard variable (Heroku, Render, Fly...) also works; HELPLINE_REDIS__URL wins over it.
         settings.redis.url = os.environ["REDIS_URL"]
+    if "DATABASE_URL" in os.environ and env_name("database.url") not in os.environ:
+        settings.database.url = os.environ["DATABASE_URL"]  # likewise; HELPLINE_DATABASE__URL wins over it
     return settings
 
 

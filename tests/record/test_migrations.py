@@ -1,0 +1,40 @@
+"""The record's schema: migrations that match the models, shipped in the package, and the schema check."""
+
+from __future__ import annotations
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import text
+
+from record.engine import engine_for
+from record.migrate import SchemaBehind, check_current, current_revision, head_revision, migrate
+from record.models import Base
+from tests.support.postgres import PostgresCluster
+
+
+def test_migrations_build_exactly_the_models(record_url: str) -> None:
+    engine = engine_for(record_url)
+    try:
+        with engine.connect() as connection:
+            differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+        assert differences == []
+        check_current(engine)  # the template was migrated to head
+    finally:
+        engine.dispose()
+
+
+def test_an_empty_database_is_behind_until_migrated(postgres_cluster: PostgresCluster) -> None:
+    postgres_cluster.server.create_database("empty_for_check")
+    engine = engine_for(postgres_cluster.server.url_for("empty_for_check"))
+    try:
+        with pytest.raises(SchemaBehind, match="run `helpline migrate`"):
+            check_current(engine)
+        assert migrate(engine) == [f"schema: empty -> {head_revision()}"]
+        assert current_revision(engine) == head_revision()
+        assert migrate(engine) == []  # nothing left to do: a second run is a no-op
+        with engine.connect() as connection:
+            assert connection.scalar(text("SELECT count(*) FROM pg_extension WHERE extname = 'pg_trgm'")) == 1
+    finally:
+        engine.dispose()
+        postgres_cluster.server.drop_database("empty_for_check")
