@@ -46,7 +46,9 @@ def run(settings: SettingsOption = None) -> None:
 
 @app.command()
 def serve(
-    process: Annotated[str, typer.Argument(help="redis | smtp | imap | web | worker | scheduler | telegram")],
+    process: Annotated[
+        str, typer.Argument(help="redis | postgres | smtp | imap | web | worker | scheduler | telegram")
+    ],
     settings: SettingsOption = None,
 ) -> None:
     """Run one Helpline process in the foreground (what each Procfile line runs)."""
@@ -64,13 +66,23 @@ def serve(
         signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
         signal.sigwait(stop_signals)  # exiting now would make honcho stop every other process
         return
-    if process != "redis":
+    if process not in ("redis", "postgres"):
         from helpline.wait import wait_for_store
 
         wait_for_store(loaded)
     if not PROCESSES[process].reloads_rules:
         signal.signal(signal.SIGHUP, signal.SIG_IGN)  # an operator's `kill -HUP` to the group must not stop it
     PROCESSES[process].run(loaded)
+
+
+@app.command()
+def migrate(settings: SettingsOption = None) -> None:
+    """Bring the record up to date: schema migrations, then numbered data imports (an embedded server is started
+    for it when no [database] url is set and no `helpline run` holds it)."""
+    from helpline.record_setup import migrate_command
+
+    configure_logging()
+    raise typer.Exit(migrate_command(settings_or_exit(settings), echo=typer.echo))
 
 
 @app.command()
