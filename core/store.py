@@ -37,7 +37,7 @@ from rq import Queue, Retry
 
 from core.envelope import Channel, Envelope
 from core.errors import StoreUnavailable
-from core.ids import new_id
+from core.ids import new_conversation_id, new_id
 from core.records import DeadLetter, Reply, ReplyState, StoredMessage, utcnow
 from core.sensitive import mask_envelope
 
@@ -265,7 +265,7 @@ class Store:
                     return text(existing)
                 if existing:
                     self.redis.delete(current)  # quiet too long: the SET NX below opens a new one
-            conversation_id = new_id("t")
+            conversation_id = new_conversation_id()
             self.redis.hset(
                 self.key("conv", conversation_id),
                 mapping={

@@ -57,9 +57,9 @@ class Contact(Base):
     id: Mapped[str] = mapped_column(Text, primary_key=True)
     created_at: Mapped[datetime] = _time()
     language: Mapped[str | None] = mapped_column(Text)
-    opted_out: Mapped[bool] = mapped_column(Boolean, default=False)
-    blocked: Mapped[bool] = mapped_column(Boolean, default=False)
     tags: Mapped[list[str]] = mapped_column(default=list)
+    # Per-channel states such as `sms_opted_out`, `whatsapp_opted_out`, `telegram_blocked`, as the hot store has them.
+    attributes: Mapped[Json] = mapped_column(default=dict)
     erased_at: Mapped[datetime | None] = _time(nullable=True)
 
 
@@ -124,7 +124,7 @@ class Message(Base):
     language: Mapped[str] = mapped_column(Text, default="en")
     metadata_: Mapped[Json] = mapped_column("metadata", default=dict)
     decision: Mapped[Json | None] = mapped_column()
-    trace: Mapped[Json | None] = mapped_column()
+    trace: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONB)
     details: Mapped[Json | None] = mapped_column()
     notes: Mapped[list[str]] = mapped_column(default=list)
     search_text: Mapped[str] = mapped_column(Text, default="")

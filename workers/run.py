@@ -13,6 +13,7 @@ from core.queues import queues
 from core.redis_conn import connect
 from core.settings import Settings
 from core.store import Store
+from record.engine import connect as connect_record
 from router.hours import BusinessCalendar
 from workers import context
 from workers.live_router import LiveRouter
@@ -23,5 +24,6 @@ def work(settings: Settings, *, burst: bool = False) -> None:
     live = LiveRouter.from_settings(settings)
     live.watch()
     live.install_sighup()
-    context.install(context.Context(settings, Store(redis), live.current, BusinessCalendar.from_settings(settings)))
+    calendar = BusinessCalendar.from_settings(settings)
+    context.install(context.Context(settings, Store(redis), live.current, calendar, connect_record(settings)))
     SimpleWorker(queues(redis), connection=redis).work(burst=burst, with_scheduler=True, logging_level="INFO")

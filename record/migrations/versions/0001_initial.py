@@ -49,9 +49,8 @@ def upgrade() -> None:
         sa.Column("id", sa.Text(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("language", sa.Text(), nullable=True),
-        sa.Column("opted_out", sa.Boolean(), nullable=False),
-        sa.Column("blocked", sa.Boolean(), nullable=False),
         sa.Column("tags", postgresql.ARRAY(sa.Text()), nullable=False),
+        sa.Column("attributes", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
         sa.Column("erased_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_contacts")),
     )

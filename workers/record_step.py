@@ -1,0 +1,99 @@
+"""The pipeline writes the system of record: one transaction per job, before the message reaches agents and before
+any reply is queued.
+
+The pipeline's `record` step (after routing and details, before filing) calls `record_routed`: it writes the
+message with its contact, conversation and thread references. A message the record already holds under another id
+(accepted twice: its dedupe key expired, a failover lost it) is dropped there, so agents never see it twice and it
+is never acknowledged twice. `record_dropped` keeps messages the pipeline dropped, with the reason, for audit.
+
+Re-running a job writes nothing twice (record/writer.py: every insert is keyed by an id the hot store gave).
+The SMTP and webhook answers never wait for this: it runs in the worker, long after the `250`/`200`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from core.envelope import Channel, Decision
+from core.records import MessageState, StoredMessage, utcnow
+from record.search import cjk_grams
+from record.writer import ContactEntry, ConversationEntry, MessageEntry, write_message
+from router.normalize import normalize
+from workers.context import Context
+
+# The contact hash fields that have columns of their own; every other one is a channel state kept as attributes.
+_CONTACT_COLUMNS = {"created_at", "identities", "tags", "language"}
+
+
+def record_routed(ctx: Context, message: StoredMessage, outcome: Routed) -> str | None:
+    """Write a routed message in one transaction; returns the id the record already holds it under when it was
+    accepted twice (the pipeline then drops it), else None."""
+    message = message.model_copy(
+        update={
+            "state": MessageState.ROUTED,
+            "contact_id": outcome.contact_id,
+            "conversation_id": outcome.conversation_id,
+            "decision": outcome.decision,
+            "notes": [*message.notes, *outcome.notes],
+        }
+    )
+    envelope = message.envelope
+    references = [envelope.message_id] if envelope.channel is Channel.EMAIL and envelope.message_id else []
+    entry = _entry(
+        message,
+        contact=contact_entry(ctx, outcome.contact_id, fallback_time=envelope.received_at),
+        conversation=conversation_entry(ctx, outcome.conversation_id, fallback_time=envelope.received_at),
+        thread_references=references,
+    )
+    with ctx.record.begin() as connection:
+        return write_message(connection, entry, utcnow()).duplicate_of
+
+
+@dataclass(frozen=True)
+class Routed:
+    """What the pipeline found out about a message by the time it is recorded."""
+
+    contact_id: str
+    conversation_id: str
+    decision: Decision
+    notes: list[str]
+
+
+def record_dropped(message: StoredMessage, ctx: Context) -> None:
+    """A dropped message, kept with its reason (no contact or conversation: it never got that far)."""
+    with ctx.record.begin() as connection:
+        write_message(connection, _entry(message), utcnow())
+
+
+def _entry(message: StoredMessage, **parts: object) -> MessageEntry:
+    folded = normalize(f"{message.envelope.subject}\n{message.envelope.text}")
+    return MessageEntry(message, search_text=folded, search_bigrams=cjk_grams(folded), **parts)  # type: ignore[arg-type]
+
+
+def contact_entry(ctx: Context, contact_id: str, *, fallback_time: datetime) -> ContactEntry:
+    fields = ctx.store.contact(contact_id)
+    return ContactEntry(
+        id=contact_id,
+        created_at=_time(fields.get("created_at"), fallback_time),
+        identities=fields.get("identities", "").split(),
+        language=fields.get("language") or None,
+        tags=fields.get("tags", "").split(),
+        attributes={k: v for k, v in fields.items() if k not in _CONTACT_COLUMNS},
+    )
+
+
+def conversation_entry(ctx: Context, conversation_id: str, *, fallback_time: datetime) -> ConversationEntry:
+    fields = ctx.store.conversation(conversation_id)
+    return ConversationEntry(
+        id=conversation_id,
+        contact_id=fields["contact_id"],
+        channel=fields["channel"],
+        subject=fields.get("subject", ""),
+        created_at=_time(fields.get("created_at"), fallback_time),
+        linked_to=fields.get("linked_to") or None,
+    )
+
+
+def _time(value: str | None, fallback: datetime) -> datetime:
+    return datetime.fromisoformat(value) if value else fallback
