@@ -178,7 +178,9 @@ class EmbeddedPostgres:
         with self.connect("postgres") as connection:
             if connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
                 return
-            sql = f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else "")
+            # FILE_COPY: for a small template, copying its files beats WAL-logging every block (PostgreSQL 15's
+            # default), about twice as fast for the tests' database per test.
+            sql = f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}" STRATEGY = FILE_COPY' if template else "")
             connection.execute(sql.encode())
 
     def drop_database(self, name: str) -> None:

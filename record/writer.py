@@ -141,10 +141,15 @@ def write_conversation(connection: Connection, conversation: ConversationEntry) 
         connection.execute(
             insert(Conversation)
             .values(
-                id=conversation.id, reference=candidate, contact_id=conversation.contact_id,
-                channel=conversation.channel, subject=conversation.subject, status="open",
-                created_at=conversation.created_at, linked_to=linked_to,
-            )  # fmt: skip
+                id=conversation.id,
+                reference=candidate,
+                contact_id=conversation.contact_id,
+                channel=conversation.channel,
+                subject=conversation.subject,
+                status="open",
+                created_at=conversation.created_at,
+                linked_to=linked_to,
+            )
             .on_conflict_do_nothing()
         )
         stored = connection.scalar(select(Conversation.reference).where(Conversation.id == conversation.id))
