@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import weakref
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine
@@ -31,10 +33,21 @@ def engine_for(url: str, *, statement_timeout: float = 30.0) -> Engine:
     restarted server must not fail the next job), and a statement timeout so no query holds a worker forever."""
     if make_url(url).get_backend_name() != "postgresql":
         raise ValueError(f"[database] url must be a PostgreSQL URL, got {make_url(url).render_as_string()}")
-    return create_engine(
+    engine = create_engine(
         url,
         pool_size=2,
         max_overflow=2,
         pool_pre_ping=True,
         connect_args={"options": f"-c statement_timeout={int(statement_timeout * 1000)}", "connect_timeout": 5},
     )
+    # A forking worker (rq's default `Worker`) must not share the parent's pooled connections: a child starts with
+    # an empty pool and leaves the parent's connections alone (SQLAlchemy's documented recipe).
+    reference = weakref.ref(engine)
+    os.register_at_fork(after_in_child=lambda: _forget_pool(reference))
+    return engine
+
+
+def _forget_pool(reference: weakref.ref[Engine]) -> None:
+    engine = reference()
+    if engine is not None:
+        engine.dispose(close=False)
