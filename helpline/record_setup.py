@@ -23,6 +23,7 @@ from record.embedded import EmbeddedPostgres
 from record.engine import connect
 from record.imports import data_imports
 from record.migrate import SCHEMA_BEHIND_EXIT, SchemaBehind, check_current, head_revision, migrate
+from router.normalize import normalize
 
 log = logging.getLogger("helpline.record")
 
@@ -35,7 +36,7 @@ def migrate_record(settings: Settings) -> list[str]:
     """Schema migrations, then the numbered data imports (which read Redis: the store must answer)."""
     engine = connect(settings)
     try:
-        return migrate(engine, data_imports(Store(connect_redis(settings))))
+        return migrate(engine, data_imports(Store(connect_redis(settings)), normalize))
     finally:
         engine.dispose()
 

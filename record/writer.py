@@ -11,6 +11,7 @@ reported as a duplicate of the first instead of being recorded again.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -19,8 +20,11 @@ from sqlalchemy import Connection, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 
 from core.ids import alternative_reference, conversation_reference
+from core.records import Reply as HotReply
 from core.records import StoredMessage
-from record.models import Contact, ContactIdentity, Conversation, Message, ThreadReference
+from record.models import Contact, ContactIdentity, Conversation, DeliveryEvent, Message, ThreadReference
+from record.models import Reply as ReplyRow
+from record.search import cjk_grams
 
 log = logging.getLogger("helpline.record")
 
@@ -58,6 +62,19 @@ class MessageEntry:
     thread_references: list[str] = field(default_factory=list)
     search_text: str = ""
     search_bigrams: list[str] = field(default_factory=list)
+
+
+def entry_for(
+    message: StoredMessage,
+    fold: Callable[[str], str],
+    *,
+    contact: ContactEntry | None = None,
+    conversation: ConversationEntry | None = None,
+    thread_references: Sequence[str] = (),
+) -> MessageEntry:
+    """A message's entry, its search columns made with `fold` (the router's `normalize`, which queries use too)."""
+    folded = fold(f"{message.envelope.subject}\n{message.envelope.text}")
+    return MessageEntry(message, contact, conversation, list(thread_references), folded, cjk_grams(folded))
 
 
 @dataclass(frozen=True)
@@ -158,6 +175,40 @@ def write_conversation(connection: Connection, conversation: ConversationEntry) 
                 log.warning("conversation %s: reference collided, recorded as %s", conversation.id, stored)
             return stored
     raise RuntimeError(f"no free reference for conversation {conversation.id} after {REFERENCE_ATTEMPTS} attempts")
+
+
+def write_reply(
+    connection: Connection, reply: HotReply, conversation_id: str | None, fold: Callable[[str], str]
+) -> None:
+    """Insert a reply, or bring its delivery state up to the hot copy's; each state it reached is a delivery event."""
+    state = {
+        "state": reply.state.value, "attempts": reply.attempts, "provider_id": reply.provider_id,
+        "error": reply.error, "updated_at": reply.updated_at,
+    }  # fmt: skip
+    connection.execute(
+        insert(ReplyRow)
+        .values(
+            id=reply.id,
+            message_id=reply.message_id,
+            conversation_id=conversation_id,
+            channel=reply.channel.value,
+            to_address=reply.to,
+            purpose=reply.purpose,
+            language=reply.language,
+            subject=reply.subject,
+            text=reply.text,
+            headers=reply.headers,
+            search_text=fold(f"{reply.subject}\n{reply.text}"),
+            created_at=reply.created_at,
+            **state,
+        )
+        .on_conflict_do_update(index_elements=[ReplyRow.id], set_=state)
+    )
+    connection.execute(
+        insert(DeliveryEvent)
+        .values(reply_id=reply.id, state=reply.state.value, error=reply.error, at=reply.updated_at)
+        .on_conflict_do_nothing()
+    )
 
 
 def _message_row(entry: MessageEntry, now: datetime) -> dict[str, Any]:

@@ -13,17 +13,13 @@ The SMTP and webhook answers never wait for this: it runs in the worker, long af
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 
 from core.envelope import Channel, Decision
 from core.records import MessageState, StoredMessage, utcnow
-from record.search import cjk_grams
-from record.writer import ContactEntry, ConversationEntry, MessageEntry, write_message
+from record.hot_copy import contact_entry, conversation_entry
+from record.writer import entry_for, write_message
 from router.normalize import normalize
 from workers.context import Context
-
-# The contact hash fields that have columns of their own; every other one is a channel state kept as attributes.
-_CONTACT_COLUMNS = {"created_at", "identities", "tags", "language"}
 
 
 def record_routed(ctx: Context, message: StoredMessage, outcome: Routed) -> str | None:
@@ -40,10 +36,11 @@ def record_routed(ctx: Context, message: StoredMessage, outcome: Routed) -> str 
     )
     envelope = message.envelope
     references = [envelope.message_id] if envelope.channel is Channel.EMAIL and envelope.message_id else []
-    entry = _entry(
+    entry = entry_for(
         message,
-        contact=contact_entry(ctx, outcome.contact_id, fallback_time=envelope.received_at),
-        conversation=conversation_entry(ctx, outcome.conversation_id, fallback_time=envelope.received_at),
+        normalize,
+        contact=contact_entry(ctx.store, outcome.contact_id, fallback_time=envelope.received_at),
+        conversation=conversation_entry(ctx.store, outcome.conversation_id, fallback_time=envelope.received_at),
         thread_references=references,
     )
     with ctx.record.begin() as connection:
@@ -63,37 +60,4 @@ class Routed:
 def record_dropped(message: StoredMessage, ctx: Context) -> None:
     """A dropped message, kept with its reason (no contact or conversation: it never got that far)."""
     with ctx.record.begin() as connection:
-        write_message(connection, _entry(message), utcnow())
-
-
-def _entry(message: StoredMessage, **parts: object) -> MessageEntry:
-    folded = normalize(f"{message.envelope.subject}\n{message.envelope.text}")
-    return MessageEntry(message, search_text=folded, search_bigrams=cjk_grams(folded), **parts)  # type: ignore[arg-type]
-
-
-def contact_entry(ctx: Context, contact_id: str, *, fallback_time: datetime) -> ContactEntry:
-    fields = ctx.store.contact(contact_id)
-    return ContactEntry(
-        id=contact_id,
-        created_at=_time(fields.get("created_at"), fallback_time),
-        identities=fields.get("identities", "").split(),
-        language=fields.get("language") or None,
-        tags=fields.get("tags", "").split(),
-        attributes={k: v for k, v in fields.items() if k not in _CONTACT_COLUMNS},
-    )
-
-
-def conversation_entry(ctx: Context, conversation_id: str, *, fallback_time: datetime) -> ConversationEntry:
-    fields = ctx.store.conversation(conversation_id)
-    return ConversationEntry(
-        id=conversation_id,
-        contact_id=fields["contact_id"],
-        channel=fields["channel"],
-        subject=fields.get("subject", ""),
-        created_at=_time(fields.get("created_at"), fallback_time),
-        linked_to=fields.get("linked_to") or None,
-    )
-
-
-def _time(value: str | None, fallback: datetime) -> datetime:
-    return datetime.fromisoformat(value) if value else fallback
+        write_message(connection, entry_for(message, normalize), utcnow())
