@@ -43,6 +43,15 @@ class DatabaseSettings(Section):
     statement_timeout_seconds: float = Field(30.0, gt=0, description="longest a record query may run")
 
 
+class RetentionSettings(Section):
+    raw_payload_days: float = Field(
+        30, gt=0, description="a recorded message's raw payload stays in Redis this long, for audits and replays"
+    )
+    dedupe_key_days: float = Field(
+        14, gt=0, description="a recorded message's dedupe key stays in Redis this long; the record catches later ones"
+    )
+
+
 class InboundEmailSettings(Section):
     host: str = Field("127.0.0.1", description="address the SMTP server listens on")
     port: int = Field(2525, ge=0, le=65535, description="SMTP listening port")
@@ -129,6 +138,7 @@ class Settings(BaseSettings):
 
     redis: RedisSettings = RedisSettings()
     database: DatabaseSettings = DatabaseSettings()
+    retention: RetentionSettings = RetentionSettings()
     email: EmailSettings = EmailSettings()
     web: WebSettings = WebSettings()
     replies: RepliesSettings = RepliesSettings()

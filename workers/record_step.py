@@ -7,6 +7,7 @@ message with its contact, conversation and thread references. A message the reco
 is never acknowledged twice. `record_dropped` keeps messages the pipeline dropped, with the reason, for audit.
 
 Re-running a job writes nothing twice (record/writer.py: every insert is keyed by an id the hot store gave).
+Once recorded, the message's raw payload and dedupe key in Redis start their `[retention]` lifetimes.
 The SMTP and webhook answers never wait for this: it runs in the worker, long after the `250`/`200`.
 """
 
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 
 from core.envelope import Channel, Decision
 from core.records import MessageState, StoredMessage, utcnow
+from core.store import store_errors
 from record.hot_copy import contact_entry, conversation_entry
 from record.writer import entry_for, write_message
 from router.normalize import normalize
@@ -44,7 +46,9 @@ def record_routed(ctx: Context, message: StoredMessage, outcome: Routed) -> str 
         thread_references=references,
     )
     with ctx.record.begin() as connection:
-        return write_message(connection, entry, utcnow()).duplicate_of
+        written = write_message(connection, entry, utcnow())
+    start_retention(ctx, message)
+    return written.duplicate_of
 
 
 @dataclass(frozen=True)
@@ -61,3 +65,16 @@ def record_dropped(message: StoredMessage, ctx: Context) -> None:
     """A dropped message, kept with its reason (no contact or conversation: it never got that far)."""
     with ctx.record.begin() as connection:
         write_message(connection, entry_for(message, normalize), utcnow())
+    start_retention(ctx, message)
+
+
+def start_retention(ctx: Context, message: StoredMessage) -> None:
+    """Once the record holds a message (the transaction has committed), its raw payload and dedupe key in Redis
+    get their `[retention]` lifetimes. An expiry set on the key itself needs no sweep; a re-delivery after the
+    dedupe key is gone is caught by the record's unique `(channel, provider_id)`."""
+    retention = ctx.settings.retention
+    store = ctx.store
+    with store_errors(), store.redis.pipeline(transaction=False) as pipe:
+        pipe.expire(store.key("raw", message.id), int(retention.raw_payload_days * 86400))
+        pipe.expire(store.key("dedupe", message.envelope.dedupe_key), int(retention.dedupe_key_days * 86400))
+        pipe.execute()

@@ -127,3 +127,21 @@ def test_a_reference_collision_gets_another_reference(record: Engine) -> None:
         assert write_conversation(connection, newer) == second  # a retried write keeps the one it got
     assert first == "HL-AAAAAAAAAAAA"
     assert second != first and is_our_reference(second)
+
+
+def test_once_recorded_the_raw_payload_and_dedupe_key_start_their_retention(
+    store: Store, settings: Settings, record: Engine
+) -> None:
+    recorded = store.accept(email("kept@example.com", "refund please"), b"raw mail")
+    drain(settings)
+    waiting = store.accept(email("waiting@example.com", "not processed yet"), b"raw mail")
+    day = 86400
+    retention = settings.retention
+    assert retention.raw_payload_days * day - 60 < store.redis.ttl(store.key("raw", recorded.message_id))
+    assert store.redis.ttl(store.key("raw", recorded.message_id)) <= retention.raw_payload_days * day
+    assert retention.dedupe_key_days * day - 60 < store.redis.ttl(store.key("dedupe", "email:kept@example.com"))
+    assert store.redis.ttl(store.key("dedupe", "email:kept@example.com")) <= retention.dedupe_key_days * day
+    # Not in the record yet: kept without a limit, whatever happens to its job.
+    assert store.redis.ttl(store.key("raw", waiting.message_id)) == -1
+    assert store.redis.ttl(store.key("dedupe", "email:waiting@example.com")) == -1
+    assert store.redis.ttl(store.key("msg", recorded.message_id)) == -1  # the agents' commands still read it
