@@ -161,11 +161,13 @@ class Reply(Base):
     error: Mapped[str | None] = mapped_column(Text)
     headers: Mapped[Json] = mapped_column(default=dict)
     search_text: Mapped[str] = mapped_column(Text, default="")
+    search_bigrams: Mapped[list[str]] = mapped_column(default=list)
     created_at: Mapped[datetime] = _time()
     updated_at: Mapped[datetime] = _time()
     __table_args__ = (
         Index("ix_replies_search_text_trgm", "search_text", postgresql_using="gin",
               postgresql_ops={"search_text": "gin_trgm_ops"}),
+        Index("ix_replies_search_bigrams", "search_bigrams", postgresql_using="gin"),
     )  # fmt: skip
 
 
@@ -199,10 +201,12 @@ class Note(Base):
     agent_id: Mapped[str | None] = mapped_column(ForeignKey("agents.id"))
     text: Mapped[str] = mapped_column(Text)
     search_text: Mapped[str] = mapped_column(Text, default="")
+    search_bigrams: Mapped[list[str]] = mapped_column(default=list)
     created_at: Mapped[datetime] = _time()
     __table_args__ = (
         Index("ix_notes_search_text_trgm", "search_text", postgresql_using="gin",
               postgresql_ops={"search_text": "gin_trgm_ops"}),
+        Index("ix_notes_search_bigrams", "search_bigrams", postgresql_using="gin"),
     )  # fmt: skip
 
 

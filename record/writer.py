@@ -181,6 +181,7 @@ def write_reply(
     connection: Connection, reply: HotReply, conversation_id: str | None, fold: Callable[[str], str]
 ) -> None:
     """Insert a reply, or bring its delivery state up to the hot copy's; each state it reached is a delivery event."""
+    folded = fold(f"{reply.subject}\n{reply.text}")
     state = {
         "state": reply.state.value, "attempts": reply.attempts, "provider_id": reply.provider_id,
         "error": reply.error, "updated_at": reply.updated_at,
@@ -198,7 +199,8 @@ def write_reply(
             subject=reply.subject,
             text=reply.text,
             headers=reply.headers,
-            search_text=fold(f"{reply.subject}\n{reply.text}"),
+            search_text=folded,
+            search_bigrams=cjk_grams(folded),
             created_at=reply.created_at,
             **state,
         )

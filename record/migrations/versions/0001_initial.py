@@ -172,6 +172,7 @@ def upgrade() -> None:
         sa.Column("agent_id", sa.Text(), nullable=True),
         sa.Column("text", sa.Text(), nullable=False),
         sa.Column("search_text", sa.Text(), nullable=False),
+        sa.Column("search_bigrams", postgresql.ARRAY(sa.Text()), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["agent_id"], ["agents.id"], name=op.f("fk_notes_agent_id_agents")),
         sa.ForeignKeyConstraint(
@@ -188,6 +189,7 @@ def upgrade() -> None:
         postgresql_using="gin",
         postgresql_ops={"search_text": "gin_trgm_ops"},
     )
+    op.create_index("ix_notes_search_bigrams", "notes", ["search_bigrams"], unique=False, postgresql_using="gin")
     op.create_table(
         "thread_references",
         sa.Column("reference", sa.Text(), nullable=False),
@@ -220,6 +222,7 @@ def upgrade() -> None:
         sa.Column("error", sa.Text(), nullable=True),
         sa.Column("headers", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
         sa.Column("search_text", sa.Text(), nullable=False),
+        sa.Column("search_bigrams", postgresql.ARRAY(sa.Text()), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["agent_id"], ["agents.id"], name=op.f("fk_replies_agent_id_agents")),
@@ -240,6 +243,7 @@ def upgrade() -> None:
         postgresql_using="gin",
         postgresql_ops={"search_text": "gin_trgm_ops"},
     )
+    op.create_index("ix_replies_search_bigrams", "replies", ["search_bigrams"], unique=False, postgresql_using="gin")
     op.create_table(
         "sla_events",
         sa.Column("id", sa.BigInteger(), sa.Identity(always=False), nullable=False),
