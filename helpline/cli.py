@@ -12,6 +12,7 @@ import typer
 
 from core.settings import settings_path
 from helpline.agent_cli import agent_app
+from helpline.contact_cli import contact_app
 from helpline.logs import configure_logging
 from helpline.notice_cli import notice_app
 from helpline.options import SettingsOption, settings_or_exit
@@ -131,6 +132,7 @@ def telegram_set_webhook(settings: SettingsOption = None) -> None:
 
 app.add_typer(notice_app, name="notice")
 app.add_typer(agent_app, name="agent")
+app.add_typer(contact_app, name="contact")
 app.command("queues")(queues_command)
 
 
