@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import tomllib
+from pathlib import Path
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -38,3 +41,12 @@ def test_an_empty_database_is_behind_until_migrated(postgres_cluster: PostgresCl
     finally:
         engine.dispose()
         postgres_cluster.server.drop_database("empty_for_check")
+
+
+def test_the_wheel_carries_the_migrations() -> None:
+    """Alembic finds them by package path (`record:migrations`), so they must be packages of the distribution."""
+    root = Path(__file__).resolve().parent.parent.parent
+    setuptools = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]
+    folders = {p.parent.relative_to(root) for p in (root / "record").rglob("*.py")}
+    assert {str(folder).replace("/", ".") for folder in folders} <= set(setuptools["packages"])
+    assert "migrations/script.py.mako" in setuptools["package-data"]["record"]
