@@ -91,11 +91,13 @@ def run_all(settings: Settings, settings_file: Path | None) -> int:
             log.info("embedded PostgreSQL at %s (pid %s)", postgres.url, postgres.pid)
             for line in migrate_record(settings):
                 log.info("record: %s", line)
-    except Exception:
+    except Exception as exc:
         if postgres is not None:
             postgres.stop()
         if redis is not None:
             redis.stop()
+        if isinstance(exc, RuntimeError):  # the embedded server's own, explained failures: no traceback
+            raise SystemExit(f"error: {exc}") from None
         raise
     children = children_for(settings, settings_file)
     stopping = False

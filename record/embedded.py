@@ -101,6 +101,13 @@ class EmbeddedPostgres:
         postgres = find_binary("postgres")
         self.directory.mkdir(parents=True, exist_ok=True)
         self._lock()
+        try:
+            return self._start(postgres, timeout)
+        except BaseException:
+            self.stop()  # whatever started, and the folder's lock
+            raise
+
+    def _start(self, postgres: str, timeout: float) -> EmbeddedPostgres:
         self.socket_dir.mkdir(parents=True, exist_ok=True)
         self._hand_over(self.directory, self.socket_dir)
         if not (self.data / "PG_VERSION").exists():

@@ -86,3 +86,11 @@ def test_binaries_are_found_in_the_debian_layout_when_not_on_path(monkeypatch: p
     found = find_binary("initdb")
     assert found.startswith("/usr/lib/postgresql/") and found.endswith("/bin/initdb")
     assert subprocess.run([found, "--version"], capture_output=True, check=True).returncode == 0
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root hands the folder to the postgres user")
+def test_a_folder_the_postgres_user_cannot_reach_is_named(folder: Path) -> None:
+    private = folder / "private"
+    private.mkdir(mode=0o700)  # like root's home: whoever owns the folder inside, postgres cannot get there
+    with pytest.raises(RuntimeError, match=r"cannot reach .*set \[database\] embedded_dir"):
+        EmbeddedPostgres(private / "pg", durable=False).start()
