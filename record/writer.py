@@ -99,33 +99,30 @@ def write_message(connection: Connection, entry: MessageEntry, now: datetime) ->
     reference = None
     if entry.conversation is not None:
         reference = write_conversation(connection, entry.conversation)
-        connection.execute(
-            update(Conversation)
-            .where(Conversation.id == entry.conversation.id)
-            .values(last_message_at=func.greatest(Conversation.last_message_at, envelope.received_at))
-        )
+        placed: dict[str, Any] = {"last_message_at": func.greatest(Conversation.last_message_at, envelope.received_at)}
         if message.decision is not None:  # the first routed message decides where the case sits
-            connection.execute(
-                update(Conversation)
-                .where(Conversation.id == entry.conversation.id, Conversation.queue.is_(None))
-                .values(
-                    category=message.decision.category,
-                    queue=message.decision.queue,
-                    priority=message.decision.priority.value,
-                )
-            )
+            decision = message.decision
+            placed["category"] = func.coalesce(Conversation.category, decision.category)
+            placed["queue"] = func.coalesce(Conversation.queue, decision.queue)
+            placed["priority"] = func.coalesce(Conversation.priority, decision.priority.value)
+        connection.execute(update(Conversation).where(Conversation.id == entry.conversation.id).values(**placed))
         for thread_reference in entry.thread_references:
             connection.execute(
                 insert(ThreadReference)
                 .values(reference=thread_reference, conversation_id=entry.conversation.id, created_at=now)
                 .on_conflict_do_nothing()
             )
-    connection.execute(insert(Message).values(**_message_row(entry, now)).on_conflict_do_nothing())
-    holder = connection.scalar(
-        select(Message.id).where(Message.channel == envelope.channel.value, Message.provider_id == envelope.provider_id)
-    )
-    if holder != message.id:  # lost a race with a concurrent twin: the caller rolls back
-        return Written(duplicate_of=holder)
+    inserted = connection.execute(
+        insert(Message).values(**_message_row(entry, now)).on_conflict_do_nothing().returning(Message.id)
+    ).first()
+    if inserted is None:  # written by an earlier run of this job, or a concurrent twin won the race
+        holder = connection.scalar(
+            select(Message.id).where(
+                Message.channel == envelope.channel.value, Message.provider_id == envelope.provider_id
+            )
+        )
+        if holder != message.id:
+            return Written(duplicate_of=holder)
     return Written(reference=reference)
 
 
@@ -155,7 +152,7 @@ def write_conversation(connection: Connection, conversation: ConversationEntry) 
     candidates = [conversation_reference(conversation.id)]
     candidates += [alternative_reference(conversation.id, attempt) for attempt in range(1, REFERENCE_ATTEMPTS)]
     for candidate in candidates:
-        connection.execute(
+        inserted = connection.execute(
             insert(Conversation)
             .values(
                 id=conversation.id,
@@ -168,8 +165,12 @@ def write_conversation(connection: Connection, conversation: ConversationEntry) 
                 linked_to=linked_to,
             )
             .on_conflict_do_nothing()
-        )
-        stored = connection.scalar(select(Conversation.reference).where(Conversation.id == conversation.id))
+            .returning(Conversation.reference)
+        ).first()
+        if inserted is not None:
+            stored: str | None = inserted.reference
+        else:  # this conversation was written before (a follow-up, a re-run), or the reference collided
+            stored = connection.scalar(select(Conversation.reference).where(Conversation.id == conversation.id))
         if stored is not None:
             if stored != candidates[0]:
                 log.warning("conversation %s: reference collided, recorded as %s", conversation.id, stored)

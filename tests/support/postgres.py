@@ -22,10 +22,12 @@ TEMPLATE = "helpline_template"
 
 
 class PostgresCluster:
-    def __init__(self) -> None:
+    """`durable=True` keeps fsync on, as the embedded record runs: for benchmarks, not for tests."""
+
+    def __init__(self, *, durable: bool = False) -> None:
         self.folder = Path(tempfile.mkdtemp(prefix="hl-pg-", dir="/tmp"))
         os.chmod(self.folder, 0o755)  # the postgres user must reach it when the tests run as root
-        self.server = EmbeddedPostgres(self.folder, durable=False, database=TEMPLATE)
+        self.server = EmbeddedPostgres(self.folder, durable=durable, database=TEMPLATE)
         self._names = itertools.count(1)
 
     def start(self) -> PostgresCluster:
