@@ -10,7 +10,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
 
-from record.engine import engine_for
+from core.settings import load_settings
+from record.embedded import embedded_url
+from record.engine import database_url, engine_for
 from record.migrate import SchemaBehind, check_current, current_revision, head_revision, migrate
 from record.models import Base
 from tests.support.postgres import PostgresCluster
@@ -50,3 +52,18 @@ def test_the_wheel_carries_the_migrations() -> None:
     folders = {p.parent.relative_to(root) for p in (root / "record").rglob("*.py")}
     assert {str(folder).replace("/", ".") for folder in folders} <= set(setuptools["packages"])
     assert "migrations/script.py.mako" in setuptools["package-data"]["record"]
+
+
+def test_database_url_variables_and_driver(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings_file = tmp_path / "settings.toml"
+    settings_file.write_text('[database]\nurl = "postgresql://file@db/helpline"\n', encoding="utf-8")
+    monkeypatch.delenv("HELPLINE_DATABASE__URL", raising=False)
+    monkeypatch.setenv("DATABASE_URL", "postgres://standard@db/helpline")  # the conventional variable, Heroku style
+    assert database_url(load_settings(settings_file)) == "postgresql+psycopg://standard@db/helpline"
+    monkeypatch.setenv("HELPLINE_DATABASE__URL", "postgresql://ours@db/helpline")
+    assert database_url(load_settings(settings_file)) == "postgresql+psycopg://ours@db/helpline"
+    monkeypatch.delenv("HELPLINE_DATABASE__URL")
+    monkeypatch.delenv("DATABASE_URL")
+    settings_file.write_text('[database]\nembedded_dir = "/srv/helpline/pg"\n', encoding="utf-8")
+    assert database_url(load_settings(settings_file)) == embedded_url(Path("/srv/helpline/pg"))
+    assert embedded_url(Path("/srv/helpline/pg")) == "postgresql+psycopg://postgres@/helpline?host=/srv/helpline/pg/run"
