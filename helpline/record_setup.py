@@ -36,7 +36,7 @@ def migrate_record(settings: Settings) -> list[str]:
     """Schema migrations, then the numbered data imports (which read Redis: the store must answer)."""
     engine = connect(settings)
     try:
-        return migrate(engine, data_imports(Store(connect_redis(settings)), normalize))
+        return migrate(engine, data_imports(Store(connect_redis(settings)), normalize, retention=settings.retention))
     finally:
         engine.dispose()
 

@@ -4,7 +4,8 @@
    messages, replies) is copied from Redis with the writer the pipeline uses, so an imported row is the row the
    pipeline would have written. Nothing is removed from Redis. Messages still waiting for their pipeline job are
    left to it: the job records them when it runs. Every insert is keyed by the hot store's ids, so running the
-   import again (say, after a failure half-way) adds nothing twice.
+   import again (say, after a failure half-way) adds nothing twice. Once it has committed, the imported messages'
+   raw payloads and dedupe keys start their `[retention]` lifetimes, as the pipeline's do.
 """
 
 from __future__ import annotations
@@ -15,11 +16,12 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, Engine, select, update
 from sqlalchemy.dialects.postgresql import insert
 
 from core.records import MessageState, utcnow
-from core.store import Store, text
+from core.settings import RetentionSettings
+from core.store import Store, store_errors, text
 from record.hot_copy import contact_entry, conversation_entry
 from record.migrate import DataImportStep
 from record.models import Conversation, Message, ThreadReference
@@ -35,10 +37,54 @@ from record.writer import (
 
 
 def data_imports(
-    store: Store, fold: Callable[[str], str], now: Callable[[], datetime] = utcnow
+    store: Store,
+    fold: Callable[[str], str],
+    now: Callable[[], datetime] = utcnow,
+    retention: RetentionSettings | None = None,
 ) -> list[DataImportStep]:
-    """Every data import, in number order; `store` is the Redis they read from, `fold` the search text's folding."""
-    return [DataImportStep(1, "redis-only data", lambda connection: import_redis_data(connection, store, fold, now()))]
+    """Every data import, in number order; `store` is the Redis they read from, `fold` the search text's folding,
+    `retention` the lifetimes the imported messages' raw payloads and dedupe keys get once the import committed."""
+    lifetimes = retention or RetentionSettings()
+    return [
+        DataImportStep(
+            1,
+            "redis-only data",
+            lambda connection: import_redis_data(connection, store, fold, now()),
+            after_commit=lambda engine: start_retention_of_recorded(engine, store, lifetimes),
+        )
+    ]
+
+
+def start_retention_of_recorded(engine: Engine, store: Store, retention: RetentionSettings) -> int:
+    """Give every recorded message's raw payload and dedupe key that has no expiry yet its `[retention]` lifetime
+    (what the pipeline does for each message it records); returns how many keys got one."""
+    lifetimes = {
+        "raw": int(retention.raw_payload_days * 86400),
+        "dedupe": int(retention.dedupe_key_days * 86400),
+    }
+    started = 0
+    with engine.connect() as connection:
+        result = connection.execution_options(yield_per=1000).execute(
+            select(Message.id, Message.channel, Message.provider_id)
+        )
+        for batch in result.partitions():
+            keys = [
+                (store.key(kind, row.id if kind == "raw" else f"{row.channel}:{row.provider_id}"), seconds)
+                for row in batch
+                for kind, seconds in lifetimes.items()
+            ]
+            with store_errors():
+                with store.redis.pipeline(transaction=False) as pipe:
+                    for key, _ in keys:
+                        pipe.ttl(key)
+                    ttls = pipe.execute()
+                with store.redis.pipeline(transaction=False) as pipe:
+                    for (key, seconds), ttl in zip(keys, ttls, strict=True):
+                        if ttl == -1:  # exists, no expiry yet (-2: already gone)
+                            pipe.expire(key, seconds)
+                            started += 1
+                    pipe.execute()
+    return started
 
 
 def import_redis_data(

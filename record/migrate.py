@@ -41,6 +41,8 @@ class DataImportStep:
     number: int
     name: str
     run: Callable[[Connection], dict[str, Any]]
+    # Work outside the database that must wait until the import has committed (expiring Redis keys, say).
+    after_commit: Callable[[Engine], object] | None = None
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
@@ -76,6 +78,7 @@ def migrate(
     """Apply pending schema migrations, then pending data imports; return what was done, one line each."""
     clock = now or (lambda: datetime.now(UTC))
     done: list[str] = []
+    ran: list[DataImportStep] = []
     with engine.begin() as connection:
         connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
         before = MigrationContext.configure(connection).get_current_revision()
@@ -92,6 +95,10 @@ def migrate(
                 insert(DataImport).values(number=step.number, name=step.name, applied_at=clock(), detail=summary)
             )
             done.append(f"data import {step.number} ({step.name}): {summary}")
+            ran.append(step)
+    for step in ran:
+        if step.after_commit is not None:
+            step.after_commit(engine)
     for line in done:
         log.info("%s", line)
     return done

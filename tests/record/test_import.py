@@ -69,8 +69,19 @@ def test_redis_only_data_is_imported_as_the_pipeline_writes_it(
     drain(settings)
     pending = store.accept(mail("i5@example.com", "still queued"), b"raw").message_id  # its job has not run
 
+    for message_id in store.message_ids():  # as before the record: no expiry on anything
+        store.redis.persist(store.key("raw", message_id))
+    for key in store.redis.scan_iter("hl:dedupe:*"):
+        store.redis.persist(key)
+
     done = migrate(empty_record, data_imports(store, normalize, now=utcnow))
     assert done[-1].startswith("data import 1 (redis-only data): ")
+    recorded = [m for m in store.message_ids() if m != pending]
+    # Imported, so their raw payloads and dedupe keys start their retention; the pending one's do not.
+    assert all(store.redis.ttl(store.key("raw", m)) > 29 * 86400 for m in recorded)
+    assert store.redis.ttl(store.key("dedupe", "email:i1@example.com")) > 13 * 86400
+    assert store.redis.ttl(store.key("raw", pending)) == -1
+    assert store.redis.ttl(store.key("dedupe", "email:i5@example.com")) == -1
 
     # What the pipeline wrote is exactly what the import writes from Redis alone.
     for model, columns in [
