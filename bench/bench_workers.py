@@ -25,6 +25,7 @@ from core.queues import queues
 from core.settings import Settings
 from core.store import Store
 from ingest.email.parse import parse_email
+from tests.support.postgres import PostgresCluster
 from tests.support.redis_server import RedisServer
 from tests.support.smtp_sink import SmtpSink
 from workers import context
@@ -95,8 +96,9 @@ def measure() -> dict[tuple[str, str], float]:
     best: dict[tuple[str, str], float] = {}
     with RedisServer() as server:
         sink = SmtpSink().start()
+        cluster = PostgresCluster().start()  # the pipeline writes the record: a private cluster, fsync off
         try:
-            settings = bench_settings(server.url, smtp_port=sink.port)
+            settings = bench_settings(server.url, smtp_port=sink.port, database_url=cluster.new_database())
             redis = Redis.from_url(server.url)
             store = Store(redis)
             context.install(context.context_for(settings, store))  # forked children inherit it
@@ -115,6 +117,7 @@ def measure() -> dict[tuple[str, str], float]:
             redis.close()
         finally:
             sink.stop()
+            cluster.stop()
     return best
 
 

@@ -18,10 +18,13 @@ from core.settings import Settings, load_settings
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def bench_settings(redis_url: str, *, smtp_port: int | None = None) -> Settings:
-    """The project's settings.toml, with Redis (and optionally the outbound SMTP relay) pointed at local servers."""
+def bench_settings(redis_url: str, *, smtp_port: int | None = None, database_url: str | None = None) -> Settings:
+    """The project's settings.toml, with Redis (and optionally the outbound SMTP relay and the record's PostgreSQL)
+    pointed at local servers."""
     base = load_settings(ROOT / "settings.toml")
     update: dict[str, object] = {"redis": base.redis.model_copy(update={"url": redis_url})}
+    if database_url is not None:
+        update["database"] = base.database.model_copy(update={"url": database_url})
     if smtp_port is not None:
         outbound = base.email.outbound.model_copy(update={"host": "127.0.0.1", "port": smtp_port})
         update["email"] = base.email.model_copy(update={"outbound": outbound})

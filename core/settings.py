@@ -68,6 +68,25 @@ class RedisSettings(Section):
         return not self.url and not self.sentinels
 
 
+class DatabaseSettings(Section):
+    url: str | None = Field(
+        None, description="PostgreSQL URL of the record (postgresql://user@host/db); unset starts an embedded server"
+    )
+    embedded_dir: Path = Field(
+        Path("var/postgres"), description="where the embedded PostgreSQL keeps its cluster (the postgres user's)"
+    )
+    statement_timeout_seconds: float = Field(30.0, gt=0, description="longest a record query may run")
+
+
+class RetentionSettings(Section):
+    raw_payload_days: float = Field(
+        30, gt=0, description="a recorded message's raw payload stays in Redis this long, for audits and replays"
+    )
+    dedupe_key_days: float = Field(
+        14, gt=0, description="a recorded message's dedupe key stays in Redis this long; the record catches later ones"
+    )
+
+
 class InboundEmailSettings(Section):
     host: str = Field("127.0.0.1", description="address the SMTP server listens on")
     port: int = Field(2525, ge=0, le=65535, description="SMTP listening port")
@@ -194,6 +213,8 @@ class Settings(BaseSettings):
     )
 
     redis: RedisSettings = RedisSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    retention: RetentionSettings = RetentionSettings()
     email: EmailSettings = EmailSettings()
     web: WebSettings = WebSettings()
     replies: RepliesSettings = RepliesSettings()
@@ -286,6 +307,8 @@ def load_settings(path: Path | str | None = None) -> Settings:
     if "REDIS_URL" in os.environ and env_name("redis.url") not in os.environ and not settings.redis.sentinels:
         # The de-facto standard variable (Heroku, Render, Fly...) also works; HELPLINE_REDIS__URL wins over it.
         settings.redis.url = os.environ["REDIS_URL"]
+    if "DATABASE_URL" in os.environ and env_name("database.url") not in os.environ:
+        settings.database.url = os.environ["DATABASE_URL"]  # likewise; HELPLINE_DATABASE__URL wins over it
     return settings
 
 

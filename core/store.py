@@ -48,7 +48,7 @@ from core import inflight
 from core.content_gate import seal_dead_letter, seal_message, seal_raw
 from core.envelope import Channel, Envelope
 from core.errors import StoreUnavailable
-from core.ids import new_id
+from core.ids import new_conversation_id, new_id
 from core.inflight import Kind
 from core.records import DeadLetter, Reply, ReplyState, StoredMessage, utcnow
 from core.redis_conn import ReplicatedRedis
@@ -338,7 +338,7 @@ class Store:
                     return text(existing)
                 if existing:
                     self.redis.delete(current)  # quiet too long: the SET NX below opens a new one
-            conversation_id = new_id("t")
+            conversation_id = new_conversation_id()
             self.redis.hset(
                 self.key("conv", conversation_id),
                 mapping={

@@ -12,6 +12,7 @@ import typer
 
 from core.settings import settings_origin
 from helpline.agent_cli import agent_app
+from helpline.contact_cli import contact_app
 from helpline.logs import configure_logging, verbose
 from helpline.notice_cli import notice_app
 from helpline.options import SettingsOption, settings_or_exit
@@ -56,7 +57,9 @@ def run(settings: SettingsOption = None, verbose_logs: VerboseOption = False) ->
 
 @app.command()
 def serve(
-    process: Annotated[str, typer.Argument(help="redis | smtp | imap | web | worker | scheduler | telegram")],
+    process: Annotated[
+        str, typer.Argument(help="redis | postgres | smtp | imap | web | worker | scheduler | telegram")
+    ],
     settings: SettingsOption = None,
     verbose_logs: VerboseOption = False,
 ) -> None:
@@ -77,13 +80,23 @@ def serve(
         signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
         signal.sigwait(stop_signals)  # exiting now would make honcho stop every other process
         return
-    if process != "redis":
+    if process not in ("redis", "postgres"):
         from helpline.wait import wait_for_store
 
         wait_for_store(loaded)
     if not PROCESSES[process].reloads_rules:
         signal.signal(signal.SIGHUP, signal.SIG_IGN)  # an operator's `kill -HUP` to the group must not stop it
     PROCESSES[process].run(loaded)
+
+
+@app.command()
+def migrate(settings: SettingsOption = None) -> None:
+    """Bring the record up to date: schema migrations, then numbered data imports (an embedded server is started
+    for it when no [database] url is set and no `helpline run` holds it)."""
+    from helpline.record_setup import migrate_command
+
+    configure_logging()
+    raise typer.Exit(migrate_command(settings_or_exit(settings), echo=typer.echo))
 
 
 @app.command()
@@ -132,6 +145,7 @@ def telegram_set_webhook(settings: SettingsOption = None) -> None:
 
 app.add_typer(notice_app, name="notice")
 app.add_typer(agent_app, name="agent")
+app.add_typer(contact_app, name="contact")
 app.command("queues")(queues_command)
 
 

@@ -1,9 +1,11 @@
 """The long-running processes, by the name the Procfile and `helpline serve NAME` use.
 
 Each has a predicate saying whether the settings enable it: `helpline run` skips disabled ones (no IMAP host, no
-Telegram polling, no embedded Redis when `redis.url` or `redis.sentinels` is set). `helpline serve` of a disabled one
-says so and then waits quietly for SIGTERM: Procfile runners such as honcho stop every process as soon as one exits.
-Every process but `redis` first waits for the store to answer, since a Procfile runner starts them all at once.
+Telegram polling, no embedded Redis when `redis.url` or `redis.sentinels` is set, no embedded PostgreSQL when
+`database.url` is set). `helpline serve` of a disabled one says so and then waits quietly for SIGTERM: Procfile
+runners such as honcho stop every process as soon as one exits. Every process but `redis` and `postgres` first waits
+for the store to answer, since a Procfile runner starts them all at once; the workers then wait for the record and
+check its schema.
 """
 
 from __future__ import annotations
@@ -37,6 +39,23 @@ def serve_redis(settings: Settings) -> None:
         redis.stop()
 
 
+def serve_postgres(settings: Settings) -> None:
+    """The embedded PostgreSQL in the foreground, migrated, for Procfile runners (`helpline run` starts its own)."""
+    import signal
+
+    from helpline.record_setup import migrate_record, start_embedded
+    from helpline.wait import wait_for_store
+
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    postgres = start_embedded(settings)
+    try:
+        wait_for_store(settings)  # the data imports read Redis
+        migrate_record(settings)
+        signal.sigwait({signal.SIGINT, signal.SIGTERM})
+    finally:
+        postgres.stop()
+
+
 def serve_smtp(settings: Settings) -> None:
     from ingest.email.smtp_server import serve
 
@@ -65,7 +84,10 @@ def serve_web(settings: Settings) -> None:
 
 
 def serve_worker(settings: Settings) -> None:
+    from helpline.record_setup import wait_for_record
     from workers.run import work
+
+    wait_for_record(settings)  # the pipeline writes the record: its schema must be this code's
 
     work(settings)
 
@@ -88,6 +110,7 @@ def serve_telegram(settings: Settings) -> None:
 
 PROCESSES: dict[str, Process] = {
     "redis": Process(serve_redis, lambda s: s.redis.embedded),
+    "postgres": Process(serve_postgres, lambda s: not s.database.url),
     "smtp": Process(serve_smtp),
     "imap": Process(serve_imap, lambda s: s.email.imap.host is not None),
     "web": Process(serve_web),

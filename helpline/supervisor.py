@@ -1,9 +1,12 @@
-"""`helpline run`: start the Procfile's processes (and an embedded Redis when none is configured), keep them up.
+"""`helpline run`: start the Procfile's processes (and an embedded Redis and PostgreSQL when none is configured),
+keep them up.
 
 The Procfile is the one list of processes; this reads it, so `honcho start` and `helpline run` never disagree.
-The embedded Redis (the Procfile's `redis` line) is started first and waited for; the others follow. A process that
-exits is restarted with backoff, Redis included; SIGHUP is passed on to the workers (they reload their rules);
-SIGINT/SIGTERM stop every child, then Redis.
+The embedded Redis and PostgreSQL (the Procfile's `redis` and `postgres` lines) are started first and waited for,
+and the embedded record is migrated; the others follow. A process that exits is restarted with backoff, the
+embedded servers included, except one that exits with `SCHEMA_BEHIND_EXIT` (its record needs `helpline migrate`:
+a restart cannot help), which stops everything. SIGHUP is passed on to the workers (they reload their rules);
+SIGINT/SIGTERM stop every child, then the servers.
 """
 
 from __future__ import annotations
@@ -25,6 +28,9 @@ from core.settings import Settings, settings_origin
 from helpline.embedded_redis import EmbeddedRedis
 from helpline.processes import PROCESSES
 from helpline.ready import address, http_ok, ready_block, smtp_answers, workers_registered
+from helpline.record_setup import migrate_record, start_embedded
+from record.embedded import EmbeddedPostgres
+from record.migrate import SCHEMA_BEHIND_EXIT
 
 log = logging.getLogger("helpline.run")
 STABLE_SECONDS = 60.0
@@ -61,8 +67,8 @@ def children_for(settings: Settings, settings_file: Path | None) -> list[Child]:
     children = []
     for name, argv in procfile_entries():
         process_name = argv[-1]
-        if process_name == "redis":
-            continue  # run_all starts and watches the embedded Redis itself, before everything else
+        if process_name in ("redis", "postgres"):
+            continue  # run_all starts and watches the embedded servers itself, before everything else
         if process_name in PROCESSES and not PROCESSES[process_name].enabled(settings):
             log.info("%s: not enabled by the settings, not started", name)
             continue
@@ -85,6 +91,25 @@ def run_all(settings: Settings, settings_file: Path | None) -> int:
         redis = EmbeddedRedis(Path(settings.redis.embedded_dir)).start()
         env["HELPLINE_REDIS__URL"] = redis.url
         log.info("embedded Redis at %s (append-only, fsync always)", redis.url)
+    postgres: EmbeddedPostgres | None = None
+    try:
+        if not settings.database.url:
+            postgres = start_embedded(settings)
+            env["HELPLINE_DATABASE__URL"] = postgres.url
+            settings = settings.model_copy(
+                update={"database": settings.database.model_copy(update={"url": postgres.url})}
+            )
+            log.info("embedded PostgreSQL at %s (pid %s)", postgres.url, postgres.pid)
+            for line in migrate_record(settings):
+                log.info("record: %s", line)
+    except Exception as exc:
+        if postgres is not None:
+            postgres.stop()
+        if redis is not None:
+            redis.stop()
+        if isinstance(exc, RuntimeError):  # the embedded server's own, explained failures: no traceback
+            raise SystemExit(f"error: {exc}") from None
+        raise
     children = children_for(settings, settings_file)
     ready = ReadyCheck(settings, redis.url if redis is not None else redis_url(settings), settings_file)
     stopping = False
@@ -102,12 +127,20 @@ def run_all(settings: Settings, settings_file: Path | None) -> int:
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGHUP, forward_hangup)
+    exit_code = 0
     try:
         while not stopping:
             if redis is not None and not redis.running():
                 log.warning("embedded Redis exited; restarting it")
                 redis.start()
+            if postgres is not None and not postgres.running():
+                log.warning("embedded PostgreSQL exited; restarting it")
+                postgres.start()
             for child in children:
+                if child.process is not None and child.process.poll() == SCHEMA_BEHIND_EXIT:
+                    log.error("%s: the record's schema is behind this code; run `helpline migrate`", child.name)
+                    stopping, exit_code = True, SCHEMA_BEHIND_EXIT
+                    break
                 _keep_alive(child, env)
             ready.poll(children)
             time.sleep(0.2)
@@ -121,9 +154,11 @@ def run_all(settings: Settings, settings_file: Path | None) -> int:
                     child.process.wait(15)
                 except subprocess.TimeoutExpired:
                     child.process.kill()
+        if postgres is not None:
+            postgres.stop()
         if redis is not None:
             redis.stop()
-    return 0
+    return exit_code
 
 
 def _keep_alive(child: Child, env: dict[str, str]) -> None:

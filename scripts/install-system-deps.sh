@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # Installs the system packages Helpline and its tests run: redis-server (the embedded store, and the tests' own
-# servers) and Dovecot (the tests' IMAP server). Idempotent and quiet.
+# servers), Dovecot (the tests' IMAP server) and PostgreSQL (the embedded system of record, and the tests' own
+# clusters). Debian puts PostgreSQL's initdb/pg_ctl under /usr/lib/postgresql/<version>/bin, not on PATH: look
+# there too. Idempotent and quiet.
 set -euo pipefail
 missing=()
 command -v redis-server >/dev/null || missing+=(redis-server)
 command -v dovecot >/dev/null || missing+=(dovecot-imapd)
+if ! command -v initdb >/dev/null && ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then
+  missing+=(postgresql)
+fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
   echo "missing system packages: ${missing[*]} (install them with apt-get as root)" >&2

@@ -1,4 +1,5 @@
-"""Shared fixtures: one private redis-server per test session (wiped per test), an SMTP sink, Dovecot."""
+"""Shared fixtures: one private redis-server per test session (wiped per test), one private PostgreSQL cluster per
+test session (a fresh migrated database per test), an SMTP sink, Dovecot."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from redis import Redis
 from core.settings import Settings
 from core.store import Store
 from tests.support.dovecot import Dovecot
+from tests.support.postgres import PostgresCluster
 from tests.support.redis_server import RedisServer
 from tests.support.smtp_sink import SmtpSink
 
@@ -30,6 +32,22 @@ def redis(redis_server: RedisServer) -> Iterator[Redis]:
     client.flushdb()  # our own server: no other test or developer shares it
     yield client
     client.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[PostgresCluster]:
+    """Session scope: under pytest-xdist each worker has its own session, so its own cluster."""
+    cluster = PostgresCluster().start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def record_url(postgres_cluster: PostgresCluster) -> Iterator[str]:
+    """A fresh database with the record's schema, copied from the migrated template."""
+    url = postgres_cluster.new_database()
+    yield url
+    postgres_cluster.drop(url)
 
 
 @pytest.fixture
@@ -52,7 +70,7 @@ def dovecot() -> Iterator[Dovecot]:
 
 
 @pytest.fixture
-def settings(redis_server: RedisServer, smtp_sink: SmtpSink, tmp_path: Path) -> Settings:
+def settings(redis_server: RedisServer, smtp_sink: SmtpSink, record_url: str, tmp_path: Path) -> Settings:
     """The project's own settings.toml, pointed at the test servers."""
     from core.settings import load_settings
 
@@ -60,6 +78,7 @@ def settings(redis_server: RedisServer, smtp_sink: SmtpSink, tmp_path: Path) -> 
     return base.model_copy(
         update={
             "redis": base.redis.model_copy(update={"url": redis_server.url}),
+            "database": base.database.model_copy(update={"url": record_url}),
             "email": base.email.model_copy(
                 update={
                     "outbound": base.email.outbound.model_copy(update={"host": "127.0.0.1", "port": smtp_sink.port})

@@ -1,5 +1,5 @@
-"""Imports point one way (shared/DESIGN.md §2): the adapters, the router, the senders and the templates know only
-`core`; nothing but the entry points imports `workers`. Walking the source keeps it so."""
+"""Imports point one way (shared/DESIGN.md §2): the adapters, the router, the senders, the templates and the record
+know only `core`; nothing but the entry points imports `workers`. Walking the source keeps it so."""
 
 from __future__ import annotations
 
@@ -7,15 +7,16 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-OURS = {"core", "ingest", "router", "channels", "templates", "workers", "web", "helpline"}
+OURS = {"core", "ingest", "router", "channels", "templates", "workers", "web", "helpline", "record"}
 ALLOWED = {
     "core": set(),
     "ingest": {"core"},
     "router": {"core"},
     "channels": {"core"},
     "templates": set(),
+    "record": {"core"},
     "web": {"core", "ingest", "channels", "templates", "router"},
-    "workers": {"core", "ingest", "router", "channels", "templates"},
+    "workers": {"core", "ingest", "router", "channels", "templates", "record"},
     "helpline": OURS,
 }
 

@@ -9,15 +9,19 @@ import signal
 import smtplib
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from redis import Redis
 
 from core.store import Store
+from record.migrate import SCHEMA_BEHIND_EXIT
 from tests.mail_factory import raw_email
 from tests.support.ports import free_port
+from tests.support.postgres import PostgresCluster
 from tests.support.smtp_sink import SmtpSink
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,13 +38,14 @@ then.priority = "low"
 """
 
 
-def environment(tmp_path: Path, smtp_port: int, relay_port: int) -> dict[str, str]:
+def environment(tmp_path: Path, smtp_port: int, relay_port: int, postgres_dir: Path | None = None) -> dict[str, str]:
     settings = tmp_path / "settings.toml"  # a copy: the hot-reload test edits it
     settings.write_text((ROOT / "settings.toml").read_text(encoding="utf-8"), encoding="utf-8")
     env = {
         **os.environ,
         "HELPLINE_SETTINGS": str(settings),
         "HELPLINE_REDIS__EMBEDDED_DIR": str(tmp_path / "redis"),
+        "HELPLINE_DATABASE__EMBEDDED_DIR": str(postgres_dir or tmp_path / "postgres"),
         "HELPLINE_EMAIL__INBOUND__PORT": str(smtp_port),
         "HELPLINE_EMAIL__OUTBOUND__PORT": str(relay_port),
         "HELPLINE_WEB__PORT": str(free_port()),
@@ -49,7 +54,18 @@ def environment(tmp_path: Path, smtp_port: int, relay_port: int) -> dict[str, st
     }
     env.pop("HELPLINE_REDIS__URL", None)
     env.pop("REDIS_URL", None)
+    env.pop("HELPLINE_DATABASE__URL", None)
+    env.pop("DATABASE_URL", None)
     return env
+
+
+@pytest.fixture
+def postgres_dir() -> Iterator[Path]:
+    """The embedded PostgreSQL's folder: one the postgres user can reach (pytest's tmp_path is root's 0700)."""
+    folder = Path(tempfile.mkdtemp(prefix="hl-run-", dir="/tmp"))
+    os.chmod(folder, 0o755)
+    yield folder / "postgres"
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def stop(process: subprocess.Popen[bytes], log: Path) -> str:
@@ -59,13 +75,13 @@ def stop(process: subprocess.Popen[bytes], log: Path) -> str:
 
 
 @pytest.mark.slow
-def test_run_starts_everything_with_an_embedded_redis(tmp_path: Path, smtp_sink: SmtpSink) -> None:
+def test_run_starts_everything_with_an_embedded_redis(tmp_path: Path, smtp_sink: SmtpSink, postgres_dir: Path) -> None:
     smtp_port = free_port()
     log = tmp_path / "run.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "helpline", "run"], cwd=tmp_path,
-            env=environment(tmp_path, smtp_port, smtp_sink.port), stdout=out, stderr=subprocess.STDOUT,
+            env=environment(tmp_path, smtp_port, smtp_sink.port, postgres_dir), stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
     try:
         ready = wait_for_ready_block(log)
@@ -103,6 +119,7 @@ def test_run_starts_everything_with_an_embedded_redis(tmp_path: Path, smtp_sink:
     assert "SIGHUP: passing it on to the workers" in output
     assert "exited with" not in output, "a process died on SIGHUP (or otherwise) and was restarted"
     assert not (tmp_path / "redis" / "redis.sock").exists(), "embedded Redis still running"
+    assert not (postgres_dir / "data" / "postmaster.pid").exists(), "embedded PostgreSQL still running"
 
 
 @pytest.mark.slow
@@ -137,7 +154,9 @@ def test_run_verbose_lets_the_libraries_speak_and_the_block_shows_twilio_on(
 
 
 @pytest.mark.slow
-def test_a_generic_procfile_runner_runs_the_same_processes(tmp_path: Path, smtp_sink: SmtpSink) -> None:
+def test_a_generic_procfile_runner_runs_the_same_processes(
+    tmp_path: Path, smtp_sink: SmtpSink, postgres_dir: Path
+) -> None:
     honcho = shutil.which("honcho", path=str(Path(sys.executable).parent))
     assert honcho is not None, "honcho is a test dependency"
     smtp_port = free_port()
@@ -145,8 +164,8 @@ def test_a_generic_procfile_runner_runs_the_same_processes(tmp_path: Path, smtp_
     with log.open("wb") as out:
         process = subprocess.Popen(
             [honcho, "start", "-f", str(ROOT / "Procfile"), "-d", str(ROOT)],
-            env=environment(tmp_path, smtp_port, smtp_sink.port), stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True,
+            env=environment(tmp_path, smtp_port, smtp_sink.port, postgres_dir), stdout=out,
+            stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
     try:
         send_when_ready(smtp_port, raw_email("Refund please", message_id="<honcho-1@example.com>"))
@@ -156,6 +175,25 @@ def test_a_generic_procfile_runner_runs_the_same_processes(tmp_path: Path, smtp_
     finally:
         output = stop(process, log)
     assert "imap" in output and "idle until stopped" in output
+    assert not (postgres_dir / "data" / "postmaster.pid").exists(), "embedded PostgreSQL still running"
+
+
+def test_a_record_behind_the_code_stops_run_instead_of_restarting(
+    tmp_path: Path, postgres_cluster: PostgresCluster
+) -> None:
+    postgres_cluster.server.create_database("behind_for_run")  # empty: no migration applied
+    env = environment(tmp_path, free_port(), free_port())
+    env["HELPLINE_DATABASE__URL"] = postgres_cluster.server.url_for("behind_for_run")
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "helpline", "run"], cwd=tmp_path, env=env, capture_output=True, timeout=60
+        )
+    finally:
+        postgres_cluster.server.drop_database("behind_for_run")
+    output = done.stderr.decode(errors="replace")
+    assert done.returncode == SCHEMA_BEHIND_EXIT, output
+    assert "run `helpline migrate`" in output
+    assert "restarting in" not in output
 
 
 def wait_for_ready_block(log: Path, timeout: float = 90.0) -> str:

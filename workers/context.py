@@ -1,4 +1,4 @@
-"""What a job needs (settings, store, router), built once per worker process.
+"""What a job needs (settings, store, router, the record's engine), built once per worker process.
 
 RQ jobs are plain functions called with ids only; they reach their dependencies here. `workers.run.work` (and the
 tests' `drain`) install a context explicitly; a bare `rq worker` falls back to loading the settings file.
@@ -9,9 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from sqlalchemy import Engine
+
 from core.redis_conn import connect
 from core.settings import Settings, load_settings
 from core.store import Store
+from record.engine import connect as connect_record
 from router import Router
 from router.hours import BusinessCalendar
 from workers.triage import compile_with_model, current_model
@@ -24,6 +27,7 @@ class Context:
     # A callable so that hot reload can swap the rules between two jobs without touching the context.
     router: Callable[[], Router]
     calendar: BusinessCalendar
+    record: Engine  # the system of record (PostgreSQL); connects on first use
 
 
 _context: Context | None = None
@@ -38,7 +42,8 @@ def context_for(settings: Settings, store: Store | None = None) -> Context:
     """A context whose router uses the store's current triage model (fixed: `workers.run` hot-reloads instead)."""
     store = store or Store(connect(settings))
     router = compile_with_model(settings.router, current_model(store, settings.router))
-    return Context(settings, store, lambda: router, BusinessCalendar.from_settings(settings))
+    calendar = BusinessCalendar.from_settings(settings)
+    return Context(settings, store, lambda: router, calendar, connect_record(settings))
 
 
 def current() -> Context:

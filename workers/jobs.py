@@ -25,6 +25,7 @@ from core.store import JOB_RETRY, Store, store_errors
 from workers import acknowledge
 from workers.context import Context, current
 from workers.pipeline import Drop, Work, run_pipeline
+from workers.record_step import record_dropped
 
 log = logging.getLogger("helpline.jobs")
 
@@ -58,7 +59,7 @@ def _process(ctx: Context, message: StoredMessage) -> str:
             def dropped(m: StoredMessage) -> None:
                 m.state, m.drop_reason = MessageState.DROPPED, outcome.reason
 
-            ctx.store.update_message(message_id, dropped)
+            record_dropped(ctx.store.update_message(message_id, dropped), ctx)
             log.info("dropped %s: %s", message_id, outcome.reason)
             return f"dropped: {outcome.reason}"
 
@@ -69,6 +70,8 @@ def _process(ctx: Context, message: StoredMessage) -> str:
             m.notes += outcome.notes
 
         message = ctx.store.update_message(message_id, routed)
+    if message.state is MessageState.DROPPED:
+        record_dropped(message, ctx)  # a re-run after a crash between the two writes; recording twice is a no-op
     if message.state is not MessageState.ROUTED:
         return f"already {message.state.value}"
     if message.ack_status in (None, "queued"):  # "queued" too: a crash may have come before the job was queued

@@ -19,6 +19,7 @@ from router import RoutingContext
 from router.details import find_details
 from workers.context import Context
 from workers.ordering import wait_for_earlier
+from workers.record_step import Routed, record_routed
 
 
 @dataclass(frozen=True)
@@ -157,6 +158,17 @@ def find_transaction_details(work: Work, ctx: Context) -> Work | Drop:
     return work
 
 
+def record(work: Work, ctx: Context) -> Work | Drop:
+    """Write the system of record (workers/record_step.py), before agents see the message and before any reply is
+    queued; a message the record holds already under another id (accepted twice) goes no further."""
+    assert work.decision is not None
+    routed = Routed(work.contact_id, work.conversation_id, work.decision, work.notes)
+    holder = record_routed(ctx, work.message, routed)
+    if holder is not None:
+        return Drop(f"accepted again under a new id: the record holds it as {holder}")
+    return work
+
+
 def file_for_agents(work: Work, ctx: Context) -> Work | Drop:
     assert work.decision is not None
     Inbox(ctx.store).file(work.decision.queue, work.decision.priority, work.message.id, work.envelope.received_at)
@@ -171,6 +183,7 @@ PIPELINE: tuple[Step, ...] = (
     thread,
     route,
     find_transaction_details,
+    record,
     file_for_agents,
 )
 

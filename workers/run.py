@@ -29,6 +29,7 @@ from core.queues import queues
 from core.redis_conn import connect
 from core.settings import Settings
 from core.store import Store
+from record.engine import connect as connect_record
 from router.hours import BusinessCalendar
 from workers import context
 from workers.live_router import LiveRouter
@@ -56,7 +57,8 @@ def work(settings: Settings, *, burst: bool = False, stop: threading.Event | Non
     live.watch()
     live.watch_model()
     live.install_sighup()
-    context.install(context.Context(settings, store, live.current, BusinessCalendar.from_settings(settings)))
+    calendar = BusinessCalendar.from_settings(settings)
+    context.install(context.Context(settings, store, live.current, calendar, connect_record(settings)))
     HelplineWorker.job_timeout_seconds = settings.workers.job_timeout_seconds
     stop = stop or threading.Event()
     backoff = 1.0

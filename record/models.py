@@ -1,0 +1,288 @@
+"""The record's tables, as SQLAlchemy 2 declarative models. The migrations in `record/migrations` create them.
+
+Ids are the ones Helpline already gives things in Redis (`c-…` contacts, `t-…` conversations, `m-…` messages,
+`r-…` replies), so a row and its hot copy name each other and writing the same thing twice hits the same key.
+Every time column is `timestamptz` filled from Python (never `now()` in SQL: tests drive the clock).
+Text columns called `search_text` hold the folded form (NFKC, casefold, traditional → simplified) that search reads;
+`search_bigrams` the one- and two-character pieces of its Chinese, for queries too short for trigrams.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# Named constraints, so a migration can name what it alters and every database gets the same names.
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+Json = dict[str, Any]
+
+
+def _time(nullable: bool = False) -> Mapped[datetime]:
+    return mapped_column(DateTime(timezone=True), nullable=nullable)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {Json: JSONB, list[str]: ARRAY(Text)}  # noqa: RUF012 (SQLAlchemy reads it as is)
+
+
+class Contact(Base):
+    """A person or organisation writing to support, whatever the channel."""
+
+    __tablename__ = "contacts"
+    id: Mapped[str] = mapped_column(Text, primary_key=True)
+    created_at: Mapped[datetime] = _time()
+    language: Mapped[str | None] = mapped_column(Text)
+    tags: Mapped[list[str]] = mapped_column(default=list)
+    # Per-channel states such as `sms_opted_out`, `whatsapp_opted_out`, `telegram_blocked`, as the hot store has them.
+    attributes: Mapped[Json] = mapped_column(default=dict)
+    erased_at: Mapped[datetime | None] = _time(nullable=True)
+
+
+class ContactIdentity(Base):
+    """One way to reach a contact: `email:a@b.example`, `phone:+8613…`, `telegram:42`. Unique across contacts."""
+
+    __tablename__ = "identities"
+    identity: Mapped[str] = mapped_column(Text, primary_key=True)
+    contact_id: Mapped[str] = mapped_column(ForeignKey("contacts.id"), index=True)
+    created_at: Mapped[datetime] = _time()
+
+
+class Conversation(Base):
+    """A case: the messages of one request, with the reference its customer quotes."""
+
+    __tablename__ = "conversations"
+    id: Mapped[str] = mapped_column(Text, primary_key=True)
+    reference: Mapped[str] = mapped_column(Text, unique=True)
+    contact_id: Mapped[str] = mapped_column(ForeignKey("contacts.id"), index=True)
+    channel: Mapped[str] = mapped_column(Text)
+    subject: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(Text, default="open")
+    category: Mapped[str | None] = mapped_column(Text)
+    queue: Mapped[str | None] = mapped_column(Text)
+    priority: Mapped[str | None] = mapped_column(Text)
+    assigned_agent_id: Mapped[str | None] = mapped_column(ForeignKey("agents.id"))
+    linked_to: Mapped[str | None] = mapped_column(ForeignKey("conversations.id"))
+    created_at: Mapped[datetime] = _time()
+    last_message_at: Mapped[datetime | None] = _time(nullable=True)
+    first_response_at: Mapped[datetime | None] = _time(nullable=True)
+    resolved_at: Mapped[datetime | None] = _time(nullable=True)
+    __table_args__ = (Index(None, "created_at"),)
+
+
+class ThreadReference(Base):
+    """An email Message-ID that threads into a conversation (a customer's, or one of our own replies')."""
+
+    __tablename__ = "thread_references"
+    reference: Mapped[str] = mapped_column(Text, primary_key=True)
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id"), index=True)
+    outbound: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = _time()
+
+
+class Message(Base):
+    """An inbound message as the pipeline left it: masked text, routing decision and its trace, details found."""
+
+    __tablename__ = "messages"
+    id: Mapped[str] = mapped_column(Text, primary_key=True)
+    channel: Mapped[str] = mapped_column(Text)
+    provider_id: Mapped[str] = mapped_column(Text)
+    conversation_id: Mapped[str | None] = mapped_column(ForeignKey("conversations.id"), index=True)
+    contact_id: Mapped[str | None] = mapped_column(ForeignKey("contacts.id"), index=True)
+    state: Mapped[str] = mapped_column(Text)
+    drop_reason: Mapped[str | None] = mapped_column(Text)
+    sender: Mapped[str] = mapped_column(Text)
+    sender_name: Mapped[str | None] = mapped_column(Text)
+    recipient: Mapped[str | None] = mapped_column(Text)
+    subject: Mapped[str] = mapped_column(Text, default="")
+    text: Mapped[str] = mapped_column(Text, default="")
+    html: Mapped[str | None] = mapped_column(Text)
+    language: Mapped[str] = mapped_column(Text, default="en")
+    metadata_: Mapped[Json] = mapped_column("metadata", default=dict)
+    decision: Mapped[Json | None] = mapped_column()
+    trace: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONB)
+    details: Mapped[Json | None] = mapped_column()
+    notes: Mapped[list[str]] = mapped_column(default=list)
+    search_text: Mapped[str] = mapped_column(Text, default="")
+    search_bigrams: Mapped[list[str]] = mapped_column(default=list)
+    received_at: Mapped[datetime] = _time()
+    recorded_at: Mapped[datetime] = _time()
+    __table_args__ = (
+        # A message re-accepted after its dedupe key expired (or a Sentinel failover lost it) is caught here.
+        UniqueConstraint("channel", "provider_id"),
+        Index(None, "received_at"),
+        Index("ix_messages_search_text_trgm", "search_text", postgresql_using="gin",
+              postgresql_ops={"search_text": "gin_trgm_ops"}),
+        Index("ix_messages_search_bigrams", "search_bigrams", postgresql_using="gin"),
+    )  # fmt: skip
+
+
+class Reply(Base):
+    """An outbound message (an acknowledgement, an agent's answer, a survey) and its current delivery state."""
+
+    __tablename__ = "replies"
+    id: Mapped[str] = mapped_column(Text, primary_key=True)
+    message_id: Mapped[str] = mapped_column(ForeignKey("messages.id"), index=True)
+    conversation_id: Mapped[str | None] = mapped_column(ForeignKey("conversations.id"), index=True)
+    agent_id: Mapped[str | None] = mapped_column(ForeignKey("agents.id"))
+    channel: Mapped[str] = mapped_column(Text)
+    to_address: Mapped[str] = mapped_column(Text)
+    purpose: Mapped[str] = mapped_column(Text)
+    language: Mapped[str] = mapped_column(Text)
+    subject: Mapped[str] = mapped_column(Text, default="")
+    text: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    provider_id: Mapped[str | None] = mapped_column(Text, index=True)
+    error: Mapped[str | None] = mapped_column(Text)
+    headers: Mapped[Json] = mapped_column(default=dict)
+    search_text: Mapped[str] = mapped_column(Text, default="")
+    search_bigrams: Mapped[list[str]] = mapped_column(default=list)
+    created_at: Mapped[datetime] = _time()
+    updated_at: Mapped[datetime] = _time()
+    __table_args__ = (
+        Index("ix_replies_search_text_trgm", "search_text", postgresql_using="gin",
+              postgresql_ops={"search_text": "gin_trgm_ops"}),
+        Index("ix_replies_search_bigrams", "search_bigrams", postgresql_using="gin"),
+    )  # fmt: skip
+
+
+class DeliveryEvent(Base):
+    """Each delivery state a reply went through (queued, sent, delivered, failed), as it happened."""
+
+    __tablename__ = "delivery_events"
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    reply_id: Mapped[str] = mapped_column(ForeignKey("replies.id"), index=True)
+    state: Mapped[str] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime] = _time()
+    __table_args__ = (UniqueConstraint("reply_id", "state"),)
+
+
+class Agent(Base):
+    __tablename__ = "agents"
+    id: Mapped[str] = mapped_column(Text, primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    email: Mapped[str | None] = mapped_column(Text, unique=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = _time()
+
+
+class Note(Base):
+    """An agent's internal note on a conversation: never sent to the customer."""
+
+    __tablename__ = "notes"
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id"), index=True)
+    agent_id: Mapped[str | None] = mapped_column(ForeignKey("agents.id"))
+    text: Mapped[str] = mapped_column(Text)
+    search_text: Mapped[str] = mapped_column(Text, default="")
+    search_bigrams: Mapped[list[str]] = mapped_column(default=list)
+    created_at: Mapped[datetime] = _time()
+    __table_args__ = (
+        Index("ix_notes_search_text_trgm", "search_text", postgresql_using="gin",
+              postgresql_ops={"search_text": "gin_trgm_ops"}),
+        Index("ix_notes_search_bigrams", "search_bigrams", postgresql_using="gin"),
+    )  # fmt: skip
+
+
+class AuditEntry(Base):
+    """Who did what to which record, and when (exports, erasures, assignments...)."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    at: Mapped[datetime] = _time()
+    actor: Mapped[str] = mapped_column(Text)
+    action: Mapped[str] = mapped_column(Text)
+    subject_kind: Mapped[str | None] = mapped_column(Text)
+    subject_id: Mapped[str | None] = mapped_column(Text)
+    detail: Mapped[Json] = mapped_column(default=dict)
+    __table_args__ = (Index(None, "at"),)
+
+
+class SurveyScore(Base):
+    """A customer's satisfaction rating (1–5) of a conversation."""
+
+    __tablename__ = "survey_scores"
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id"), index=True)
+    reply_id: Mapped[str | None] = mapped_column(ForeignKey("replies.id"), unique=True)
+    score: Mapped[int] = mapped_column(SmallInteger)
+    comment: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime] = _time()
+    __table_args__ = (CheckConstraint("score BETWEEN 1 AND 5", name="score_range"),)
+
+
+class SlaEvent(Base):
+    """A service-level result stored when it happens (met, breached, escalated), not recomputed later."""
+
+    __tablename__ = "sla_events"
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    conversation_id: Mapped[str | None] = mapped_column(ForeignKey("conversations.id"), index=True)
+    message_id: Mapped[str | None] = mapped_column(ForeignKey("messages.id"))
+    kind: Mapped[str] = mapped_column(Text)
+    queue: Mapped[str | None] = mapped_column(Text)
+    category: Mapped[str | None] = mapped_column(Text)
+    due_at: Mapped[datetime | None] = _time(nullable=True)
+    at: Mapped[datetime] = _time()
+    detail: Mapped[Json] = mapped_column(default=dict)
+    __table_args__ = (Index(None, "at"),)
+
+
+class Incident(Base):
+    """An outage or known problem many customers write about."""
+
+    __tablename__ = "incidents"
+    id: Mapped[str] = mapped_column(Text, primary_key=True)
+    title: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(Text, default="open")
+    started_at: Mapped[datetime] = _time()
+    resolved_at: Mapped[datetime | None] = _time(nullable=True)
+    detail: Mapped[Json] = mapped_column(default=dict)
+
+
+class NoticeRecord(Base):
+    """The history of the notices shown to customers (the active one lives in Redis)."""
+
+    __tablename__ = "notices"
+    id: Mapped[str] = mapped_column(Text, primary_key=True)
+    text_en: Mapped[str] = mapped_column(Text)
+    text_zh: Mapped[str] = mapped_column(Text)
+    starts: Mapped[datetime | None] = _time(nullable=True)
+    until: Mapped[datetime | None] = _time(nullable=True)
+    created_at: Mapped[datetime] = _time()
+    withdrawn_at: Mapped[datetime | None] = _time(nullable=True)
+
+
+class DataImport(Base):
+    """Which numbered data imports `helpline migrate` has applied (schema versions are Alembic's own table)."""
+
+    __tablename__ = "data_imports"
+    number: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    name: Mapped[str] = mapped_column(Text)
+    applied_at: Mapped[datetime] = _time()
+    detail: Mapped[Json] = mapped_column(default=dict)

@@ -1,0 +1,253 @@
+"""Writing a message into the record: its contact and identities, its conversation and thread references, and the
+message itself, on one connection (the caller's transaction: one per pipeline job).
+
+Every insert is `ON CONFLICT DO NOTHING` on keys made from ids the hot store already gave (contact, conversation,
+message id), so a retried or replayed job writes nothing twice (a contact's tags and channel states are brought up
+to date instead). The message's `(channel, provider_id)` is unique
+too: a message accepted a second time under a new id (its dedupe key expired, a Sentinel failover lost it) is
+reported as a duplicate of the first instead of being recorded again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, func, select, update
+from sqlalchemy.dialects.postgresql import insert
+
+from core.ids import alternative_reference, conversation_reference
+from core.records import Reply as HotReply
+from core.records import StoredMessage
+from record.models import Contact, ContactIdentity, Conversation, DeliveryEvent, Message, ThreadReference
+from record.models import Reply as ReplyRow
+from record.search import cjk_grams
+
+log = logging.getLogger("helpline.record")
+
+REFERENCE_ATTEMPTS = 5
+# Kept in their own columns (or, for attachment content, not in the database at all).
+_NOT_METADATA = {"subject", "text", "language", "sender", "recipient", "channel", "provider_id", "received_at"}
+_EXTRAS_ELSEWHERE = {"html", "details", "missing_details"}
+
+
+@dataclass(frozen=True)
+class ContactEntry:
+    id: str
+    created_at: datetime
+    identities: list[str] = field(default_factory=list)
+    language: str | None = None
+    tags: list[str] = field(default_factory=list)
+    attributes: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ConversationEntry:
+    id: str
+    contact_id: str
+    channel: str
+    subject: str
+    created_at: datetime
+    linked_to: str | None = None
+
+
+@dataclass(frozen=True)
+class MessageEntry:
+    message: StoredMessage
+    contact: ContactEntry | None = None
+    conversation: ConversationEntry | None = None
+    thread_references: list[str] = field(default_factory=list)
+    search_text: str = ""
+    search_bigrams: list[str] = field(default_factory=list)
+
+
+def entry_for(
+    message: StoredMessage,
+    fold: Callable[[str], str],
+    *,
+    contact: ContactEntry | None = None,
+    conversation: ConversationEntry | None = None,
+    thread_references: Sequence[str] = (),
+) -> MessageEntry:
+    """A message's entry, its search columns made with `fold` (the router's `normalize`, which queries use too)."""
+    folded = fold(f"{message.envelope.subject}\n{message.envelope.text}")
+    return MessageEntry(message, contact, conversation, list(thread_references), folded, cjk_grams(folded))
+
+
+@dataclass(frozen=True)
+class Written:
+    """What the record holds for the message now: `duplicate_of` names the message that already holds its
+    `(channel, provider_id)` under another id; `reference` is its conversation's reference in the record."""
+
+    duplicate_of: str | None = None
+    reference: str | None = None
+
+
+def write_message(connection: Connection, entry: MessageEntry, now: datetime) -> Written:
+    message = entry.message
+    envelope = message.envelope
+    holder = connection.scalar(
+        select(Message.id).where(Message.channel == envelope.channel.value, Message.provider_id == envelope.provider_id)
+    )
+    if holder is not None and holder != message.id:
+        return Written(duplicate_of=holder)
+    if entry.contact is not None:
+        write_contact(connection, entry.contact)
+    reference = None
+    if entry.conversation is not None:
+        reference = write_conversation(connection, entry.conversation)
+        placed: dict[str, Any] = {"last_message_at": func.greatest(Conversation.last_message_at, envelope.received_at)}
+        if message.decision is not None:  # the first routed message decides where the case sits
+            decision = message.decision
+            placed["category"] = func.coalesce(Conversation.category, decision.category)
+            placed["queue"] = func.coalesce(Conversation.queue, decision.queue)
+            placed["priority"] = func.coalesce(Conversation.priority, decision.priority.value)
+        connection.execute(update(Conversation).where(Conversation.id == entry.conversation.id).values(**placed))
+        for thread_reference in entry.thread_references:
+            connection.execute(
+                insert(ThreadReference)
+                .values(reference=thread_reference, conversation_id=entry.conversation.id, created_at=now)
+                .on_conflict_do_nothing()
+            )
+    inserted = connection.execute(
+        insert(Message).values(**_message_row(entry, now)).on_conflict_do_nothing().returning(Message.id)
+    ).first()
+    if inserted is None:  # written by an earlier run of this job, or a concurrent twin won the race
+        holder = connection.scalar(
+            select(Message.id).where(
+                Message.channel == envelope.channel.value, Message.provider_id == envelope.provider_id
+            )
+        )
+        if holder != message.id:
+            return Written(duplicate_of=holder)
+    return Written(reference=reference)
+
+
+def write_contact(connection: Connection, contact: ContactEntry) -> None:
+    """Insert the contact, or bring its tags, language and channel states up to the hot store's."""
+    row = {"language": contact.language, "tags": sorted(contact.tags), "attributes": contact.attributes}
+    connection.execute(
+        insert(Contact)
+        .values(id=contact.id, created_at=contact.created_at, **row)
+        .on_conflict_do_update(index_elements=[Contact.id], set_=row)
+    )
+    for identity in contact.identities:
+        # An identity already known belongs to whoever got it first; linking identities is its own, audited step.
+        connection.execute(
+            insert(ContactIdentity)
+            .values(identity=identity, contact_id=contact.id, created_at=contact.created_at)
+            .on_conflict_do_nothing()
+        )
+
+
+def write_conversation(connection: Connection, conversation: ConversationEntry) -> str:
+    """Insert the conversation once; returns its reference in the record (on a collision with another
+    conversation's reference, an alternative one: the unique index decides, not a check before the insert)."""
+    linked_to = conversation.linked_to
+    if linked_to is not None and connection.scalar(select(Conversation.id).where(Conversation.id == linked_to)) is None:
+        linked_to = None  # the linked one predates the record (the data import brings it); keep the row writable
+    candidates = [conversation_reference(conversation.id)]
+    candidates += [alternative_reference(conversation.id, attempt) for attempt in range(1, REFERENCE_ATTEMPTS)]
+    for candidate in candidates:
+        inserted = connection.execute(
+            insert(Conversation)
+            .values(
+                id=conversation.id,
+                reference=candidate,
+                contact_id=conversation.contact_id,
+                channel=conversation.channel,
+                subject=conversation.subject,
+                status="open",
+                created_at=conversation.created_at,
+                linked_to=linked_to,
+            )
+            .on_conflict_do_nothing()
+            .returning(Conversation.reference)
+        ).first()
+        if inserted is not None:
+            stored: str | None = inserted.reference
+        else:  # this conversation was written before (a follow-up, a re-run), or the reference collided
+            stored = connection.scalar(select(Conversation.reference).where(Conversation.id == conversation.id))
+        if stored is not None:
+            if stored != candidates[0]:
+                log.warning("conversation %s: reference collided, recorded as %s", conversation.id, stored)
+            return stored
+    raise RuntimeError(f"no free reference for conversation {conversation.id} after {REFERENCE_ATTEMPTS} attempts")
+
+
+def write_reply(
+    connection: Connection, reply: HotReply, conversation_id: str | None, fold: Callable[[str], str]
+) -> None:
+    """Insert a reply, or bring its delivery state up to the hot copy's; each state it reached is a delivery event."""
+    folded = fold(f"{reply.subject}\n{reply.text}")
+    state = {
+        "state": reply.state.value, "attempts": reply.attempts, "provider_id": reply.provider_id,
+        "error": reply.error, "updated_at": reply.updated_at,
+    }  # fmt: skip
+    connection.execute(
+        insert(ReplyRow)
+        .values(
+            id=reply.id,
+            message_id=reply.message_id,
+            conversation_id=conversation_id,
+            channel=reply.channel.value,
+            to_address=reply.to,
+            purpose=reply.purpose,
+            language=reply.language,
+            subject=reply.subject,
+            text=reply.text,
+            headers=reply.headers,
+            search_text=folded,
+            search_bigrams=cjk_grams(folded),
+            created_at=reply.created_at,
+            **state,
+        )
+        .on_conflict_do_update(index_elements=[ReplyRow.id], set_=state)
+    )
+    connection.execute(
+        insert(DeliveryEvent)
+        .values(reply_id=reply.id, state=reply.state.value, error=reply.error, at=reply.updated_at)
+        .on_conflict_do_nothing()
+    )
+
+
+def _message_row(entry: MessageEntry, now: datetime) -> dict[str, Any]:
+    message = entry.message
+    envelope = message.envelope
+    extras = envelope.extras
+    metadata = envelope.model_dump(mode="json", exclude=_NOT_METADATA)
+    metadata["extras"] = {k: v for k, v in metadata["extras"].items() if k not in _EXTRAS_ELSEWHERE}
+    for attachment in metadata["attachments"]:
+        attachment.pop("content_b64", None)  # attachments live on disk, never in the database
+    decision = message.decision.model_dump(mode="json", exclude={"trace"}) if message.decision else None
+    details = None
+    if "details" in extras or "missing_details" in extras:
+        details = {"found": extras.get("details", {}), "missing": extras.get("missing_details", [])}
+    return {
+        "id": message.id,
+        "channel": envelope.channel.value,
+        "provider_id": envelope.provider_id,
+        "conversation_id": entry.conversation.id if entry.conversation else None,
+        "contact_id": entry.contact.id if entry.contact else None,
+        "state": message.state.value,
+        "drop_reason": message.drop_reason,
+        "sender": envelope.sender.address,
+        "sender_name": envelope.sender.name,
+        "recipient": envelope.recipient.address if envelope.recipient else None,
+        "subject": envelope.subject,
+        "text": envelope.text,
+        "html": extras.get("html"),
+        "language": envelope.language,
+        "metadata_": metadata,
+        "decision": decision,
+        "trace": message.decision.trace if message.decision else None,
+        "details": details,
+        "notes": list(message.notes),
+        "search_text": entry.search_text,
+        "search_bigrams": entry.search_bigrams,
+        "received_at": envelope.received_at,
+        "recorded_at": now,
+    }

@@ -1,0 +1,80 @@
+"""The pipeline writes the system of record: one transaction per job, before the message reaches agents and before
+any reply is queued.
+
+The pipeline's `record` step (after routing and details, before filing) calls `record_routed`: it writes the
+message with its contact, conversation and thread references. A message the record already holds under another id
+(accepted twice: its dedupe key expired, a failover lost it) is dropped there, so agents never see it twice and it
+is never acknowledged twice. `record_dropped` keeps messages the pipeline dropped, with the reason, for audit.
+
+Re-running a job writes nothing twice (record/writer.py: every insert is keyed by an id the hot store gave).
+Once recorded, the message's raw payload and dedupe key in Redis start their `[retention]` lifetimes.
+The SMTP and webhook answers never wait for this: it runs in the worker, long after the `250`/`200`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from core.envelope import Channel, Decision
+from core.records import MessageState, StoredMessage, utcnow
+from core.store import store_errors
+from record.hot_copy import contact_entry, conversation_entry
+from record.writer import entry_for, write_message
+from router.normalize import normalize
+from workers.context import Context
+
+
+def record_routed(ctx: Context, message: StoredMessage, outcome: Routed) -> str | None:
+    """Write a routed message in one transaction; returns the id the record already holds it under when it was
+    accepted twice (the pipeline then drops it), else None."""
+    message = message.model_copy(
+        update={
+            "state": MessageState.ROUTED,
+            "contact_id": outcome.contact_id,
+            "conversation_id": outcome.conversation_id,
+            "decision": outcome.decision,
+            "notes": [*message.notes, *outcome.notes],
+        }
+    )
+    envelope = message.envelope
+    references = [envelope.message_id] if envelope.channel is Channel.EMAIL and envelope.message_id else []
+    entry = entry_for(
+        message,
+        normalize,
+        contact=contact_entry(ctx.store, outcome.contact_id, fallback_time=envelope.received_at),
+        conversation=conversation_entry(ctx.store, outcome.conversation_id, fallback_time=envelope.received_at),
+        thread_references=references,
+    )
+    with ctx.record.begin() as connection:
+        written = write_message(connection, entry, utcnow())
+    start_retention(ctx, message)
+    return written.duplicate_of
+
+
+@dataclass(frozen=True)
+class Routed:
+    """What the pipeline found out about a message by the time it is recorded."""
+
+    contact_id: str
+    conversation_id: str
+    decision: Decision
+    notes: list[str]
+
+
+def record_dropped(message: StoredMessage, ctx: Context) -> None:
+    """A dropped message, kept with its reason (no contact or conversation: it never got that far)."""
+    with ctx.record.begin() as connection:
+        write_message(connection, entry_for(message, normalize), utcnow())
+    start_retention(ctx, message)
+
+
+def start_retention(ctx: Context, message: StoredMessage) -> None:
+    """Once the record holds a message (the transaction has committed), its raw payload and dedupe key in Redis
+    get their `[retention]` lifetimes. An expiry set on the key itself needs no sweep; a re-delivery after the
+    dedupe key is gone is caught by the record's unique `(channel, provider_id)`."""
+    retention = ctx.settings.retention
+    store = ctx.store
+    with store_errors(), store.redis.pipeline(transaction=False) as pipe:
+        pipe.expire(store.key("raw", message.id), int(retention.raw_payload_days * 86400))
+        pipe.expire(store.key("dedupe", message.envelope.dedupe_key), int(retention.dedupe_key_days * 86400))
+        pipe.execute()
