@@ -95,8 +95,9 @@ def migrate(settings: SettingsOption = None) -> None:
     for it when no [database] url is set and no `helpline run` holds it)."""
     from helpline.record_setup import migrate_command
 
-    configure_logging()
-    raise typer.Exit(migrate_command(settings_or_exit(settings), echo=typer.echo))
+    loaded = settings_or_exit(settings)
+    configure_logging(loaded.logging)
+    raise typer.Exit(migrate_command(loaded, echo=typer.echo))
 
 
 @app.command()
