@@ -30,7 +30,7 @@ and in dead letters. tests/test_no_secret_kept.py checks that no other code writ
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -207,6 +207,31 @@ class Store:
     def save_message(self, message: StoredMessage) -> None:
         with store_errors():
             self._put_message(self.redis, message)
+
+    def start_retention(
+        self, recorded: Sequence[tuple[str, str]], raw_seconds: int, dedupe_seconds: int, *, only_unset: bool = False
+    ) -> int:
+        """Once the record holds these messages (message id, dedupe key), their raw payload and dedupe key expire
+        after their `[retention]` lifetimes: an expiry set on the keys themselves needs no sweep, and a re-delivery
+        after the dedupe key is gone is caught by the record's unique `(channel, provider_id)`. `only_unset` leaves
+        keys that already have an expiry alone (a data import run again). Returns how many keys got one."""
+        keys = [
+            (self.key(kind, name), seconds)
+            for message_id, dedupe_key in recorded
+            for kind, name, seconds in (("raw", message_id, raw_seconds), ("dedupe", dedupe_key, dedupe_seconds))
+        ]
+        with store_errors():
+            if only_unset:
+                with self.redis.pipeline(transaction=False) as pipe:
+                    for key, _ in keys:
+                        pipe.ttl(key)
+                    ttls = pipe.execute()
+                keys = [(key, seconds) for (key, seconds), ttl in zip(keys, ttls, strict=True) if ttl == -1]
+            with self.redis.pipeline(transaction=False) as pipe:
+                for key, seconds in keys:
+                    pipe.expire(key, seconds)
+                pipe.execute()
+        return len(keys)
 
     def update_message(self, message_id: str, change: Callable[[StoredMessage], None]) -> StoredMessage:
         """Read-modify-write under WATCH, so two writers (a worker and a webhook) cannot lose each other's change."""

@@ -21,7 +21,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from core.records import MessageState, utcnow
 from core.settings import RetentionSettings
-from core.store import Store, store_errors, text
+from core.store import Store, text
 from record.hot_copy import contact_entry, conversation_entry
 from record.migrate import DataImportStep
 from record.models import Conversation, Message, ThreadReference
@@ -58,32 +58,18 @@ def data_imports(
 def start_retention_of_recorded(engine: Engine, store: Store, retention: RetentionSettings) -> int:
     """Give every recorded message's raw payload and dedupe key that has no expiry yet its `[retention]` lifetime
     (what the pipeline does for each message it records); returns how many keys got one."""
-    lifetimes = {
-        "raw": int(retention.raw_payload_days * 86400),
-        "dedupe": int(retention.dedupe_key_days * 86400),
-    }
     started = 0
     with engine.connect() as connection:
         result = connection.execution_options(yield_per=1000).execute(
             select(Message.id, Message.channel, Message.provider_id)
         )
         for batch in result.partitions():
-            keys = [
-                (store.key(kind, row.id if kind == "raw" else f"{row.channel}:{row.provider_id}"), seconds)
-                for row in batch
-                for kind, seconds in lifetimes.items()
-            ]
-            with store_errors():
-                with store.redis.pipeline(transaction=False) as pipe:
-                    for key, _ in keys:
-                        pipe.ttl(key)
-                    ttls = pipe.execute()
-                with store.redis.pipeline(transaction=False) as pipe:
-                    for (key, seconds), ttl in zip(keys, ttls, strict=True):
-                        if ttl == -1:  # exists, no expiry yet (-2: already gone)
-                            pipe.expire(key, seconds)
-                            started += 1
-                    pipe.execute()
+            started += store.start_retention(
+                [(row.id, f"{row.channel}:{row.provider_id}") for row in batch],
+                int(retention.raw_payload_days * 86400),
+                int(retention.dedupe_key_days * 86400),
+                only_unset=True,
+            )
     return started
 
 

@@ -124,10 +124,10 @@ def test_run_starts_everything_with_an_embedded_redis(tmp_path: Path, smtp_sink:
 
 @pytest.mark.slow
 def test_run_verbose_lets_the_libraries_speak_and_the_block_shows_twilio_on(
-    tmp_path: Path, smtp_sink: SmtpSink
+    tmp_path: Path, smtp_sink: SmtpSink, postgres_dir: Path
 ) -> None:
     smtp_port = free_port()
-    env = environment(tmp_path, smtp_port, smtp_sink.port)
+    env = environment(tmp_path, smtp_port, smtp_sink.port, postgres_dir)
     env |= {"HELPLINE_TWILIO__ACCOUNT_SID": "AC" + "0" * 32, "HELPLINE_TWILIO__AUTH_TOKEN": "not-a-real-token"}
     log = tmp_path / "run.log"
     with log.open("wb") as out:

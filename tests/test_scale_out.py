@@ -36,13 +36,16 @@ FOLLOW_UPS = 6  # messages per customer, each answering the one before
 
 
 @pytest.fixture
-def desk(redis: Redis, redis_server: RedisServer, smtp_sink: SmtpSink, tmp_path: Path) -> Iterator[list[int]]:
+def desk(
+    redis: Redis, redis_server: RedisServer, smtp_sink: SmtpSink, record_url: str, tmp_path: Path
+) -> Iterator[list[int]]:
     """Two `helpline serve smtp` and two `helpline serve worker` processes; yields the SMTP ports."""
     ports = [free_port(), free_port()]
     base = {
         **os.environ,
         "HELPLINE_SETTINGS": str(ROOT / "settings.toml"),
         "HELPLINE_REDIS__URL": redis_server.url,
+        "HELPLINE_DATABASE__URL": record_url,
         "HELPLINE_EMAIL__OUTBOUND__HOST": "127.0.0.1",
         "HELPLINE_EMAIL__OUTBOUND__PORT": str(smtp_sink.port),
     }

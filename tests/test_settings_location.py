@@ -28,7 +28,7 @@ def test_the_packaged_files_are_the_checkouts_own() -> None:
     # One copy of each: the package's files are links to the top-level ones the README and honcho use.
     assert packaged_settings_path().resolve() == (ROOT / "settings.toml").resolve()
     assert PROCFILE.resolve() == (ROOT / "Procfile").resolve()
-    assert [name for name, _ in procfile_entries()][:2] == ["redis", "smtp"]
+    assert [name for name, _ in procfile_entries()][:3] == ["redis", "postgres", "smtp"]
 
 
 def test_an_empty_folder_reads_the_packaged_default(elsewhere: Path) -> None:

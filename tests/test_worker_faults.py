@@ -59,7 +59,7 @@ pytestmark = pytest.mark.slow
 class Desk:
     """A private Redis with an AOF, the processes a Procfile would run against it, and a way to feed it mail."""
 
-    def __init__(self, tmp_path: Path, sink: SmtpSink) -> None:
+    def __init__(self, tmp_path: Path, sink: SmtpSink, record_url: str) -> None:
         self.tmp_path = tmp_path
         self.sink = sink
         self.redis = RedisServer(tmp_path / "redis", appendonly=True).start()
@@ -70,6 +70,7 @@ class Desk:
             **os.environ,
             "HELPLINE_SETTINGS": str(ROOT / "settings.toml"),
             "HELPLINE_REDIS__URL": self.redis.url,
+            "HELPLINE_DATABASE__URL": record_url,
             "HELPLINE_EMAIL__OUTBOUND__PORT": str(sink.port),
             **{f"HELPLINE_WORKERS__{key}": value for key, value in WINDOWS.items()},
         }
@@ -123,8 +124,8 @@ class Desk:
 
 
 @pytest.fixture
-def desk(tmp_path: Path, smtp_sink: SmtpSink) -> Iterator[Desk]:
-    opened = Desk(tmp_path, smtp_sink)
+def desk(tmp_path: Path, smtp_sink: SmtpSink, record_url: str) -> Iterator[Desk]:
+    opened = Desk(tmp_path, smtp_sink, record_url)
     yield opened
     opened.close()
 

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 
 from core.envelope import Channel, Decision
 from core.records import MessageState, StoredMessage, utcnow
-from core.store import store_errors
 from record.hot_copy import contact_entry, conversation_entry
 from record.writer import entry_for, write_message
 from router.normalize import normalize
@@ -69,12 +68,10 @@ def record_dropped(message: StoredMessage, ctx: Context) -> None:
 
 
 def start_retention(ctx: Context, message: StoredMessage) -> None:
-    """Once the record holds a message (the transaction has committed), its raw payload and dedupe key in Redis
-    get their `[retention]` lifetimes. An expiry set on the key itself needs no sweep; a re-delivery after the
-    dedupe key is gone is caught by the record's unique `(channel, provider_id)`."""
+    """Once the record holds the message (the transaction has committed), its hot copies start their retention."""
     retention = ctx.settings.retention
-    store = ctx.store
-    with store_errors(), store.redis.pipeline(transaction=False) as pipe:
-        pipe.expire(store.key("raw", message.id), int(retention.raw_payload_days * 86400))
-        pipe.expire(store.key("dedupe", message.envelope.dedupe_key), int(retention.dedupe_key_days * 86400))
-        pipe.execute()
+    ctx.store.start_retention(
+        [(message.id, message.envelope.dedupe_key)],
+        int(retention.raw_payload_days * 86400),
+        int(retention.dedupe_key_days * 86400),
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tomllib
+from fnmatch import fnmatch
 from pathlib import Path
 
 import pytest
@@ -50,7 +51,9 @@ def test_the_wheel_carries_the_migrations() -> None:
     root = Path(__file__).resolve().parent.parent.parent
     setuptools = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]
     folders = {p.parent.relative_to(root) for p in (root / "record").rglob("*.py")}
-    assert {str(folder).replace("/", ".") for folder in folders} <= set(setuptools["packages"])
+    includes = setuptools["packages"]["find"]["include"]
+    packages = {str(folder).replace("/", ".") for folder in folders}
+    assert all(any(fnmatch(package, pattern) for pattern in includes) for package in packages), includes
     assert "migrations/script.py.mako" in setuptools["package-data"]["record"]
 
 
