@@ -3,7 +3,10 @@
 The binaries come from Debian's `postgresql` package, which puts them under `/usr/lib/postgresql/<version>/bin`
 (not on PATH); PATH is tried first. `initdb --locale=C.UTF-8 --encoding=UTF8`: under the C locale `pg_trgm` makes
 no trigrams of Chinese text and substring search silently finds nothing. PostgreSQL refuses to run as root, so a
-root process runs it as the `postgres` user, and the folder is handed to that user.
+root process runs it as the `postgres` user, and the folder is handed to that user. A folder that user cannot reach
+(a checkout under root's 0700 home: the first `make run` of a newcomer working as root) is replaced by one of its
+own under /var/lib/helpline/postgres/, named after the configured folder so the same checkout finds it again
+(`cluster_dir`); `helpline run` says where.
 
 The server listens on a unix socket only (`listen_addresses = ''`, mode 0700: its owner and root connect, nobody
 else), in a folder short enough for the 107-byte socket path limit. It runs as a child process (like the embedded
@@ -35,6 +38,7 @@ SOCKET_PORT = 5432  # only names the socket file (.s.PGSQL.5432): no TCP listene
 DATABASE = "helpline"
 SUPERUSER = "postgres"
 _MAX_SOCKET_PATH = 100  # the kernel's sun_path is 108 bytes, with its NUL
+FALLBACK_ROOT = Path("/var/lib/helpline/postgres")
 
 
 def find_binary(name: str) -> str:
@@ -66,8 +70,26 @@ def socket_dir_for(directory: Path) -> Path:
     return Path(tempfile.gettempdir()) / f"helpline-pg-{digest}"
 
 
+def cluster_dir(configured: Path) -> Path:
+    """Where the cluster configured in `configured` really lives: that folder, unless Helpline runs as root and the
+    postgres user cannot reach it, then a folder of its own under FALLBACK_ROOT named after the configured one."""
+    configured = configured.absolute()
+    if os.geteuid() != 0 or _reachable_by_postgres(configured):
+        return configured
+    digest = hashlib.sha256(str(configured).encode()).hexdigest()[:12]
+    return FALLBACK_ROOT / digest
+
+
+def _reachable_by_postgres(folder: Path) -> bool:
+    """Whether the postgres user can get into `folder`, or into its nearest existing parent (root creates the rest
+    and hands it over): every folder on the way must be searchable by that user."""
+    existing = next(parent for parent in (folder, *folder.parents) if parent.exists())
+    probe = subprocess.run(["test", "-x", str(existing)], user=SUPERUSER, check=False, cwd="/")
+    return probe.returncode == 0
+
+
 def embedded_url(directory: Path, database: str = DATABASE) -> str:
-    return f"postgresql+psycopg://{SUPERUSER}@/{database}?host={socket_dir_for(directory)}"
+    return f"postgresql+psycopg://{SUPERUSER}@/{database}?host={socket_dir_for(cluster_dir(directory))}"
 
 
 class EmbeddedPostgres:
@@ -77,7 +99,12 @@ class EmbeddedPostgres:
     """
 
     def __init__(self, directory: Path, *, durable: bool = True, database: str = DATABASE) -> None:
-        self.directory = directory.absolute()
+        self.directory = cluster_dir(directory)
+        if self.directory != directory.absolute():
+            log.warning(
+                "the %s user cannot reach %s (PostgreSQL refuses to run as root): the embedded record lives in %s",
+                SUPERUSER, directory.absolute(), self.directory,
+            )  # fmt: skip
         self.data = self.directory / "data"
         self.socket_dir = socket_dir_for(self.directory)
         self.durable = durable

@@ -13,7 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from record.embedded import EmbeddedPostgres, find_binary, postmaster_pid, socket_dir_for
+from record.embedded import (
+    FALLBACK_ROOT,
+    EmbeddedPostgres,
+    cluster_dir,
+    embedded_url,
+    find_binary,
+    postmaster_pid,
+    socket_dir_for,
+)
 
 
 @pytest.fixture
@@ -89,8 +97,10 @@ def test_binaries_are_found_in_the_debian_layout_when_not_on_path(monkeypatch: p
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="only root hands the folder to the postgres user")
-def test_a_folder_the_postgres_user_cannot_reach_is_named(folder: Path) -> None:
+def test_a_folder_the_postgres_user_cannot_reach_is_replaced_by_one_of_its_own(folder: Path) -> None:
     private = folder / "private"
     private.mkdir(mode=0o700)  # like root's home: whoever owns the folder inside, postgres cannot get there
-    with pytest.raises(RuntimeError, match=r"cannot reach .*set \[database\] embedded_dir"):
-        EmbeddedPostgres(private / "pg", durable=False).start()
+    moved = cluster_dir(private / "pg")
+    assert moved.parent == FALLBACK_ROOT and moved == cluster_dir(private / "pg")  # the same checkout finds it again
+    assert cluster_dir(folder / "pg") == folder / "pg"  # a reachable folder stays where it was configured
+    assert f"host={socket_dir_for(moved)}" in embedded_url(private / "pg")  # the children connect to the moved one
