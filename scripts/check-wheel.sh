@@ -9,6 +9,7 @@ ROOT=$PWD
 PYTHON=${PYTHON:-python3}
 GOLDEN=tests/golden/email/gb2312_refund_qp   # a GB2312 mail: charset handling and OpenCC data come along too
 work=$(mktemp -d)
+chmod 755 "$work"  # the embedded PostgreSQL runs as the postgres user, which must reach var/postgres in it
 trap 'rm -rf "$work"' EXIT
 started=$SECONDS
 
