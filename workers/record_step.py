@@ -7,7 +7,9 @@ message with its contact, conversation and thread references. A message the reco
 is never acknowledged twice. `record_dropped` keeps messages the pipeline dropped, with the reason, for audit.
 
 Re-running a job writes nothing twice (record/writer.py: every insert is keyed by an id the hot store gave).
-Once recorded, the message's raw payload and dedupe key in Redis start their `[retention]` lifetimes.
+Attachments' content goes to the attachment folder once the transaction has committed (record/attachments.py), and
+leaves the hot copy. Once recorded, the message's raw payload and dedupe key in Redis start their `[retention]`
+lifetimes.
 The SMTP and webhook answers never wait for this: it runs in the worker, long after the `250`/`200`.
 """
 
@@ -15,8 +17,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.envelope import Channel, Decision
+from core.envelope import Attachment, Channel, Decision
 from core.records import MessageState, StoredMessage, utcnow
+from record.attachments import AttachmentFolder, ToWrite, contact_salt, message_salt, record_attachments
 from record.hot_copy import contact_entry, conversation_entry
 from record.writer import entry_for, write_message
 from router.normalize import normalize
@@ -44,8 +47,16 @@ def record_routed(ctx: Context, message: StoredMessage, outcome: Routed) -> str 
         conversation=conversation_entry(ctx.store, outcome.conversation_id, fallback_time=envelope.received_at),
         thread_references=references,
     )
+    now = utcnow()
+    kept: list[Attachment] = []
+    files: list[ToWrite] = []
     with ctx.record.begin() as connection:
-        written = write_message(connection, entry, utcnow())
+        written = write_message(connection, entry, now)
+        if written.duplicate_of is None and envelope.attachments:
+            salt = contact_salt(connection, outcome.contact_id)
+            kept, files = record_attachments(connection, message, salt, now)
+    if written.duplicate_of is None and envelope.attachments:
+        store_attachment_files(ctx, message.id, kept, files)
     start_retention(ctx, message)
     return written.duplicate_of
 
@@ -62,9 +73,29 @@ class Routed:
 
 def record_dropped(message: StoredMessage, ctx: Context) -> None:
     """A dropped message, kept with its reason (no contact or conversation: it never got that far)."""
+    now = utcnow()
+    kept: list[Attachment] = []
+    files: list[ToWrite] = []
     with ctx.record.begin() as connection:
-        write_message(connection, entry_for(message, normalize), utcnow())
+        written = write_message(connection, entry_for(message, normalize), now)
+        if written.duplicate_of is None and message.envelope.attachments:
+            kept, files = record_attachments(connection, message, message_salt(message.id), now)
+    if written.duplicate_of is None and message.envelope.attachments:
+        store_attachment_files(ctx, message.id, kept, files)
     start_retention(ctx, message)
+
+
+def store_attachment_files(ctx: Context, message_id: str, kept: list[Attachment], files: list[ToWrite]) -> None:
+    """After the record's commit: write the content to the attachment folder, then drop it from the hot copy (which
+    keeps the metadata and `ref`). A crash in between leaves the content in Redis, and the job's re-run writes it."""
+    folder = AttachmentFolder.from_settings(ctx.settings)
+    for file in files:
+        folder.put(file.ref, file.content)
+
+    def drop_content(stored: StoredMessage) -> None:
+        stored.envelope.attachments = kept
+
+    ctx.store.update_message(message_id, drop_content)
 
 
 def start_retention(ctx: Context, message: StoredMessage) -> None:
