@@ -17,18 +17,27 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy import select
+
 from core.envelope import Attachment, Channel, Decision
+from core.identity import identity_of
 from core.records import MessageState, StoredMessage, utcnow
 from record.attachments import AttachmentFolder, ToWrite, contact_salt, message_salt, record_attachments
+from record.erase import ErasurePlan
+from record.erase_hot import erase_hot, erased_before
 from record.hot_copy import contact_entry, conversation_entry
+from record.models import Contact
 from record.writer import entry_for, write_message
 from router.normalize import normalize
 from workers.context import Context
 
 
 def record_routed(ctx: Context, message: StoredMessage, outcome: Routed) -> str | None:
-    """Write a routed message in one transaction; returns the id the record already holds it under when it was
-    accepted twice (the pipeline then drops it), else None."""
+    """Write a routed message in one transaction; returns why the pipeline must drop it instead (it was accepted
+    twice and the record holds it under another id; its sender's data was erased after it arrived), else None."""
+    if _erased(ctx, message):
+        _forget_new_copies(ctx, outcome)
+        return ERASED
     message = message.model_copy(
         update={
             "state": MessageState.ROUTED,
@@ -58,7 +67,9 @@ def record_routed(ctx: Context, message: StoredMessage, outcome: Routed) -> str 
     if written.duplicate_of is None and envelope.attachments:
         store_attachment_files(ctx, message.id, kept, files)
     start_retention(ctx, message)
-    return written.duplicate_of
+    if written.duplicate_of is not None:
+        return f"accepted again under a new id: the record holds it as {written.duplicate_of}"
+    return None
 
 
 @dataclass(frozen=True)
@@ -72,7 +83,14 @@ class Routed:
 
 
 def record_dropped(message: StoredMessage, ctx: Context) -> None:
-    """A dropped message, kept with its reason (no contact or conversation: it never got that far)."""
+    """A dropped message, kept with its reason (no contact or conversation: it never got that far). One whose
+    sender's data was erased after it arrived is not kept at all: its hot copies go too."""
+    if _erased(ctx, message):
+        envelope = message.envelope
+        plan = ErasurePlan("", [], message_ids=[message.id], dedupe_keys=[envelope.dedupe_key],
+                           senders=[(envelope.channel.value, envelope.sender.address)])  # fmt: skip
+        erase_hot(ctx.store, plan, [])
+        return
     now = utcnow()
     kept: list[Attachment] = []
     files: list[ToWrite] = []
@@ -96,6 +114,30 @@ def store_attachment_files(ctx: Context, message_id: str, kept: list[Attachment]
         stored.envelope.attachments = kept
 
     ctx.store.update_message(message_id, drop_content)
+
+
+ERASED = "its sender's data was erased after it arrived (helpline contact erase)"
+
+
+def _erased(ctx: Context, message: StoredMessage) -> bool:
+    envelope = message.envelope
+    return erased_before(ctx.store, identity_of(envelope.channel, envelope.sender.address), envelope.received_at)
+
+
+def _forget_new_copies(ctx: Context, outcome: Routed) -> None:
+    """What the pipeline made in Redis for a message of an erased sender before the record step stopped it: a
+    conversation holding nothing else, and a contact the record does not know (the erased one had its keys removed,
+    so the pipeline made a new one). The message's own copies go when the job records it as dropped."""
+    conversation = ctx.store.conversation(outcome.conversation_id)
+    with ctx.record.connect() as connection:
+        known = connection.scalar(select(Contact.id).where(Contact.id == outcome.contact_id)) is not None
+    contact = ctx.store.contact(outcome.contact_id)
+    plan = ErasurePlan(
+        "" if known else outcome.contact_id,
+        [] if known else contact.get("identities", "").split(),
+        conversation_ids=[outcome.conversation_id] if len(conversation["messages"]) <= 1 else [],
+    )
+    erase_hot(ctx.store, plan, [])
 
 
 def start_retention(ctx: Context, message: StoredMessage) -> None:
