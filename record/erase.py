@@ -116,6 +116,29 @@ def plan_erasure(connection: Connection, contact_id: str) -> ErasurePlan:
 
 def erase_record(connection: Connection, plan: ErasurePlan, *, actor: str, now: datetime) -> None:
     """Anonymise the plan's rows and audit the erasure, in the caller's transaction."""
+    anonymise_content(connection, plan)
+    connection.execute(delete(ContactIdentity).where(ContactIdentity.contact_id == plan.contact_id))
+    connection.execute(
+        update(Contact)
+        .where(Contact.id == plan.contact_id)
+        .values(language=None, tags=[], attributes={}, attachment_salt=None, erased_at=now)
+    )
+    detail: dict[str, Any] = plan.counts()
+    connection.execute(
+        insert(AuditEntry).values(
+            at=now,
+            actor=actor,
+            action="contact erase",
+            subject_kind="contact",
+            subject_id=plan.contact_id,
+            detail=detail,
+        )
+    )
+
+
+def anonymise_content(connection: Connection, plan: ErasurePlan) -> None:
+    """Empty the plan's messages, replies, conversations, notes and survey comments of what the customer wrote and
+    who they are; delete its thread references and attachment rows. The rows and their counts and times stay."""
     messages, conversations, replies = plan.message_ids, plan.conversation_ids, plan.reply_ids
     connection.execute(
         update(Message)
@@ -161,23 +184,6 @@ def erase_record(connection: Connection, plan: ErasurePlan, *, actor: str, now: 
     )
     connection.execute(update(SurveyScore).where(SurveyScore.conversation_id.in_(conversations)).values(comment=None))
     connection.execute(update(SlaEvent).where(SlaEvent.conversation_id.in_(conversations)).values(detail={}))
-    connection.execute(delete(ContactIdentity).where(ContactIdentity.contact_id == plan.contact_id))
-    connection.execute(
-        update(Contact)
-        .where(Contact.id == plan.contact_id)
-        .values(language=None, tags=[], attributes={}, attachment_salt=None, erased_at=now)
-    )
-    detail: dict[str, Any] = plan.counts()
-    connection.execute(
-        insert(AuditEntry).values(
-            at=now,
-            actor=actor,
-            action="contact erase",
-            subject_kind="contact",
-            subject_id=plan.contact_id,
-            detail=detail,
-        )
-    )
 
 
 def vacuum(connection: Connection) -> None:

@@ -95,7 +95,9 @@ class Conversation(Base):
     last_message_at: Mapped[datetime | None] = _time(nullable=True)
     first_response_at: Mapped[datetime | None] = _time(nullable=True)
     resolved_at: Mapped[datetime | None] = _time(nullable=True)
-    __table_args__ = (Index(None, "created_at"),)
+    # When retention emptied the resolved case of its content (record/retention.py); its counts and times stay.
+    anonymised_at: Mapped[datetime | None] = _time(nullable=True)
+    __table_args__ = (Index(None, "created_at"), Index(None, "resolved_at"))
 
 
 class ThreadReference(Base):

@@ -1,5 +1,5 @@
 """Attachments on disk: the `attachments` table (metadata and the stored content's name) and each contact's salt
-for those names.
+for those names; and for retention of resolved cases, when a case was anonymised (indexed by resolution time).
 
 Revision ID: 0002_attachments
 Revises: 0001
@@ -20,6 +20,8 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     op.add_column("contacts", sa.Column("attachment_salt", sa.LargeBinary(), nullable=True))
+    op.add_column("conversations", sa.Column("anonymised_at", sa.DateTime(timezone=True), nullable=True))
+    op.create_index(op.f("ix_conversations_resolved_at"), "conversations", ["resolved_at"], unique=False)
     op.create_table(
         "attachments",
         sa.Column("message_id", sa.Text(), nullable=False),
@@ -41,4 +43,6 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_attachments_stored_at"), table_name="attachments")
     op.drop_index(op.f("ix_attachments_ref"), table_name="attachments")
     op.drop_table("attachments")
+    op.drop_index(op.f("ix_conversations_resolved_at"), table_name="conversations")
+    op.drop_column("conversations", "anonymised_at")
     op.drop_column("contacts", "attachment_salt")
