@@ -85,11 +85,11 @@ class RetentionSettings(Section):
     dedupe_key_days: float = Field(
         14, gt=0, description="a recorded message's dedupe key stays in Redis this long; the record catches later ones"
     )
-    attachments_days: float | None = Field(
-        365, gt=0, description="an attachment's file is removed this long after its message arrived (unset: kept)"
+    attachments_days: float = Field(
+        365, ge=0, description="an attachment's file is removed this long after the pipeline stored it (0: kept)"
     )
-    resolved_case_years: float | None = Field(
-        5, gt=0, description="a case resolved this long ago is anonymised like an erased contact's (unset: kept)"
+    resolved_case_years: float = Field(
+        5, ge=0, description="a case resolved this long ago is anonymised like an erased contact's (0: kept)"
     )
 
 

@@ -46,7 +46,7 @@ class RetentionPlan:
 
 def plan_retention(connection: Connection, retention: RetentionSettings, now: datetime) -> RetentionPlan:
     plan = RetentionPlan()
-    if retention.attachments_days is not None:
+    if retention.attachments_days > 0:  # 0: kept for good
         cutoff = now - timedelta(days=retention.attachments_days)
         rows = connection.execute(
             select(AttachmentRow.message_id, AttachmentRow.position, AttachmentRow.ref).where(
@@ -55,7 +55,7 @@ def plan_retention(connection: Connection, retention: RetentionSettings, now: da
         ).all()
         plan.attachment_rows = [(row.message_id, row.position) for row in rows]
         plan.attachment_refs = sorted({row.ref for row in rows if row.ref})
-    if retention.resolved_case_years is not None:
+    if retention.resolved_case_years > 0:
         cutoff = now - timedelta(days=retention.resolved_case_years * DAYS_PER_YEAR)
         cases = plan.cases
         cases.conversation_ids = list(
