@@ -52,6 +52,9 @@ class Attachment(BaseModel):
     content_b64: str | None = None
     truncated: bool = False
     url: str | None = None
+    # Where the record keeps the content once the pipeline wrote it (record/attachments.py); `content_b64` is then
+    # dropped from the hot copy.
+    ref: str | None = None
 
 
 class Envelope(BaseModel):

@@ -85,6 +85,16 @@ class RetentionSettings(Section):
     dedupe_key_days: float = Field(
         14, gt=0, description="a recorded message's dedupe key stays in Redis this long; the record catches later ones"
     )
+    attachments_days: float = Field(
+        365, ge=0, description="an attachment's file is removed this long after the pipeline stored it (0: kept)"
+    )
+    resolved_case_years: float = Field(
+        5, ge=0, description="a case resolved this long ago is anonymised like an erased contact's (0: kept)"
+    )
+
+
+class AttachmentsSettings(Section):
+    dir: Path = Field(Path("var/attachments"), description="folder the pipeline writes attachments' content to")
 
 
 class InboundEmailSettings(Section):
@@ -215,6 +225,7 @@ class Settings(BaseSettings):
     redis: RedisSettings = RedisSettings()
     database: DatabaseSettings = DatabaseSettings()
     retention: RetentionSettings = RetentionSettings()
+    attachments: AttachmentsSettings = AttachmentsSettings()
     email: EmailSettings = EmailSettings()
     web: WebSettings = WebSettings()
     replies: RepliesSettings = RepliesSettings()

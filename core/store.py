@@ -233,6 +233,12 @@ class Store:
                 pipe.execute()
         return len(keys)
 
+    def forget_messages(self, message_ids: Sequence[str]) -> int:
+        """Delete messages' hot copies and raw payloads (an erasure: record/erase_hot.py); returns keys deleted."""
+        keys = [self.key(kind, message_id) for message_id in message_ids for kind in ("msg", "raw")]
+        with store_errors():
+            return int(self.redis.delete(*keys)) if keys else 0
+
     def update_message(self, message_id: str, change: Callable[[StoredMessage], None]) -> StoredMessage:
         """Read-modify-write under WATCH, so two writers (a worker and a webhook) cannot lose each other's change."""
         key = self.key("msg", message_id)

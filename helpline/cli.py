@@ -17,6 +17,7 @@ from helpline.logs import configure_logging, verbose
 from helpline.notice_cli import notice_app
 from helpline.options import SettingsOption, settings_or_exit
 from helpline.queues_cli import queues_command
+from helpline.retention_cli import retention
 
 app = typer.Typer(help="Helpline: omnichannel support engine.", no_args_is_help=True, add_completion=False)
 
@@ -148,6 +149,7 @@ app.add_typer(notice_app, name="notice")
 app.add_typer(agent_app, name="agent")
 app.add_typer(contact_app, name="contact")
 app.command("queues")(queues_command)
+app.command("retention")(retention)
 
 
 @app.command()

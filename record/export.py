@@ -3,7 +3,8 @@ of access (PIPL art. 45, GDPR art. 15).
 
 It gathers the record's rows (the contact, its identities, conversations and their thread references, messages,
 replies and their delivery events, notes, survey scores, SLA events) and what Redis holds beside them (the contact's
-hot copy, each message's raw payload while it is kept). Every export is written to the audit log: who, when, which
+hot copy, each message's raw payload while it is kept). Attachments are listed with their names in the attachment
+folder (`ref`), not copied into the JSON. Every export is written to the audit log: who, when, which
 contact, how many rows — never what was exported.
 """
 
@@ -17,6 +18,7 @@ from sqlalchemy import Connection, Select, insert, select
 
 from core.store import Store
 from record.models import (
+    AttachmentRow,
     AuditEntry,
     Contact,
     ContactIdentity,
@@ -43,6 +45,8 @@ def export_contact(
     conversations = select(Conversation.id).where(Conversation.contact_id == contact_id)
     messages = select(Message.id).where(Message.contact_id == contact_id)
     replies = select(Reply.id).where(Reply.message_id.in_(messages))
+    for row in contact:
+        row.pop("attachment_salt", None)  # how its attachment files are named: not data about the contact
     data: dict[str, Any] = {
         "contact": contact[0] if contact else None,
         "identities": _rows(connection, select(ContactIdentity).where(ContactIdentity.contact_id == contact_id)),
@@ -51,6 +55,7 @@ def export_contact(
             connection, select(ThreadReference).where(ThreadReference.conversation_id.in_(conversations))
         ),
         "messages": _rows(connection, select(Message).where(Message.id.in_(messages)).order_by(Message.received_at)),
+        "attachments": _rows(connection, select(AttachmentRow).where(AttachmentRow.message_id.in_(messages))),
         "replies": _rows(connection, select(Reply).where(Reply.id.in_(replies)).order_by(Reply.created_at)),
         "delivery_events": _rows(connection, select(DeliveryEvent).where(DeliveryEvent.reply_id.in_(replies))),
         "notes": _rows(connection, select(Note).where(Note.conversation_id.in_(conversations))),

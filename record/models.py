@@ -21,6 +21,7 @@ from sqlalchemy import (
     Identity,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     SmallInteger,
     Text,
@@ -61,6 +62,9 @@ class Contact(Base):
     # Per-channel states such as `sms_opted_out`, `whatsapp_opted_out`, `telegram_blocked`, as the hot store has them.
     attributes: Mapped[Json] = mapped_column(default=dict)
     erased_at: Mapped[datetime | None] = _time(nullable=True)
+    # Mixed into the names of this contact's attachment files (record/attachments.py): the same file sent by two
+    # contacts is two files, so erasing one contact never removes the other's. Made on the first attachment.
+    attachment_salt: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
 class ContactIdentity(Base):
@@ -91,7 +95,9 @@ class Conversation(Base):
     last_message_at: Mapped[datetime | None] = _time(nullable=True)
     first_response_at: Mapped[datetime | None] = _time(nullable=True)
     resolved_at: Mapped[datetime | None] = _time(nullable=True)
-    __table_args__ = (Index(None, "created_at"),)
+    # When retention emptied the resolved case of its content (record/retention.py); its counts and times stay.
+    anonymised_at: Mapped[datetime | None] = _time(nullable=True)
+    __table_args__ = (Index(None, "created_at"), Index(None, "resolved_at"))
 
 
 class ThreadReference(Base):
@@ -139,6 +145,23 @@ class Message(Base):
               postgresql_ops={"search_text": "gin_trgm_ops"}),
         Index("ix_messages_search_bigrams", "search_bigrams", postgresql_using="gin"),
     )  # fmt: skip
+
+
+class AttachmentRow(Base):
+    """Attachment `position` (0 = the first) of a message: its metadata, and `ref`, the name of its content in the
+    attachment store (None when the content was not kept: over the size cap, or hosted by the provider)."""
+
+    __tablename__ = "attachments"
+    message_id: Mapped[str] = mapped_column(ForeignKey("messages.id"), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    filename: Mapped[str | None] = mapped_column(Text)
+    content_type: Mapped[str] = mapped_column(Text)
+    size: Mapped[int] = mapped_column(BigInteger)
+    ref: Mapped[str | None] = mapped_column(Text, index=True)
+    stored_at: Mapped[datetime] = _time()
+    # When retention removed the file (the row stays, for the message's history).
+    removed_at: Mapped[datetime | None] = _time(nullable=True)
+    __table_args__ = (Index(None, "stored_at"),)
 
 
 class Reply(Base):

@@ -79,6 +79,7 @@ def settings(redis_server: RedisServer, smtp_sink: SmtpSink, record_url: str, tm
         update={
             "redis": base.redis.model_copy(update={"url": redis_server.url}),
             "database": base.database.model_copy(update={"url": record_url}),
+            "attachments": base.attachments.model_copy(update={"dir": tmp_path / "attachments"}),
             "email": base.email.model_copy(
                 update={
                     "outbound": base.email.outbound.model_copy(update={"host": "127.0.0.1", "port": smtp_sink.port})

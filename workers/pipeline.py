@@ -160,13 +160,12 @@ def find_transaction_details(work: Work, ctx: Context) -> Work | Drop:
 
 def record(work: Work, ctx: Context) -> Work | Drop:
     """Write the system of record (workers/record_step.py), before agents see the message and before any reply is
-    queued; a message the record holds already under another id (accepted twice) goes no further."""
+    queued; a message the record holds already under another id (accepted twice), or whose sender's data was erased
+    after it arrived, goes no further."""
     assert work.decision is not None
     routed = Routed(work.contact_id, work.conversation_id, work.decision, work.notes)
-    holder = record_routed(ctx, work.message, routed)
-    if holder is not None:
-        return Drop(f"accepted again under a new id: the record holds it as {holder}")
-    return work
+    reason = record_routed(ctx, work.message, routed)
+    return work if reason is None else Drop(reason)
 
 
 def file_for_agents(work: Work, ctx: Context) -> Work | Drop:

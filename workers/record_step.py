@@ -7,7 +7,9 @@ message with its contact, conversation and thread references. A message the reco
 is never acknowledged twice. `record_dropped` keeps messages the pipeline dropped, with the reason, for audit.
 
 Re-running a job writes nothing twice (record/writer.py: every insert is keyed by an id the hot store gave).
-Once recorded, the message's raw payload and dedupe key in Redis start their `[retention]` lifetimes.
+Attachments' content goes to the attachment folder once the transaction has committed (record/attachments.py), and
+leaves the hot copy. Once recorded, the message's raw payload and dedupe key in Redis start their `[retention]`
+lifetimes.
 The SMTP and webhook answers never wait for this: it runs in the worker, long after the `250`/`200`.
 """
 
@@ -15,17 +17,27 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.envelope import Channel, Decision
+from sqlalchemy import select
+
+from core.envelope import Attachment, Channel, Decision
+from core.identity import identity_of
 from core.records import MessageState, StoredMessage, utcnow
+from record.attachments import AttachmentFolder, ToWrite, contact_salt, message_salt, record_attachments
+from record.erase import ErasurePlan
+from record.erase_hot import erase_hot, erased_before
 from record.hot_copy import contact_entry, conversation_entry
+from record.models import Contact
 from record.writer import entry_for, write_message
 from router.normalize import normalize
 from workers.context import Context
 
 
 def record_routed(ctx: Context, message: StoredMessage, outcome: Routed) -> str | None:
-    """Write a routed message in one transaction; returns the id the record already holds it under when it was
-    accepted twice (the pipeline then drops it), else None."""
+    """Write a routed message in one transaction; returns why the pipeline must drop it instead (it was accepted
+    twice and the record holds it under another id; its sender's data was erased after it arrived), else None."""
+    if _erased(ctx, message):
+        _forget_new_copies(ctx, outcome)
+        return ERASED
     message = message.model_copy(
         update={
             "state": MessageState.ROUTED,
@@ -44,10 +56,20 @@ def record_routed(ctx: Context, message: StoredMessage, outcome: Routed) -> str 
         conversation=conversation_entry(ctx.store, outcome.conversation_id, fallback_time=envelope.received_at),
         thread_references=references,
     )
+    now = utcnow()
+    kept: list[Attachment] = []
+    files: list[ToWrite] = []
     with ctx.record.begin() as connection:
-        written = write_message(connection, entry, utcnow())
+        written = write_message(connection, entry, now)
+        if written.duplicate_of is None and envelope.attachments:
+            salt = contact_salt(connection, outcome.contact_id)
+            kept, files = record_attachments(connection, message, salt, now)
+    if written.duplicate_of is None and envelope.attachments:
+        store_attachment_files(ctx, message.id, kept, files)
     start_retention(ctx, message)
-    return written.duplicate_of
+    if written.duplicate_of is not None:
+        return f"accepted again under a new id: the record holds it as {written.duplicate_of}"
+    return None
 
 
 @dataclass(frozen=True)
@@ -61,10 +83,61 @@ class Routed:
 
 
 def record_dropped(message: StoredMessage, ctx: Context) -> None:
-    """A dropped message, kept with its reason (no contact or conversation: it never got that far)."""
+    """A dropped message, kept with its reason (no contact or conversation: it never got that far). One whose
+    sender's data was erased after it arrived is not kept at all: its hot copies go too."""
+    if _erased(ctx, message):
+        envelope = message.envelope
+        plan = ErasurePlan("", [], message_ids=[message.id], dedupe_keys=[envelope.dedupe_key],
+                           senders=[(envelope.channel.value, envelope.sender.address)])  # fmt: skip
+        erase_hot(ctx.store, plan, [])
+        return
+    now = utcnow()
+    kept: list[Attachment] = []
+    files: list[ToWrite] = []
     with ctx.record.begin() as connection:
-        write_message(connection, entry_for(message, normalize), utcnow())
+        written = write_message(connection, entry_for(message, normalize), now)
+        if written.duplicate_of is None and message.envelope.attachments:
+            kept, files = record_attachments(connection, message, message_salt(message.id), now)
+    if written.duplicate_of is None and message.envelope.attachments:
+        store_attachment_files(ctx, message.id, kept, files)
     start_retention(ctx, message)
+
+
+def store_attachment_files(ctx: Context, message_id: str, kept: list[Attachment], files: list[ToWrite]) -> None:
+    """After the record's commit: write the content to the attachment folder, then drop it from the hot copy (which
+    keeps the metadata and `ref`). A crash in between leaves the content in Redis, and the job's re-run writes it."""
+    folder = AttachmentFolder.from_settings(ctx.settings)
+    for file in files:
+        folder.put(file.ref, file.content)
+
+    def drop_content(stored: StoredMessage) -> None:
+        stored.envelope.attachments = kept
+
+    ctx.store.update_message(message_id, drop_content)
+
+
+ERASED = "its sender's data was erased after it arrived (helpline contact erase)"
+
+
+def _erased(ctx: Context, message: StoredMessage) -> bool:
+    envelope = message.envelope
+    return erased_before(ctx.store, identity_of(envelope.channel, envelope.sender.address), envelope.received_at)
+
+
+def _forget_new_copies(ctx: Context, outcome: Routed) -> None:
+    """What the pipeline made in Redis for a message of an erased sender before the record step stopped it: a
+    conversation holding nothing else, and a contact the record does not know (the erased one had its keys removed,
+    so the pipeline made a new one). The message's own copies go when the job records it as dropped."""
+    conversation = ctx.store.conversation(outcome.conversation_id)
+    with ctx.record.connect() as connection:
+        known = connection.scalar(select(Contact.id).where(Contact.id == outcome.contact_id)) is not None
+    contact = ctx.store.contact(outcome.contact_id)
+    plan = ErasurePlan(
+        "" if known else outcome.contact_id,
+        [] if known else contact.get("identities", "").split(),
+        conversation_ids=[outcome.conversation_id] if len(conversation["messages"]) <= 1 else [],
+    )
+    erase_hot(ctx.store, plan, [])
 
 
 def start_retention(ctx: Context, message: StoredMessage) -> None:

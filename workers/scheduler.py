@@ -1,6 +1,6 @@
 """The `scheduler` process: every `[scheduler].interval_seconds`, escalate SLA breaches, promote waiting work and
 route overdue voicemails; every `[workers].reconcile_seconds`, queue again the work a dead worker took with it
-(workers/reconcile.py).
+(workers/reconcile.py); every hour, the record's own retention (workers/retention.py).
 
 `run_once(settings, store, now)` does one pass of three steps and returns what it did (a `Report`):
 
@@ -51,6 +51,7 @@ from ingest.twilio.voicemail_parking import sweep_overdue_voicemails
 from router.hours import BusinessCalendar
 from router.sla import SlaKind, SlaPolicy, SlaStatus, format_duration
 from workers.reconcile import Reconciled, reconcile
+from workers.retention import RETENTION_EVERY_SECONDS, scheduled_retention
 
 log = logging.getLogger("helpline.scheduler")
 
@@ -264,12 +265,15 @@ def serve(settings: Settings, *, stop: threading.Event | None = None, max_runs: 
         settings.scheduler.interval_seconds,
         settings.workers.reconcile_seconds,
     )
-    next_pass = next_reconcile = time.monotonic()
+    next_pass = next_reconcile = next_retention = time.monotonic()
     try:
         while not stop.is_set() and (max_runs is None or runs < max_runs):
             if time.monotonic() >= next_reconcile:
                 next_reconcile = time.monotonic() + settings.workers.reconcile_seconds
                 _survive_outage("reconciler", lambda: _log_report(reconcile(settings, store, time.time())))
+            if time.monotonic() >= next_retention:  # the record's own retention (workers/retention.py)
+                next_retention = time.monotonic() + RETENTION_EVERY_SECONDS
+                _survive_outage("retention", lambda: scheduled_retention(settings, store, datetime.now(UTC)))
             if time.monotonic() >= next_pass:
                 runs += 1
                 next_pass = time.monotonic() + settings.scheduler.interval_seconds
