@@ -25,6 +25,7 @@ def test_key_families() -> None:
     assert _family("hl:msg:m-1") == "msg"
     assert _family("rq:job:process-m-1") == "rq:job"
     assert _family("hl:dedupe:email:<a@b>") == "dedupe"
+    assert _family("hl:messages") == "messages"
 
 
 def test_the_sizing_scales_what_is_kept_for_good_per_day_and_what_retention_holds_by_its_days() -> None:
