@@ -37,6 +37,7 @@ METHODS = {
 class Call:
     method: str
     params: dict[str, Any]
+    received_at: float = field(default_factory=time.monotonic)  # for bench/bench_latency.py: when the call arrived
 
 
 @dataclass

@@ -16,6 +16,7 @@ import email.utils
 import json
 import re
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -39,6 +40,7 @@ class SentMessage:
     auth_user: str
     form: dict[str, str]
     sid: str = ""
+    received_at: float = field(default_factory=time.monotonic)  # for bench/bench_latency.py: when the send arrived
 
 
 @dataclass

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -19,6 +20,7 @@ class SinkMessage:
     mail_from: str
     rcpt_tos: list[str]
     content: bytes
+    received_at: float = field(default_factory=time.monotonic)  # for bench/bench_latency.py: when the ack arrived
 
     @property
     def message(self) -> EmailMessage:
