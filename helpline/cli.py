@@ -17,6 +17,7 @@ from helpline.logs import configure_logging, verbose
 from helpline.notice_cli import notice_app
 from helpline.options import SettingsOption, settings_or_exit
 from helpline.queues_cli import queues_command
+from helpline.report_cli import report_command
 
 app = typer.Typer(help="Helpline: omnichannel support engine.", no_args_is_help=True, add_completion=False)
 
@@ -98,6 +99,9 @@ def migrate(settings: SettingsOption = None) -> None:
     loaded = settings_or_exit(settings)
     configure_logging(loaded.logging)
     raise typer.Exit(migrate_command(loaded, echo=typer.echo))
+
+
+app.command("report")(report_command)
 
 
 @app.command()
