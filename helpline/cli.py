@@ -105,6 +105,49 @@ app.command("report")(report_command)
 
 
 @app.command()
+def backup(
+    directory: Annotated[Path, typer.Argument(help="an empty (or new) folder for the copy")],
+    settings: SettingsOption = None,
+) -> None:
+    """Copy Redis (a point-in-time snapshot), the record (pg_dump) and the attachments folder into DIRECTORY."""
+    from helpline.backup import BackupError
+    from helpline.backup import backup as take_backup
+
+    loaded = settings_or_exit(settings)
+    try:
+        outcome = take_backup(loaded, directory)
+    except BackupError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    for line in outcome.done + [f"note: {note}" for note in outcome.notes]:
+        typer.echo(line)
+    typer.echo(f"backup written to {directory}")
+
+
+@app.command()
+def restore(
+    directory: Annotated[Path, typer.Argument(help="a folder `helpline backup` wrote")],
+    settings: SettingsOption = None,
+    yes: Annotated[bool, typer.Option("--yes", help="do not ask: replace what Redis and the record hold now")] = False,
+) -> None:
+    """Replace Redis's Helpline database, the record and the attachments with a backup's (stop Helpline first)."""
+    from helpline.backup import BackupError
+    from helpline.backup import restore as restore_backup
+
+    loaded = settings_or_exit(settings)
+    if not yes and not typer.confirm(f"Replace everything Helpline holds now with the backup in {directory}?"):
+        raise typer.Exit(1)
+    try:
+        outcome = restore_backup(loaded, directory)
+    except BackupError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    for line in outcome.done + [f"note: {note}" for note in outcome.notes]:
+        typer.echo(line)
+    typer.echo(f"restored from {directory}")
+
+
+@app.command()
 def replay(
     settings: SettingsOption = None,
     letter_id: Annotated[list[str] | None, typer.Argument(help="dead-letter ids (default: all)")] = None,
