@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -48,6 +49,25 @@ def queue_update(store: Store, item: Item, item_id: str, *, delay: float = 0.0) 
             queue.enqueue_in(timedelta(seconds=delay), RECORD_UPDATE_JOB, str(item), item_id, retry=JOB_RETRY)
         else:
             queue.enqueue_call(RECORD_UPDATE_JOB, args=(str(item), item_id), retry=JOB_RETRY)
+
+
+SLA_EVENT_JOB = "workers.record_updates.record_sla_event"
+
+
+def queue_sla_event(
+    store: Store, message_id: str, kind: str, at: datetime, due: datetime | None, *, happened: bool = False
+) -> None:
+    """Queue an SLA result for the record as it happens: `kind` is `first_response_met`, `first_response_breached`,
+    `resolution_met` or `resolution_breached`; `happened` when the response or resolution itself took place at `at`
+    (the case's `first_response_at`/`resolved_at` follow), not when the scheduler saw a target pass."""
+    from core.store import JOB_RETRY, store_errors
+
+    with store_errors():
+        store.queue(RECORD_QUEUE).enqueue_call(
+            SLA_EVENT_JOB,
+            args=(message_id, kind, at.isoformat(), due.isoformat() if due else None, happened),
+            retry=JOB_RETRY,
+        )
 
 
 @dataclass(frozen=True)

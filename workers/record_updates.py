@@ -23,19 +23,19 @@ import logging
 import time
 import weakref
 from collections.abc import Callable
-from datetime import timedelta
-from typing import TypeVar
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, insert, select, update
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from core import inflight
 from core.inflight import Kind
-from core.record_queue import Item, queue_update
+from core.record_queue import RECORD_QUEUE, SLA_EVENT_JOB, Item, queue_update
 from core.records import MessageState, Reply, ReplyState, utcnow
 from core.store import INBOUND_QUEUE, JOB_RETRY, PROCESS_JOB, store_errors
 from record.hot_copy import contact_entry
-from record.models import Message
+from record.models import Conversation, Message, SlaEvent
 from record.updates import refresh_contact, refresh_message
 from record.writer import entry_for, write_reply
 from router.normalize import normalize
@@ -130,6 +130,45 @@ def _update(ctx: Context, kind: Item, item_id: str) -> str:
     with ctx.record.begin() as connection:
         refresh_contact(connection, contact)
     return f"contact {item_id} updated"
+
+
+def record_sla_event(message_id: str, kind: str, at: str, due: str | None, happened: bool) -> str:
+    """Store an SLA result once per message and kind (a re-run, or the scheduler's breach followed by the late
+    answer's, adds nothing), and stamp the case's first response or resolution when it `happened`."""
+    ctx = current()
+    try:
+        return with_record(ctx.record, lambda: _sla_event(ctx, message_id, kind, at, due, happened))
+    except RecordUnreachable:
+        ctx.store.queue(RECORD_QUEUE).enqueue_in(
+            timedelta(seconds=PAUSE_SECONDS), SLA_EVENT_JOB, message_id, kind, at, due, happened, retry=JOB_RETRY
+        )
+        return f"paused: the record is unreachable; again in {PAUSE_SECONDS:g}s"
+
+
+def _sla_event(ctx: Context, message_id: str, kind: str, at: str, due: str | None, happened: bool) -> str:
+    when = datetime.fromisoformat(at)
+    with ctx.record.begin() as connection:
+        found = connection.execute(
+            select(Message.conversation_id, Message.decision).where(Message.id == message_id)
+        ).first()
+        if found is None:
+            raise NotYetRecorded(f"SLA event for {message_id}: the message is not in the record yet")
+        conversation_id, decision = found.conversation_id, found.decision or {}
+        known = connection.scalar(select(SlaEvent.id).where(SlaEvent.message_id == message_id, SlaEvent.kind == kind))
+        if known is None:
+            connection.execute(
+                insert(SlaEvent).values(
+                    conversation_id=conversation_id, message_id=message_id, kind=kind, queue=decision.get("queue"),
+                    category=decision.get("category"), due_at=datetime.fromisoformat(due) if due else None, at=when,
+                )
+            )  # fmt: skip
+        if happened and conversation_id is not None:
+            column = "first_response_at" if kind.startswith("first_response") else "resolved_at"
+            stamp: dict[str, Any] = {column: func.coalesce(getattr(Conversation, column), when)}
+            if column == "resolved_at":
+                stamp["status"] = "resolved"
+            connection.execute(update(Conversation).where(Conversation.id == conversation_id).values(**stamp))
+    return f"{kind} for {message_id}" + (" (already recorded)" if known is not None else "")
 
 
 def _write_reply(ctx: Context, reply: Reply) -> None:

@@ -5,6 +5,7 @@ jobs without spending their retries, and `/healthz` and `/metrics` show the reco
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 
 import httpx
 import pytest
@@ -15,18 +16,21 @@ from core.envelope import Channel
 from core.phone import mark_opted_out, parse_address
 from core.queues import queues
 from core.record_queue import RECORD_QUEUE, record_lag
-from core.records import MessageState, Reply
+from core.records import MessageState, Reply, utcnow
 from core.settings import Settings
 from core.store import INBOUND_QUEUE, Store
 from ingest.twilio.delivery_status import apply_status
 from record.engine import engine_for
-from record.models import Contact, DeliveryEvent, Message
+from record.models import Contact, Conversation, DeliveryEvent, Message, SlaEvent
 from record.models import Reply as ReplyRow
 from tests.record.test_pipeline_record import email
 from tests.support.smtp_sink import SmtpSink
 from tests.support.web_server import WebServer
 from tests.support.work import drain
 from web.app import create_app
+from workers.agent import answer, resolve
+from workers.context import context_for
+from workers.scheduler import run_once
 
 UNREACHABLE = "postgresql+psycopg://postgres@/helpline?host=/nonexistent-record-socket"
 
@@ -126,3 +130,33 @@ def test_an_outage_pauses_jobs_without_spending_retries_and_shows_as_lag(
         attributes = connection.scalars(select(Contact.attributes)).all()
     assert any(a.get("sms_opted_out") == "1" for a in attributes)
     assert all(q.count == 0 for q in queues(store.redis))
+
+
+def test_sla_results_are_stored_when_they_happen(
+    store: Store, settings: Settings, smtp_sink: SmtpSink, record: Engine
+) -> None:
+    answered = store.accept(email("s4@example.com", "My top-up failed"), b"raw")
+    late = store.accept(email("s5@example.com", "Where is my refund", sender="bob@example.com"), b"raw")
+    drain(settings)
+    ctx = context_for(settings, store)
+    message = store.get_message(answered.message_id)
+    assert message is not None and message.decision is not None
+    answer(ctx, answered.message_id, "Your top-up went through now.", "mei")
+    resolve(ctx, answered.message_id, "mei")
+    run_once(settings, store, utcnow() + timedelta(days=30))  # far past every target: the other one breaches
+    drain(settings)
+    drain(settings)  # the scheduler's next pass, or a job run twice, adds nothing
+    run_once(settings, store, utcnow() + timedelta(days=31))
+    drain(settings)
+    with record.connect() as connection:
+        events = connection.execute(select(SlaEvent.message_id, SlaEvent.kind)).all()
+        case = connection.execute(
+            select(Conversation.first_response_at, Conversation.resolved_at, Conversation.status)
+            .join(Message, Message.conversation_id == Conversation.id)
+            .where(Message.id == answered.message_id)
+        ).one()
+    assert sorted(events) == sorted([
+        (answered.message_id, "first_response_met"), (answered.message_id, "resolution_met"),
+        (late.message_id, "first_response_breached"), (late.message_id, "resolution_breached"),
+    ])  # fmt: skip
+    assert case.first_response_at is not None and case.resolved_at is not None and case.status == "resolved"
