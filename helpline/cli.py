@@ -18,6 +18,7 @@ from helpline.notice_cli import notice_app
 from helpline.options import SettingsOption, settings_or_exit
 from helpline.queues_cli import queues_command
 from helpline.report_cli import report_command
+from helpline.search_cli import search_command
 
 app = typer.Typer(help="Helpline: omnichannel support engine.", no_args_is_help=True, add_completion=False)
 
@@ -102,6 +103,7 @@ def migrate(settings: SettingsOption = None) -> None:
 
 
 app.command("report")(report_command)
+app.command("search")(search_command)
 
 
 @app.command()
