@@ -26,8 +26,9 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
+from psycopg.errors import QueryCanceled
 from sqlalchemy import Engine, func, insert, select, update
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
 from core import inflight
 from core.inflight import Kind
@@ -61,8 +62,10 @@ _down_until: weakref.WeakKeyDictionary[Engine, float] = weakref.WeakKeyDictionar
 
 def unreachable(exc: BaseException) -> bool:
     """Whether a database error means the server is away (rather than a statement that is wrong)."""
-    if isinstance(exc, RecordUnreachable | OperationalError):
+    if isinstance(exc, RecordUnreachable):
         return True
+    if isinstance(exc, OperationalError):  # psycopg's OperationalError also covers a statement that timed out
+        return not isinstance(exc.orig, QueryCanceled)
     return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
 
@@ -189,4 +192,7 @@ def record_reply(reply: Reply) -> None:
         with_record(ctx.record, lambda: _write_reply(ctx, reply))
     except (RecordUnreachable, NotYetRecorded) as exc:
         log.info("reply %s: recording later (%s)", reply.id, exc)
+        queue_update(ctx.store, Item.REPLY, reply.id, delay=PAUSE_SECONDS)
+    except SQLAlchemyError:  # the record refused the row: a record-update job keeps the failure where it is seen
+        log.exception("reply %s: the record refused it; a record-update job will try again", reply.id)
         queue_update(ctx.store, Item.REPLY, reply.id, delay=PAUSE_SECONDS)
