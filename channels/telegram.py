@@ -26,6 +26,7 @@ from channels.text_units import prefix_within, utf16_units
 from core.envelope import Envelope
 from core.errors import PermanentSendError, TransientSendError
 from core.identity import telegram_identity
+from core.record_queue import Item, queue_update
 from core.records import Reply
 from core.settings import Settings, TelegramSettings
 from core.store import Store
@@ -129,6 +130,7 @@ class TelegramSender:
         except Forbidden as exc:
             contact_id = self.store.contact_for(telegram_identity(original.sender.address))
             self.store.set_contact_field(contact_id, "telegram_blocked", "1")
+            queue_update(self.store, Item.CONTACT, contact_id)
             raise PermanentSendError(f"telegram: {exc.message}") from exc
         except RetryAfter as exc:
             raise TransientSendError(f"telegram: {exc.message}", retry_after=retry_seconds(exc)) from exc

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import phonenumbers
 
 from core.identity import WHATSAPP_PREFIX, phone_identity
+from core.record_queue import Item, queue_update
 from core.store import Store
 
 # Twilio's error for a recipient who replied STOP to Twilio itself (Advanced Opt-Out): seen on a send and in a
@@ -90,3 +91,4 @@ def mark_opted_out(store: Store, address: PhoneAddress, opted_out: bool = True) 
     """Record an opt-out (STOP, or Twilio's error 21610) or an opt-in (START) on the number's contact."""
     contact_id = store.contact_for(phone_identity(address.e164))
     store.set_contact_field(contact_id, opt_out_field(address.whatsapp), "1" if opted_out else "0")
+    queue_update(store, Item.CONTACT, contact_id)  # the record follows (core/record_queue.py)

@@ -11,6 +11,7 @@ from redis import Redis
 from rq import Queue
 
 from core.envelope import Priority
+from core.record_queue import RECORD_QUEUE
 from core.store import INBOUND_QUEUE, Store
 
 
@@ -25,6 +26,7 @@ QUEUE_ORDER: tuple[str, ...] = (
     priority_queue_name(Priority.URGENT),
     NOTIFY_QUEUE,
     *(priority_queue_name(p) for p in Priority if p is not Priority.URGENT),
+    RECORD_QUEUE,  # last: following a webhook's change into the record can wait behind customers' work
 )
 
 

@@ -21,7 +21,13 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from core.errors import SettingsError, SettingsProblem
 from core.routing_settings import RouterSettings, router_table_problems
 from core.settings_base import Section
-from core.timing_settings import BusinessHoursSettings, NoticesSettings, SchedulerSettings, SlaSettings
+from core.timing_settings import (
+    BusinessHoursSettings,
+    DeskSettings,
+    NoticesSettings,
+    SchedulerSettings,
+    SlaSettings,
+)
 from core.toml_lines import locate_key
 from core.twilio_settings import TwilioSettings
 
@@ -238,6 +244,7 @@ class Settings(BaseSettings):
     scheduler: SchedulerSettings = SchedulerSettings()
     notices: NoticesSettings = NoticesSettings()
     logging: LoggingSettings = LoggingSettings()
+    desk: DeskSettings = DeskSettings()
 
     @classmethod
     def settings_customise_sources(

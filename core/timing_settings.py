@@ -40,6 +40,18 @@ def check_zone(name: str) -> str:
     return name
 
 
+class DeskSettings(Section):
+    """The desk as a whole: what its reports count in."""
+
+    timezone: str = Field("UTC", description="IANA time zone report periods (days, weeks, months) are cut in")
+    report_timeout_seconds: float = Field(60.0, gt=0, description="longest a report's query may run")
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, name: str) -> str:
+        return check_zone(name)
+
+
 class BusinessHoursSettings(Section):
     """One queue's opening hours. A queue left out of `[hours]` is open 24/7."""
 

@@ -17,7 +17,9 @@ from helpline.logs import configure_logging, verbose
 from helpline.notice_cli import notice_app
 from helpline.options import SettingsOption, settings_or_exit
 from helpline.queues_cli import queues_command
+from helpline.report_cli import report_command
 from helpline.retention_cli import retention
+from helpline.search_cli import search_command
 
 app = typer.Typer(help="Helpline: omnichannel support engine.", no_args_is_help=True, add_completion=False)
 
@@ -99,6 +101,53 @@ def migrate(settings: SettingsOption = None) -> None:
     loaded = settings_or_exit(settings)
     configure_logging(loaded.logging)
     raise typer.Exit(migrate_command(loaded, echo=typer.echo))
+
+
+app.command("report")(report_command)
+app.command("search")(search_command)
+
+
+@app.command()
+def backup(
+    directory: Annotated[Path, typer.Argument(help="an empty (or new) folder for the copy")],
+    settings: SettingsOption = None,
+) -> None:
+    """Copy Redis (a point-in-time snapshot), the record (pg_dump) and the attachments folder into DIRECTORY."""
+    from helpline.backup import BackupError
+    from helpline.backup import backup as take_backup
+
+    loaded = settings_or_exit(settings)
+    try:
+        outcome = take_backup(loaded, directory)
+    except BackupError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    for line in outcome.done + [f"note: {note}" for note in outcome.notes]:
+        typer.echo(line)
+    typer.echo(f"backup written to {directory}")
+
+
+@app.command()
+def restore(
+    directory: Annotated[Path, typer.Argument(help="a folder `helpline backup` wrote")],
+    settings: SettingsOption = None,
+    yes: Annotated[bool, typer.Option("--yes", help="do not ask: replace what Redis and the record hold now")] = False,
+) -> None:
+    """Replace Redis's Helpline database, the record and the attachments with a backup's (stop Helpline first)."""
+    from helpline.backup import BackupError
+    from helpline.backup import restore as restore_backup
+
+    loaded = settings_or_exit(settings)
+    if not yes and not typer.confirm(f"Replace everything Helpline holds now with the backup in {directory}?"):
+        raise typer.Exit(1)
+    try:
+        outcome = restore_backup(loaded, directory)
+    except BackupError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    for line in outcome.done + [f"note: {note}" for note in outcome.notes]:
+        typer.echo(line)
+    typer.echo(f"restored from {directory}")
 
 
 @app.command()

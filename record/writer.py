@@ -113,7 +113,7 @@ def write_message(connection: Connection, entry: MessageEntry, now: datetime) ->
                 .on_conflict_do_nothing()
             )
     inserted = connection.execute(
-        insert(Message).values(**_message_row(entry, now)).on_conflict_do_nothing().returning(Message.id)
+        insert(Message).values(**message_row(entry, now)).on_conflict_do_nothing().returning(Message.id)
     ).first()
     if inserted is None:  # written by an earlier run of this job, or a concurrent twin won the race
         holder = connection.scalar(
@@ -214,7 +214,7 @@ def write_reply(
     )
 
 
-def _message_row(entry: MessageEntry, now: datetime) -> dict[str, Any]:
+def message_row(entry: MessageEntry, now: datetime) -> dict[str, Any]:
     message = entry.message
     envelope = message.envelope
     extras = envelope.extras

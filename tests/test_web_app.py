@@ -19,13 +19,15 @@ def test_health_and_metrics(store: Store, settings: Settings) -> None:
     drain(settings)
     server = WebServer(create_app(settings, store)).start()
     try:
-        assert httpx.get(f"{server.url}/healthz").json() == {"status": "ok"}
+        health = httpx.get(f"{server.url}/healthz").json()
         metrics = httpx.get(f"{server.url}/metrics").text
     finally:
         server.stop()
     assert 'helpline_inbox_depth{priority="urgent",queue="security"} 1.0' in metrics
     assert "helpline_messages_stored 1.0" in metrics
     assert 'helpline_jobs_queued{queue="inbound"} 0.0' in metrics
+    assert health == {"status": "ok", "record_lag": {"messages": 0, "oldest_seconds": 0.0, "updates_waiting": 0}}
+    assert "helpline_record_lag_messages 0.0" in metrics
 
 
 def test_health_is_503_when_redis_is_down(settings: Settings) -> None:

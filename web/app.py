@@ -7,6 +7,7 @@ templating and no dependency injection. Each channel contributes its routes from
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import importlib
 import logging
 from collections.abc import Awaitable, Callable
@@ -19,6 +20,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from core.errors import StoreUnavailable
+from core.record_queue import record_lag
 from core.settings import Settings
 from core.store import Store
 from web.metrics import exposition
@@ -47,9 +49,11 @@ def _health(store: Store) -> Endpoint:
     async def health(request: Request) -> Response:
         try:
             store.ping()
+            lag = await asyncio.to_thread(record_lag, store)
         except StoreUnavailable as exc:
             return JSONResponse({"status": "unavailable", "error": str(exc)}, status_code=503)
-        return JSONResponse({"status": "ok"})
+        # Read from Redis only: the web process never waits for PostgreSQL, and a record that is away shows as lag.
+        return JSONResponse({"status": "ok", "record_lag": dataclasses.asdict(lag)})
 
     return health
 

@@ -18,6 +18,7 @@ from rq import Queue
 
 from core.inbox import Inbox
 from core.queues import QUEUE_ORDER
+from core.record_queue import record_lag
 from core.store import Store
 
 
@@ -44,7 +45,20 @@ class StoreCollector(Collector):
         dead.add_metric([], self.store.redis.zcard(self.store.key("deadletters")))
         stored = GaugeMetricFamily("helpline_messages_stored", "Messages in the store")
         stored.add_metric([], self.store.redis.zcard(self.store.key("messages")))
-        yield from (depth, age, jobs, dead, stored)
+        lag = record_lag(self.store)
+        unrecorded = GaugeMetricFamily(
+            "helpline_record_lag_messages", "Messages accepted but not yet recorded (pipeline job waiting or paused)"
+        )
+        unrecorded.add_metric([], lag.messages)
+        oldest_unrecorded = GaugeMetricFamily(
+            "helpline_record_lag_oldest_seconds", "Age of the oldest message accepted but not yet recorded"
+        )
+        oldest_unrecorded.add_metric([], lag.oldest_seconds)
+        updates = GaugeMetricFamily(
+            "helpline_record_updates_waiting", "Record-update jobs waiting (queued or paused for the record)"
+        )
+        updates.add_metric([], lag.updates_waiting)
+        yield from (depth, age, jobs, dead, stored, unrecorded, oldest_unrecorded, updates)
 
 
 def exposition(store: Store) -> bytes:

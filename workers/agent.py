@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from core.ids import new_id
 from core.inbox import Inbox, Place
 from core.language import reply_language
+from core.record_queue import queue_sla_event
 from core.records import Reply, StoredMessage
 from core.store import JOB_RETRY
 from router.sla import SlaKind, SlaPolicy
@@ -88,6 +89,18 @@ def _record_first_response(ctx: Context, message: StoredMessage, agent: str) -> 
     ctx.store.update_message(
         message.id, lambda m: m.notes.append(f"{now:%Y-%m-%d %H:%M} first response by {agent} {took}")
     )
+    _sla_result(ctx, message, SlaKind.FIRST_RESPONSE, now)
+
+
+def _sla_result(ctx: Context, message: StoredMessage, kind: SlaKind, now: datetime) -> None:
+    """The response or resolution happened: its SLA result goes to the record as it stands now (met or breached)."""
+    d = message.decision
+    assert d is not None
+    status = SlaPolicy.from_settings(ctx.settings).status(
+        d.category, d.priority, d.queue, message.envelope.received_at, now, kind
+    )
+    result = "breached" if status.breached else "met"
+    queue_sla_event(ctx.store, message.id, f"{kind.value}_{result}", now, status.due, happened=True)
 
 
 @dataclass(frozen=True)
@@ -121,6 +134,7 @@ def resolve(ctx: Context, message_id: str, agent: str) -> Resolution:
         SlaKind.RESOLUTION, d.category, d.priority, d.queue, message.envelope.received_at, now
     )
     how = "" if done.was is Place.OPEN else " (never taken)"
+    _sla_result(ctx, message, SlaKind.RESOLUTION, now)
     ctx.store.update_message(
         message_id, lambda m: m.notes.append(f"{now:%Y-%m-%d %H:%M} resolved by {agent}{how} {took}")
     )

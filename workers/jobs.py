@@ -26,6 +26,7 @@ from workers import acknowledge
 from workers.context import Context, current
 from workers.pipeline import Drop, Work, run_pipeline
 from workers.record_step import record_dropped
+from workers.record_updates import RecordUnreachable, pause_process, record_reply, with_record
 
 log = logging.getLogger("helpline.jobs")
 
@@ -45,7 +46,10 @@ def process_message(message_id: str) -> str:
     if message is None:
         inflight.clear(ctx.store, Kind.PROCESS, message_id)
         fail_for_good(LookupError(f"message {message_id} is not in the store"))
-    outcome = _process(ctx, message)
+    try:
+        outcome = with_record(ctx.record, lambda: _process(ctx, message))
+    except RecordUnreachable:  # waits for the record without spending an RQ retry (workers/record_updates.py)
+        return pause_process(ctx, message_id)
     inflight.clear(ctx.store, Kind.PROCESS, message_id)
     return outcome
 
@@ -166,6 +170,7 @@ def send_reply(reply_id: str) -> str:
             fail_for_good(LookupError(f"reply {reply_id} is not in the store"))
         if reply.state is not ReplyState.QUEUED:
             record_final(ctx.store, reply)  # again: the job that made it final may have died before recording it
+            record_reply(reply)
             return f"already {reply.state.value}"
         return _attempt(ctx, reply)
     finally:
@@ -199,6 +204,7 @@ def _attempt(ctx: Context, reply: Reply) -> str:
 
     # The provider has it: a Redis restart now must not make it look unsent (a re-send would be a duplicate).
     _until_stored(record_sent, seconds=ctx.settings.workers.job_timeout_seconds / 2)
+    record_reply(reply)
     return f"sent as {reply.provider_id}"
 
 
@@ -237,6 +243,7 @@ def _finish_failed(ctx: Context, reply: Reply, original: StoredMessage | None, e
     reply.state, reply.error = ReplyState.FAILED, error
     ctx.store.save_reply(reply)
     record_final(ctx.store, reply, original)
+    record_reply(reply)
     return error
 
 

@@ -41,6 +41,7 @@ from rq.results import Result
 
 from core import inflight
 from core.inflight import Entry, Kind
+from core.record_queue import Item, queue_update
 from core.records import ReplyState, StoredMessage
 from core.settings import Settings
 from core.store import JOB_RETRY, PROCESS_JOB, Store
@@ -177,6 +178,7 @@ def _record_failure(store: Store, entry: Entry, why: str) -> None:
             store.save_reply(reply)
         if reply is not None:
             record_final(store, reply)
+            queue_update(store, Item.REPLY, reply.id)  # into the record, as the send job would have
             return
     else:
 

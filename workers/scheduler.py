@@ -43,6 +43,7 @@ from core.envelope import Decision, Priority
 from core.errors import StoreUnavailable
 from core.inbox import Inbox
 from core.queues import NOTIFY_QUEUE
+from core.record_queue import queue_sla_event
 from core.records import StoredMessage
 from core.redis_conn import connect
 from core.settings import Settings
@@ -180,6 +181,7 @@ def _check(run: _Pass, message_id: str, queue: str, waiting_at: Priority | None)
         if done:
             _note(message_id, run.store, f"{run.stamp} SLA breached ({reason}): {what}", BREACH_TAG)
             run.notify(SlaKind.FIRST_RESPONSE, message_id, reason)
+            queue_sla_event(run.store, message_id, "first_response_breached", run.now, first.due)
             log.warning("SLA breached: %s %s; %s", message_id, reason, what)
     resolution = run.policy.status(d.category, d.priority, d.queue, received, run.now, SlaKind.RESOLUTION)
     if resolution.breached and times.resolved_at is None and run.claim(SlaKind.RESOLUTION, message_id):
@@ -187,6 +189,7 @@ def _check(run: _Pass, message_id: str, queue: str, waiting_at: Priority | None)
         where = f"waiting in {queue}" if waiting_at is not None else f"open with {times.taken_by or '?'} from {queue}"
         _note(message_id, run.store, f"{run.stamp} resolution SLA breached ({reason}): still {where}", RESOLUTION_TAG)
         run.notify(SlaKind.RESOLUTION, message_id, reason)
+        queue_sla_event(run.store, message_id, "resolution_breached", run.now, resolution.due)
         log.warning("resolution SLA breached: %s %s; still %s", message_id, reason, where)
         done.append(Escalation(message_id, queue, src, queue, src, resolution.due, SlaKind.RESOLUTION))
     return done

@@ -29,6 +29,7 @@ from redis.exceptions import RedisError
 from core.envelope import Channel, Envelope
 from core.errors import ParseError, StoreUnavailable
 from core.identity import phone_identity, telegram_identity
+from core.record_queue import Item, queue_update
 from core.records import StoredMessage
 from core.sensitive import mask_sensitive
 from core.settings import Settings
@@ -96,6 +97,7 @@ def _store_message(incoming: Incoming, raw: bytes, settings: Settings, store: St
         # Linked before the message is stored: a crash in between leaves a retry that links again (idempotent).
         contact_id = store.contact_for(phone_identity(incoming.shared_phone))
         store.link_identity(telegram_identity(user_id), contact_id)
+        queue_update(store, Item.CONTACT, contact_id)  # the record follows (core/record_queue.py)
     choice_key = store.key("tg", "category", user_id)
     chosen = None
     if envelope.service is None:  # a command or a shared contact is not the message the choice was made for
@@ -174,6 +176,8 @@ def _apply_edit(edit: Edit, raw: bytes, store: Store) -> Outcome:
         store.update_message(message_id, change)
     except KeyError:
         raise ParseError(f"edit of message {message_id}, which is no longer stored") from None
+    if applied:
+        queue_update(store, Item.MESSAGE, message_id)  # the record follows (core/record_queue.py)
     status = "edited" if applied else "duplicate"
     return Outcome(status, message_id, chat_id=edit.chat_id, language=edit.envelope.language)
 

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Mapping
 
 from core.phone import UNSUBSCRIBED, NotAPhoneNumber, mark_opted_out, parse_address
+from core.record_queue import Item, queue_update
 from core.records import Reply, ReplyState
 from core.store import Store
 
@@ -52,6 +53,8 @@ def apply_status(store: Store, form: Mapping[str, str], default_region: str = "U
         note = f"reply {reply.id} {status}" + (f" (Twilio error {code})" if code else "")
         with contextlib.suppress(KeyError):  # the inbound message was purged: the reply still records it
             store.update_message(reply.message_id, lambda message: _note_once(message.notes, note))
+            queue_update(store, Item.MESSAGE, reply.message_id)
+    queue_update(store, Item.REPLY, reply.id)  # the record follows, in a job: this answer never waits for it
     return reply
 
 

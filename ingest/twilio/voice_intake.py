@@ -15,6 +15,7 @@ import logging
 from collections.abc import Mapping
 
 from core.envelope import Envelope
+from core.record_queue import Item, queue_update
 from core.records import StoredMessage
 from core.settings import Settings
 from core.store import Accepted, Store
@@ -38,6 +39,7 @@ def accept_voicemail(
     accepted = store.accept(envelope, raw)
     if accepted.duplicate:
         store.update_message(accepted.message_id, lambda message: merge_call(message, envelope))
+        queue_update(store, Item.MESSAGE, accepted.message_id)  # a transcript after routing: the record follows
     log.info(
         "twilio voicemail %s (call %s) stored as %s%s",
         envelope.extras.get("recording_sid"),

@@ -1,5 +1,5 @@
 """The SMTP answer never waits for PostgreSQL: with the record unreachable, mail is still accepted (250) into Redis;
-its pipeline job fails, is kept for its retry, and records the message once the record is back."""
+its pipeline job pauses (queued again for later, no RQ retry spent), and records the message once the record is back."""
 
 from __future__ import annotations
 
@@ -35,11 +35,11 @@ def test_mail_is_accepted_while_the_record_is_down_and_recorded_when_it_is_back(
     assert refused == {}  # 250: stored in Redis, no SQL on the way
     (message_id,) = store.message_ids()
 
-    drain(down)  # the pipeline job cannot write the record: it fails and waits for its retry
+    drain(down)  # the pipeline job cannot write the record: it pauses (workers/record_updates.py)
     message = store.get_message(message_id)
     assert message is not None and message.state is MessageState.RECEIVED
 
-    drain(settings, include_scheduled=True)  # the record is back: the retry goes through
+    drain(settings, include_scheduled=True)  # the record is back: the paused job goes through
     message = store.get_message(message_id)
     assert message is not None and message.state is MessageState.ROUTED
     engine = engine_for(settings.database.url or "")

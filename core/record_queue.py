@@ -1,0 +1,94 @@
+"""Changes the record must follow, queued as jobs: a webhook (a delivery status, a Telegram edit, an opt-out, an
+identity link) updates the hot copy in Redis and queues a record-update job, so no webhook answer waits for
+PostgreSQL (workers/record_updates.py runs them). And the record's lag as Redis sees it, for `/healthz` and
+`/metrics`.
+
+A record-update job names what changed (`reply`, `message` or `contact`) and its id, never the change itself: the
+job copies the hot copy as it is when the job runs, so jobs for the same item may run in any order, or twice.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from rq.registry import ScheduledJobRegistry
+
+from core import inflight
+from core.inflight import Kind
+
+if TYPE_CHECKING:
+    from core.store import Store
+
+RECORD_QUEUE = "record"
+RECORD_UPDATE_JOB = "workers.record_updates.update_record"
+# How many of the oldest in-flight messages are looked at for the oldest age (their index is ordered by when their
+# job was queued, which a pause or a re-queue moves later than when the message arrived).
+_OLDEST_SAMPLE = 100
+
+
+class Item(StrEnum):
+    REPLY = "reply"
+    MESSAGE = "message"
+    CONTACT = "contact"
+
+
+def queue_update(store: Store, item: Item, item_id: str, *, delay: float = 0.0) -> None:
+    """Queue a record-update job for `item_id` (after `delay` seconds). Its retries (RQ's) cover an item the record
+    does not hold yet; a PostgreSQL outage does not spend them (the job queues itself again instead)."""
+    from datetime import timedelta
+
+    from core.store import JOB_RETRY, store_errors
+
+    queue = store.queue(RECORD_QUEUE)
+    with store_errors():
+        if delay > 0:
+            queue.enqueue_in(timedelta(seconds=delay), RECORD_UPDATE_JOB, str(item), item_id, retry=JOB_RETRY)
+        else:
+            queue.enqueue_call(RECORD_UPDATE_JOB, args=(str(item), item_id), retry=JOB_RETRY)
+
+
+SLA_EVENT_JOB = "workers.record_updates.record_sla_event"
+
+
+def queue_sla_event(
+    store: Store, message_id: str, kind: str, at: datetime, due: datetime | None, *, happened: bool = False
+) -> None:
+    """Queue an SLA result for the record as it happens: `kind` is `first_response_met`, `first_response_breached`,
+    `resolution_met` or `resolution_breached`; `happened` when the response or resolution itself took place at `at`
+    (the case's `first_response_at`/`resolved_at` follow), not when the scheduler saw a target pass."""
+    from core.store import JOB_RETRY, store_errors
+
+    with store_errors():
+        store.queue(RECORD_QUEUE).enqueue_call(
+            SLA_EVENT_JOB,
+            args=(message_id, kind, at.isoformat(), due.isoformat() if due else None, happened),
+            retry=JOB_RETRY,
+        )
+
+
+@dataclass(frozen=True)
+class RecordLag:
+    """Accepted but not yet recorded: messages waiting for (or paused in) their pipeline job, the oldest's age in
+    seconds since it arrived, and record-update jobs waiting (queued or scheduled)."""
+
+    messages: int
+    oldest_seconds: float
+    updates_waiting: int
+
+
+def record_lag(store: Store, now: float | None = None) -> RecordLag:
+    from core.store import store_errors
+
+    now = time.time() if now is None else now
+    with store_errors():
+        waiting: list[Any] = store.redis.zrange(store.key("inflight", Kind.PROCESS), 0, _OLDEST_SAMPLE - 1)
+        scores = store.redis.zmscore(store.key("messages"), waiting) if waiting else []
+        arrived = [float(score) for score in scores or [] if score is not None]
+        queue = store.queue(RECORD_QUEUE)
+        updates = queue.count + ScheduledJobRegistry(queue=queue).count  # type: ignore[no-untyped-call]
+    oldest = max(0.0, now - min(arrived)) if arrived else 0.0
+    return RecordLag(inflight.count(store, Kind.PROCESS), oldest, int(updates))

@@ -1,0 +1,83 @@
+"""`helpline backup` and `helpline restore`: back up, wipe Redis and the record, restore: the data is back."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from sqlalchemy import func, select, text
+from typer.testing import CliRunner
+
+from core.records import MessageState
+from core.settings import Settings
+from core.store import Store
+from helpline.cli import app
+from record.engine import engine_for
+from record.models import Message, Reply
+from tests.record.test_pipeline_record import email
+from tests.support.smtp_sink import SmtpSink
+from tests.support.work import drain
+
+
+def counts(url: str) -> tuple[int, int, str]:
+    engine = engine_for(url)
+    try:
+        with engine.connect() as connection:
+            return (
+                int(connection.scalar(select(func.count()).select_from(Message)) or 0),
+                int(connection.scalar(select(func.count()).select_from(Reply)) or 0),
+                str(connection.scalar(text("SELECT version_num FROM alembic_version"))),
+            )
+    finally:
+        engine.dispose()
+
+
+def test_backup_wipe_restore_brings_everything_back(
+    store: Store, settings: Settings, smtp_sink: SmtpSink, tmp_path: Path
+) -> None:
+    assert settings.database.url is not None and settings.redis.url is not None
+    recorded = store.accept(email("b1@example.com", "My top-up failed"), b"raw mail one")
+    drain(settings)
+    waiting = store.accept(email("b2@example.com", "Where is my refund"), b"raw mail two")  # not yet recorded
+    store.redis.set(store.key("expiring"), "x", ex=3600)
+    before = counts(settings.database.url)
+    assert before[:2] == (1, 1)
+    settings_file = tmp_path / "settings.toml"
+    attachments = Path(settings.attachments.dir)
+    (attachments / "ab").mkdir(parents=True, exist_ok=True)
+    (attachments / "ab" / "cdef").write_bytes(b"a customer's receipt")
+    settings_file.write_text(
+        f'[redis]\nurl = "{settings.redis.url}"\n[database]\nurl = "{settings.database.url}"\n'
+        f'[attachments]\ndir = "{attachments}"\n',
+        encoding="utf-8",
+    )
+    folder = tmp_path / "backup"
+    taken = CliRunner().invoke(app, ["backup", str(folder), "--settings", str(settings_file)])
+    assert taken.exit_code == 0, taken.output
+    assert {p.name for p in folder.iterdir()} == {"redis.rdb", "record.dump", "manifest.json", "attachments"}
+
+    store.redis.flushdb()  # the wipe: Redis emptied, the record's tables gone
+    engine = engine_for(settings.database.url)
+    with engine.begin() as connection:
+        connection.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+    engine.dispose()
+    shutil.rmtree(attachments)
+    assert store.get_message(recorded.message_id) is None
+
+    restored = CliRunner().invoke(app, ["restore", str(folder), "--yes", "--settings", str(settings_file)])
+    assert restored.exit_code == 0, restored.output
+    assert counts(settings.database.url) == before
+    assert (attachments / "ab" / "cdef").read_bytes() == b"a customer's receipt"
+    back = store.get_message(recorded.message_id)
+    assert back is not None and back.state is MessageState.ROUTED
+    assert store.redis.get(store.key("raw", recorded.message_id)) == b"raw mail one"
+    assert 0 < int(store.redis.ttl(store.key("expiring"))) <= 3600  # expiries kept
+    drain(settings)  # the message still waiting then is recorded now: its job came back with Redis
+    assert counts(settings.database.url)[0] == 2
+    again = store.get_message(waiting.message_id)
+    assert again is not None and again.state is MessageState.ROUTED
+
+    refused = CliRunner().invoke(app, ["backup", str(folder), "--settings", str(settings_file)])
+    assert refused.exit_code == 1 and "is not empty" in refused.output
+    missing = CliRunner().invoke(app, ["restore", str(tmp_path), "--yes", "--settings", str(settings_file)])
+    assert missing.exit_code == 1 and "not a Helpline backup" in missing.output

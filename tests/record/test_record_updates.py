@@ -1,0 +1,162 @@
+"""The record follows what happens after a message is recorded: the send job writes its reply and outcome, webhooks
+queue record-update jobs (delivery statuses, opt-outs, Telegram edits, identity links), a PostgreSQL outage pauses
+jobs without spending their retries, and `/healthz` and `/metrics` show the record's lag."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+import httpx
+import pytest
+from rq.registry import FailedJobRegistry, ScheduledJobRegistry
+from sqlalchemy import Engine, select
+
+from core.envelope import Channel
+from core.phone import mark_opted_out, parse_address
+from core.queues import queues
+from core.record_queue import RECORD_QUEUE, record_lag
+from core.records import MessageState, Reply, utcnow
+from core.settings import Settings
+from core.store import INBOUND_QUEUE, Store
+from ingest.twilio.delivery_status import apply_status
+from record.engine import engine_for
+from record.models import Contact, Conversation, DeliveryEvent, Message, SlaEvent
+from record.models import Reply as ReplyRow
+from tests.record.test_pipeline_record import email
+from tests.support.smtp_sink import SmtpSink
+from tests.support.web_server import WebServer
+from tests.support.work import drain
+from web.app import create_app
+from workers.agent import answer, resolve
+from workers.context import context_for
+from workers.scheduler import run_once
+
+UNREACHABLE = "postgresql+psycopg://postgres@/helpline?host=/nonexistent-record-socket"
+
+
+@pytest.fixture
+def record(settings: Settings) -> Iterator[Engine]:
+    assert settings.database.url is not None
+    engine = engine_for(settings.database.url)
+    yield engine
+    engine.dispose()
+
+
+def down(settings: Settings) -> Settings:
+    return settings.model_copy(update={"database": settings.database.model_copy(update={"url": UNREACHABLE})})
+
+
+def test_the_send_job_records_the_reply_and_its_outcome(
+    store: Store, settings: Settings, smtp_sink: SmtpSink, record: Engine
+) -> None:
+    accepted = store.accept(email("s1@example.com", "My top-up failed"), b"raw")
+    drain(settings)
+    with record.connect() as connection:
+        reply = connection.execute(select(ReplyRow)).one()._mapping
+        events = connection.scalars(select(DeliveryEvent.state).where(DeliveryEvent.reply_id == reply["id"])).all()
+    assert (reply["message_id"], reply["purpose"], reply["state"]) == (accepted.message_id, "acknowledgement", "sent")
+    assert reply["provider_id"] and reply["attempts"] == 1 and reply["conversation_id"] is not None
+    assert list(events) == ["sent"]
+
+
+def test_a_delivery_status_webhook_reaches_the_record_through_a_job(
+    store: Store, settings: Settings, smtp_sink: SmtpSink, record: Engine
+) -> None:
+    accepted = store.accept(email("s2@example.com", "My top-up failed"), b"raw")
+    drain(settings)
+    reply = Reply(
+        id="r-sms1", message_id=accepted.message_id, channel=Channel.SMS, to="+14155550100", purpose="answer",
+        language="en", text="We are on it", state="sent", attempts=1, provider_id="SM0001",
+    )  # fmt: skip
+    store.save_reply(reply)
+    assert apply_status(store, {"MessageSid": "SM0001", "MessageStatus": "undelivered", "ErrorCode": "30003"})
+    with record.connect() as connection:  # the webhook wrote nothing to PostgreSQL
+        assert connection.scalar(select(ReplyRow.id).where(ReplyRow.id == "r-sms1")) is None
+    assert store.queue(RECORD_QUEUE).count == 2  # the reply, and the note on its message
+    drain(settings)
+    drain(settings)  # a job run twice (a replay) changes nothing
+    with record.connect() as connection:
+        row = connection.execute(select(ReplyRow).where(ReplyRow.id == "r-sms1")).one()._mapping
+        events = connection.scalars(select(DeliveryEvent.state).where(DeliveryEvent.reply_id == "r-sms1")).all()
+        notes = connection.scalar(select(Message.notes).where(Message.id == accepted.message_id))
+    assert (row["state"], row["provider_id"], row["error"]) == ("failed", "SM0001", "twilio undelivered, error 30003")
+    assert list(events) == ["failed"]
+    assert notes is not None and "reply r-sms1 undelivered (Twilio error 30003)" in notes
+
+
+def test_an_opt_out_reaches_the_record(store: Store, settings: Settings, record: Engine) -> None:
+    mark_opted_out(store, parse_address("+14155550123", "US"))
+    drain(settings)
+    with record.connect() as connection:
+        attributes = connection.scalar(select(Contact.attributes))
+    assert attributes is not None and attributes["sms_opted_out"] == "1"
+
+
+def test_an_outage_pauses_jobs_without_spending_retries_and_shows_as_lag(
+    store: Store, settings: Settings, smtp_sink: SmtpSink, record: Engine
+) -> None:
+    accepted = store.accept(email("s3@example.com", "My top-up failed"), b"raw")
+    mark_opted_out(store, parse_address("+14155550124", "US"))
+    lag = record_lag(store)
+    assert (lag.messages, lag.updates_waiting) == (1, 1)
+
+    drain(down(settings))  # both jobs find the record away: they pause (scheduled again), nothing fails
+    inbound = store.queue(INBOUND_QUEUE)
+    assert FailedJobRegistry(queue=inbound).count == 0
+    (paused,) = ScheduledJobRegistry(queue=inbound).get_job_ids()  # type: ignore[no-untyped-call]
+    assert paused.startswith(f"process-{accepted.message_id}-paused-")
+    job = inbound.fetch_job(paused)
+    assert job is not None and job.retries_left == 6  # not one retry spent
+    message = store.get_message(accepted.message_id)
+    assert message is not None and message.state is MessageState.RECEIVED
+
+    server = WebServer(create_app(settings, store)).start()
+    try:
+        health = httpx.get(f"{server.url}/healthz").json()
+        metrics = httpx.get(f"{server.url}/metrics").text
+    finally:
+        server.stop()
+    assert health["status"] == "ok"
+    assert health["record_lag"]["messages"] == 1 and health["record_lag"]["updates_waiting"] == 1
+    assert health["record_lag"]["oldest_seconds"] >= 0
+    assert "helpline_record_lag_messages 1.0" in metrics
+    assert "helpline_record_updates_waiting 1.0" in metrics
+
+    drain(settings, include_scheduled=True)  # the record is back
+    assert record_lag(store).messages == 0 and record_lag(store).updates_waiting == 0
+    with record.connect() as connection:
+        assert connection.scalar(select(Message.id)) == accepted.message_id
+        attributes = connection.scalars(select(Contact.attributes)).all()
+    assert any(a.get("sms_opted_out") == "1" for a in attributes)
+    assert all(q.count == 0 for q in queues(store.redis))
+
+
+def test_sla_results_are_stored_when_they_happen(
+    store: Store, settings: Settings, smtp_sink: SmtpSink, record: Engine
+) -> None:
+    answered = store.accept(email("s4@example.com", "My top-up failed"), b"raw")
+    late = store.accept(email("s5@example.com", "Where is my refund", sender="bob@example.com"), b"raw")
+    drain(settings)
+    ctx = context_for(settings, store)
+    message = store.get_message(answered.message_id)
+    assert message is not None and message.decision is not None
+    answer(ctx, answered.message_id, "Your top-up went through now.", "mei")
+    resolve(ctx, answered.message_id, "mei")
+    run_once(settings, store, utcnow() + timedelta(days=30))  # far past every target: the other one breaches
+    drain(settings)
+    drain(settings)  # the scheduler's next pass, or a job run twice, adds nothing
+    run_once(settings, store, utcnow() + timedelta(days=31))
+    drain(settings)
+    with record.connect() as connection:
+        events = connection.execute(select(SlaEvent.message_id, SlaEvent.kind)).all()
+        case = connection.execute(
+            select(Conversation.first_response_at, Conversation.resolved_at, Conversation.status)
+            .join(Message, Message.conversation_id == Conversation.id)
+            .where(Message.id == answered.message_id)
+        ).one()
+    assert sorted(events) == sorted([
+        (answered.message_id, "first_response_met"), (answered.message_id, "resolution_met"),
+        (late.message_id, "first_response_breached"), (late.message_id, "resolution_breached"),
+    ])  # fmt: skip
+    assert case.first_response_at is not None and case.resolved_at is not None and case.status == "resolved"

@@ -1,0 +1,198 @@
+"""The record follows the hot store: record-update jobs, the send job's outcome, and what a PostgreSQL outage does.
+
+**Record-update jobs** (`update_record`, queued by core/record_queue.py from webhooks and senders) copy a reply, a
+message or a contact from its hot copy into the record. A reply or message the record does not hold yet (its
+pipeline job has not run) raises, and RQ retries it later; one that never reached the record (it predates it and the
+import has not run) is logged and left.
+
+**The send job** writes the reply and its outcome (sent or failed, the provider's id) into the record itself once
+it is final (`record_reply`); if the record is unreachable it queues a record-update job instead: the reply was
+sent, and nothing may make the send job run again.
+
+**A PostgreSQL outage pauses jobs rather than spending their retries.** A job that finds the record unreachable
+queues itself again `PAUSE_SECONDS` later under a new job id and ends normally, so RQ's retries (six, up to an hour
+apart) are kept for real failures and no message waits an hour after the record is back. The worker remembers the
+outage for `PAUSE_SECONDS`: the jobs behind it are paused at once instead of each waiting for a connection to fail.
+(The other choice, a worker that stops taking jobs until the record answers, would also stop the jobs that need no
+record, such as sending replies already planned, and every worker would have to poll.)
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import weakref
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+from psycopg.errors import QueryCanceled
+from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
+
+from core import inflight
+from core.inflight import Kind
+from core.record_queue import RECORD_QUEUE, SLA_EVENT_JOB, Item, queue_update
+from core.records import MessageState, Reply, ReplyState, utcnow
+from core.store import INBOUND_QUEUE, JOB_RETRY, PROCESS_JOB, store_errors
+from record.hot_copy import contact_entry
+from record.models import Conversation, Message, SlaEvent
+from record.updates import refresh_contact, refresh_message
+from record.writer import entry_for, write_reply
+from router.normalize import normalize
+from workers.context import Context, current
+
+log = logging.getLogger("helpline.record")
+
+PAUSE_SECONDS = 10.0
+_T = TypeVar("_T")
+
+
+class RecordUnreachable(Exception):
+    """The record cannot be reached now (refused, timed out, restarting): the job waits, it has not failed."""
+
+
+class NotYetRecorded(Exception):
+    """The record does not hold the item yet; RQ retries the job later."""
+
+
+# Per engine (one per worker process; tests switch between a reachable and an unreachable one in one process).
+_down_until: weakref.WeakKeyDictionary[Engine, float] = weakref.WeakKeyDictionary()
+
+
+def unreachable(exc: BaseException) -> bool:
+    """Whether a database error means the server is away (rather than a statement that is wrong)."""
+    if isinstance(exc, RecordUnreachable):
+        return True
+    if isinstance(exc, OperationalError):  # psycopg's OperationalError also covers a statement that timed out
+        return not isinstance(exc.orig, QueryCanceled)
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+
+
+def with_record(record: Engine, work: Callable[[], _T]) -> _T:
+    """Run `work` (which uses `record`); RecordUnreachable when the record is, or was a moment ago, away."""
+    if time.monotonic() < _down_until.get(record, 0.0):
+        raise RecordUnreachable("the record was unreachable a moment ago")
+    try:
+        return work()
+    except Exception as exc:
+        if not unreachable(exc):
+            raise
+        _down_until[record] = time.monotonic() + PAUSE_SECONDS
+        log.warning("the record is unreachable (%s); pausing jobs that need it for %.0fs", exc, PAUSE_SECONDS)
+        raise RecordUnreachable(str(exc)) from exc
+
+
+def pause_process(ctx: Context, message_id: str) -> str:
+    """Queue the message's pipeline job again `PAUSE_SECONDS` from now, under a new id, its in-flight entry pointing
+    at it (one MULTI): the reconciler sees a scheduled job, not a lost one."""
+    queue = ctx.store.queue(INBOUND_QUEUE)
+    job_id = f"process-{message_id}-paused-{time.time_ns()}"
+    with store_errors(), ctx.store.redis.pipeline() as pipe:
+        pipe.multi()  # explicitly first: RQ adds its own MULTI to a pipeline that has none yet
+        queue.enqueue_in(
+            timedelta(seconds=PAUSE_SECONDS), PROCESS_JOB, message_id, job_id=job_id, retry=JOB_RETRY, pipeline=pipe
+        )
+        inflight.track(pipe, ctx.store, Kind.PROCESS, message_id, queue.name, job_id, time.time() + PAUSE_SECONDS)
+        pipe.execute()
+    return f"paused: the record is unreachable; again in {PAUSE_SECONDS:g}s"
+
+
+def update_record(item: str, item_id: str) -> str:
+    """Copy one item's hot copy into the record (a record-update job)."""
+    ctx = current()
+    kind = Item(item)
+    try:
+        return with_record(ctx.record, lambda: _update(ctx, kind, item_id))
+    except RecordUnreachable:
+        queue_update(ctx.store, kind, item_id, delay=PAUSE_SECONDS)
+        return f"paused: the record is unreachable; again in {PAUSE_SECONDS:g}s"
+
+
+def _update(ctx: Context, kind: Item, item_id: str) -> str:
+    if kind is Item.REPLY:
+        reply = ctx.store.get_reply(item_id)
+        if reply is None:
+            return f"reply {item_id} is no longer in the store"
+        _write_reply(ctx, reply)
+        return f"reply {item_id} recorded as {reply.state.value}"
+    if kind is Item.MESSAGE:
+        message = ctx.store.get_message(item_id)
+        if message is None:
+            return f"message {item_id} is no longer in the store"
+        with ctx.record.begin() as connection:
+            if refresh_message(connection, entry_for(message, normalize), utcnow()):
+                return f"message {item_id} updated"
+        if message.state is MessageState.RECEIVED:
+            raise NotYetRecorded(f"message {item_id} waits for its pipeline job")
+        log.warning("message %s changed but the record does not hold it (it predates the record?)", item_id)
+        return f"message {item_id} is not in the record"
+    contact = contact_entry(ctx.store, item_id, fallback_time=utcnow())
+    if not contact.identities:
+        return f"contact {item_id} is no longer in the store"
+    with ctx.record.begin() as connection:
+        refresh_contact(connection, contact)
+    return f"contact {item_id} updated"
+
+
+def record_sla_event(message_id: str, kind: str, at: str, due: str | None, happened: bool) -> str:
+    """Store an SLA result once per message and kind (a re-run, or the scheduler's breach followed by the late
+    answer's, adds nothing), and stamp the case's first response or resolution when it `happened`."""
+    ctx = current()
+    try:
+        return with_record(ctx.record, lambda: _sla_event(ctx, message_id, kind, at, due, happened))
+    except RecordUnreachable:
+        ctx.store.queue(RECORD_QUEUE).enqueue_in(
+            timedelta(seconds=PAUSE_SECONDS), SLA_EVENT_JOB, message_id, kind, at, due, happened, retry=JOB_RETRY
+        )
+        return f"paused: the record is unreachable; again in {PAUSE_SECONDS:g}s"
+
+
+def _sla_event(ctx: Context, message_id: str, kind: str, at: str, due: str | None, happened: bool) -> str:
+    when = datetime.fromisoformat(at)
+    with ctx.record.begin() as connection:
+        found = connection.execute(
+            select(Message.conversation_id, Message.decision).where(Message.id == message_id)
+        ).first()
+        if found is None:
+            raise NotYetRecorded(f"SLA event for {message_id}: the message is not in the record yet")
+        conversation_id, decision = found.conversation_id, found.decision or {}
+        known = connection.scalar(select(SlaEvent.id).where(SlaEvent.message_id == message_id, SlaEvent.kind == kind))
+        if known is None:
+            connection.execute(
+                insert(SlaEvent).values(
+                    conversation_id=conversation_id, message_id=message_id, kind=kind, queue=decision.get("queue"),
+                    category=decision.get("category"), due_at=datetime.fromisoformat(due) if due else None, at=when,
+                )
+            )  # fmt: skip
+        if happened and conversation_id is not None:
+            column = "first_response_at" if kind.startswith("first_response") else "resolved_at"
+            stamp: dict[str, Any] = {column: func.coalesce(getattr(Conversation, column), when)}
+            if column == "resolved_at":
+                stamp["status"] = "resolved"
+            connection.execute(update(Conversation).where(Conversation.id == conversation_id).values(**stamp))
+    return f"{kind} for {message_id}" + (" (already recorded)" if known is not None else "")
+
+
+def _write_reply(ctx: Context, reply: Reply) -> None:
+    original = ctx.store.get_message(reply.message_id)
+    with ctx.record.begin() as connection:
+        if connection.scalar(select(Message.id).where(Message.id == reply.message_id)) is None:
+            raise NotYetRecorded(f"reply {reply.id}: its message {reply.message_id} is not in the record yet")
+        write_reply(connection, reply, original.conversation_id if original else None, normalize)
+
+
+def record_reply(reply: Reply) -> None:
+    """The send job's last step: the reply and its outcome into the record, or, when the record is away or does not
+    hold its message yet, a record-update job that does it later. Never raises for the record: the reply is sent."""
+    if reply.state is ReplyState.QUEUED:
+        return
+    ctx = current()
+    try:
+        with_record(ctx.record, lambda: _write_reply(ctx, reply))
+    except (RecordUnreachable, NotYetRecorded) as exc:
+        log.info("reply %s: recording later (%s)", reply.id, exc)
+        queue_update(ctx.store, Item.REPLY, reply.id, delay=PAUSE_SECONDS)
+    except SQLAlchemyError:  # the record refused the row: a record-update job keeps the failure where it is seen
+        log.exception("reply %s: the record refused it; a record-update job will try again", reply.id)
+        queue_update(ctx.store, Item.REPLY, reply.id, delay=PAUSE_SECONDS)
