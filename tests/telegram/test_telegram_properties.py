@@ -21,6 +21,7 @@ from redis import Redis
 
 from channels.telegram import make_bot
 from core.envelope import Channel
+from core.payload_masking import mask_payload, payload_kind
 from core.settings import Settings
 from core.store import Store
 from ingest.telegram.normalize import Ignored, parse_update
@@ -79,7 +80,9 @@ def check_store(store: Store, body: bytes, answer: dict[str, Any]) -> None:
         (letter,) = letters
         assert letter.channel is Channel.TELEGRAM and letter.error
         raw = store.dead_letter_raw(letter.id)
-        assert raw == (body[:OVERSIZE_KEPT_BYTES] if letter.meta.get("truncated") else body)
+        kept = body[:OVERSIZE_KEPT_BYTES] if letter.meta.get("truncated") else body
+        # Kept as it came, but for what the store's gate masks (a 16-digit id that passes the card check, say).
+        assert raw == mask_payload(payload_kind(kept, email=False, form=False), kept).data
         return
     assert letters == [], [letter.error for letter in letters]
     update_id = str(json.loads(body)["update_id"])
