@@ -65,7 +65,7 @@ def naive_rate(redis: Redis, mails: list[bytes]) -> float:
     start = time.perf_counter()
     for raw in mails:
         message = message_from_bytes(raw, policy=policy.default)
-        body = message.get_body(("plain", "html"))  # type: ignore[attr-defined]
+        body = message.get_body(("plain", "html"))
         try:  # naive, but it must not stop on the hostile goldens (an unknown charset, a NUL in its name)
             text = body.get_content() if body is not None else ""
         except (LookupError, ValueError):
