@@ -163,6 +163,7 @@ def measure() -> dict[str, float]:
             sink.stop()
             cluster.stop()
     result["naive"] = max(before, after)
+    result["load"] = os.getloadavg()[0]
     return result
 
 
@@ -186,7 +187,8 @@ the stdlib and LPUSHes its text to the same Redis, in one process (best of one r
 
 {r["stored"]:,.0f} messages stored, {r["acks"]:,.0f} acknowledgements at the sink (auto-replies, bounces and
 list mail among the goldens get none, and repeats from one golden sender meet the auto-reply cap), {r["left"]:.0f}
-left in flight. Target: ≥ 240 msg/s end to end and ≥ 0.7× the naive baseline.
+left in flight. Target: ≥ 240 msg/s end to end and ≥ 0.7× the naive baseline. Load average when the run ended:
+{r["load"]:.1f} on {os.cpu_count()} cores (other work shares them).
 """
 
 
