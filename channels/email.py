@@ -8,6 +8,9 @@ other side never answer it — the other half of loop prevention.
 from __future__ import annotations
 
 import smtplib
+import threading
+import time
+from collections.abc import Iterator
 from email.errors import HeaderParseError
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -97,25 +100,93 @@ def send_notice(settings: OutboundEmailSettings, to: list[str], subject: str, te
 
 
 def _deliver(settings: OutboundEmailSettings, message: EmailMessage, recipients: list[str]) -> None:
-    """Hand `message` to the relay for `recipients`; a refusal of any of them raises, 4xx transient, 5xx permanent."""
+    """Hand `message` to the relay for `recipients`; a refusal of any of them raises, 4xx transient, 5xx permanent.
+
+    The connection is kept open for the next message (one per thread: a worker sends one reply at a time), so a
+    burst of acknowledgements costs one connect, EHLO, STARTTLS and login rather than one per mail. A kept
+    connection the relay has closed meanwhile fails on its first command: that send is tried once more on a new
+    connection (were the relay to have taken the mail before the connection broke, the re-send carries the same
+    Message-ID and mail clients show one message)."""
     try:
-        with smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout_seconds) as smtp:
-            if settings.starttls:
-                smtp.starttls()
-            if settings.username and settings.password:
-                smtp.login(settings.username, settings.password.get_secret_value())
-            # Envelope sender "<>" would be a bounce; use our address so DSNs about the message reach us.
-            refused = smtp.send_message(message, from_addr=settings.sender, to_addrs=recipients)
+        for fresh in _connections_for(settings):
+            smtp = fresh or _relay.connection(settings)
+            try:
+                # Envelope sender "<>" would be a bounce; use our address so DSNs about the message reach us.
+                refused = smtp.send_message(message, from_addr=settings.sender, to_addrs=recipients)
+                break
+            except (smtplib.SMTPServerDisconnected, OSError):
+                _relay.close()
+                if fresh is not None:
+                    raise
     except smtplib.SMTPNotSupportedError as exc:  # an address needs SMTPUTF8 and the relay does not offer it
         raise PermanentSendError(f"relay {settings.host}:{settings.port}: {exc}") from exc
     except smtplib.SMTPRecipientsRefused as exc:  # every recipient refused
         raise _classify(*next(iter(exc.recipients.values()))) from exc
     except smtplib.SMTPResponseException as exc:  # sender refused, DATA refused, or any other error reply
+        _relay.close()  # e.g. 421: the relay is closing; a fresh connection next time in any case
         raise _classify(exc.smtp_code, exc.smtp_error) from exc
     except (smtplib.SMTPException, OSError) as exc:
+        _relay.close()
         raise TransientSendError(f"relay {settings.host}:{settings.port} unreachable: {exc}") from exc
     if refused:  # some recipients refused, the others accepted
         raise _classify(*next(iter(refused.values())))
+
+
+def _connections_for(settings: OutboundEmailSettings) -> Iterator[smtplib.SMTP | None]:
+    """The kept connection (None: use it) and, only if there was one, a new one for a second try."""
+    if _relay.is_open(settings):
+        yield None
+    yield _relay.connect(settings)
+
+
+class _RelayConnections(threading.local):
+    """This thread's open connection to the relay, with the settings it was opened with; closed when it has been
+    idle longer than `IDLE_SECONDS` (relays drop idle clients after a few minutes)."""
+
+    IDLE_SECONDS = 60.0
+
+    def __init__(self) -> None:
+        self.smtp: smtplib.SMTP | None = None
+        self.opened_for: OutboundEmailSettings | None = None
+        self.last_used = 0.0
+
+    def is_open(self, settings: OutboundEmailSettings) -> bool:
+        if self.smtp is not None and (
+            self.opened_for != settings or time.monotonic() - self.last_used > self.IDLE_SECONDS
+        ):
+            self.close()
+        return self.smtp is not None
+
+    def connection(self, settings: OutboundEmailSettings) -> smtplib.SMTP:
+        assert self.smtp is not None and self.opened_for == settings
+        self.last_used = time.monotonic()
+        return self.smtp
+
+    def connect(self, settings: OutboundEmailSettings) -> smtplib.SMTP:
+        self.close()
+        smtp = smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout_seconds)
+        try:
+            if settings.starttls:
+                smtp.starttls()
+            if settings.username and settings.password:
+                smtp.login(settings.username, settings.password.get_secret_value())
+        except BaseException:
+            smtp.close()
+            raise
+        self.smtp, self.opened_for, self.last_used = smtp, settings, time.monotonic()
+        return smtp
+
+    def close(self) -> None:
+        smtp, self.smtp, self.opened_for = self.smtp, None, None
+        if smtp is None:
+            return
+        try:
+            smtp.quit()
+        except (smtplib.SMTPException, OSError):
+            smtp.close()
+
+
+_relay = _RelayConnections()
 
 
 def _classify(code: int, text: bytes | str) -> PermanentSendError | TransientSendError:

@@ -1,0 +1,34 @@
+"""The worker's heartbeat: RQ's keys, written in one round trip, not again within a second (workers/run.py)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from redis import Redis
+from rq import Queue
+
+from workers.run import HelplineWorker
+
+
+def a_second_passes(worker: HelplineWorker) -> None:
+    assert worker.last_heartbeat is not None
+    worker.last_heartbeat -= timedelta(seconds=HelplineWorker.HEARTBEAT_SECONDS)
+
+
+def test_a_heartbeat_extends_the_worker_key_and_one_right_after_it_is_skipped(redis: Redis) -> None:
+    worker = HelplineWorker([Queue("inbound", connection=redis)], connection=redis)
+    worker.register_birth()  # type: ignore[no-untyped-call]
+    redis.persist(worker.key)
+    a_second_passes(worker)
+    worker.heartbeat()
+    first = redis.hget(worker.key, "last_heartbeat")
+    assert first is not None and redis.ttl(worker.key) > 0  # written, with its TTL
+    redis.persist(worker.key)
+    worker.heartbeat()  # right after the last one: nothing to extend
+    assert redis.ttl(worker.key) == -1 and redis.hget(worker.key, "last_heartbeat") == first
+    a_second_passes(worker)
+    worker.heartbeat()
+    assert redis.ttl(worker.key) > 0 and redis.hget(worker.key, "last_heartbeat") != first
+    worker.heartbeat(timeout=600)  # an explicit timeout always goes out
+    assert redis.ttl(worker.key) > 420
+    worker.register_death()  # type: ignore[no-untyped-call]
