@@ -153,6 +153,10 @@ class Router:
                 entry = self._index.add(word)
                 if entry is not None and all(p != position for p, _ in self._scoring.get(entry.id, [])):
                     self._scoring.setdefault(entry.id, []).append((position, entry.weight))
+        self._category_positions = {name: position for position, name in enumerate(self._category_names)}
+        # the settings' categories as positions in the model's (None: the model does not propose it)
+        model_index = {name: i for i, name in enumerate(self.model.categories)} if self.model is not None else {}
+        self._model_positions = [model_index.get(name) for name in self._category_names]
         self._taggers = [(t.tag, SenderMatcher(t.sender, t.sender_regex)) for t in settings.contact_tags]
         added_tags = frozenset(tag for rule in settings.rules for tag in rule.then.tags)
         set_categories = frozenset(rule.then.category for rule in settings.rules if rule.then.category)
@@ -386,14 +390,14 @@ class Router:
         keyword_scores: dict[str, float] = entry["scores"]
         total = sum(keyword_scores.values())
         share = triage.keyword_weight if total else 0.0
-        probabilities = dict(zip(self.model.categories, scored.probabilities, strict=True))
-        blended = {
-            name: (1 - share) * probabilities.get(name, 0.0)
-            + (share * keyword_scores.get(name, 0.0) / total if total else 0.0)
-            for name in self._category_names
-        }
-        best = min(blended, key=lambda name: (-blended[name], self._category_names.index(name)))
-        confidence = blended[best]
+        probabilities = scored.probabilities
+        # by the settings' category order (ties go to the earlier category); positions are the model's, or None
+        blended = [(1 - share) * probabilities[i] if i is not None else 0.0 for i in self._model_positions]
+        if total:
+            for name, score in keyword_scores.items():
+                blended[self._category_positions[name]] += share * score / total
+        confidence = max(blended)
+        best = self._category_names[blended.index(confidence)]
         entry["model"] = {
             "version": self.model.version,
             "top": [[name, round(p, 3)] for name, p in scored.ranked],

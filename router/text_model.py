@@ -39,8 +39,7 @@ from router.features import (
 FORMAT = "helpline-triage-model"
 FORMAT_VERSION = 1
 TOKEN_CACHE = 50_000
-_TF_CACHED = 64
-_TF_WEIGHT = [0.0] + [1.0 + math.log(c) for c in range(1, _TF_CACHED)]  # sublinear tf, as TfidfVectorizer
+SCORE_CACHE = 20_000  # texts; a Scored is a few hundred bytes
 MAX_BYTES = 64 * 1024 * 1024  # a model bigger than this is a mistake, not a model
 
 
@@ -53,8 +52,8 @@ class Scored:
     """A message's scores: categories by descending probability, and the features that weighed most for the top."""
 
     probabilities: tuple[float, ...]  # in the model's category order
-    ranked: list[tuple[str, float]]
-    weighing: list[tuple[str, float]]  # (readable feature, contribution to the top category's score)
+    ranked: tuple[tuple[str, float], ...]
+    weighing: tuple[tuple[str, float], ...]  # (readable feature, contribution to the top category's score)
 
     @property
     def category(self) -> str:
@@ -66,7 +65,8 @@ class Scored:
 
 
 class TextModel:
-    """Immutable after construction; one instance is shared by every thread of a worker."""
+    """Immutable after construction but for its two bounded caches (tokens, texts), whose dictionary operations are
+    atomic: one instance is shared by every thread of a worker."""
 
     def __init__(
         self,
@@ -88,13 +88,18 @@ class TextModel:
         self.meta = dict(meta or {})
         self._index = {feature: i for i, feature in enumerate(self.vocabulary)}
         _validate(self)
-        self._token_ids: dict[str, list[int]] = {}  # token -> ids of its character features (`_found`)
+        self._scored: dict[str, Scored] = {}  # cleaned text -> its score (`score_normalised`)
+        self._token_ids: dict[str, tuple[list[int], list[str], list[int]]] = {}  # token -> `_token_features`
         # One lookup table per kind of feature, keyed without the prefix (router/features.py `feature_parts`).
         self._by_kind: list[dict[str, int]] = [{} for _ in KINDS]
         for i, feature in enumerate(self.vocabulary):
             kind, _, value = feature.partition(":")
             if kind in KINDS:
                 self._by_kind[KINDS.index(kind)][value] = i
+        # word pairs keyed by the pair of words: pairwise builds the tuples in C; joining a string per pair costs more
+        pairs = self._by_kind[KINDS.index("b")]
+        self._pairs: dict[tuple[str, ...], int] = {tuple(value.split(" ", 1)): i for value, i in pairs.items()}
+        self._readable = [readable(feature) for feature in self.vocabulary]  # the trace's form, made once
         idf64 = idf.astype(np.float64)[:, None]
         self._table = np.hstack([idf64 * idf64, idf64 * coef.astype(np.float64)])  # see score_clean
         self._intercept_list = [float(v) for v in intercept.tolist()]
@@ -109,68 +114,105 @@ class TextModel:
         return self.score_clean(model_text(text), top, weighing)
 
     def score_normalised(self, text: str, top: int = 3, weighing: int = 5) -> Scored:
-        """Score text already in router/normalize.py's keyword form (the router has it): skips the folding."""
-        return self.score_clean(clean_normalised(text), top, weighing)
+        """Score text already in router/normalize.py's keyword form (the router has it): skips the folding.
+
+        The router's calls (the default `top` and `weighing`) are remembered per cleaned text: support traffic
+        repeats itself ("hi", "thanks", "where is my order 0" once digits are folded), a replay or a dry run
+        decides the same texts again, and a remembered score costs one dictionary lookup instead of ~50 µs."""
+        clean = clean_normalised(text)
+        if top != 3 or weighing != 5:
+            return self.score_clean(clean, top, weighing)
+        scored = self._scored.get(clean)
+        if scored is None:
+            scored = self.score_clean(clean)
+            if len(self._scored) >= SCORE_CACHE:  # bounded, like the token cache
+                self._scored.clear()
+            self._scored[clean] = scored
+        return scored
 
     def score_clean(self, clean: str, top: int = 3, weighing: int = 5) -> Scored:
         # Few numpy calls on purpose: each costs a microsecond or more whatever its size. The table's column 0 holds
-        # idf², the others idf × coefficient, so ONE product of [tf-weight², tf-weight] with the message's rows
-        # gives both the squared norm and the 11 unnormalised scores; the rest is plain Python on 11 numbers.
-        counts = Counter(self._found(clean))
-        if not counts:
-            return self._finish(self._intercept_list, top, [], None, None, weighing)
-        ids = list(counts)
-        rows = self._table[np.array(ids, dtype=np.intp)]
-        tf = [_TF_WEIGHT[c] if c < _TF_CACHED else 1.0 + math.log(c) for c in counts.values()]
-        weights = np.array([[w * w for w in tf], tf])
-        both = (weights @ rows).tolist()
-        norm = math.sqrt(both[0][0])
-        logits = [v / norm + b for v, b in zip(both[1][1:], self._intercept_list, strict=True)]
-        return self._finish(logits, top, ids, rows, weights[1] / norm, weighing)
+        # idf², the others idf × coefficient, so the product of the tf weights with the message's rows gives the 11
+        # unnormalised scores, and (when no feature repeats, tf = 1 for all) the squared norm in column 0 too; the
+        # rest is plain Python on 11 numbers.
+        found = self._found(clean)
+        if not found:
+            return self._finish(self._intercept_list, top, None, None, weighing)
+        counts = Counter(found)  # first occurrences in order: the weighing's ties keep the features' order
+        size = len(counts)
+        rows = self._table[np.fromiter(counts, np.intp, size)]
+        tf = np.fromiter(counts.values(), np.float64, size)
+        if size == len(found):
+            both = (tf @ rows).tolist()
+            norm = math.sqrt(both[0])
+        else:  # sublinear tf, as TfidfVectorizer: 1 + log(count)
+            np.log(tf, out=tf)
+            tf += 1.0
+            both = (tf @ rows).tolist()
+            norm = math.sqrt(float((tf * tf) @ rows[:, 0]))
+        logits = [v / norm + b for v, b in zip(both[1:], self._intercept_list, strict=True)]
+        return self._finish(logits, top, rows, (tf / norm, list(counts)), weighing)
 
     def _found(self, clean: str) -> list[int]:
-        """The vocabulary ids of the features of `clean`, repeats included (the same multiset as `feature_parts`,
-        which tests/test_triage.py checks against scikit-learn). A token's character features are remembered: the
-        words of support messages repeat, so most tokens cost one dictionary lookup."""
-        words_table, pairs_table, grams_table, units_table = self._by_kind
-        words = ascii_words(clean)
-        found = [i for i in map(words_table.get, words) if i is not None]
-        found += [i for i in map(pairs_table.get, [a + " " + b for a, b in pairwise(words)]) if i is not None]
+        """The vocabulary ids of the features of `clean`, repeats included, in `feature_parts`' order (the same
+        multiset, which tests/test_triage.py checks against scikit-learn). A token's features — its words and its
+        character features — are remembered: the words of support messages repeat, so most tokens cost one
+        dictionary lookup. Word pairs span tokens: they are looked up by the pair of words (a tuple, built in C)."""
+        if not clean:
+            return []
         cache = self._token_ids
-        for token in clean.split(" ") if clean else ():
-            ids = cache.get(token)
-            if ids is None:
-                ids = [i for i in map(grams_table.get, token_grams(token)) if i is not None]
-                ids += [i for i in map(units_table.get, token_units(token)) if i is not None]
+        word_ids: list[int] = []
+        words: list[str] = []
+        char_ids: list[int] = []
+        for token in clean.split(" "):
+            known = cache.get(token)
+            if known is None:
+                known = self._token_features(token)
                 if len(cache) >= TOKEN_CACHE:  # bounded: a flood of unique tokens cannot grow it
                     cache.clear()
-                cache[token] = ids
-            found += ids
-        return found
+                cache[token] = known
+            word_ids += known[0]
+            words += known[1]
+            char_ids += known[2]
+        if len(words) > 1:
+            word_ids += [i for i in map(self._pairs.get, pairwise(words)) if i is not None]
+        return word_ids + char_ids
+
+    def _token_features(self, token: str) -> tuple[list[int], list[str], list[int]]:
+        """One token's word ids, its words (for the pairs), and its character n-gram and Chinese character ids.
+        `ascii_words` of a whole text is the concatenation of its tokens' (a word holds no space)."""
+        words_table, _, grams_table, units_table = self._by_kind
+        words = ascii_words(token)
+        word_ids = [i for i in map(words_table.get, words) if i is not None]
+        char_ids = [i for i in map(grams_table.get, token_grams(token)) if i is not None]
+        char_ids += [i for i in map(units_table.get, token_units(token)) if i is not None]
+        return word_ids, words, char_ids
 
     def _finish(
         self,
         logits: list[float],
         top: int,
-        ids: list[int],
         rows: npt.NDArray[np.float64] | None,
-        scale: npt.NDArray[np.float64] | None,
+        scaled: tuple[npt.NDArray[np.float64], list[int]] | None,
         weighing: int,
     ) -> Scored:
         peak = max(logits)
         exps = [math.exp(v - peak) for v in logits]
         total = sum(exps)
         probabilities = tuple(v / total for v in exps)
-        order = sorted(range(len(probabilities)), key=lambda i: -probabilities[i])[:top]
+        order = sorted(range(len(probabilities)), key=probabilities.__getitem__, reverse=True)[:top]  # stable
         ranked = [(self.categories[i], probabilities[i]) for i in order]
         heavy: list[tuple[str, float]] = []
-        if rows is not None and scale is not None and weighing:
-            contributions = (rows[:, 1 + order[0]] * scale).tolist()
-            for j in sorted(range(len(ids)), key=contributions.__getitem__, reverse=True)[:weighing]:
-                if contributions[j] <= 0:
+        if rows is not None and scaled is not None and weighing:
+            scale, ids = scaled
+            contributions = rows[:, 1 + order[0]] * scale
+            # a stable sort of the negated contributions: ties keep the features' order, as a stable descending sort
+            for j in np.argsort(-contributions, kind="stable")[:weighing].tolist():
+                value = float(contributions[j])
+                if value <= 0:
                     break
-                heavy.append((readable(self.vocabulary[ids[j]]), round(contributions[j], 3)))
-        return Scored(probabilities, ranked, heavy)
+                heavy.append((self._readable[ids[j]], round(value, 3)))
+        return Scored(probabilities, tuple(ranked), tuple(heavy))
 
     # ---- the plain format ---------------------------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ import io
 import json
 import logging
 import time
+from collections import Counter
 from functools import partial
 from pathlib import Path
 
@@ -22,9 +23,10 @@ from core.settings import Settings, load_settings
 from core.store import Store
 from helpline.cli import app
 from helpline.train_cli import evaluate_router, run_train
-from router import RoutingContext, compile_router
+from router import RoutingContext, compile_router, text_model
 from router.explain import explain
-from router.features import features, model_text
+from router.features import features, features_of_normalised, model_text
+from router.normalize import normalize
 from router.text_model import InvalidModel, TextModel
 from router.training import fit, fit_pipeline
 from router.training_data import Example, shipped_examples, split
@@ -99,6 +101,25 @@ def test_exported_scoring_matches_scikit_learn(data: tuple[list[Example], list[E
     ours = np.array([model.probabilities(text) for text in texts])
     assert list(classifier.classes_) == model.categories
     assert np.allclose(ours, expected, atol=1e-4)
+
+
+def test_scoring_finds_every_feature_of_the_training_analyzer_and_remembers_scores_within_its_bound(
+    data: tuple[list[Example], list[Example]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = shipped_model()
+    assert model is not None
+    texts = [e.text for e in data[1][:300]] + ["refund refund refund my card card", "充值充值 没到账 top up 失败"]
+    for text in texts:  # the remembered tokens (words, pairs across tokens, n-grams) give the analyzer's multiset
+        clean = model_text(text)
+        expected = Counter(i for f in features_of_normalised(clean) if (i := model._index.get(f)) is not None)
+        assert Counter(model._found(clean)) == expected
+    monkeypatch.setattr(text_model, "SCORE_CACHE", 50)
+    fresh = TextModel.from_bytes(model.to_bytes())
+    for text in texts:
+        remembered = fresh.score_normalised(normalize(text))
+        assert remembered == fresh.score_clean(model_text(text))
+        assert fresh.score_normalised(normalize(text)) is remembered
+        assert len(fresh._scored) <= 50
 
 
 def test_digits_are_one_feature_and_rare_features_are_dropped(small_model: TextModel) -> None:
