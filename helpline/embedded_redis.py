@@ -8,7 +8,6 @@ increments in `appendonlydir/`.
 
 from __future__ import annotations
 
-import fcntl
 import shutil
 import signal
 import subprocess
@@ -18,6 +17,7 @@ from typing import IO
 
 from redis import Redis
 
+from core.folder_lock import lock_folder
 from core.redis_conn import EMBEDDED_SOCKET
 
 
@@ -70,13 +70,7 @@ class EmbeddedRedis:
         append to the same AOF. The lock is an flock, so it is released by the kernel when this process dies."""
         if self._lock_file is not None:
             return
-        lock_file = (self.directory / "helpline.lock").open("w")
-        try:
-            fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            lock_file.close()
-            raise RuntimeError(f"another Helpline is already running its Redis in {self.directory}") from None
-        self._lock_file = lock_file
+        self._lock_file = lock_folder(self.directory, "Redis")
 
     def _answers(self) -> bool:
         try:

@@ -16,7 +16,6 @@ orphan: `postmaster.pid` names a live postgres) is stopped with `pg_ctl stop` be
 
 from __future__ import annotations
 
-import fcntl
 import glob
 import hashlib
 import logging
@@ -31,6 +30,8 @@ from pathlib import Path
 from typing import IO
 
 import psycopg
+
+from core.folder_lock import lock_folder
 
 log = logging.getLogger("helpline.postgres")
 
@@ -225,13 +226,7 @@ class EmbeddedPostgres:
         """One cluster per folder in this process tree's hands (the kernel drops the flock when we die)."""
         if self._lock_file is not None:
             return
-        lock_file = (self.directory / "helpline.lock").open("w")
-        try:
-            fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            lock_file.close()
-            raise RuntimeError(f"another Helpline is already running its PostgreSQL in {self.directory}") from None
-        self._lock_file = lock_file
+        self._lock_file = lock_folder(self.directory, "PostgreSQL")
 
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
