@@ -29,7 +29,7 @@ from helpline.embedded_redis import EmbeddedRedis
 from helpline.processes import PROCESSES
 from helpline.ready import address, http_ok, ready_block, smtp_answers, workers_registered
 from helpline.record_setup import migrate_record, start_embedded
-from record.embedded import EmbeddedPostgres
+from record.embedded import EmbeddedPostgres, cluster_dir, embedded_url
 from record.migrate import SCHEMA_BEHIND_EXIT
 
 log = logging.getLogger("helpline.run")
@@ -222,9 +222,17 @@ class ReadyCheck:
         outbound = self.settings.email.outbound
         url = _without_password(self.store_url)
         store = f"Redis {url}" if self.settings.redis.url else f"embedded Redis {url} (append-only)"
+        database, embedded_dir = self.settings.database, Path(self.settings.database.embedded_dir)
+        embedded = database.url in (None, embedded_url(embedded_dir))  # run sets the embedded server's URL
+        record = (
+            f"embedded PostgreSQL in {cluster_dir(embedded_dir)}"
+            if embedded
+            else f"PostgreSQL {_without_password(database.url or '')}"
+        )
         return ready_block(
             self.settings,
             store=store,
+            record=record,
             settings_file=path,
             settings_named=origin in ("--settings", "HELPLINE_SETTINGS"),
             relay_answers=smtp_answers(outbound.host, outbound.port),

@@ -88,6 +88,7 @@ def test_run_starts_everything_with_an_embedded_redis(tmp_path: Path, smtp_sink:
         assert f"  mail in      smtp://127.0.0.1:{smtp_port} for support@wallet.example" in ready
         assert f"  replies out  SMTP relay 127.0.0.1:{smtp_sink.port} as support@wallet.example\n" in ready
         assert "  channels on  email (SMTP on " in ready
+        assert f"  record       embedded PostgreSQL in {postgres_dir}\n" in ready
         assert "SMS/WhatsApp/voice: set twilio.account_sid and HELPLINE_TWILIO__AUTH_TOKEN" in ready
         assert "Telegram: set HELPLINE_TELEGRAM__TOKEN" in ready and "; 1 worker\n" in ready
         send_when_ready(smtp_port, raw_email("My card was stolen", message_id="<run-1@example.com>"))

@@ -30,6 +30,7 @@ def block(loaded: Settings, *, named: bool = False, relay_answers: bool = True) 
     return ready_block(
         loaded,
         store="embedded Redis unix:///x/redis.sock (append-only)",
+        record="embedded PostgreSQL in /x/postgres",
         settings_file=Path("/etc/helpline/settings.toml"),
         settings_named=named,
         relay_answers=relay_answers,
@@ -73,6 +74,7 @@ def test_the_block_says_where_everything_listens_and_what_to_try(monkeypatch: py
     assert "  health       http://127.0.0.1:8080/healthz (metrics: http://127.0.0.1:8080/metrics)" in lines
     assert "  replies out  SMTP relay 127.0.0.1:25 as support@wallet.example" in lines
     assert "  store        embedded Redis unix:///x/redis.sock (append-only); 2 workers" in lines
+    assert "  record       embedded PostgreSQL in /x/postgres" in lines
     assert "  channels on  email (SMTP on 127.0.0.1:2600)" in lines
     assert sum("channels off" in line for line in lines) == 1 and len(lines) < 25
     # the sample mail names a keyword of the first category, and `agent next` that category's queue
