@@ -9,9 +9,9 @@ Keys it keeps, beside the store's own (`hl:tg:...`):
     tg:msgref:{chat}:{message}  -> stored message id, to apply edits to the original
     tg:category:{user}          -> the category the user picked on the /start keyboard, until their next message
 
-Secrets: the payload kept as the message's raw copy has its text and caption masked like the stored envelope
-(`masked_payload`), and an edit's new text is masked before it replaces the stored text. Edit payloads themselves are
-not kept: the message records each edit's update id and the previous (already masked) text in a note.
+Secrets: the store's gate (core/content_gate.py) masks the message and keeps no raw payload of one that carried a
+secret, and an edit's new text is masked before it replaces the stored text. Edit payloads themselves are not kept:
+the message records each edit's update id and the previous (already masked) text in a note.
 
 Edits are not re-routed: a message already routed keeps its decision and its place in the inbox (moving work an agent
 may have taken would be worse than a stale category), and the note tells the agent what changed. An edit that arrives
@@ -20,7 +20,6 @@ before the worker has routed the message is routed with it, since the worker rea
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,29 +52,11 @@ class Outcome:
     detail: str = ""
 
 
-def masked_payload(raw: bytes, data: dict[str, Any]) -> bytes:
-    """The payload as we keep it: message text and captions masked as the stored envelope is (core.sensitive), so
-    no unmasked copy of a secret stays in Redis. The original bytes when there was nothing to mask."""
-    copy = dict(data)
-    changed = False
-    for kind in ("message", "edited_message"):
-        body = copy.get(kind)
-        if not isinstance(body, dict):
-            continue
-        body = copy[kind] = dict(body)
-        for field in ("text", "caption"):
-            value = body.get(field)
-            masked = mask_sensitive(value) if isinstance(value, str) else None
-            if masked is not None and masked.found:
-                body[field], changed = masked.text, True
-    return json.dumps(copy, ensure_ascii=False, separators=(",", ":")).encode() if changed else raw
-
-
 def take_update(raw: bytes, settings: Settings, store: Store) -> Outcome:
     data = decode_update_json(raw)
     parsed = parse_update(data, settings.telegram, settings.replies.default_language)
     try:
-        return _take(parsed, masked_payload(raw, data), settings, store)
+        return _take(parsed, raw, settings, store)  # the store's gate masks what it keeps of `raw`
     except (RedisError, OSError) as exc:  # our own keys go straight to Redis, outside the store's guard
         raise StoreUnavailable(f"store unavailable: {exc}") from exc
 
