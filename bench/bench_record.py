@@ -14,16 +14,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from unittest import mock
 
-from redis import Redis
 from rq import SimpleWorker
 
 from bench.bench_workers import MESSAGES, _envelopes, _pipeline_round, _run
-from bench.support import bench_settings, fmt_ratio
-from core.store import Store
-from tests.support.postgres import PostgresCluster
-from tests.support.redis_server import RedisServer
-from tests.support.smtp_sink import SmtpSink
-from workers import context
+from bench.support import fmt_ratio, pipeline_desk
 
 ROUNDS = 3  # interleaved; the best run of each counts (noise on a shared machine only slows)
 
@@ -40,27 +34,17 @@ def without_the_record() -> Iterator[None]:
 def measure() -> dict[str, float]:
     logging.getLogger("rq").setLevel(logging.WARNING)
     best: dict[str, float] = {}
-    with RedisServer() as server:
-        sink = SmtpSink().start()
-        cluster = PostgresCluster(durable=True).start()
-        try:
-            settings = bench_settings(server.url, smtp_port=sink.port, database_url=cluster.new_database())
-            redis = Redis.from_url(server.url)
-            store = Store(redis)
-            context.install(context.context_for(settings, store))
-            for envelope, raw in _envelopes(8, "warm"):
-                store.accept(envelope, raw)
-            _run(SimpleWorker, redis)
-            for round_ in range(ROUNDS):
-                with_record = _pipeline_round(SimpleWorker, settings, store, sink, f"r{round_}with")
-                with without_the_record():
-                    without = _pipeline_round(SimpleWorker, settings, store, sink, f"r{round_}without")
-                best["with"] = max(best.get("with", 0.0), with_record)
-                best["without"] = max(best.get("without", 0.0), without)
-            redis.close()
-        finally:
-            sink.stop()
-            cluster.stop()
+    with pipeline_desk(durable_record=True) as desk:
+        settings, redis, store, sink = desk.settings, desk.redis, desk.store, desk.sink
+        for envelope, raw in _envelopes(8, "warm"):
+            store.accept(envelope, raw)
+        _run(SimpleWorker, redis)
+        for round_ in range(ROUNDS):
+            with_record = _pipeline_round(SimpleWorker, settings, store, sink, f"r{round_}with")
+            with without_the_record():
+                without = _pipeline_round(SimpleWorker, settings, store, sink, f"r{round_}without")
+            best["with"] = max(best.get("with", 0.0), with_record)
+            best["without"] = max(best.get("without", 0.0), without)
     return best
 
 

@@ -19,16 +19,13 @@ from rq import Queue, SimpleWorker, Worker
 from rq.registry import FailedJobRegistry, FinishedJobRegistry
 from rq.worker import BaseWorker
 
-from bench.support import bench_settings, fmt_ratio, sample_emails, timed
+from bench.support import fmt_ratio, pipeline_desk, sample_emails, timed
 from core.envelope import Envelope, Party
 from core.queues import queues
 from core.settings import Settings
 from core.store import Store
 from ingest.email.parse import parse_email
-from tests.support.postgres import PostgresCluster
-from tests.support.redis_server import RedisServer
 from tests.support.smtp_sink import SmtpSink
-from workers import context
 
 MESSAGES = 300  # two jobs each: process_message and send_reply
 NOOP_JOBS = 500
@@ -94,30 +91,21 @@ def measure() -> dict[tuple[str, str], float]:
     """Best jobs/s per (worker class, workload)."""
     logging.getLogger("rq").setLevel(logging.WARNING)
     best: dict[tuple[str, str], float] = {}
-    with RedisServer() as server:
-        sink = SmtpSink().start()
-        cluster = PostgresCluster().start()  # the pipeline writes the record: a private cluster, fsync off
-        try:
-            settings = bench_settings(server.url, smtp_port=sink.port, database_url=cluster.new_database())
-            redis = Redis.from_url(server.url)
-            store = Store(redis)
-            context.install(context.context_for(settings, store))  # forked children inherit it
-            for envelope, raw in _envelopes(WARM_UP, "warm"):
-                store.accept(envelope, raw)
-            _run(SimpleWorker, redis)
-            for round_ in range(ROUNDS):
-                for worker_class in WORKER_CLASSES:
-                    name = worker_class.__name__
-                    rates = {
-                        "pipeline": _pipeline_round(worker_class, settings, store, sink, f"r{round_}{name}"),
-                        "noop": _noop_round(worker_class, redis),
-                    }
-                    for workload, rate in rates.items():
-                        best[name, workload] = max(best.get((name, workload), 0.0), rate)
-            redis.close()
-        finally:
-            sink.stop()
-            cluster.stop()
+    # The pipeline writes the record: a private cluster, fsync off.
+    with pipeline_desk(durable_record=False) as desk:
+        settings, redis, store, sink = desk.settings, desk.redis, desk.store, desk.sink
+        for envelope, raw in _envelopes(WARM_UP, "warm"):
+            store.accept(envelope, raw)
+        _run(SimpleWorker, redis)
+        for round_ in range(ROUNDS):
+            for worker_class in WORKER_CLASSES:
+                name = worker_class.__name__
+                rates = {
+                    "pipeline": _pipeline_round(worker_class, settings, store, sink, f"r{round_}{name}"),
+                    "noop": _noop_round(worker_class, redis),
+                }
+                for workload, rate in rates.items():
+                    best[name, workload] = max(best.get((name, workload), 0.0), rate)
     return best
 
 

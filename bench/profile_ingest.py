@@ -15,18 +15,11 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from redis import Redis
-
 from bench.bench_ingest import bench_mails
-from bench.support import SUPPORT_ADDRESS, bench_settings
+from bench.support import SUPPORT_ADDRESS, pipeline_desk
 from core.envelope import Party
 from core.queues import queues
-from core.store import Store
 from ingest.email.parse import parse_email
-from tests.support.postgres import PostgresCluster
-from tests.support.redis_server import RedisServer
-from tests.support.smtp_sink import SmtpSink
-from workers import context
 from workers.run import HelplineWorker
 
 Match = Callable[[str, str], bool]
@@ -59,36 +52,26 @@ def _shares(profile: cProfile.Profile, total: float) -> list[str]:
 
 def main(count: int) -> None:
     logging.getLogger("rq").setLevel(logging.WARNING)
-    with RedisServer(fsync_always=True) as server:
-        sink = SmtpSink().start()
-        cluster = PostgresCluster(durable=True).start()
-        try:
-            settings = bench_settings(server.url, smtp_port=sink.port, database_url=cluster.new_database())
-            redis = Redis.from_url(server.url)
-            store = Store(redis)
-            context.install(context.context_for(settings, store))
-            mails = bench_mails(count, tag="profile")
+    with pipeline_desk(durable_record=True, fsync_always=True) as desk:
+        redis, store, sink = desk.redis, desk.store, desk.sink
+        mails = bench_mails(count, tag="profile")
 
-            def ingest() -> None:
-                for raw in mails:
-                    envelope = parse_email(raw, received_at=datetime.now(UTC))  # arrival time, as the server does
-                    store.accept(envelope.model_copy(update={"recipient": Party(address=SUPPORT_ADDRESS)}), raw)
+        def ingest() -> None:
+            for raw in mails:
+                envelope = parse_email(raw, received_at=datetime.now(UTC))  # arrival time, as the server does
+                store.accept(envelope.model_copy(update={"recipient": Party(address=SUPPORT_ADDRESS)}), raw)
 
-            def drain() -> None:
-                HelplineWorker(queues(redis), connection=redis).work(burst=True, logging_level="WARNING")
+        def drain() -> None:
+            HelplineWorker(queues(redis), connection=redis).work(burst=True, logging_level="WARNING")
 
-            for name, action in (("ingest side", ingest), ("one worker", drain)):
-                profile = cProfile.Profile()
-                start = datetime.now(UTC)
-                profile.runcall(action)
-                total = (datetime.now(UTC) - start).total_seconds()
-                print(f"{name}: {count / total:.0f} msg/s")
-                print("\n".join(_shares(profile, total)))
-            print(f"acknowledgements at the sink: {len(sink.messages)}")
-            redis.close()
-        finally:
-            sink.stop()
-            cluster.stop()
+        for name, action in (("ingest side", ingest), ("one worker", drain)):
+            profile = cProfile.Profile()
+            start = datetime.now(UTC)
+            profile.runcall(action)
+            total = (datetime.now(UTC) - start).total_seconds()
+            print(f"{name}: {count / total:.0f} msg/s")
+            print("\n".join(_shares(profile, total)))
+        print(f"acknowledgements at the sink: {len(sink.messages)}")
 
 
 if __name__ == "__main__":

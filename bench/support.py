@@ -9,11 +9,20 @@ from __future__ import annotations
 
 import base64
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
 
+from redis import Redis
+
 from core.settings import Settings, load_settings
+from core.store import Store
+from tests.support.postgres import PostgresCluster
+from tests.support.redis_server import RedisServer
+from tests.support.smtp_sink import SmtpSink
+from workers import context
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -29,6 +38,35 @@ def bench_settings(redis_url: str, *, smtp_port: int | None = None, database_url
         outbound = base.email.outbound.model_copy(update={"host": "127.0.0.1", "port": smtp_port})
         update["email"] = base.email.model_copy(update={"outbound": outbound})
     return base.model_copy(update=update)
+
+
+@dataclass
+class PipelineDesk:
+    """What the in-process pipeline benchmarks run against: settings, the store, and the sink replies reach."""
+
+    settings: Settings
+    redis: Redis
+    store: Store
+    sink: SmtpSink
+
+
+@contextmanager
+def pipeline_desk(*, durable_record: bool, fsync_always: bool = False) -> Iterator[PipelineDesk]:
+    """A private redis-server, PostgreSQL cluster and SMTP sink, with the workers' context installed in this
+    process (forked RQ children inherit it); everything is stopped on the way out."""
+    with RedisServer(fsync_always=fsync_always) as server:
+        sink = SmtpSink().start()
+        cluster = PostgresCluster(durable=durable_record).start()
+        redis = Redis.from_url(server.url)
+        try:
+            settings = bench_settings(server.url, smtp_port=sink.port, database_url=cluster.new_database())
+            store = Store(redis)
+            context.install(context.context_for(settings, store))
+            yield PipelineDesk(settings, redis, store, sink)
+        finally:
+            redis.close()
+            sink.stop()
+            cluster.stop()
 
 
 def timed(action: Callable[[], object]) -> float:
