@@ -99,8 +99,50 @@ class RetentionSettings(Section):
     )
 
 
+class S3AttachmentsSettings(Section):
+    """An S3-compatible bucket for attachments' content (`[attachments] backend = "s3"`; record/attachment_s3.py)."""
+
+    bucket: str | None = Field(None, description="the bucket attachments are written to (required with backend s3)")
+    key_prefix: str = Field(
+        "attachments/", description="prepended to every object's name, so the bucket can hold other things too"
+    )
+    endpoint_url: str | None = Field(
+        None, description="an S3-compatible server (MinIO, Ceph, R2...); unset: AWS S3 of `region`"
+    )
+    region: str = Field("us-east-1", description="the bucket's region (S3-compatible servers mostly accept any)")
+    addressing_style: Literal["auto", "path", "virtual"] = Field(
+        "auto", description="`path` for servers without bucket-name DNS (many MinIO and Ceph set-ups)"
+    )
+    access_key_id: str | None = Field(
+        None, description="unset, with the secret: boto3's own chain (AWS_* variables, ~/.aws, an instance role)"
+    )
+    secret_access_key: SecretStr | None = Field(None, description="the access key's secret; environment only")
+    timeout_seconds: float = Field(10.0, gt=0, description="connect and read timeout of one request to the bucket")
+
+    @model_validator(mode="after")
+    def _key_pair(self) -> S3AttachmentsSettings:
+        if (self.access_key_id is None) != (self.secret_access_key is None):
+            raise ValueError(
+                "attachments.s3.access_key_id and HELPLINE_ATTACHMENTS__S3__SECRET_ACCESS_KEY go together: set both,"
+                " or neither (boto3's own credential chain)"
+            )
+        return self
+
+
 class AttachmentsSettings(Section):
-    dir: Path = Field(Path("var/attachments"), description="folder the pipeline writes attachments' content to")
+    backend: Literal["folder", "s3"] = Field(
+        "folder", description="where attachments' content is kept: `dir`, or the bucket of `[attachments.s3]`"
+    )
+    dir: Path = Field(
+        Path("var/attachments"), description="with backend folder: the folder attachments' content is written to"
+    )
+    s3: S3AttachmentsSettings = S3AttachmentsSettings()
+
+    @model_validator(mode="after")
+    def _bucket_for_s3(self) -> AttachmentsSettings:
+        if self.backend == "s3" and not self.s3.bucket:
+            raise ValueError('attachments.backend = "s3" needs attachments.s3.bucket')
+        return self
 
 
 class InboundEmailSettings(Section):

@@ -2,9 +2,9 @@
 
 - Telegram (`url = "telegram-file:<file_id>"`): only metadata is stored; the content is fetched now with `getFile`
   through `channels.telegram.fetch_file`, refused above `[telegram] max_file_bytes` before it is downloaded.
-- Email: the content was kept when it was under `[email] max_attachment_bytes`: in the attachment folder once the
-  pipeline recorded the message (`ref`, record/attachments.py), in the hot copy (`content_b64`) until then; a larger
-  one was kept as metadata only (the raw message still holds it).
+- Email: the content was kept when it was under `[email] max_attachment_bytes`: in the attachment store (a folder
+  or an S3 bucket, record/attachment_store.py) once the pipeline recorded the message (`ref`), in the hot copy
+  (`content_b64`) until then; a larger one was kept as metadata only (the raw message still holds it).
 - Media a provider hosts (Twilio MMS and WhatsApp media URLs): the URL, which must be fetched with the account's
   credentials (Twilio answers media requests with HTTP basic auth of the account SID and auth token). Helpline does
   not fetch it for the agent, so the credentials stay out of agents' hands and out of this command.
@@ -51,12 +51,14 @@ def fetch_attachment(settings: Settings, store: Store, message_id: str, index: i
     if url.startswith(TELEGRAM_FILE):
         return _telegram(settings, url.removeprefix(TELEGRAM_FILE))
     if attachment.ref is not None:
-        from record.attachments import AttachmentFolder
+        from record.attachment_store import AttachmentGone, AttachmentStoreError, open_attachment_store
 
         try:
-            return AttachmentFolder.from_settings(settings).get(attachment.ref)
-        except FileNotFoundError as exc:
+            return open_attachment_store(settings).get(attachment.ref)
+        except AttachmentGone as exc:
             raise AttachmentUnavailable("the content is no longer kept (erased, or past its retention)") from exc
+        except AttachmentStoreError as exc:  # the bucket away or refusing: its message says which
+            raise AttachmentUnavailable(str(exc)) from exc
     if attachment.content_b64 is not None and not attachment.truncated:
         try:
             return base64.b64decode(attachment.content_b64, validate=True)

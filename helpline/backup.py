@@ -7,7 +7,11 @@
 - **PostgreSQL**: `pg_dump --format=custom` (one snapshot of the whole database), restored with
   `pg_restore --clean --if-exists --single-transaction`. The binaries are found like the embedded server's (on PATH,
   else the newest `/usr/lib/postgresql/*/bin`).
-- **Attachments**: the folder under `[attachments] dir`, copied as files.
+- **Attachments**: every ref of the attachment store (record/attachment_store.py), whichever the backend (the folder
+  of `[attachments] dir` or the S3 bucket of `[attachments.s3]`), copied into the backup's `attachments/` as files
+  in the folder backend's layout. Restoring writes them into the store the settings name, after deleting the refs
+  the backup does not hold, so the store ends up as it was. The backup is the same for both backends: restoring
+  with the other backend configured moves the attachments from a folder to a bucket, or back.
 
 Order: Redis first, then PostgreSQL, then the attachments. A message accepted between the two snapshots is in the
 record's copy or not, but always in Redis's: a restore holds every message once, and a job still queued in the
@@ -35,6 +39,8 @@ from sqlalchemy.engine import make_url
 from core.records import utcnow
 from core.redis_conn import connect as connect_redis
 from core.settings import Settings
+from record.attachment_folder import AttachmentFolder
+from record.attachment_store import AttachmentStoreError, copy_attachments, open_attachment_store
 from record.embedded import find_binary
 from record.engine import database_url
 
@@ -64,22 +70,22 @@ def backup(settings: Settings, directory: Path) -> Outcome:
     url, env = _libpq(settings)
     _run([find_binary("pg_dump"), "--format=custom", "--no-owner", f"--file={directory / RECORD_FILE}", url], env)
     outcome.done.append(f"PostgreSQL dump: {RECORD_FILE}")
-    attachments = _attachments_dir(settings)
-    if attachments is None:
-        outcome.notes.append("no [attachments] dir setting: attachments are not on disk yet, nothing to copy")
-    elif attachments.is_dir():
-        shutil.copytree(attachments, directory / ATTACHMENTS_DIR)
-        outcome.done.append(f"attachments: {ATTACHMENTS_DIR}/ (from {attachments})")
-    else:
-        outcome.notes.append(f"attachments folder {attachments} does not exist yet: nothing to copy")
+    attachments = open_attachment_store(settings)
+    (directory / ATTACHMENTS_DIR).mkdir(mode=0o700)
+    try:
+        copied = copy_attachments(attachments, AttachmentFolder(directory / ATTACHMENTS_DIR))
+    except AttachmentStoreError as exc:
+        raise BackupError(f"attachments: {exc}") from exc
+    outcome.done.append(f"attachments: {copied} files in {ATTACHMENTS_DIR}/ (from {attachments.describe()})")
     manifest = {"taken_at": utcnow().isoformat(), "done": outcome.done, "notes": outcome.notes,
-                "attachments_from": str(attachments) if attachments else None}  # fmt: skip
+                "attachments_backend": settings.attachments.backend,
+                "attachments_from": attachments.describe()}  # fmt: skip
     (directory / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return outcome
 
 
 def restore(settings: Settings, directory: Path) -> Outcome:
-    """Replace Redis's Helpline database, the record and the attachments folder with the backup's."""
+    """Replace Redis's Helpline database, the record and the attachment store's content with the backup's."""
     for name in (REDIS_FILE, RECORD_FILE, MANIFEST):
         if not (directory / name).is_file():
             raise BackupError(f"{directory / name} is missing: not a Helpline backup (or an incomplete one)")
@@ -90,14 +96,16 @@ def restore(settings: Settings, directory: Path) -> Outcome:
     _run([find_binary("pg_restore"), "--clean", "--if-exists", "--no-owner", "--single-transaction",
           f"--dbname={url}", str(directory / RECORD_FILE)], env)  # fmt: skip
     outcome.done.append("PostgreSQL: the record")
-    saved, target = directory / ATTACHMENTS_DIR, _attachments_dir(settings)
-    if saved.is_dir() and target is not None:
-        if target.exists():
-            shutil.rmtree(target)
-        shutil.copytree(saved, target)
-        outcome.done.append(f"attachments: {target}")
-    elif saved.is_dir():
-        outcome.notes.append("the backup has attachments but no [attachments] dir is set: not restored")
+    saved = directory / ATTACHMENTS_DIR
+    if saved.is_dir():
+        target = open_attachment_store(settings)
+        try:
+            copied = copy_attachments(AttachmentFolder(saved), target, replace=True)
+        except AttachmentStoreError as exc:
+            raise BackupError(f"attachments: {exc}") from exc
+        outcome.done.append(f"attachments: {copied} into {target.describe()}")
+    else:
+        outcome.notes.append(f"the backup has no {ATTACHMENTS_DIR}/: the attachment store was left as it is")
     return outcome
 
 
@@ -168,10 +176,6 @@ def _libpq(settings: Settings) -> tuple[str, dict[str, str]]:
         env["PGPASSWORD"] = str(url.password)
         url = url.set(password=None)
     return url.render_as_string(hide_password=False), env
-
-
-def _attachments_dir(settings: Settings) -> Path | None:
-    return Path(settings.attachments.dir)
 
 
 def _redis_binary(name: str) -> str:

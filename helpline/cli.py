@@ -112,7 +112,7 @@ def backup(
     directory: Annotated[Path, typer.Argument(help="an empty (or new) folder for the copy")],
     settings: SettingsOption = None,
 ) -> None:
-    """Copy Redis (a point-in-time snapshot), the record (pg_dump) and the attachments folder into DIRECTORY."""
+    """Copy Redis (a point-in-time snapshot), the record (pg_dump) and the attachments' content into DIRECTORY."""
     from helpline.backup import BackupError
     from helpline.backup import backup as take_backup
 

@@ -70,7 +70,7 @@ def erase(
     its copies in Redis go too, and in-flight messages of its are dropped. Backups and logs are out of reach."""
     from sqlalchemy.exc import OperationalError
 
-    from record.attachments import AttachmentFolder
+    from record.attachment_store import AttachmentStoreError, open_attachment_store
     from record.engine import connect as connect_record
     from record.erase import addresses_of, erase_record, plan_erasure, vacuum
     from record.erase_hot import erase_hot, mark_erased, rewrite_aof
@@ -85,7 +85,7 @@ def erase(
     store = Store(connect(loaded))
     engine = connect_record(loaded)
     try:
-        with store_errors_exit(OperationalError):
+        with store_errors_exit(OperationalError, AttachmentStoreError):
             with engine.connect() as connection:
                 contact_id = contact_for_identity(connection, identity)
                 if contact_id is None:
@@ -98,11 +98,14 @@ def erase(
                 return
             now = utcnow()
             mark_erased(store, plan.identities, now)  # first: a job that runs from now on drops its messages
+            # The files before the record: a store that fails (a bucket away) stops the erasure while the record
+            # still knows the contact and its refs, so running it again finishes it. The other order would leave
+            # content no row points at any more, which nothing would ever remove.
+            attachments = open_attachment_store(loaded)
+            for ref in plan.refs:
+                attachments.delete(ref)
             with engine.begin() as connection:
                 erase_record(connection, plan, actor=actor or getpass.getuser(), now=now)
-            folder = AttachmentFolder.from_settings(loaded)
-            for ref in plan.refs:
-                folder.delete(ref)
             erase_hot(store, plan, addresses_of(plan.identities))
             rewrite_aof(store)
             with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.settings import Settings, env_name
+from record.attachment_store import attachment_location
 
 PROBE_TIMEOUT = 1.0
 ALL_INTERFACES = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}
@@ -94,6 +95,7 @@ def ready_block(
         f"  replies out  {relay}" + ("" if relay_answers else " (NOT answering: replies wait and retry)"),
         f"  store        {store}; {workers} worker{'s' if workers != 1 else ''}",
         f"  record       {record}",
+        f"  attachments  {attachment_location(settings)}",
         "  channels on  " + "; ".join(f"{s.name} ({s.detail})" for s in states if s.on),
         *(f"  {'channels off' if i == 0 else '':12} {line}" for i, line in enumerate(off)),
         "  try, in another terminal in this folder:",

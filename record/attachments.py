@@ -1,14 +1,15 @@
-"""Attachments' content on disk, referenced from the record (`attachments` table, and `ref` on the hot copy).
+"""Attachments' content in the attachment store, referenced from the record (`attachments` table, and `ref` on
+the hot copy).
 
 The pipeline's record step (workers/record_step.py), never the `250`/`200` path, writes each attachment whose
-content the hot copy holds (`content_b64`, already masked by core/content_gate.py) to the attachment folder, then
-drops the content from the hot copy, keeping its metadata and `ref`.
+content the hot copy holds (`content_b64`, already masked by core/content_gate.py) to the attachment store (a
+folder or an S3 bucket: record/attachment_store.py), then drops the content from the hot copy, keeping its metadata
+and `ref`.
 
 A file's name is the SHA-256 of its owner's salt and its masked content: the same file sent twice by one contact is
 one file, and the same file sent by two contacts is two, so erasing one contact never removes another's file. The
 owner is the message's contact (a random salt kept on the contact row, made on its first attachment) or, for a
-message the pipeline dropped before it had a contact, the message itself. Files are written atomically (a temporary
-file, fsync, rename) into two levels of folders named after the hash's first digits.
+message the pipeline dropped before it had a contact, the message itself.
 """
 
 from __future__ import annotations
@@ -16,69 +17,16 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import os
 import secrets
-import tempfile
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 
 from sqlalchemy import Connection, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 
 from core.envelope import Attachment
 from core.records import StoredMessage
-from core.settings import Settings
 from record.models import AttachmentRow, Contact
-
-_NAME_DIGITS = 64
-
-
-class AttachmentFolder:
-    """The attachment store: content by name in a folder (`[attachments] dir`)."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> AttachmentFolder:
-        return cls(Path(settings.attachments.dir))
-
-    def path(self, ref: str) -> Path:
-        if len(ref) != _NAME_DIGITS or not all(c in "0123456789abcdef" for c in ref):
-            raise ValueError(f"not an attachment reference: {ref!r}")
-        return self.root / ref[:2] / ref[2:4] / ref
-
-    def put(self, ref: str, content: bytes) -> None:
-        target = self.path(ref)
-        if target.exists():
-            return  # the same owner's same content: the name says so
-        target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
-        try:
-            with os.fdopen(handle, "wb") as file:
-                file.write(content)
-                file.flush()
-                os.fsync(file.fileno())
-            os.replace(temporary, target)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
-
-    def get(self, ref: str) -> bytes:
-        """The content; FileNotFoundError when it is gone (erased, or removed by retention)."""
-        return self.path(ref).read_bytes()
-
-    def delete(self, ref: str) -> bool:
-        try:
-            self.path(ref).unlink()
-        except FileNotFoundError:
-            return False
-        return True
-
-    def refs(self) -> list[str]:
-        """Every stored name (for tests and audits)."""
-        return sorted(p.name for p in self.root.glob("??/??/*") if not p.name.startswith("."))
 
 
 def attachment_ref(salt: bytes, content: bytes) -> str:

@@ -75,6 +75,7 @@ def test_the_block_says_where_everything_listens_and_what_to_try(monkeypatch: py
     assert "  replies out  SMTP relay 127.0.0.1:25 as support@wallet.example" in lines
     assert "  store        embedded Redis unix:///x/redis.sock (append-only); 2 workers" in lines
     assert "  record       embedded PostgreSQL in /x/postgres" in lines
+    assert "  attachments  folder var/attachments" in lines
     assert "  channels on  email (SMTP on 127.0.0.1:2600)" in lines
     assert sum("channels off" in line for line in lines) == 1 and len(lines) < 25
     # the sample mail names a keyword of the first category, and `agent next` that category's queue
@@ -89,6 +90,10 @@ def test_a_named_settings_file_and_a_silent_relay_are_spelled_out(monkeypatch: p
     assert "helpline --settings /etc/helpline/settings.toml queues" in text
     assert "SMTP relay 127.0.0.1:2526 as support@wallet.example (NOT answering: replies wait and retry)" in text
     assert "-m aiosmtpd -n -l 127.0.0.1:2526" in text
+    bucket = block(
+        settings(monkeypatch, HELPLINE_ATTACHMENTS__BACKEND="s3", HELPLINE_ATTACHMENTS__S3__BUCKET="desk-files")
+    )
+    assert "  attachments  s3://desk-files/attachments/ (AWS S3, us-east-1)" in bucket.splitlines()
     privileged = block(settings(monkeypatch, HELPLINE_EMAIL__OUTBOUND__PORT="25"), relay_answers=False)
     assert "-m aiosmtpd -n -l 127.0.0.1:1025, then restart with HELPLINE_EMAIL__OUTBOUND__PORT=1025" in privileged
 

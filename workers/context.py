@@ -1,4 +1,5 @@
-"""What a job needs (settings, store, router, the record's engine), built once per worker process.
+"""What a job needs (settings, store, router, the record's engine, the attachment store), built once per worker
+process.
 
 RQ jobs are plain functions called with ids only; they reach their dependencies here. `workers.run.work` (and the
 tests' `drain`) install a context explicitly; a bare `rq worker` falls back to loading the settings file.
@@ -14,6 +15,7 @@ from sqlalchemy import Engine
 from core.redis_conn import connect
 from core.settings import Settings, load_settings
 from core.store import Store
+from record.attachment_store import AttachmentStore, open_attachment_store
 from record.engine import connect as connect_record
 from router import Router
 from router.hours import BusinessCalendar
@@ -28,6 +30,7 @@ class Context:
     router: Callable[[], Router]
     calendar: BusinessCalendar
     record: Engine  # the system of record (PostgreSQL); connects on first use
+    attachments: AttachmentStore  # attachments' content (a folder or an S3 bucket)
 
 
 _context: Context | None = None
@@ -43,7 +46,7 @@ def context_for(settings: Settings, store: Store | None = None) -> Context:
     store = store or Store(connect(settings))
     router = compile_with_model(settings.router, current_model(store, settings.router))
     calendar = BusinessCalendar.from_settings(settings)
-    return Context(settings, store, lambda: router, calendar, connect_record(settings))
+    return Context(settings, store, lambda: router, calendar, connect_record(settings), open_attachment_store(settings))
 
 
 def current() -> Context:

@@ -7,7 +7,7 @@ message with its contact, conversation and thread references. A message the reco
 is never acknowledged twice. `record_dropped` keeps messages the pipeline dropped, with the reason, for audit.
 
 Re-running a job writes nothing twice (record/writer.py: every insert is keyed by an id the hot store gave).
-Attachments' content goes to the attachment folder once the transaction has committed (record/attachments.py), and
+Attachments' content goes to the attachment store once the transaction has committed (record/attachments.py), and
 leaves the hot copy. Once recorded, the message's raw payload and dedupe key in Redis start their `[retention]`
 lifetimes.
 The SMTP and webhook answers never wait for this: it runs in the worker, long after the `250`/`200`.
@@ -22,7 +22,7 @@ from sqlalchemy import select
 from core.envelope import Attachment, Channel, Decision
 from core.identity import identity_of
 from core.records import MessageState, StoredMessage, utcnow
-from record.attachments import AttachmentFolder, ToWrite, contact_salt, message_salt, record_attachments
+from record.attachments import ToWrite, contact_salt, message_salt, record_attachments
 from record.erase import ErasurePlan
 from record.erase_hot import erase_hot, erased_before
 from record.hot_copy import contact_entry, conversation_entry
@@ -104,11 +104,11 @@ def record_dropped(message: StoredMessage, ctx: Context) -> None:
 
 
 def store_attachment_files(ctx: Context, message_id: str, kept: list[Attachment], files: list[ToWrite]) -> None:
-    """After the record's commit: write the content to the attachment folder, then drop it from the hot copy (which
-    keeps the metadata and `ref`). A crash in between leaves the content in Redis, and the job's re-run writes it."""
-    folder = AttachmentFolder.from_settings(ctx.settings)
+    """After the record's commit: write the content to the attachment store, then drop it from the hot copy (which
+    keeps the metadata and `ref`). A crash in between leaves the content in Redis, and the job's re-run writes it; a
+    store that is away (AttachmentStoreUnavailable) pauses the job like an unreachable record."""
     for file in files:
-        folder.put(file.ref, file.content)
+        ctx.attachments.put(file.ref, file.content)
 
     def drop_content(stored: StoredMessage) -> None:
         stored.envelope.attachments = kept

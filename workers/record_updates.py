@@ -15,6 +15,8 @@ apart) are kept for real failures and no message waits an hour after the record 
 outage for `PAUSE_SECONDS`: the jobs behind it are paused at once instead of each waiting for a connection to fail.
 (The other choice, a worker that stops taking jobs until the record answers, would also stop the jobs that need no
 record, such as sending replies already planned, and every worker would have to poll.)
+An attachment bucket that cannot be reached (`AttachmentStoreUnavailable`, record/attachment_store.py) counts as an
+unreachable record: the pipeline job that writes the content pauses the same way.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from core.inflight import Kind
 from core.record_queue import RECORD_QUEUE, SLA_EVENT_JOB, Item, queue_update
 from core.records import MessageState, Reply, ReplyState, utcnow
 from core.store import INBOUND_QUEUE, JOB_RETRY, PROCESS_JOB, store_errors
+from record.attachment_store import AttachmentStoreUnavailable
 from record.hot_copy import contact_entry
 from record.models import Conversation, Message, SlaEvent
 from record.updates import refresh_contact, refresh_message
@@ -62,7 +65,7 @@ _down_until: weakref.WeakKeyDictionary[Engine, float] = weakref.WeakKeyDictionar
 
 def unreachable(exc: BaseException) -> bool:
     """Whether a database error means the server is away (rather than a statement that is wrong)."""
-    if isinstance(exc, RecordUnreachable):
+    if isinstance(exc, RecordUnreachable | AttachmentStoreUnavailable):  # the attachment bucket is part of the record
         return True
     if isinstance(exc, OperationalError):  # psycopg's OperationalError also covers a statement that timed out
         return not isinstance(exc.orig, QueryCanceled)

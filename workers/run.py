@@ -31,6 +31,7 @@ from core.queues import queues
 from core.redis_conn import connect
 from core.settings import Settings
 from core.store import Store
+from record.attachment_store import open_attachment_store
 from record.engine import connect as connect_record
 from router.hours import BusinessCalendar
 from workers import context
@@ -76,7 +77,8 @@ def work(settings: Settings, *, burst: bool = False, stop: threading.Event | Non
     live.watch_model()
     live.install_sighup()
     calendar = BusinessCalendar.from_settings(settings)
-    context.install(context.Context(settings, store, live.current, calendar, connect_record(settings)))
+    attachments = open_attachment_store(settings)
+    context.install(context.Context(settings, store, live.current, calendar, connect_record(settings), attachments))
     HelplineWorker.job_timeout_seconds = settings.workers.job_timeout_seconds
     stop = stop or threading.Event()
     backoff = 1.0

@@ -1,5 +1,5 @@
-"""Attachments on disk: written by the pipeline job (never at accept), named per contact, referenced from the record,
-gone from the hot copy, and still served by `helpline agent attachment`."""
+"""Attachments in the attachment store (a folder, an S3 bucket): written by the pipeline job (never at accept), named
+per contact, referenced from the record, gone from the hot copy, and still served by `helpline agent attachment`."""
 
 from __future__ import annotations
 
@@ -17,10 +17,12 @@ from core.settings import Settings
 from core.store import Store
 from helpline.cli import app
 from ingest.email.parse import parse_email
-from record.attachments import AttachmentFolder
+from record.attachment_store import open_attachment_store
 from record.engine import engine_for
 from record.models import AttachmentRow
 from tests.conftest import ROOT
+from tests.record.conftest import Backend
+from tests.support.s3 import attachments_env
 from tests.support.work import drain
 from workers import context
 from workers.jobs import process_message
@@ -33,6 +35,12 @@ def record(settings: Settings) -> Iterator[Engine]:
     engine = engine_for(settings.database.url or "")
     yield engine
     engine.dispose()
+
+
+@pytest.fixture
+def settings(settings: Settings, attachment_backend: Backend) -> Settings:
+    """Every test here runs on the folder backend and on an S3 bucket (tests/record/conftest.py)."""
+    return attachment_backend(settings)
 
 
 def mail_with(sender: str, number: int, *files: tuple[bytes, str, str]) -> bytes:
@@ -50,7 +58,7 @@ def accept(store: Store, raw: bytes) -> str:
     return store.accept(parse_email(raw), raw).message_id
 
 
-def test_the_job_writes_attachments_to_the_folder_and_drops_them_from_redis(
+def test_the_job_writes_attachments_to_the_store_and_drops_them_from_redis(
     store: Store, settings: Settings, record: Engine, tmp_path: Path
 ) -> None:
     note = b"card 4111 1111 1111 1111 please"
@@ -58,10 +66,10 @@ def test_the_job_writes_attachments_to_the_folder_and_drops_them_from_redis(
         store,
         mail_with("alice@example.com", 1, (PDF, "application/pdf", "statement.pdf"), (note, "text/plain", "n.txt")),
     )
-    folder = AttachmentFolder.from_settings(settings)
+    folder = open_attachment_store(settings)
     hot = store.get_message(message_id)
     assert hot is not None and hot.envelope.attachments[0].content_b64 is not None  # the 250 path writes no file
-    assert folder.refs() == []
+    assert list(folder.refs()) == []
 
     drain(settings)
     hot = store.get_message(message_id)
@@ -79,14 +87,15 @@ def test_the_job_writes_attachments_to_the_folder_and_drops_them_from_redis(
         (message_id, 0, "statement.pdf", pdf.ref), (message_id, 1, "n.txt", text.ref)
     ]  # fmt: skip
 
-    # `helpline agent attachment` reads it from the folder now.
+    # `helpline agent attachment` reads it from the store now.
     out = tmp_path / "statement.pdf"
-    env = {"HELPLINE_REDIS__URL": str(settings.redis.url), "HELPLINE_ATTACHMENTS__DIR": str(settings.attachments.dir)}
+    env = {"HELPLINE_REDIS__URL": str(settings.redis.url), **attachments_env(settings)}
     args = ["agent", "attachment", message_id, "1", "--out", str(out), "--settings", str(ROOT / "settings.toml")]
     result = CliRunner().invoke(app, args, env=env)
     assert result.exit_code == 0, result.output
     assert out.read_bytes() == PDF
     folder.delete(pdf.ref)
+    assert not folder.exists(pdf.ref) and folder.exists(text.ref)
     gone = CliRunner().invoke(app, args, env=env)
     assert gone.exit_code == 1 and "no longer kept" in gone.output
 
@@ -100,8 +109,8 @@ def test_file_names_are_per_contact_and_a_rerun_writes_nothing_twice(
     bob = accept(store, mail_with("bob@example.com", 3, pdf))
     drain(settings)
     refs = {m: store.get_message(m).envelope.attachments[0].ref for m in (alice_first, bob)}  # type: ignore[union-attr]
-    folder = AttachmentFolder.from_settings(settings)
-    assert sorted(folder.refs()) == sorted(
+    folder = open_attachment_store(settings)
+    assert list(folder.refs()) == sorted(
         str(ref) for ref in refs.values()
     )  # alice's two copies are one file; bob's is his own
     assert refs[alice_first] != refs[bob]
@@ -114,4 +123,4 @@ def test_file_names_are_per_contact_and_a_rerun_writes_nothing_twice(
     with record.connect() as connection:
         assert len(connection.execute(select(AttachmentRow)).all()) == 3
     assert store.get_message(alice_first).envelope.attachments[0].ref == refs[alice_first]  # type: ignore[union-attr]
-    assert len(folder.refs()) == 2
+    assert len(list(folder.refs())) == 2

@@ -1,10 +1,12 @@
-"""`helpline backup` and `helpline restore`: back up, wipe Redis and the record, restore: the data is back."""
+"""`helpline backup` and `helpline restore`: back up, wipe Redis, the record and the attachment store (a folder or an S3
+bucket), restore: the data is back."""
 
 from __future__ import annotations
 
-import shutil
+import json
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select, text
 from typer.testing import CliRunner
 
@@ -12,11 +14,23 @@ from core.records import MessageState
 from core.settings import Settings
 from core.store import Store
 from helpline.cli import app
+from record.attachment_store import open_attachment_store
 from record.engine import engine_for
 from record.models import Message, Reply
+from tests.record.conftest import Backend
 from tests.record.test_pipeline_record import email
+from tests.support.s3 import attachments_env
 from tests.support.smtp_sink import SmtpSink
 from tests.support.work import drain
+
+RECEIPT = "ab" * 32  # an attachment's ref (record/attachments.py: a SHA-256)
+LATER = "cd" * 32
+
+
+@pytest.fixture
+def settings(settings: Settings, attachment_backend: Backend) -> Settings:
+    """Backed up and restored on the folder backend and on an S3 bucket (tests/record/conftest.py)."""
+    return attachment_backend(settings)
 
 
 def counts(url: str) -> tuple[int, int, str]:
@@ -43,31 +57,34 @@ def test_backup_wipe_restore_brings_everything_back(
     before = counts(settings.database.url)
     assert before[:2] == (1, 1)
     settings_file = tmp_path / "settings.toml"
-    attachments = Path(settings.attachments.dir)
-    (attachments / "ab").mkdir(parents=True, exist_ok=True)
-    (attachments / "ab" / "cdef").write_bytes(b"a customer's receipt")
+    attachments = open_attachment_store(settings)
+    attachments.put(RECEIPT, b"a customer's receipt")
     settings_file.write_text(
-        f'[redis]\nurl = "{settings.redis.url}"\n[database]\nurl = "{settings.database.url}"\n'
-        f'[attachments]\ndir = "{attachments}"\n',
-        encoding="utf-8",
+        f'[redis]\nurl = "{settings.redis.url}"\n[database]\nurl = "{settings.database.url}"\n', encoding="utf-8"
     )
+    env = attachments_env(settings)  # the folder, or the bucket (its secret only from the environment)
     folder = tmp_path / "backup"
-    taken = CliRunner().invoke(app, ["backup", str(folder), "--settings", str(settings_file)])
+    taken = CliRunner().invoke(app, ["backup", str(folder), "--settings", str(settings_file)], env=env)
     assert taken.exit_code == 0, taken.output
     assert {p.name for p in folder.iterdir()} == {"redis.rdb", "record.dump", "manifest.json", "attachments"}
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["attachments_from"] == attachments.describe()
+    assert (folder / "attachments" / "ab" / "ab" / RECEIPT).read_bytes() == b"a customer's receipt"  # as files
 
     store.redis.flushdb()  # the wipe: Redis emptied, the record's tables gone
     engine = engine_for(settings.database.url)
     with engine.begin() as connection:
         connection.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
     engine.dispose()
-    shutil.rmtree(attachments)
+    attachments.delete(RECEIPT)
+    attachments.put(LATER, b"written after the backup")
     assert store.get_message(recorded.message_id) is None
 
-    restored = CliRunner().invoke(app, ["restore", str(folder), "--yes", "--settings", str(settings_file)])
+    restored = CliRunner().invoke(app, ["restore", str(folder), "--yes", "--settings", str(settings_file)], env=env)
     assert restored.exit_code == 0, restored.output
     assert counts(settings.database.url) == before
-    assert (attachments / "ab" / "cdef").read_bytes() == b"a customer's receipt"
+    assert attachments.get(RECEIPT) == b"a customer's receipt"
+    assert list(attachments.refs()) == [RECEIPT]  # the store holds what the backup holds, nothing newer
     back = store.get_message(recorded.message_id)
     assert back is not None and back.state is MessageState.ROUTED
     assert store.redis.get(store.key("raw", recorded.message_id)) == b"raw mail one"
@@ -77,7 +94,7 @@ def test_backup_wipe_restore_brings_everything_back(
     again = store.get_message(waiting.message_id)
     assert again is not None and again.state is MessageState.ROUTED
 
-    refused = CliRunner().invoke(app, ["backup", str(folder), "--settings", str(settings_file)])
+    refused = CliRunner().invoke(app, ["backup", str(folder), "--settings", str(settings_file)], env=env)
     assert refused.exit_code == 1 and "is not empty" in refused.output
-    missing = CliRunner().invoke(app, ["restore", str(tmp_path), "--yes", "--settings", str(settings_file)])
+    missing = CliRunner().invoke(app, ["restore", str(tmp_path), "--yes", "--settings", str(settings_file)], env=env)
     assert missing.exit_code == 1 and "not a Helpline backup" in missing.output

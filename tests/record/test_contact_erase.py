@@ -1,6 +1,6 @@
 """`helpline contact erase`: after an export and an erasure, nothing of the contact is left anywhere (every table,
-every Redis key and value, the attachment folder), in-flight messages of theirs are dropped, and another contact's
-data is untouched."""
+every Redis key and value, the attachment store: a folder or an S3 bucket), in-flight messages of theirs are
+dropped, and another contact's data is untouched."""
 
 from __future__ import annotations
 
@@ -18,10 +18,12 @@ from core.settings import Settings
 from core.store import Store
 from helpline.cli import app
 from ingest.email.parse import parse_email
-from record.attachments import AttachmentFolder
+from record.attachment_store import open_attachment_store
 from record.engine import engine_for
 from record.models import AuditEntry, Base, Contact, Message
 from tests.conftest import ROOT
+from tests.record.conftest import Backend
+from tests.support.s3 import attachments_env
 from tests.support.work import drain
 
 PDF = b"%PDF-1.4 the same statement \x00\x01"
@@ -33,6 +35,12 @@ def record(settings: Settings) -> Iterator[Engine]:
     engine = engine_for(settings.database.url or "")
     yield engine
     engine.dispose()
+
+
+@pytest.fixture
+def settings(settings: Settings, attachment_backend: Backend) -> Settings:
+    """Every test here runs on the folder backend and on an S3 bucket (tests/record/conftest.py)."""
+    return attachment_backend(settings)
 
 
 def mail(sender: str, number: int, body: str, *, name: str) -> bytes:
@@ -51,7 +59,7 @@ def accept(store: Store, raw: bytes) -> str:
 def cli(settings: Settings, *args: str) -> Result:
     env = {
         "HELPLINE_DATABASE__URL": settings.database.url or "", "HELPLINE_REDIS__URL": settings.redis.url or "",
-        "HELPLINE_ATTACHMENTS__DIR": str(settings.attachments.dir),
+        **attachments_env(settings),
     }  # fmt: skip
     return CliRunner().invoke(app, ["contact", *args, "--settings", str(ROOT / "settings.toml")], env=env)
 
@@ -78,7 +86,9 @@ def record_dump(engine: Engine) -> str:
         ).lower()  # fmt: skip
 
 
-def test_export_then_erase_leaves_nothing_of_the_contact(store: Store, settings: Settings, record: Engine) -> None:
+def test_export_then_erase_leaves_nothing_of_the_contact(
+    store: Store, settings: Settings, record: Engine, tmp_path: Path
+) -> None:
     alice = accept(store, mail("alice@example.com", 1, ALICE_SAYS, name="Alice"))
     accept(store, mail("alice@example.com", 2, f"{ALICE_SAYS} again", name="Alice"))
     bob = accept(store, mail("bob@example.com", 3, "Bob's top-up failed", name="Bob"))
@@ -86,17 +96,15 @@ def test_export_then_erase_leaves_nothing_of_the_contact(store: Store, settings:
     store.dead_letter(Channel.EMAIL, b"From: alice@example.com\r\n\r\nbroken", "could not parse")
     bob_letter = store.dead_letter(Channel.EMAIL, b"From: bob@example.com\r\n\r\nbroken", "could not parse")
     in_flight = accept(store, mail("alice@example.com", 4, f"{ALICE_SAYS} still", name="Alice"))  # job not run yet
-    folder = AttachmentFolder.from_settings(settings)
-    assert len(folder.refs()) == 2  # alice's (both mails: one file) and bob's
+    folder = open_attachment_store(settings)
+    assert len(list(folder.refs())) == 2  # alice's (both mails: one file) and bob's
     bob_ref = store.get_message(bob).envelope.attachments[0].ref  # type: ignore[union-attr]
 
-    assert (
-        cli(settings, "export", "alice@example.com", "--out", str(Path(folder.root) / ".." / "a.json")).exit_code == 0
-    )
+    assert cli(settings, "export", "alice@example.com", "--out", str(tmp_path / "a.json")).exit_code == 0
     dry = cli(settings, "erase", "alice@example.com", "--dry-run")
     assert dry.exit_code == 0, dry.output
     assert "would erase 1 identities, 2 conversations, 2 messages, 2 replies, 1 attachment_files" in dry.output
-    assert "alice" in record_dump(record) and len(folder.refs()) == 2  # a dry run changes nothing
+    assert "alice" in record_dump(record) and len(list(folder.refs())) == 2  # a dry run changes nothing
 
     result = cli(settings, "erase", "Alice@Example.com", "--as", "dpo@wallet.example")
     assert result.exit_code == 0, result.output
@@ -106,7 +114,7 @@ def test_export_then_erase_leaves_nothing_of_the_contact(store: Store, settings:
     for where, dump in everywhere.items():
         for trace in ("alice", ALICE_SAYS.lower(), "zyxwv"):
             assert trace not in dump, (where, trace)
-    assert folder.refs() == [bob_ref]
+    assert list(folder.refs()) == [bob_ref]  # alice's file is gone from the folder or the bucket
     assert store.get_message(in_flight) is None
 
     # Bob's data is untouched.

@@ -16,10 +16,11 @@ from core.settings import Settings
 from core.store import Store
 from helpline.cli import app
 from ingest.email.parse import parse_email
-from record.attachments import AttachmentFolder
+from record.attachment_store import open_attachment_store
 from record.engine import engine_for
 from record.models import AttachmentRow, Conversation, Message
 from tests.conftest import ROOT
+from tests.record.conftest import Backend
 from tests.support.work import drain
 from workers.retention import run_retention
 
@@ -32,6 +33,12 @@ def record(settings: Settings) -> Iterator[Engine]:
     engine = engine_for(settings.database.url or "")
     yield engine
     engine.dispose()
+
+
+@pytest.fixture
+def settings(settings: Settings, attachment_backend: Backend) -> Settings:
+    """Every test here runs on the folder backend and on an S3 bucket (tests/record/conftest.py)."""
+    return attachment_backend(settings)
 
 
 def accept(store: Store, sender: str, number: int, body: str, content: bytes) -> str:
@@ -69,19 +76,19 @@ def test_retention_removes_what_is_due_and_nothing_else(store: Store, settings: 
     age(old_case, stored=timedelta(days=6 * 365), resolved=timedelta(days=6 * 365))  # both due
     age(recent, stored=timedelta(days=364))  # neither due: one day short
     age(bobs, stored=timedelta(days=366), resolved=timedelta(days=4 * 365))  # the file is due; the case is not
-    folder = AttachmentFolder.from_settings(settings)
-    assert len(folder.refs()) == 2
+    folder = open_attachment_store(settings)
+    assert len(list(folder.refs())) == 2
 
     env = {"HELPLINE_DATABASE__URL": settings.database.url or "", "HELPLINE_REDIS__URL": settings.redis.url or ""}
     dry = CliRunner().invoke(app, ["retention", "--dry-run", "--settings", str(ROOT / "settings.toml")], env=env)
     assert dry.exit_code == 0, dry.output
     assert "would remove 2 attachments, 1 resolved_cases, 1 case_messages (dry run" in dry.output
-    assert len(folder.refs()) == 2 and store.get_message(old_case) is not None  # nothing changed
+    assert len(list(folder.refs())) == 2 and store.get_message(old_case) is not None  # nothing changed
 
     plan = run_retention(settings, store, now)
     assert plan.counts() == {"attachments": 2, "resolved_cases": 1, "case_messages": 1}
     recent_ref = store.get_message(recent).envelope.attachments[0].ref  # type: ignore[union-attr]
-    assert folder.refs() == [recent_ref]  # alice's file stays for her recent message; bob's went
+    assert list(folder.refs()) == [recent_ref]  # alice's file stays for her recent message; bob's went
     with record.connect() as connection:
         rows = {r.message_id: r for r in connection.execute(select(AttachmentRow))}
         texts = dict(connection.execute(select(Message.id, Message.text)).all())
@@ -97,7 +104,7 @@ def test_retention_removes_what_is_due_and_nothing_else(store: Store, settings: 
 
     assert not run_retention(settings, store, now)  # a second pass at the same time has nothing left to do
     assert run_retention(settings, store, now + timedelta(days=2)).counts()["attachments"] == 1  # now the recent one
-    assert folder.refs() == []
+    assert list(folder.refs()) == []
 
 
 def test_the_scheduler_applies_retention(store: Store, settings: Settings, record: Engine) -> None:
@@ -107,9 +114,9 @@ def test_the_scheduler_applies_retention(store: Store, settings: Settings, recor
     drain(settings)
     with record.begin() as connection:
         connection.execute(update(AttachmentRow).values(stored_at=utcnow() - timedelta(days=400)))
-    folder = AttachmentFolder.from_settings(settings)
-    assert len(folder.refs()) == 1
+    folder = open_attachment_store(settings)
+    assert len(list(folder.refs())) == 1
     serve(settings, max_runs=1)
-    assert folder.refs() == []
+    assert list(folder.refs()) == []
     with record.connect() as connection:
         assert connection.scalar(select(AttachmentRow.removed_at).where(AttachmentRow.message_id == message_id))
