@@ -19,10 +19,11 @@ def retention(
     """Remove attachment files and anonymise resolved cases past their `[retention]` lifetimes."""
     from sqlalchemy.exc import OperationalError  # here, not at the top: every other command starts without it
 
+    from record.attachment_store import AttachmentStoreError
     from workers.retention import run_retention
 
     loaded = settings_or_exit(settings)
-    with store_errors_exit(OperationalError):
+    with store_errors_exit(OperationalError, AttachmentStoreError):  # a bucket away: nothing changed, run it again
         plan = run_retention(loaded, Store(connect(loaded)), utcnow(), dry_run=dry_run)
     counts = ", ".join(f"{n} {kind}" for kind, n in plan.counts().items())
     typer.echo(f"would remove {counts} (dry run: nothing changed)" if dry_run else f"removed {counts}")

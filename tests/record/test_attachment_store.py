@@ -5,15 +5,16 @@ moving attachments between the two backends; the settings that choose the backen
 from __future__ import annotations
 
 import base64
+from datetime import timedelta
 from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from core.errors import SettingsError
-from core.records import MessageState
+from core.records import MessageState, utcnow
 from core.settings import Settings, load_settings
 from core.store import INBOUND_QUEUE, Store
 from ingest.email.parse import parse_email
@@ -29,9 +30,11 @@ from record.engine import engine_for
 from record.models import AttachmentRow
 from tests.record.conftest import Backend
 from tests.record.test_contact_erase import cli, mail
+from tests.record.test_retention import accept as accept_for_retention
 from tests.support.ports import free_port
 from tests.support.s3 import S3Server, on_s3
 from tests.support.work import drain
+from workers.retention import run_retention
 
 ONE, TWO, THREE = "1" * 64, "2" * 64, "3" * 64
 PDF = b"%PDF-1.4 a statement \x00\xff"
@@ -173,3 +176,26 @@ def test_an_erasure_the_bucket_cannot_follow_stops_before_the_record_and_finishe
     done = cli(live, "erase", "dora@example.com")
     assert done.exit_code == 0, done.output
     assert list(bucket.refs()) == []
+
+
+def test_a_retention_pass_the_bucket_cannot_follow_changes_nothing_and_the_next_one_does_it(
+    store: Store, settings: Settings, s3_server: S3Server
+) -> None:
+    live = on_s3(settings, s3_server.url, s3_server.new_bucket())
+    down = on_s3(settings, f"http://127.0.0.1:{free_port()}", "nowhere")
+    message_id = accept_for_retention(store, "erin@example.com", 8, "a question", PDF)
+    drain(live)
+    now = utcnow()
+    engine = engine_for(settings.database.url or "")
+    try:
+        with engine.begin() as connection:
+            connection.execute(update(AttachmentRow).values(stored_at=now - timedelta(days=400)))
+        with pytest.raises(AttachmentStoreUnavailable):
+            run_retention(down, store, now, engine=engine)
+        with engine.connect() as connection:  # rolled back: the row still points at the content, which is still there
+            ref = connection.scalar(select(AttachmentRow.ref).where(AttachmentRow.message_id == message_id))
+        assert ref is not None and open_attachment_store(live).exists(ref)
+        assert run_retention(live, store, now, engine=engine).counts()["attachments"] == 1
+        assert list(open_attachment_store(live).refs()) == []
+    finally:
+        engine.dispose()
