@@ -248,8 +248,8 @@ def test_one_job_at_a_time_sends_a_reply_and_a_sent_reply_is_not_sent_again(
 def test_a_survey_job_run_twice_queues_one_survey(store: Store, settings: Settings) -> None:
     """Every job is retried by RQ now, the survey job too: a second run must not send a second survey."""
     from workers import context
-    from workers.agent import send_survey
     from workers.jobs import process_message
+    from workers.survey import send_survey
 
     context.install(context.context_for(settings, store))
     accepted = store.accept(email_from("alice@example.com", "survey@example.com"), b"raw")
