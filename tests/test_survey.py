@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import smtplib
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import Engine, select
@@ -143,10 +143,14 @@ def test_the_survey_is_in_the_customers_language_and_goes_once_per_case(
     assert len(surveys_sent(smtp_sink)) == 1
 
 
-def rated(store: Store, settings: Settings, message_id: str, text: str, provider_id: str, **fields: object) -> str:
+def rated(
+    store: Store, settings: Settings, message_id: str, text: str, provider_id: str, *,
+    sender: str = "alice@example.com", received_at: datetime | None = None,
+) -> str:  # fmt: skip
     """The customer answers the survey of `message_id`'s case with `text`; returns the new message's id."""
     survey_id = survey_message_id(store, message_id)
-    accepted = store.accept(email(provider_id, text, in_reply_to=survey_id, **fields), b"raw")
+    envelope = email(provider_id, text, sender=sender, in_reply_to=survey_id, received_at=received_at or utcnow())
+    accepted = store.accept(envelope, b"raw")
     drain(settings, include_scheduled=True)
     return accepted.message_id
 
