@@ -177,6 +177,22 @@ def test_a_low_score_with_a_comment_flags_the_case_for_a_supervisor(
         assert connection.scalar(select(Conversation.flags).where(Conversation.id == conversation)) == ["low_score"]
     assert len(smtp_sink.messages) == sent
 
+    # What a supervisor reads: `helpline flagged`, then --clear once seen to.
+    from typer.testing import CliRunner
+
+    from helpline.cli import app
+    from tests.conftest import ROOT
+
+    runner, shipped = CliRunner(), ["--settings", str(ROOT / "settings.toml")]
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("HELPLINE_REDIS__URL", str(settings.redis.url))
+        listed = runner.invoke(app, ["flagged", *shipped])
+        assert listed.exit_code == 0 and "low_score    HL-" in listed.output and conversation in listed.output
+        assert runner.invoke(app, ["flagged", "--clear", conversation, *shipped]).exit_code == 2  # which flag?
+        cleared = runner.invoke(app, ["flagged", "--clear", conversation, "--kind", "low_score", *shipped])
+        assert cleared.exit_code == 0 and flagged(store) == []
+        assert runner.invoke(app, ["flagged", *shipped]).output.strip() == "no flagged cases"
+
 
 def test_a_low_score_without_a_comment_is_recorded_but_not_flagged(
     store: Store, settings: Settings, record: Engine, surveyed: tuple[str, str]
