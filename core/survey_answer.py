@@ -64,20 +64,41 @@ _ZH_FOLLOWERS = ("谢谢", "感谢", "多谢", "谢啦", "服务", "但是", "�
 _SCALE = re.compile(r"^\s*(?:/\s*5|out of 5|of 5)\b", re.IGNORECASE)
 _UNIT = re.compile(r"^\s*(?:颗星|分|星|stars?\b|points?\b|pts\b)", re.IGNORECASE)
 _NEXT_ITEM = re.compile(r"^\s*2\s*[.)、]", re.MULTILINE)
+# What a rating can start with: a message starting with anything else is decided without reading further.
+_FIRST = frozenset("12345" + "".join(_ZH_NUMERALS) + _FILLED_STARS + "".join(_EMOJI))
+_FIRST |= {word[0] for word in (*_EN_WORDS, *_ZH_WORDS)}
+_HEAD = 256  # enough of a message to tell a rating: a prefix, the rating, a unit and the word after it
+# The words by their first character, so a message is compared with a handful of them, not all.
+_EN_BY_FIRST: dict[str, list[tuple[str, int]]] = {}
+_ZH_BY_FIRST: dict[str, list[tuple[str, int]]] = {}
+for _words, _index in ((_EN_WORDS, _EN_BY_FIRST), (_ZH_WORDS, _ZH_BY_FIRST)):
+    for _word, _score in _words.items():  # in the tables' order: longest first within a language
+        _index.setdefault(_word[0], []).append((_word, _score))
 
 
 def parse_rating(text: str) -> Rating | None:
     """The rating a message opens with, and the comment after it; None when it does not read as a rating."""
-    cleaned = _MODIFIERS.sub("", unicodedata.normalize("NFKC", text)).strip()
-    cleaned = _PREFIX.sub("", cleaned, count=1) if _PREFIX.match(cleaned) and len(cleaned) > 1 else cleaned
-    if not cleaned:
+    # Whether it is one shows in its first characters: the whole text is read (for the comment, and for a numbered
+    # list further down) only when they say yes, so a long message costs no more than a short one.
+    if _read(_clean(text[:_HEAD])) is None:
+        return None
+    found = _read(_clean(text))
+    return Rating(found[0], _comment(found[1])) if found is not None else None
+
+
+def _read(cleaned: str) -> tuple[int, str] | None:
+    if not cleaned or cleaned[0].lower() not in _FIRST:
         return None
     for read in (_stars, _emoji, _digit, _zh_numeral, _zh_word, _en_word):
         found = read(cleaned)
         if found is not None:
-            score, rest = found
-            return Rating(score, _comment(rest))
+            return found
     return None
+
+
+def _clean(text: str) -> str:
+    cleaned = _MODIFIERS.sub("", unicodedata.normalize("NFKC", text)).strip()
+    return _PREFIX.sub("", cleaned, count=1) if _PREFIX.match(cleaned) and len(cleaned) > 1 else cleaned
 
 
 def _comment(rest: str) -> str | None:
@@ -135,7 +156,7 @@ def _zh_numeral(text: str) -> tuple[int, str] | None:
 
 
 def _zh_word(text: str) -> tuple[int, str] | None:
-    for word, score in _ZH_WORDS.items():
+    for word, score in _ZH_BY_FIRST.get(text[0], ()):
         if text.startswith(word):
             rest = text[len(word) :]
             return (score, rest) if _ends_rating(rest) else None
@@ -143,8 +164,8 @@ def _zh_word(text: str) -> tuple[int, str] | None:
 
 
 def _en_word(text: str) -> tuple[int, str] | None:
-    lowered = text.lower()
-    for word, score in _EN_WORDS.items():
+    lowered = text[:32].lower()  # the longest phrase is shorter
+    for word, score in _EN_BY_FIRST.get(lowered[:1], ()):
         if lowered.startswith(word) and not lowered[len(word) : len(word) + 1].isalnum():
             rest = text[len(word) :]
             return (score, rest) if _ends_rating(rest) else None

@@ -142,3 +142,11 @@ def test_every_score_has_a_way_to_say_it_in_every_form() -> None:
     for form in (["1", "2", "3", "4", "5"], ["terrible", "bad", "average", "good", "excellent"],
                  ["很不满意", "不满意", "一般", "满意", "非常满意"], ["😡", "🙁", "😐", "🙂", "😀"]):  # fmt: skip
         assert [parse_rating(text).score for text in form] == [1, 2, 3, 4, 5]  # type: ignore[union-attr]
+
+
+def test_a_long_message_is_read_whole_once_its_start_says_rating() -> None:
+    """The verdict comes from the first characters; the comment and a numbered list further down from the whole."""
+    comment = "the agent was slow " * 300
+    assert parse_rating(f"2, {comment}") == Rating(2, comment.strip())
+    assert parse_rating("1. my account is alice\n" + "x" * 600 + "\n2. the amount is 300") is None
+    assert parse_rating("I paid 5 dollars " * 5000) is None
