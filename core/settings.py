@@ -18,6 +18,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, NonNegativeInt, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from core.envelope import Channel
 from core.errors import SettingsError, SettingsProblem
 from core.routing_settings import RouterSettings, router_table_problems
 from core.settings_base import Section
@@ -197,6 +198,9 @@ class WebSettings(Section):
     port: int = Field(8080, ge=0, le=65535, description="web app port")
     public_url: str | None = Field(None, description="the URL providers call, e.g. https://support.example.com")
     trust_forwarded_headers: bool = Field(False, description="rebuild the public URL from X-Forwarded-Proto/Host")
+    survey_secret: SecretStr | None = Field(
+        None, description="signs the survey page's links (replies.survey_link_channels); environment only"
+    )
 
 
 class RepliesSettings(Section):
@@ -214,7 +218,14 @@ class RepliesSettings(Section):
         24, gt=0, description="SMS, WhatsApp, voice and chat: a message after this much quiet opens a new conversation"
     )
     survey_delay_seconds: int = Field(
-        3600, ge=0, description="satisfaction survey this long after an agent's answer; 0 sends none"
+        3600, ge=0, description="satisfaction survey this long after a case is resolved (once per case); 0 sends none"
+    )
+    survey_window_hours: float = Field(
+        72, ge=0, description="a rating (5, 满意, 👍) this long after the survey is the case's score; 0 reads none"
+    )
+    survey_link_channels: list[Channel] = Field(
+        default_factory=lambda: [Channel.VOICE],
+        description="channels whose survey carries a link to a web page (needs web.public_url and the survey secret)",
     )
 
 

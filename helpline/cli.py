@@ -13,6 +13,7 @@ import typer
 from core.settings import settings_origin
 from helpline.agent_cli import agent_app
 from helpline.contact_cli import contact_app
+from helpline.flagged_cli import flagged_command
 from helpline.logs import configure_logging, verbose
 from helpline.notice_cli import notice_app
 from helpline.options import SettingsOption, settings_or_exit
@@ -198,6 +199,7 @@ app.add_typer(notice_app, name="notice")
 app.add_typer(agent_app, name="agent")
 app.add_typer(contact_app, name="contact")
 app.command("queues")(queues_command)
+app.command("flagged")(flagged_command)
 app.command("retention")(retention)
 
 

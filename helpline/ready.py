@@ -7,8 +7,10 @@ where replies go, which channels are on and what turns the others on, and the co
 
 from __future__ import annotations
 
+import logging
 import shlex
 import smtplib
+import socket
 import sys
 import urllib.error
 import urllib.request
@@ -17,6 +19,8 @@ from pathlib import Path
 
 from core.settings import Settings, env_name
 from record.attachment_store import attachment_location
+
+log = logging.getLogger("helpline.run")
 
 PROBE_TIMEOUT = 1.0
 ALL_INTERFACES = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}
@@ -93,6 +97,7 @@ def ready_block(
         f"  webhooks     {web_base}/ ({public})",
         f"  health       {web_base}/healthz (metrics: {web_base}/metrics)",
         f"  replies out  {relay}" + ("" if relay_answers else " (NOT answering: replies wait and retry)"),
+        *([] if relay_answers else [f"  WARNING      {relay_warning(settings)}"]),
         f"  store        {store}; {workers} worker{'s' if workers != 1 else ''}",
         f"  record       {record}",
         f"  attachments  {attachment_location(settings)}",
@@ -108,6 +113,33 @@ def ready_block(
         lines.append(f"  to see replies: {_sink_hint(outbound.host, outbound.port)}")
     lines.append("  Ctrl-C stops everything; --verbose (or [logging] libraries) shows every job and request.")
     return "\n".join(lines)
+
+
+def relay_warning(settings: Settings) -> str:
+    outbound, replies = settings.email.outbound, settings.replies
+    return (
+        f"the outbound relay {address(outbound.host, outbound.port)} cannot be reached: replies wait and retry, and "
+        f"fail for good after {replies.max_send_attempts} attempts"
+    )
+
+
+def relay_problem(host: str, port: int, timeout: float = PROBE_TIMEOUT) -> str | None:
+    """Why the outbound relay cannot be reached (a plain TCP connect, short-timed), or None when it can."""
+    try:
+        with socket.create_connection((ALL_INTERFACES.get(host, host), port), timeout=timeout):
+            return None
+    except OSError as exc:
+        return str(exc) or type(exc).__name__
+
+
+def warn_if_relay_unreachable(settings: Settings) -> bool:
+    """`helpline run`'s start-up check: a warning line when the relay is not there (never an error: it may come up
+    later, and replies wait for it). True when it was reachable."""
+    outbound = settings.email.outbound
+    problem = relay_problem(outbound.host, outbound.port)
+    if problem is not None:
+        log.warning("%s (%s)", relay_warning(settings), problem)
+    return problem is None
 
 
 def _sink_hint(host: str, port: int) -> str:

@@ -27,7 +27,7 @@ from core.redis_conn import redis_url
 from core.settings import Settings, settings_origin
 from helpline.embedded_redis import EmbeddedRedis
 from helpline.processes import PROCESSES
-from helpline.ready import address, http_ok, ready_block, smtp_answers, workers_registered
+from helpline.ready import address, http_ok, ready_block, smtp_answers, warn_if_relay_unreachable, workers_registered
 from helpline.record_setup import migrate_record, start_embedded
 from record.embedded import EmbeddedPostgres, cluster_dir, embedded_url
 from record.migrate import SCHEMA_BEHIND_EXIT
@@ -110,6 +110,7 @@ def run_all(settings: Settings, settings_file: Path | None) -> int:
         if isinstance(exc, RuntimeError):  # the embedded server's own, explained failures: no traceback
             raise SystemExit(f"error: {exc}") from None
         raise
+    warn_if_relay_unreachable(settings)
     children = children_for(settings, settings_file)
     ready = ReadyCheck(settings, redis.url if redis is not None else redis_url(settings), settings_file)
     stopping = False

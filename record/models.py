@@ -26,6 +26,7 @@ from sqlalchemy import (
     SmallInteger,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -97,6 +98,8 @@ class Conversation(Base):
     resolved_at: Mapped[datetime | None] = _time(nullable=True)
     # When retention emptied the resolved case of its content (record/retention.py); its counts and times stay.
     anonymised_at: Mapped[datetime | None] = _time(nullable=True)
+    # For a supervisor (core/case_flags.py): `low_score` (a low survey score with a comment), `send_failed`.
+    flags: Mapped[list[str]] = mapped_column(default=list, server_default=text("'{}'"))
     __table_args__ = (Index(None, "created_at"), Index(None, "resolved_at"))
 
 

@@ -1,4 +1,4 @@
-"""The agents' side: take the next item, answer it through the customer's channel, then the survey."""
+"""The agents' side: take the next item, answer it through the customer's channel, resolve it, then the survey."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from core.store import Store
 from tests.support.smtp_sink import SmtpSink
 from tests.support.work import drain
 from tests.test_pipeline import email
-from workers.agent import answer, take_next
+from workers.agent import answer, resolve, take_next
 from workers.context import context_for
 from workers.eta import takes
 
@@ -42,7 +42,11 @@ def test_agent_takes_the_most_urgent_item_answers_and_the_customer_is_surveyed(
     assert "blocked your card" in sent.get_content()
     assert store.get_reply(reply.id).state is ReplyState.SENT  # type: ignore[union-attr]
 
-    answer(ctx, urgent.message_id, "One more thing.", "mei")  # a second answer does not ask again
+    answer(ctx, urgent.message_id, "One more thing.", "mei")
+    drain(settings, include_scheduled=True)
+    surveyed = [m for m in smtp_sink.messages if "How did we do?" in str(m.message["Subject"])]
+    assert surveyed == []  # answers ask nothing: the survey waits for the case to be resolved
+    resolve(ctx, urgent.message_id, "mei")
     drain(settings, include_scheduled=True)
     surveys = [m for m in smtp_sink.messages if "How did we do?" in str(m.message["Subject"])]
     assert len(surveys) == 1

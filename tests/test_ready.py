@@ -94,6 +94,11 @@ def test_a_named_settings_file_and_a_silent_relay_are_spelled_out(monkeypatch: p
         settings(monkeypatch, HELPLINE_ATTACHMENTS__BACKEND="s3", HELPLINE_ATTACHMENTS__S3__BUCKET="desk-files")
     )
     assert "  attachments  s3://desk-files/attachments/ (AWS S3, us-east-1)" in bucket.splitlines()
+    assert (
+        "  WARNING      the outbound relay 127.0.0.1:2526 cannot be reached: replies wait and retry, and fail for good"
+        " after 5 attempts"
+    ) in text.splitlines()
+    assert "WARNING" not in block(settings(monkeypatch))
     privileged = block(settings(monkeypatch, HELPLINE_EMAIL__OUTBOUND__PORT="25"), relay_answers=False)
     assert "-m aiosmtpd -n -l 127.0.0.1:1025, then restart with HELPLINE_EMAIL__OUTBOUND__PORT=1025" in privileged
 
@@ -152,3 +157,29 @@ def test_run_names_what_is_still_not_answering_once_after_a_minute(
     (warning,) = [r.getMessage() for r in caplog.records]  # once, however often it polls
     assert warning.startswith("not ready after ") and warning.endswith("s, still waiting for: smtp, scheduler, SMTP")
     assert not check.reported and "Helpline is ready" not in capsys.readouterr().out
+
+
+def test_run_warns_at_start_up_when_the_outbound_relay_cannot_be_reached(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A TCP connect with a short timeout: a warning line, never an exception (the relay may come up later)."""
+    import socket
+
+    from helpline.ready import relay_problem, warn_if_relay_unreachable
+
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen(1)
+        port = listening.getsockname()[1]
+        assert relay_problem("127.0.0.1", port) is None
+        with caplog.at_level("WARNING", logger="helpline.run"):
+            assert warn_if_relay_unreachable(settings(monkeypatch, HELPLINE_EMAIL__OUTBOUND__PORT=str(port)))
+        assert caplog.records == []
+    closed = free_port()  # nothing listens there now
+    problem = relay_problem("127.0.0.1", closed)
+    assert problem is not None and "refused" in problem.lower()
+    with caplog.at_level("WARNING", logger="helpline.run"):
+        assert not warn_if_relay_unreachable(settings(monkeypatch, HELPLINE_EMAIL__OUTBOUND__PORT=str(closed)))
+    (line,) = caplog.records
+    assert line.levelname == "WARNING" and f"the outbound relay 127.0.0.1:{closed} cannot be reached" in line.message
+    assert relay_problem("no-such-host.invalid", 25, timeout=0.5) is not None  # a name that does not resolve

@@ -96,6 +96,7 @@ def test_an_email_address_no_relay_can_take_fails_for_good_at_once(
     assert reply.error is not None and reply.error.startswith("permanent:") and why in reply.error
     assert message.ack_status is not None and message.ack_status.startswith("failed:") and why in message.ack_status
     assert smtp_sink.messages == []
+    assert failed_jobs(store) == [send_job_id(reply.id, 1)]  # no retry can help, and the job says so: not "OK"
     assert_nothing_in_flight(store)
 
 
@@ -248,8 +249,8 @@ def test_one_job_at_a_time_sends_a_reply_and_a_sent_reply_is_not_sent_again(
 def test_a_survey_job_run_twice_queues_one_survey(store: Store, settings: Settings) -> None:
     """Every job is retried by RQ now, the survey job too: a second run must not send a second survey."""
     from workers import context
-    from workers.agent import send_survey
     from workers.jobs import process_message
+    from workers.survey import send_survey
 
     context.install(context.context_for(settings, store))
     accepted = store.accept(email_from("alice@example.com", "survey@example.com"), b"raw")
@@ -259,3 +260,40 @@ def test_a_survey_job_run_twice_queues_one_survey(store: Store, settings: Settin
     assert first == f"survey {survey_id} queued" and again == f"survey {survey_id} already queued"
     send_jobs = [job for name in QUEUE_ORDER for job in store.queue(name).job_ids if survey_id in job]
     assert send_jobs == [send_job_id(survey_id, 1)] and inflight.is_tracked(store, Kind.SEND, survey_id)
+
+
+def test_a_reply_failed_for_good_is_counted_logged_and_flags_its_case(
+    store: Store, settings: Settings, smtp_sink: SmtpSink, caplog: pytest.LogCaptureFixture
+) -> None:
+    """After its last retry: the reply's state in the record, a flag on the case (Redis and the record), the
+    Prometheus counter for its channel, a warning line, and a failed job."""
+    from sqlalchemy import select
+
+    from core.case_flags import Flag, flagged
+    from record.engine import engine_for
+    from record.models import Conversation
+    from record.models import Reply as ReplyRow
+    from web.metrics import exposition
+
+    assert b"helpline_send_failures_total{" not in exposition(store)  # nothing failed: no sample yet
+    smtp_sink.refuse("451 4.3.0 try again later")
+    accepted = store.accept(email_from("alice@example.com", "visible@example.com"), b"raw")
+    with caplog.at_level("WARNING", logger="helpline.send"):
+        drain(quick_retries(settings, attempts=2))
+    message, reply = acknowledged(store, accepted.message_id)
+    case = message.conversation_id
+    assert reply.state is ReplyState.FAILED and case is not None
+    assert failed_jobs(store) == [send_job_id(reply.id, 2)]
+    assert b'helpline_send_failures_total{channel="email"} 1.0' in exposition(store)
+    (line,) = [r for r in caplog.records if r.name == "helpline.send" and r.levelname == "WARNING"]
+    assert reply.id in line.getMessage() and case in line.getMessage() and "451" in line.getMessage()
+    assert [(f.conversation_id, f.kind) for f in flagged(store)] == [(case, Flag.SEND_FAILED)]
+    assert settings.database.url is not None
+    engine = engine_for(settings.database.url)
+    try:
+        with engine.connect() as connection:
+            assert connection.scalar(select(ReplyRow.state).where(ReplyRow.id == reply.id)) == "failed"
+            assert connection.scalar(select(Conversation.flags).where(Conversation.id == case)) == ["send_failed"]
+    finally:
+        engine.dispose()
+    assert_nothing_in_flight(store)

@@ -1,4 +1,4 @@
-"""The ASGI app (Starlette): provider webhooks, health and metrics.
+"""The ASGI app (Starlette): provider webhooks, health and metrics, the survey's web page.
 
 Starlette because it is small, typed, async and ships a real test client; a webhook endpoint needs no ORM, no
 templating and no dependency injection. Each channel contributes its routes from its own module (`ROUTE_MODULES`).
@@ -29,7 +29,7 @@ log = logging.getLogger("helpline.web")
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 # Each module exposes `routes(settings: Settings, store: Store) -> list[BaseRoute]`.
-ROUTE_MODULES: tuple[str, ...] = ("web.telegram_routes", "web.twilio_routes")
+ROUTE_MODULES: tuple[str, ...] = ("web.telegram_routes", "web.twilio_routes", "web.survey_routes")
 
 
 def create_app(settings: Settings, store: Store) -> Starlette:

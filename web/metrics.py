@@ -12,13 +12,14 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from rq import Queue
 
 from core.inbox import Inbox
 from core.queues import QUEUE_ORDER
 from core.record_queue import record_lag
+from core.send_failures import send_failure_counts
 from core.store import Store
 
 
@@ -58,7 +59,14 @@ class StoreCollector(Collector):
             "helpline_record_updates_waiting", "Record-update jobs waiting (queued or paused for the record)"
         )
         updates.add_metric([], lag.updates_waiting)
-        yield from (depth, age, jobs, dead, stored, unrecorded, oldest_unrecorded, updates)
+        failures = CounterMetricFamily(
+            "helpline_send_failures",
+            "Replies that failed for good (after their last retry, or refused)",
+            labels=["channel"],
+        )
+        for channel, count in sorted(send_failure_counts(self.store).items()):
+            failures.add_metric([channel], count)
+        yield from (depth, age, jobs, dead, stored, unrecorded, oldest_unrecorded, updates, failures)
 
 
 def exposition(store: Store) -> bytes:

@@ -3,7 +3,7 @@
 An answer is a `Reply` with purpose `answer`, sent by the same `send_reply` job as acknowledgements, through the
 channel the customer wrote from, so every channel's rules (threading, opt-outs, WhatsApp's window, retries) apply
 to it unchanged. It is not an automatic message: no `Auto-Submitted` header and no auto-reply cap. The survey is
-automatic and goes once per conversation, `replies.survey_delay_seconds` after the first answer.
+automatic and goes once per case, `replies.survey_delay_seconds` after it is resolved (workers/survey.py).
 
 An item's life (core/inbox.py): `take_next` makes it open, `resolve` closes it. Its first response (router/sla.py)
 is the first answer an agent sends, not the take: an item taken but not answered is still waiting for its first
@@ -14,22 +14,19 @@ they took against the SLA target.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from core.ids import new_id
 from core.inbox import Inbox, Place
 from core.language import reply_language
 from core.record_queue import queue_sla_event
 from core.records import Reply, StoredMessage
-from core.store import JOB_RETRY
 from router.sla import SlaKind, SlaPolicy
-from templates import render
 from workers.acknowledge import reference_for
-from workers.context import Context, current
+from workers.context import Context
 from workers.eta import record_take
 from workers.jobs import queue_reply
-
-SURVEY_JOB = "workers.agent.send_survey"
+from workers.survey import schedule_survey
 
 
 @dataclass(frozen=True)
@@ -55,7 +52,7 @@ def take_next(ctx: Context, queue: str, agent: str) -> Assignment | None:
 
 
 def answer(ctx: Context, message_id: str, text: str, agent: str) -> Reply:
-    """Queue an agent's answer to a stored message, and the conversation's survey after it."""
+    """Queue an agent's answer to a stored message."""
     message = ctx.store.get_message(message_id)
     if message is None:
         raise LookupError(f"no message {message_id}")
@@ -68,13 +65,8 @@ def answer(ctx: Context, message_id: str, text: str, agent: str) -> Reply:
         id=new_id("r"), message_id=message.id, channel=envelope.channel, to=envelope.sender.address,
         purpose="answer", language=language, subject=subject, text=text.strip(), extras={"agent": agent},
     )  # fmt: skip
-    queue = queue_reply(ctx, reply, message.decision.priority)
+    queue_reply(ctx, reply, message.decision.priority)
     _record_first_response(ctx, message, agent)
-    delay = ctx.settings.replies.survey_delay_seconds
-    # One survey per conversation: the first answer claims it (SET NX), later answers do not ask again.
-    claimed = ctx.store.redis.set(ctx.store.key("survey", message.conversation_id), reply.id, nx=True)
-    if delay > 0 and claimed:
-        queue.enqueue_in(timedelta(seconds=delay), SURVEY_JOB, message.id, retry=JOB_RETRY)
     return reply
 
 
@@ -138,28 +130,5 @@ def resolve(ctx: Context, message_id: str, agent: str) -> Resolution:
     ctx.store.update_message(
         message_id, lambda m: m.notes.append(f"{now:%Y-%m-%d %H:%M} resolved by {agent}{how} {took}")
     )
+    schedule_survey(ctx, message)
     return Resolution(message_id, done.queue, done.was, now, took)
-
-
-def send_survey(message_id: str) -> str:
-    """RQ job: render and queue the satisfaction survey for the conversation of `message_id`."""
-    ctx = current()
-    message = ctx.store.get_message(message_id)
-    if message is None or message.decision is None:
-        return "message gone"
-    if message.envelope.no_auto_reply_reason:
-        return f"not surveyed: {message.envelope.no_auto_reply_reason}"
-    survey_id = f"r-survey-{message.id}"  # one per message: a retried job finds it instead of making a second
-    if ctx.store.get_reply(survey_id) is not None:  # saved in the MULTI that queued its send: nothing more to do
-        return f"survey {survey_id} already queued"
-    envelope = message.envelope
-    language = reply_language(envelope.language, ctx.settings.replies.default_language)
-    rendered = render("survey", envelope.channel.value, language,
-                      {"reference": reference_for(message), "name": envelope.sender.name or "",
-                       "subject": envelope.subject, "signature": ctx.settings.email.outbound.sender_name})  # fmt: skip
-    reply = Reply(
-        id=survey_id, message_id=message.id, channel=envelope.channel, to=envelope.sender.address,
-        purpose="survey", language=language, subject=rendered.subject, text=rendered.text,
-    )  # fmt: skip
-    queue_reply(ctx, reply, message.decision.priority)
-    return f"survey {reply.id} queued"

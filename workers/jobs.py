@@ -27,6 +27,7 @@ from workers.context import Context, current
 from workers.pipeline import Drop, Work, run_pipeline
 from workers.record_step import record_dropped
 from workers.record_updates import RecordUnreachable, pause_process, record_reply, with_record
+from workers.send_failures import report_send_failure
 
 log = logging.getLogger("helpline.jobs")
 
@@ -155,8 +156,9 @@ def enqueue_send(
 def send_reply(reply_id: str) -> str:
     """Send one reply through its channel. Every way it can end is recorded on the reply and its message: sent;
     failed for good (the provider can never take it); or failed for now (a transient error, or anything a sender did
-    not foresee), tried again with backoff until `replies.max_send_attempts`, then failed for good, and the job with
-    it. Only one job at a time may send a given reply (a lease held for at most a job's timeout)."""
+    not foresee), tried again with backoff until `replies.max_send_attempts`, then failed for good. Failed for good
+    is counted, logged, flagged on the case (workers/send_failures.py), and the job ends failed with it. Only one
+    job at a time may send a given reply (a lease held for at most a job's timeout)."""
     ctx = current()
     lease = ctx.store.redis.lock(
         ctx.store.key("sendlease", reply_id), timeout=ctx.settings.workers.job_timeout_seconds, blocking=False
@@ -181,7 +183,8 @@ def send_reply(reply_id: str) -> str:
 def _attempt(ctx: Context, reply: Reply) -> str:
     original = ctx.store.get_message(reply.message_id)
     if original is None:
-        return _finish_failed(ctx, reply, None, f"permanent: message {reply.message_id} is not in the store")
+        _finish_failed(ctx, reply, None, f"permanent: message {reply.message_id} is not in the store")
+        fail_for_good(SendGaveUp(reply.error or ""))
     limit = ctx.settings.replies.max_send_attempts
     if reply.attempts >= limit:  # the last attempts never finished: their workers died mid-send
         _finish_failed(ctx, reply, original, f"gave up after {reply.attempts} attempts that never finished")
@@ -191,7 +194,8 @@ def _attempt(ctx: Context, reply: Reply) -> str:
     try:
         reply.provider_id = sender_for(reply.channel, ctx.settings, ctx.store).send(reply, original.envelope)
     except PermanentSendError as exc:
-        return _finish_failed(ctx, reply, original, f"permanent: {exc}")
+        _finish_failed(ctx, reply, original, f"permanent: {exc}")
+        fail_for_good(SendGaveUp(reply.error or ""))  # no retry can help: the job ends failed at once
     except Exception as exc:  # TransientSendError, or what no sender foresaw: retried, then final
         if not isinstance(exc, TransientSendError):
             log.exception("sending %s raised %s; treated as transient", reply.id, type(exc).__name__)
@@ -239,12 +243,12 @@ def _retry_or_fail(ctx: Context, reply: Reply, original: StoredMessage, exc: Exc
     return reply.error
 
 
-def _finish_failed(ctx: Context, reply: Reply, original: StoredMessage | None, error: str) -> str:
+def _finish_failed(ctx: Context, reply: Reply, original: StoredMessage | None, error: str) -> None:
     reply.state, reply.error = ReplyState.FAILED, error
     ctx.store.save_reply(reply)
     record_final(ctx.store, reply, original)
     record_reply(reply)
-    return error
+    report_send_failure(ctx, reply, original)
 
 
 def record_final(store: Store, reply: Reply, original: StoredMessage | None = None) -> None:
@@ -263,7 +267,8 @@ def record_final(store: Store, reply: Reply, original: StoredMessage | None = No
 
 
 class SendGaveUp(Exception):
-    """Raised out of the last attempt's job, so that RQ records the job as failed too (without retrying it)."""
+    """Raised out of the job that made a reply failed for good (its last attempt, or a permanent failure), so that
+    RQ records the job as failed too (without retrying it)."""
 
 
 def fail_for_good(exc: Exception) -> NoReturn:

@@ -20,6 +20,7 @@ from router.details import find_details
 from workers.context import Context
 from workers.ordering import wait_for_earlier
 from workers.record_step import Routed, record_routed
+from workers.survey_step import survey_answer
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,13 @@ def keep_arrival_order(work: Work, ctx: Context) -> Work | Drop:
     if waiting:
         work.notes.append(f"threaded ahead of {waiting} earlier message(s) from its sender that were still waiting")
     return work
+
+
+def take_survey_answer(work: Work, ctx: Context) -> Work | Drop:
+    """A rating answering a case's satisfaction survey is recorded as its score and goes no further: not threaded
+    (so it reopens nothing), not filed, not acknowledged (workers/survey_step.py)."""
+    reason = survey_answer(work.envelope, work.message.id, work.contact_id, ctx)
+    return work if reason is None else Drop(reason)
 
 
 def thread(work: Work, ctx: Context) -> Work | Drop:
@@ -179,6 +187,7 @@ PIPELINE: tuple[Step, ...] = (
     drop_service_messages,
     resolve_contact,
     keep_arrival_order,
+    take_survey_answer,
     thread,
     route,
     find_transaction_details,
