@@ -257,9 +257,10 @@ def test_a_send_job_whose_retries_ran_out_is_recorded_as_failed(
     context.install(context.context_for(settings, store))
     envelope = mail("spent@example.com", "b@example.com")
     accepted = store.accept(envelope, b"raw")
-    process_message(accepted.message_id)  # routed; its acknowledgement's send job queued
+    smtp_sink.refuse("451 4.3.0 try again later")
+    process_message(accepted.message_id)  # routed; its acknowledgement's first attempt failed, a retry job queued
     reply_id = f"r-ack-{accepted.message_id}"
-    job = Job.fetch(send_job_id(reply_id, 1), connection=store.redis)
+    job = Job.fetch(send_job_id(reply_id, 2), connection=store.redis)
     for name in QUEUE_ORDER:
         store.queue(name).remove(job)
     with store.redis.pipeline() as pipe:  # as RQ records a job whose last retry failed
@@ -360,17 +361,17 @@ def test_a_retry_no_rq_scheduler_queued_is_queued_by_the_reconciler(
     from rq.registry import ScheduledJobRegistry
 
     from workers import context
-    from workers.jobs import process_message, send_job_id, send_reply
+    from workers.jobs import process_message, send_job_id
 
     context.install(context.context_for(settings, store))
     accepted = store.accept(mail("later@example.com", "d@example.com"), b"raw")
-    process_message(accepted.message_id)
     queues = [store.queue(name) for name in QUEUE_ORDER]
     for queue in queues:
-        queue.empty()  # type: ignore[no-untyped-call]  # the jobs just run by hand
+        queue.empty()  # type: ignore[no-untyped-call]  # the job is run by hand
     reply_id = f"r-ack-{accepted.message_id}"
     smtp_sink.refuse("451 4.3.0 try again later")
-    assert send_reply(reply_id).startswith("attempt 1 failed")  # attempt 2 scheduled in 10 s
+    # The pipeline job sends the acknowledgement itself: attempt 1 fails, attempt 2 is scheduled in 10 s.
+    assert "; acknowledgement attempt 1 failed" in process_message(accepted.message_id)
     smtp_sink.refuse(None)
     window, first_retry = settings.workers.abandoned_after_seconds, settings.replies.retry_backoff_seconds[0]
     assert not reconcile(settings, store, time.time() + window)  # not due yet
