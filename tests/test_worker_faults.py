@@ -267,7 +267,8 @@ def test_a_send_job_whose_retries_ran_out_is_recorded_as_failed(
         job.set_status(JobStatus.FAILED, pipeline=pipe)
         Result.create_failure(job, 500, "Traceback ...\nConnectionError: Connection refused", pipeline=pipe)
         pipe.execute()
-    report = reconcile(settings, store, time.time() + settings.workers.abandoned_after_seconds + 1)
+    due = settings.replies.retry_backoff_seconds[0]  # the retry's entry counts from when it is due
+    report = reconcile(settings, store, time.time() + due + settings.workers.abandoned_after_seconds + 1)
     assert len(report.failed) == 1 and "Connection refused" in report.failed[0]
     reply = store.get_reply(reply_id)
     message = store.get_message(accepted.message_id)
