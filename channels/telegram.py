@@ -61,7 +61,12 @@ def run_with_bot(settings: TelegramSettings, action: Callable[[Bot], Awaitable[T
     async def main() -> T:
         return await action(await _bot_for(settings))
 
-    return asyncio.run_coroutine_threadsafe(main(), _shared_loop()).result()
+    future = asyncio.run_coroutine_threadsafe(main(), _shared_loop())
+    try:
+        return future.result()
+    except BaseException:  # e.g. the job's timeout, raised in this thread: the call must not go on without it
+        future.cancel()
+        raise
 
 
 # The process's Telegram loop and its Bots; `_pid` tells a forked child (which has the objects but not the thread)
