@@ -31,6 +31,7 @@ ROWS: dict[str, Match] = {
     "  record step": lambda f, n: n == "record_routed",
     "  thread": lambda f, n: n == "thread" and f.endswith("pipeline.py"),
     "  plan_acknowledgement": lambda f, n: n == "plan_acknowledgement",
+    "  the acknowledgement sent in the job (_send_now)": lambda f, n: n == "_send_now",
     "send_reply": lambda f, n: n == "send_reply",
     "  relay (_deliver)": lambda f, n: n == "_deliver",
     "RQ dequeue": lambda f, n: n == "dequeue_job_and_maintain_ttl",

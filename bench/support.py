@@ -134,8 +134,23 @@ _PNG = bytes.fromhex(
 def sample_emails(count: int, *, tag: str = "bench") -> list[bytes]:
     """`count` realistic support mails of about 2 KB, cycling through: English; Chinese in GB2312 (as Foxmail
     writes it); Chinese in UTF-8 with an HTML alternative; English with a small screenshot attached.
-    Each has its own sender and Message-ID, so none is a duplicate and each contact is under the auto-reply cap."""
+    Each has its own sender, Message-ID and wording (a customer's own words in its subject and first line), so none
+    is a duplicate, each contact is under the auto-reply cap, and none meets the repeated-text cap
+    (workers/reply_caps.py folds digits, so a number alone would not make two texts differ)."""
     return [_sample_email(i, tag) for i in range(count)]
+
+
+_WORDS = (
+    "amber", "birch", "cedar", "delta", "ember", "fjord", "grove", "harbor", "iris", "juniper", "kestrel", "lagoon",
+    "maple", "nectar", "orchid", "pebble", "quartz", "raven", "sierra", "tundra", "umber", "violet", "willow",
+    "xenon", "yarrow", "zephyr",
+)  # fmt: skip
+
+
+def _words_for(i: int) -> str:
+    """Three words that differ for every `i` below 26**3, in letters: the customer's own wording."""
+    n = len(_WORDS)
+    return f"{_WORDS[i % n]} {_WORDS[i // n % n]} {_WORDS[i // n // n % n]}"
 
 
 def _sample_email(i: int, tag: str) -> bytes:
@@ -146,21 +161,24 @@ def _sample_email(i: int, tag: str) -> bytes:
 
     kind = i % 4
     sender = f"customer{i}@example.com"
+    words = _words_for(i)  # in the subject and the first line: no two mails share a text
     message: MIMEText | EmailMessage
     if kind == 1:
-        message = MIMEText(_ZH_BODY + _ZH_QUOTE * 3, "plain", "gb2312")  # base64, as Chinese mailers send it
-        message["Subject"] = _gb2312_word(f"充值失败，钱被扣了两次 #{i}")
+        body = f"（{words}）" + _ZH_BODY + _ZH_QUOTE * 3
+        message = MIMEText(body, "plain", "gb2312")  # base64, as Chinese mailers send it
+        message["Subject"] = _gb2312_word(f"充值失败，钱被扣了两次 {words} #{i}")
         message["From"] = f"{_gb2312_word('王小明')} <{sender}>"
         message["X-Mailer"] = "Foxmail 7.2.25.228[cn]"
     else:
         message = EmailMessage()
         message["From"] = f"Alice Tan <{sender}>"
-        message["Subject"] = f"Top-up failed and I was charged twice #{i}" if kind != 2 else f"充值失败 #{i}"
+        message["Subject"] = f"Top-up failed ({words}) #{i}" if kind != 2 else f"充值失败 {words} #{i}"
         if kind == 2:
-            message.set_content(_ZH_BODY + _ZH_QUOTE * 2)
-            message.add_alternative(f"<html><body><p>{_ZH_BODY.replace(chr(10), '<br>')}</p></body></html>", "html")
+            body = f"（{words}）" + _ZH_BODY
+            message.set_content(body + _ZH_QUOTE * 2)
+            message.add_alternative(f"<html><body><p>{body.replace(chr(10), '<br>')}</p></body></html>", "html")
         else:
-            message.set_content(_EN_BODY + _EN_QUOTE * 3)
+            message.set_content(f"Ref words: {words}.\n" + _EN_BODY + _EN_QUOTE * 3)
         if kind == 3:
             message.add_attachment(_PNG * 8, maintype="image", subtype="png", filename="screenshot.png")
     message["To"] = SUPPORT_ADDRESS

@@ -1,10 +1,11 @@
 """Telegram out: the Sender, plus the few other Bot API calls Helpline makes (welcome keyboards, callback answers,
 setWebhook, lazy file fetches), all through python-telegram-bot's `telegram.Bot`.
 
-The Bot is async and RQ jobs are sync, so each sync call runs in a fresh event loop with a fresh Bot
-(`run_with_bot`): httpx connection pools belong to the loop that opened them, and a Bot kept across `asyncio.run`
-calls fails on the second with "Event loop is closed". The extra getMe that `async with Bot` makes per call is the
-price of that; it also checks the token.
+The Bot is async and RQ jobs are sync. A Bot and its httpx connection pool belong to the event loop that opened
+them (kept across `asyncio.run` calls, a Bot fails on the second with "Event loop is closed"), so each process keeps
+one event loop of its own in a daemon thread and one initialised Bot per token and API address on it
+(`run_with_bot`): sync callers hand it coroutines. A new loop and Bot per send cost about 120 ms (a getMe and a new
+connection each time); the getMe that checks the token is now made once, when the Bot is first used.
 
 Errors (https://core.telegram.org/bots/api#making-requests): 403 `Forbidden` means the user blocked the bot, which
 is permanent and recorded on the contact (`telegram_blocked`); 429 `RetryAfter` carries the wait Telegram asks for;
@@ -14,7 +15,8 @@ is permanent and recorded on the contact (`telegram_blocked`); 429 `RetryAfter` 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
+import os
+import threading
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
@@ -54,19 +56,50 @@ def make_bot(settings: TelegramSettings) -> Bot:
 
 
 def run_with_bot(settings: TelegramSettings, action: Callable[[Bot], Awaitable[T]]) -> T:
-    """Run `action(bot)` to completion from sync code, in a private event loop (see the module docstring)."""
+    """Run `action(bot)` to completion from sync code, on the process's Telegram loop (see the module docstring)."""
 
     async def main() -> T:
-        async with make_bot(settings) as bot:
-            return await action(bot)
+        return await action(await _bot_for(settings))
 
+    future = asyncio.run_coroutine_threadsafe(main(), _shared_loop())
     try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(main())
-    # Called from inside a running loop (an async caller): asyncio.run would refuse, so use a thread of our own.
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, main()).result()
+        return future.result()
+    except BaseException:  # e.g. the job's timeout, raised in this thread: the call must not go on without it
+        future.cancel()
+        raise
+
+
+# The process's Telegram loop and its Bots; `_pid` tells a forked child (which has the objects but not the thread)
+# to start its own.
+_lock = threading.Lock()
+_loop: asyncio.AbstractEventLoop | None = None
+_pid = 0
+_bots: dict[tuple[str, str], Bot] = {}
+_MAX_BOTS = 8  # one per token and API address; more only in tests, which point at a new fake each time
+
+
+def _shared_loop() -> asyncio.AbstractEventLoop:
+    global _loop, _pid
+    with _lock:
+        if _loop is None or _pid != os.getpid() or _loop.is_closed():
+            _loop, _pid = asyncio.new_event_loop(), os.getpid()
+            _bots.clear()  # they belong to the old loop
+            threading.Thread(target=_loop.run_forever, name="telegram-loop", daemon=True).start()
+        return _loop
+
+
+async def _bot_for(settings: TelegramSettings) -> Bot:
+    """The initialised Bot for these settings (only ever called on the process's Telegram loop, so unlocked)."""
+    token = settings.token.get_secret_value() if settings.token is not None else ""
+    key = (token, settings.api_base_url)
+    bot = _bots.get(key)
+    if bot is None:
+        bot = make_bot(settings)
+        await bot.initialize()  # getMe: checks the token; not kept when it fails, so the next call checks again
+        if len(_bots) >= _MAX_BOTS:
+            await _bots.pop(next(iter(_bots))).shutdown()
+        _bots[key] = bot
+    return bot
 
 
 def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:

@@ -23,6 +23,7 @@ import codecs
 import json
 import re
 from collections.abc import Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from email import message_from_bytes
 from email.header import Header, decode_header, make_header
@@ -258,6 +259,26 @@ def _mask_form(raw: bytes, kinds: list[str]) -> bytes:
     return urlencode(masked, encoding="utf-8", errors="surrogateescape").encode() if kinds else raw
 
 
+# The email parser's compat32 reading of the mail it parsed last in this context (thread or task), offered to the
+# gate so that storing the mail right after parsing it does not parse it a second time (a quarter of accepting one).
+_parsed_mail: ContextVar[tuple[bytes, Message] | None] = ContextVar("parsed_mail", default=None)
+
+
+def offer_parsed_mail(raw: bytes, message: Message) -> None:
+    """`message` is `BytesParser(policy=compat32).parsebytes(raw)`, read for nothing else since: the next
+    `_mask_email` of this very `raw` object (in this context) may use it, once, instead of parsing `raw` again."""
+    _parsed_mail.set((raw, message))
+
+
+def _parsed(raw: bytes, start: int) -> Message:
+    offered = _parsed_mail.get()
+    if offered is not None:
+        _parsed_mail.set(None)  # once: the gate may rewrite the parts it masks
+        if offered[0] is raw and start == 0:
+            return offered[1]
+    return message_from_bytes(raw[start:], policy=compat32)
+
+
 def _mask_email(raw: bytes, kinds: list[str]) -> bytes:
     """Two passes. Part by part first, decoded: what only shows once a transfer encoding, a charset or an RFC 2047
     header is undone; a part with a secret is rewritten (as UTF-8 base64), and only then is the mail written back
@@ -266,7 +287,7 @@ def _mask_email(raw: bytes, kinds: list[str]) -> bytes:
     replay sees). In that order, the text pass cannot mistake a quoted-printable escape ("PASSWORD =3D x") for
     the secret and hide the real one from the decoding pass."""
     start = _header_start(raw)
-    message = message_from_bytes(raw[start:], policy=compat32)
+    message = _parsed(raw, start)
     found: list[str] = []
     for part in message.walk():
         _mask_headers(part, found)

@@ -239,8 +239,17 @@ class Store:
         with store_errors():
             return int(self.redis.delete(*keys)) if keys else 0
 
-    def update_message(self, message_id: str, change: Callable[[StoredMessage], None]) -> StoredMessage:
-        """Read-modify-write under WATCH, so two writers (a worker and a webhook) cannot lose each other's change."""
+    def update_message(
+        self,
+        message_id: str,
+        change: Callable[[StoredMessage], None],
+        *,
+        also: Callable[[Pipeline, StoredMessage], None] | None = None,
+    ) -> StoredMessage:
+        """Read-modify-write under WATCH, so two writers (a worker and a webhook) cannot lose each other's change.
+
+        `also(pipe, message)` adds writes of its own to the same MULTI (a reply, in-flight entries, a job): with
+        `appendfsync always` every MULTI waits for an fsync, so what belongs together is written together, once."""
         key = self.key("msg", message_id)
 
         def body(pipe: Pipeline) -> StoredMessage:
@@ -252,6 +261,8 @@ class Store:
             change(message)
             pipe.multi()
             message = self._put_message(pipe, message, before=before)
+            if also is not None:
+                also(pipe, message)
             pipe.execute()
             return message
 
@@ -435,12 +446,16 @@ class Store:
         info["participants"] = sorted(text(p) for p in participants)
         return info
 
-    def remember_outbound_id(self, message_id: str, conversation_id: str) -> None:
-        """Our own Message-ID: a reply to it threads into the conversation; the id itself coming back is a loop."""
-        with store_errors(), self.redis.pipeline() as pipe:
+    def remember_outbound_id(self, message_id: str, conversation_id: str, pipe: Pipeline | None = None) -> None:
+        """Our own Message-ID: a reply to it threads into the conversation; the id itself coming back is a loop.
+        With `pipe`, inside the caller's MULTI."""
+        if pipe is not None:
             pipe.sadd(self.key("outbound-ids"), message_id)
             pipe.set(self.key("threadref", message_id), conversation_id, nx=True)
-            pipe.execute()
+            return
+        with store_errors(), self.redis.pipeline() as own:
+            self.remember_outbound_id(message_id, conversation_id, own)
+            own.execute()
 
     def is_own_outbound_id(self, message_id: str) -> bool:
         with store_errors():
@@ -453,16 +468,26 @@ class Store:
         reply.updated_at = utcnow()
         pipe.set(self.key("reply", reply.id), reply.model_dump_json())
 
-    def save_reply(self, reply: Reply) -> None:
-        """Save a reply; a provider status that arrived before we knew the reply's provider id is applied now."""
+    def save_reply(self, reply: Reply, pipe: Pipeline | None = None) -> None:
+        """Save a reply; a provider status that arrived before we knew the reply's provider id is applied now.
+        With `pipe` the reply is written inside the caller's MULTI, and the early statuses are looked up after it
+        (`apply_early_statuses`) by the caller."""
         reply.updated_at = utcnow()
-        with store_errors(), self.redis.pipeline() as pipe:
+        if pipe is not None:
             pipe.set(self.key("reply", reply.id), reply.model_dump_json())
             if reply.provider_id:
                 pipe.set(self.key("replyref", reply.provider_id), reply.id)
-            pipe.execute()
+            return
+        with store_errors(), self.redis.pipeline() as own:
+            self.save_reply(reply, own)
+            own.execute()
+        self.apply_early_statuses(reply)
+
+    def apply_early_statuses(self, reply: Reply) -> None:
+        """Apply the provider statuses that arrived before the reply's provider id was saved (see `save_reply`)."""
         if reply.provider_id:
-            early = self.redis.lrange(self.key("earlystatus", reply.provider_id), 0, -1)
+            with store_errors():
+                early = self.redis.lrange(self.key("earlystatus", reply.provider_id), 0, -1)
             if early:
                 for entry in early:
                     state, _, error = text(entry).partition(" ")

@@ -214,3 +214,23 @@ def test_a_mail_too_broken_to_write_back_keeps_its_headers_and_masked_text(monke
     assert flat["Message-ID"] == "<enc-1@example.com>" and flat.get_content_type() == "text/plain"
     assert "我的密码是********" in flat.get_content() and "card **** **** **** 1111" in flat.get_content()
     assert PASSWORD not in decoded_texts(masked.data) and CODE not in decoded_texts(masked.data)
+
+
+def test_the_gate_reuses_the_parsers_reading_of_a_mail_and_masks_the_same() -> None:
+    """`parse_email` offers its compat32 reading of the mail to the gate (no second parse when the mail is stored
+    right after): masking it finds and rewrites exactly what a fresh parse would, and only that very mail uses it."""
+    from core import payload_masking
+    from ingest.email.parse import parse_email
+
+    raw = encoded_mail()
+    fresh = mask_payload(PayloadKind.EMAIL, raw)
+    parse_email(raw)
+    offered = payload_masking._parsed_mail.get()
+    assert offered is not None and offered[0] is raw
+    reused = mask_payload(PayloadKind.EMAIL, raw)
+    assert (reused.data, reused.kinds) == (fresh.data, fresh.kinds)
+    assert payload_masking._parsed_mail.get() is None  # taken once: the gate rewrote the parts it masked
+    parse_email(raw)
+    other = bytes(bytearray(raw))  # equal bytes, another object: parsed afresh, and the offer is dropped
+    assert other is not raw
+    assert mask_payload(PayloadKind.EMAIL, other).data == fresh.data and payload_masking._parsed_mail.get() is None

@@ -8,7 +8,7 @@ from core.envelope import Channel, Envelope, Party, Priority
 from core.inbox import Inbox
 from core.records import MessageState, ReplyState, StoredMessage
 from core.settings import Settings
-from core.store import Store, as_bytes, text
+from core.store import INBOUND_QUEUE, Store, as_bytes, text
 from tests.support.smtp_sink import SmtpSink
 from tests.support.work import drain
 from workers.pipeline import thread
@@ -320,33 +320,48 @@ def test_a_chat_id_is_no_account_but_a_phone_number_is(store: Store, settings: S
     assert "account" in asked[Channel.TELEGRAM] and "account" not in asked[Channel.SMS]
 
 
-def test_a_crash_between_recording_and_queueing_the_acknowledgement_does_not_lose_it(
+def test_a_crash_between_planning_and_sending_the_acknowledgement_does_not_lose_it(
     store: Store, settings: Settings, smtp_sink: SmtpSink, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The pipeline job sends the acknowledgement itself; killed right after planning it (the reply saved, with its
+    in-flight entry as `send-{reply id}` on its reply queue), the reply is sent once by a `send_reply` job the
+    reconciler queues, and neither RQ's retry of the pipeline job nor a late re-delivery sends it again."""
+    import time
+
+    from core import inflight
+    from core.inflight import Kind
+    from core.queues import QUEUE_ORDER
     from workers import context, jobs
+    from workers.reconcile import reconcile
 
     accepted = store.accept(email("gap@example.com", "my withdrawal is pending"), b"raw")
+    store.queue(INBOUND_QUEUE).empty()  # type: ignore[no-untyped-call]  # the job is run by hand
     context.install(context.context_for(settings, store))
-    real_enqueue = jobs.enqueue_send
+    real_send = jobs._send_leased
 
-    def redis_dies(*args: object, **kwargs: object) -> None:
-        raise RuntimeError("worker killed right before queueing the send job")
+    def worker_dies(*args: object, **kwargs: object) -> str:
+        raise RuntimeError("worker killed right before sending the acknowledgement")
 
-    monkeypatch.setattr(jobs, "enqueue_send", redis_dies)
+    monkeypatch.setattr(jobs, "_send_leased", worker_dies)
     with pytest.raises(RuntimeError):
         jobs.process_message(accepted.message_id)
+    reply_id = f"r-ack-{accepted.message_id}"
     assert store.get_message(accepted.message_id).ack_status == "queued"  # type: ignore[union-attr]
-    monkeypatch.setattr(jobs, "enqueue_send", real_enqueue)
-    jobs.process_message(accepted.message_id)  # RQ's retry
+    assert inflight.is_tracked(store, Kind.SEND, reply_id) and not inflight.is_tracked(store, Kind.PROCESS, reply_id)
+    monkeypatch.setattr(jobs, "_send_leased", real_send)
+    assert not jobs.process_message(accepted.message_id).count("acknowledgement")  # RQ's retry: the entry has it
+    assert [job for name in QUEUE_ORDER for job in store.queue(name).job_ids] == []
+    report = reconcile(settings, store, time.time() + settings.workers.abandoned_after_seconds + 1)
+    assert report.requeued == [f"send {reply_id}: its job is gone"]
     drain(settings)
     assert len(smtp_sink.wait_for(1)) == 1
     assert store.get_message(accepted.message_id).ack_status == "sent"  # type: ignore[union-attr]
     jobs.process_message(accepted.message_id)  # and a late re-delivery sends nothing more
     drain(settings)
-    assert len(smtp_sink.messages) == 1
+    assert len(smtp_sink.messages) == 1 and inflight.count(store, Kind.SEND) == 0
 
 
-def test_a_rerun_after_the_send_job_was_queued_does_not_queue_a_second_one(
+def test_a_rerun_after_the_acknowledgement_was_sent_sends_nothing_more(
     store: Store, settings: Settings, smtp_sink: SmtpSink
 ) -> None:
     from core.queues import QUEUE_ORDER
@@ -355,9 +370,9 @@ def test_a_rerun_after_the_send_job_was_queued_does_not_queue_a_second_one(
 
     context.install(context.context_for(settings, store))
     accepted = store.accept(email("twice@example.com", "my top-up failed"), b"raw")
-    process_message(accepted.message_id)
-    process_message(accepted.message_id)  # a re-delivered job, before any worker sent the reply
+    assert "; acknowledgement sent as " in process_message(accepted.message_id)  # one job: routed and sent
+    assert "acknowledgement" not in process_message(accepted.message_id)  # a re-delivered job
     queued = [job for name in QUEUE_ORDER for job in store.queue(name).job_ids if job.startswith("send-")]
-    assert len(queued) == 1
+    assert queued == []
     drain(settings)
     assert len(smtp_sink.wait_for(1)) == 1

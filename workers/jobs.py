@@ -6,10 +6,12 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import NoReturn
 
 from jinja2 import TemplateError
+from redis.client import Pipeline
 from redis.exceptions import LockError
 from rq import Queue, get_current_job
 
@@ -35,12 +37,18 @@ SEND_JOB = "workers.jobs.send_reply"
 
 
 def process_message(message_id: str) -> str:
-    """Run the pipeline on a stored message, then queue its acknowledgement.
+    """Run the pipeline on a stored message, then send its acknowledgement: one RQ job per message.
 
     Safe to run again after a crash at any point (RQ retries it, the reconciler queues it again when its worker
     died): every step is idempotent (the conversation a message joined is recorded with it, filing is ZADD NX, the
     acknowledgement has a fixed id per message), and a message routed before the crash still gets its
     acknowledgement planned. Its in-flight entry (core/inflight.py) is cleared only once all that is done.
+
+    The acknowledgement is sent by this job, not a second one (RQ's own bookkeeping per job costs as much as the
+    pipeline): it is saved with its own in-flight entry, under the id its send job would have (`send-{reply id}` on
+    its reply queue), in the MULTI that records the message as routed. A worker dying between that MULTI and the
+    send leaves the entry with no job behind it, which the reconciler queues as a `send_reply` job: the send is
+    recovered exactly once (the lease and the reply's state keep it to one), and its retries are jobs of their own.
     """
     ctx = current()
     message = ctx.store.get_message(message_id)
@@ -48,14 +56,19 @@ def process_message(message_id: str) -> str:
         inflight.clear(ctx.store, Kind.PROCESS, message_id)
         fail_for_good(LookupError(f"message {message_id} is not in the store"))
     try:
-        outcome = with_record(ctx.record, lambda: _process(ctx, message))
+        outcome, plan = with_record(ctx.record, lambda: _process(ctx, message))
     except RecordUnreachable:  # waits for the record without spending an RQ retry (workers/record_updates.py)
         return pause_process(ctx, message_id)
-    inflight.clear(ctx.store, Kind.PROCESS, message_id)
-    return outcome
+    if plan is None:
+        inflight.clear(ctx.store, Kind.PROCESS, message_id)
+        return outcome
+    # A plan written clears the message's in-flight entry in its MULTI (the message's work is done); the reply's own
+    # entry stands for the send from there on.
+    return outcome if plan.send is None else f"{outcome}; acknowledgement {_send_now(ctx, plan.send)}"
 
 
-def _process(ctx: Context, message: StoredMessage) -> str:
+def _process(ctx: Context, message: StoredMessage) -> tuple[str, AckPlan | None]:
+    """The pipeline and the acknowledgement's plan; returns the outcome and the plan when one was written."""
     message_id = message.id
     if message.state is MessageState.RECEIVED:
         outcome = run_pipeline(Work(message), ctx)
@@ -66,7 +79,7 @@ def _process(ctx: Context, message: StoredMessage) -> str:
 
             record_dropped(ctx.store.update_message(message_id, dropped), ctx)
             log.info("dropped %s: %s", message_id, outcome.reason)
-            return f"dropped: {outcome.reason}"
+            return f"dropped: {outcome.reason}", None
 
         def routed(m: StoredMessage) -> None:
             m.state = MessageState.ROUTED
@@ -74,42 +87,97 @@ def _process(ctx: Context, message: StoredMessage) -> str:
             m.envelope.extras.update(outcome.envelope.extras)
             m.notes += outcome.notes
 
-        message = ctx.store.update_message(message_id, routed)
+        # The acknowledgement is planned on the routed message before it is written, so that the message, its
+        # acknowledgement's state, the reply and the reply's in-flight entry are one write (one fsync), not four.
+        planned = message.model_copy(deep=True)
+        routed(planned)
+        plan = plan_acknowledgement(planned)
+
+        def routed_and_planned(m: StoredMessage) -> None:
+            routed(m)
+            plan.change(m)
+
+        message = ctx.store.update_message(message_id, routed_and_planned, also=plan.writes)
+        return _routed_outcome(message), plan
     if message.state is MessageState.DROPPED:
         record_dropped(message, ctx)  # a re-run after a crash between the two writes; recording twice is a no-op
     if message.state is not MessageState.ROUTED:
-        return f"already {message.state.value}"
-    if message.ack_status in (None, "queued"):  # "queued" too: a crash may have come before the job was queued
-        plan_acknowledgement(message)
+        return f"already {message.state.value}", None
+    if message.ack_status not in (None, "queued"):  # "queued" too: a crash may have come before the send was planned
+        return _routed_outcome(message), None
+    plan = plan_acknowledgement(message)
+    if plan.status is None and plan.new_reply is None and plan.send is None:
+        return _routed_outcome(message), None
+    ctx.store.update_message(message_id, plan.change, also=plan.writes)
+    return _routed_outcome(message), plan
+
+
+def _routed_outcome(message: StoredMessage) -> str:
     assert message.decision is not None
     return f"routed to {message.decision.queue}/{message.decision.priority.value}"
 
 
-def plan_acknowledgement(message: StoredMessage) -> None:
+@dataclass
+class AckPlan:
+    """What becomes of a routed message's acknowledgement, written with the message in one MULTI (`writes`): its
+    `ack_status`, a new reply to save, and the reply to send now (its in-flight entry written with it)."""
+
+    message_id: str
+    priority: Priority
+    status: str | None = None
+    new_reply: Reply | None = None
+    send: str | None = None
+
+    def change(self, message: StoredMessage) -> None:
+        if self.status is not None:
+            message.ack_status = self.status
+
+    def writes(self, pipe: Pipeline, message: StoredMessage) -> None:
+        store = current().store
+        if self.new_reply is not None:
+            store.save_new_reply(self.new_reply, pipe)
+        if self.send is not None:
+            queue = reply_queue(self.priority, store)
+            inflight.track(pipe, store, Kind.SEND, self.send, queue.name, send_job_id(self.send, 1), time.time())
+        # Planned: the message's own work is done (a crash from here on is the reply's entry's to recover).
+        inflight.clear(store, Kind.PROCESS, self.message_id, pipe)
+
+
+def plan_acknowledgement(message: StoredMessage) -> AckPlan:
+    """Whether and what to acknowledge (a message routed, or found routed again on a re-run)."""
     ctx = current()
+    assert message.decision is not None
+    plan = AckPlan(message.id, message.decision.priority)
     reply = ctx.store.get_reply(acknowledge.acknowledgement_id(message))
     if reply is None:
         reason = acknowledge.skip_reason(message, ctx)
         if reason is None and not acknowledge.take_cap_slot(message, ctx):
             reason = "auto-reply cap for this contact reached"
         if reason is not None:
-            _record_send_outcome(ctx.store, message.id, f"suppressed: {reason}")
-            return
+            plan.status = f"suppressed: {reason}"
+            return plan
         try:
             reply = acknowledge.build_acknowledgement(message, ctx)
         except TemplateError as exc:  # a retry cannot fix a template: record it where operators look
             log.error("acknowledgement for %s not rendered: %s", message.id, exc)
-            _record_send_outcome(ctx.store, message.id, f"failed: template {exc}")
-            return
-        ctx.store.save_reply(reply)
+            plan.status = f"failed: template {exc}"
+            return plan
+        plan.new_reply = reply
     elif reply.state is not ReplyState.QUEUED:
-        return  # sent or failed already, and its outcome recorded: nothing to queue again
+        return plan  # sent or failed already, and its outcome recorded: nothing to send again
     elif inflight.is_tracked(ctx.store, Kind.SEND, reply.id):
-        return  # a re-run after the job was queued: a second job would let two workers send it twice
-    # Recorded before the job is queued: the job's own outcome must come after it.
-    _record_send_outcome(ctx.store, message.id, "queued")
-    assert message.decision is not None
-    enqueue_send(ctx, reply.id, message.decision.priority)
+        return plan  # a re-run after the send was planned: its entry is how it is recovered, not this job
+    # Recorded with the reply: the send's own outcome must come after it.
+    plan.status, plan.send = "queued", reply.id
+    return plan
+
+
+def _send_now(ctx: Context, reply_id: str) -> str:
+    """Send a just-planned reply in this job; its retries, if any, are jobs of their own (`send_reply`)."""
+    try:
+        return _send_leased(ctx, reply_id)
+    except SendGaveUp as exc:  # recorded on the reply and the message; the pipeline job itself did not fail
+        return f"failed: {exc}"
 
 
 def queue_reply(ctx: Context, reply: Reply, priority: Priority) -> Queue:
@@ -159,7 +227,10 @@ def send_reply(reply_id: str) -> str:
     not foresee), tried again with backoff until `replies.max_send_attempts`, then failed for good. Failed for good
     is counted, logged, flagged on the case (workers/send_failures.py), and the job ends failed with it. Only one
     job at a time may send a given reply (a lease held for at most a job's timeout)."""
-    ctx = current()
+    return _send_leased(current(), reply_id)
+
+
+def _send_leased(ctx: Context, reply_id: str) -> str:
     lease = ctx.store.redis.lock(
         ctx.store.key("sendlease", reply_id), timeout=ctx.settings.workers.job_timeout_seconds, blocking=False
     )
@@ -203,8 +274,7 @@ def _attempt(ctx: Context, reply: Reply) -> str:
     reply.state, reply.error = ReplyState.SENT, None
 
     def record_sent() -> None:
-        ctx.store.save_reply(reply)
-        record_final(ctx.store, reply, original)
+        record_final(ctx.store, reply, original, save=True)
 
     # The provider has it: a Redis restart now must not make it look unsent (a re-send would be a duplicate).
     _until_stored(record_sent, seconds=ctx.settings.workers.job_timeout_seconds / 2)
@@ -245,25 +315,44 @@ def _retry_or_fail(ctx: Context, reply: Reply, original: StoredMessage, exc: Exc
 
 def _finish_failed(ctx: Context, reply: Reply, original: StoredMessage | None, error: str) -> None:
     reply.state, reply.error = ReplyState.FAILED, error
-    ctx.store.save_reply(reply)
-    record_final(ctx.store, reply, original)
+    record_final(ctx.store, reply, original, save=True)
     record_reply(reply)
     report_send_failure(ctx, reply, original)
 
 
-def record_final(store: Store, reply: Reply, original: StoredMessage | None = None) -> None:
-    """Record a final reply's outcome on its message (idempotent), then forget its in-flight entry."""
+def record_final(store: Store, reply: Reply, original: StoredMessage | None = None, *, save: bool = False) -> None:
+    """Record a final reply's outcome on its message (idempotent), then forget its in-flight entry; with `save`,
+    the reply itself too. One MULTI for all of it when the message is there: each write waits for an fsync."""
+    if reply.state is ReplyState.QUEUED:
+        if save:
+            store.save_reply(reply)
+        inflight.clear(store, Kind.SEND, reply.id)
+        return
+    outbound_id: tuple[str, str] | None = None
     if reply.state is ReplyState.FAILED:
         error = (reply.error or "").removeprefix("permanent: ")
-        _record_send_outcome(store, reply.message_id, f"failed: {error}", reply.purpose)
-    elif reply.state is not ReplyState.QUEUED:
+        status = f"failed: {error}"
+    else:
         message_id = reply.headers.get("Message-ID")
         original = original or store.get_message(reply.message_id)
         conversation_id = original.conversation_id if original else None
         if message_id and conversation_id:
-            store.remember_outbound_id(message_id, conversation_id)
-        _record_send_outcome(store, reply.message_id, "sent", reply.purpose)
-    inflight.clear(store, Kind.SEND, reply.id)
+            outbound_id = (message_id, conversation_id)
+        status = "sent"
+
+    def writes(pipe: Pipeline, _: StoredMessage | None = None) -> None:
+        if save:
+            store.save_reply(reply, pipe)
+        if outbound_id is not None:
+            store.remember_outbound_id(*outbound_id, pipe)
+        inflight.clear(store, Kind.SEND, reply.id, pipe)
+
+    if not _record_send_outcome(store, reply.message_id, status, reply.purpose, also=writes):
+        with store_errors(), store.redis.pipeline() as pipe:  # no message to record it on: the rest alone
+            writes(pipe)
+            pipe.execute()
+    if save:
+        store.apply_early_statuses(reply)
 
 
 class SendGaveUp(Exception):
@@ -280,23 +369,31 @@ def fail_for_good(exc: Exception) -> NoReturn:
     raise exc
 
 
-def _record_send_outcome(store: Store, message_id: str, status: str, purpose: str = "acknowledgement") -> None:
+def _record_send_outcome(
+    store: Store,
+    message_id: str,
+    status: str,
+    purpose: str = "acknowledgement",
+    *,
+    also: Callable[[Pipeline, StoredMessage], None] | None = None,
+) -> bool:
     """Record what became of a reply on its message: an acknowledgement's state goes in `ack_status`; an answer or a
-    survey leaves a note, only when it failed. Recording the same outcome twice changes nothing."""
-    if purpose != "acknowledgement" and not status.startswith("failed"):
-        return
+    survey leaves a note, only when it failed. Recording the same outcome twice changes nothing. `also` adds writes
+    to the same MULTI. False when the message is gone (nothing written)."""
     note = f"{purpose} {status}"
 
     def change(m: StoredMessage) -> None:
         if purpose == "acknowledgement":
             m.ack_status = status
-        elif note not in m.notes:
+        elif status.startswith("failed") and note not in m.notes:
             m.notes.append(note)
 
     try:
-        store.update_message(message_id, change)
+        store.update_message(message_id, change, also=also)
     except KeyError:
         log.warning("reply outcome %r for message %s: the message is gone", status, message_id)
+        return False
+    return True
 
 
 def notify_escalation(message_id: str, reason: str) -> str:

@@ -17,6 +17,7 @@ from typing import TypeVar
 from core.envelope import Channel, Envelope, Party
 from core.errors import ParseError
 from core.language import detect_language
+from core.payload_masking import offer_parsed_mail
 from ingest.email.autoreply import detect_flags
 from ingest.email.body import Body, WalkOptions, body_text, read_body
 from ingest.email.headers import Address, HeaderNotes, addresses, decode_header, message_ids, parse_date, raw_header
@@ -63,6 +64,8 @@ def parse_email(
     was cut is listed in `extras["truncated"]` (the stored raw mail keeps everything)."""
     repaired = repair_headers(raw)
     msg = _read(repaired.raw)
+    if repaired.raw is raw or repaired.raw == raw:
+        offer_parsed_mail(raw, msg)  # the masking gate reads the same mail next (Store.accept): parsed once
     notes = HeaderNotes(hint=_body_charset(msg))
     sender, sender_header = _sender(msg, notes)
     to = addresses(msg, "To", notes)
