@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from core.errors import StoreUnavailable
 from core.redis_conn import connect as connect_redis
@@ -48,6 +48,18 @@ def seed_agents(settings: Settings, engine: Engine) -> list[str]:
     """Add the `[[agents]]` of the settings missing from the store (idempotent: run at every start and migrate)."""
     added = AgentStore(engine).seed(settings.agents)
     return [f"agent seeded: {email}" for email in added]
+
+
+def seed_agents_now(settings: Settings, engine: Engine) -> None:
+    """At a process's start: seed the settings' agents if the record answers; if not, say so and go on (the web
+    app's webhooks do not need the record; `helpline migrate` seeds them too)."""
+    if not settings.agents:
+        return
+    try:
+        for line in seed_agents(settings, engine):
+            log.info("%s", line)
+    except SQLAlchemyError as exc:
+        log.warning("agents not seeded (the record did not answer: %s); `helpline migrate` seeds them", exc)
 
 
 def wait_for_record(settings: Settings, timeout: float = 60.0) -> None:

@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from rq import Queue
+from sqlalchemy import Engine
 
 from core.inbox import Inbox
 from core.queues import QUEUE_ORDER
@@ -61,7 +62,7 @@ class StoreCollector(Collector):
         yield from (depth, age, jobs, dead, stored, unrecorded, oldest_unrecorded, updates)
 
 
-def exposition(store: Store) -> bytes:
+def exposition(store: Store, record: Engine | None = None) -> bytes:
     registry = CollectorRegistry()
     registry.register(StoreCollector(store))
     return generate_latest(registry)
