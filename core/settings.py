@@ -266,7 +266,10 @@ class Settings(BaseSettings):
     notices: NoticesSettings = NoticesSettings()
     logging: LoggingSettings = LoggingSettings()
     desk: DeskSettings = DeskSettings()
-    agents: list[AgentSeed] = Field(default_factory=list, description="agents seeded into the store at start")
+    agents: list[AgentSeed] = Field(
+        default_factory=list,
+        description="seeded into the store at start: name, email, languages, queues, capacity, role (see Agents)",
+    )
     auth: AuthSettings = AuthSettings()
 
     @classmethod
