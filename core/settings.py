@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field, NonNegativeInt, SecretStr, ValidationErro
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from core.envelope import Channel
+from core.agent_settings import AgentSeed, AuthSettings
 from core.errors import SettingsError, SettingsProblem
 from core.routing_settings import RouterSettings, router_table_problems
 from core.settings_base import Section
@@ -201,6 +202,26 @@ class WebSettings(Section):
     survey_secret: SecretStr | None = Field(
         None, description="signs the survey page's links (replies.survey_link_channels); environment only"
     )
+    metrics_bind: str | None = Field(
+        None,
+        description="host:port of a second listener serving only /metrics (e.g. 127.0.0.1:9108); unset: none",
+    )
+    metrics_token: SecretStr | None = Field(
+        None, description="bearer token /metrics asks for on the main listener; environment only"
+    )
+    metrics_open: bool = Field(
+        False,
+        description="serve /metrics on the main listener without a token (only behind a proxy that hides it)",
+    )
+
+    @field_validator("metrics_bind")
+    @classmethod
+    def _host_port(cls, bind: str | None) -> str | None:
+        if bind is not None:
+            host, _, port = bind.rpartition(":")
+            if not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(f"{bind!r} is not host:port")
+        return bind
 
 
 class RepliesSettings(Section):
@@ -298,6 +319,11 @@ class Settings(BaseSettings):
     notices: NoticesSettings = NoticesSettings()
     logging: LoggingSettings = LoggingSettings()
     desk: DeskSettings = DeskSettings()
+    agents: list[AgentSeed] = Field(
+        default_factory=list,
+        description="seeded into the store at start: name, email, languages, queues, capacity, role (see Agents)",
+    )
+    auth: AuthSettings = AuthSettings()
 
     @classmethod
     def settings_customise_sources(
@@ -399,6 +425,16 @@ def cross_section_problems(settings: Settings) -> list[tuple[str, str]]:
             for category in settings.sla.categories
             if category not in router.categories
         ]
+    problems += [
+        (f"agents.{i}.queues", f"unknown queue {queue!r} (queues: {', '.join(sorted(queues))})")
+        for i, agent in enumerate(settings.agents)
+        for queue in agent.queues
+        if queue not in queues
+    ]
+    emails = [agent.email for agent in settings.agents]
+    problems += [
+        (f"agents.{i}.email", f"{email!r} is seeded twice") for i, email in enumerate(emails) if email in emails[:i]
+    ]
     if router.categories and settings.scheduler.escalation_queue not in router.known_queues():
         problems.append(
             ("scheduler.escalation_queue", f"{settings.scheduler.escalation_queue!r} is not in router.queues")

@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from core.settings import settings_origin
+from helpline.agent_admin_cli import add_commands as add_agent_admin_commands
 from helpline.agent_cli import agent_app
 from helpline.contact_cli import contact_app
 from helpline.flagged_cli import flagged_command
@@ -196,6 +197,7 @@ def telegram_set_webhook(settings: SettingsOption = None) -> None:
 
 
 app.add_typer(notice_app, name="notice")
+add_agent_admin_commands(agent_app)
 app.add_typer(agent_app, name="agent")
 app.add_typer(contact_app, name="contact")
 app.command("queues")(queues_command)

@@ -69,18 +69,41 @@ def serve_imap(settings: Settings) -> None:
 
 
 def serve_web(settings: Settings) -> None:
+    import asyncio
+
     import uvicorn
 
     from core.redis_conn import connect
     from core.store import Store
-    from web.app import create_app
+    from helpline.record_setup import seed_agents_now
+    from record.engine import connect as connect_record
+    from web.app import create_app, create_metrics_app
 
-    app = create_app(settings, Store(connect(settings)))
+    store, record = Store(connect(settings)), connect_record(settings)
+    seed_agents_now(settings, record)
     web = settings.web
     # uvicorn's own "running on" line is INFO of a library logger, quiet by default: say it in ours.
-    logging.getLogger("helpline.web").info("web: webhooks, /healthz and /metrics on %s:%s", web.host, web.port)
+    logging.getLogger("helpline.web").info(
+        "web: webhooks, /healthz, /metrics and the agents' API (/api/docs) on %s:%s", web.host, web.port
+    )
     # No logging set-up of uvicorn's own: its loggers follow `[logging] libraries` like every library's.
-    uvicorn.run(app, host=settings.web.host, port=settings.web.port, log_config=None, log_level=None)
+    servers = [uvicorn.Server(uvicorn.Config(create_app(settings, store, record), host=web.host, port=web.port,
+                                             log_config=None, log_level=None))]  # fmt: skip
+    if web.metrics_bind:
+        host, _, port = web.metrics_bind.rpartition(":")
+        logging.getLogger("helpline.web").info("web: /metrics alone on %s", web.metrics_bind)
+        app = create_metrics_app(settings, store, record)
+        servers.append(uvicorn.Server(uvicorn.Config(app, host=host, port=int(port), log_config=None, log_level=None)))
+
+    async def serve_all() -> None:
+        # Each server stops on SIGTERM; should one stop on its own, the other follows (the supervisor restarts both).
+        tasks = [asyncio.create_task(server.serve()) for server in servers]
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for server in servers:
+            server.should_exit = True
+        await asyncio.gather(*tasks)
+
+    asyncio.run(serve_all())
 
 
 def serve_worker(settings: Settings) -> None:

@@ -17,7 +17,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.settings import Settings, env_name
+from core.settings import Settings, WebSettings, env_name
 from record.attachment_store import attachment_location
 
 log = logging.getLogger("helpline.run")
@@ -95,7 +95,8 @@ def ready_block(
         f"Helpline is ready (settings: {_shown(settings_file)})",
         f"  mail in      smtp://{address(inbound.host, inbound.port)} for {accepted}",
         f"  webhooks     {web_base}/ ({public})",
-        f"  health       {web_base}/healthz (metrics: {web_base}/metrics)",
+        f"  health       {web_base}/healthz ({_metrics(web, web_base)})",
+        f"  agents' API  {web_base}/api/ (OpenAPI: {web_base}/api/docs)",
         f"  replies out  {relay}" + ("" if relay_answers else " (NOT answering: replies wait and retry)"),
         *([] if relay_answers else [f"  WARNING      {relay_warning(settings)}"]),
         f"  store        {store}; {workers} worker{'s' if workers != 1 else ''}",
@@ -201,3 +202,13 @@ def workers_registered(redis_url: str) -> int:
         return int(Worker.count(connection=connect_url(redis_url, connect_timeout=PROBE_TIMEOUT)))
     except Exception:  # the store not answering yet is the same as no worker yet
         return 0
+
+
+def _metrics(web: WebSettings, web_base: str) -> str:
+    if web.metrics_bind:
+        return f"metrics: http://{web.metrics_bind}/metrics"
+    if web.metrics_token:
+        return f"metrics: {web_base}/metrics with the bearer token"
+    if web.metrics_open:
+        return f"metrics: {web_base}/metrics"
+    return "metrics: closed; set [web] metrics_token or metrics_bind"

@@ -13,12 +13,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from core.errors import StoreUnavailable
 from core.redis_conn import connect as connect_redis
 from core.settings import Settings
 from core.store import Store
+from desk.agents import AgentStore
 from record.embedded import EmbeddedPostgres
 from record.engine import connect
 from record.imports import data_imports
@@ -36,9 +38,28 @@ def migrate_record(settings: Settings) -> list[str]:
     """Schema migrations, then the numbered data imports (which read Redis: the store must answer)."""
     engine = connect(settings)
     try:
-        return migrate(engine, data_imports(Store(connect_redis(settings)), normalize, retention=settings.retention))
+        done = migrate(engine, data_imports(Store(connect_redis(settings)), normalize, retention=settings.retention))
+        return done + seed_agents(settings, engine)
     finally:
         engine.dispose()
+
+
+def seed_agents(settings: Settings, engine: Engine) -> list[str]:
+    """Add the `[[agents]]` of the settings missing from the store (idempotent: run at every start and migrate)."""
+    added = AgentStore(engine).seed(settings.agents)
+    return [f"agent seeded: {email}" for email in added]
+
+
+def seed_agents_now(settings: Settings, engine: Engine) -> None:
+    """At a process's start: seed the settings' agents if the record answers; if not, say so and go on (the web
+    app's webhooks do not need the record; `helpline migrate` seeds them too)."""
+    if not settings.agents:
+        return
+    try:
+        for line in seed_agents(settings, engine):
+            log.info("%s", line)
+    except SQLAlchemyError as exc:
+        log.warning("agents not seeded (the record did not answer: %s); `helpline migrate` seeds them", exc)
 
 
 def wait_for_record(settings: Settings, timeout: float = 60.0) -> None:

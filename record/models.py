@@ -210,12 +210,29 @@ class DeliveryEvent(Base):
 
 
 class Agent(Base):
+    """A person who works cases (desk/agents.py). Passwords are argon2 hashes; the API token is kept as its SHA-256
+    (a 256-bit random token needs no slow hash: nothing can be guessed from it). `session_version` goes up when the
+    password or the token changes, which ends every session signed in before."""
+
     __tablename__ = "agents"
     id: Mapped[str] = mapped_column(Text, primary_key=True)
     name: Mapped[str] = mapped_column(Text)
     email: Mapped[str | None] = mapped_column(Text, unique=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = _time()
+    languages: Mapped[list[str]] = mapped_column(default=list, server_default="{}")
+    queues: Mapped[list[str]] = mapped_column(default=list, server_default="{}")
+    capacity: Mapped[int] = mapped_column(Integer, default=5, server_default="5")
+    role: Mapped[str] = mapped_column(Text, default="agent", server_default="agent")
+    away: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
+    password_hash: Mapped[str | None] = mapped_column(Text)
+    token_hash: Mapped[str | None] = mapped_column(Text, unique=True)
+    session_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    updated_at: Mapped[datetime | None] = _time(nullable=True)
+    __table_args__ = (
+        CheckConstraint("role IN ('agent', 'supervisor', 'admin')", name="role"),
+        CheckConstraint("capacity >= 0", name="capacity"),
+    )
 
 
 class Note(Base):

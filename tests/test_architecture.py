@@ -1,5 +1,5 @@
 """Imports point one way (shared/DESIGN.md §2): the adapters, the router, the senders, the templates and the record
-know only `core`; nothing but the entry points imports `workers`. Walking the source keeps it so."""
+know only `core`; nothing but the entry points imports `workers` or `web`. Walking the source keeps it so."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-OURS = {"core", "ingest", "router", "channels", "templates", "workers", "web", "helpline", "record"}
+OURS = {"core", "ingest", "router", "channels", "templates", "workers", "web", "helpline", "record", "desk"}
 ALLOWED = {
     "core": set(),
     "ingest": {"core"},
@@ -15,7 +15,9 @@ ALLOWED = {
     "channels": {"core"},
     "templates": set(),
     "record": {"core"},
-    "web": {"core", "ingest", "channels", "templates", "router"},
+    # The service layer the web app, the CLI and the workers share: never the web app or the workers themselves.
+    "desk": {"core", "router", "channels", "templates", "record"},
+    "web": {"core", "ingest", "channels", "templates", "router", "record", "desk"},
     "workers": {"core", "ingest", "router", "channels", "templates", "record"},
     "helpline": OURS,
 }

@@ -12,7 +12,8 @@ from core.inbox import Inbox
 from core.records import MessageState, StoredMessage, utcnow
 from core.settings import Settings
 from core.store import Store
-from helpline.queues_cli import format_age, queue_report, queues_command, render_table
+from desk.queue_report import queue_report
+from helpline.queues_cli import format_age, queues_command, render_table
 from tests.conftest import ROOT
 
 SH = ZoneInfo("Asia/Shanghai")

@@ -71,7 +71,11 @@ def test_the_block_says_where_everything_listens_and_what_to_try(monkeypatch: py
     lines = text.splitlines()
     assert lines[0] == "Helpline is ready (settings: /etc/helpline/settings.toml)"
     assert "  mail in      smtp://127.0.0.1:2600 for support@wallet.example, help@wallet.example" in text
-    assert "  health       http://127.0.0.1:8080/healthz (metrics: http://127.0.0.1:8080/metrics)" in lines
+    health = "  health       http://127.0.0.1:8080/healthz (metrics: closed; set [web] metrics_token or metrics_bind)"
+    assert health in lines
+    assert "  agents' API  http://127.0.0.1:8080/api/ (OpenAPI: http://127.0.0.1:8080/api/docs)" in lines
+    private = block(settings(monkeypatch, HELPLINE_WEB__METRICS_BIND="127.0.0.1:9108"))
+    assert "  health       http://127.0.0.1:8080/healthz (metrics: http://127.0.0.1:9108/metrics)" in private
     assert "  replies out  SMTP relay 127.0.0.1:25 as support@wallet.example" in lines
     assert "  store        embedded Redis unix:///x/redis.sock (append-only); 2 workers" in lines
     assert "  record       embedded PostgreSQL in /x/postgres" in lines

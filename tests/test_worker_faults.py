@@ -196,7 +196,10 @@ def test_redis_away_then_back_the_web_app_answers_503_then_200_and_workers_carry
     desk: Desk, smtp_sink: SmtpSink, settings: Settings
 ) -> None:
     processes = [desk.start("worker"), desk.start("scheduler")]
-    configured = settings.model_copy(update={"redis": settings.redis.model_copy(update={"url": desk.redis.url})})
+    configured = settings.model_copy(update={
+        "web": settings.web.model_copy(update={"metrics_open": True}),
+        "redis": settings.redis.model_copy(update={"url": desk.redis.url}),
+    })  # fmt: skip
     web = WebServer(create_app(configured, desk.store)).start()
     try:
         assert httpx.get(web.url + "/healthz", timeout=10).status_code == 200

@@ -111,7 +111,8 @@ def test_an_outage_pauses_jobs_without_spending_retries_and_shows_as_lag(
     message = store.get_message(accepted.message_id)
     assert message is not None and message.state is MessageState.RECEIVED
 
-    server = WebServer(create_app(settings, store)).start()
+    scrapeable = settings.model_copy(update={"web": settings.web.model_copy(update={"metrics_open": True})})
+    server = WebServer(create_app(scrapeable, store)).start()
     try:
         health = httpx.get(f"{server.url}/healthz").json()
         metrics = httpx.get(f"{server.url}/metrics").text
