@@ -15,7 +15,7 @@ ALLOWED = {
     "channels": {"core"},
     "templates": set(),
     "record": {"core"},
-    "web": {"core", "ingest", "channels", "templates", "router"},
+    "web": {"core", "ingest", "channels", "templates", "router", "record"},
     "workers": {"core", "ingest", "router", "channels", "templates", "record"},
     "helpline": OURS,
 }

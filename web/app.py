@@ -1,4 +1,4 @@
-"""The ASGI app (Starlette): provider webhooks, health and metrics.
+"""The ASGI app (Starlette): provider webhooks, health and metrics, and the agents' console (`/console`).
 
 Starlette because it is small, typed, async and ships a real test client; a webhook endpoint needs no ORM, no
 templating and no dependency injection. Each channel contributes its routes from its own module (`ROUTE_MODULES`).
@@ -7,10 +7,11 @@ templating and no dependency injection. Each channel contributes its routes from
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import importlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from prometheus_client import CONTENT_TYPE_LATEST
 from redis.exceptions import RedisError
@@ -23,6 +24,9 @@ from core.errors import StoreUnavailable
 from core.record_queue import record_lag
 from core.settings import Settings
 from core.store import Store
+from record.engine import connect as connect_record
+from web import console
+from web.console.identity import Identities, default_identities
 from web.metrics import exposition
 
 log = logging.getLogger("helpline.web")
@@ -32,14 +36,24 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 ROUTE_MODULES: tuple[str, ...] = ("web.telegram_routes", "web.twilio_routes")
 
 
-def create_app(settings: Settings, store: Store) -> Starlette:
+def create_app(settings: Settings, store: Store, *, identities: Identities | None = None) -> Starlette:
+    """`identities`: the agents' store the console signs in against (default: `default_identities`)."""
     routes: list[BaseRoute] = [
         Route("/healthz", _health(store), methods=["GET"]),
         Route("/metrics", _metrics(store), methods=["GET"]),
     ]
     for name in ROUTE_MODULES:
         routes += importlib.import_module(name).routes(settings, store)
-    app = Starlette(routes=routes)
+    # The engine connects on first use (a report), so webhooks never wait for PostgreSQL.
+    record = connect_record(settings)
+    routes += console.routes(settings, store, identities or default_identities(settings, store), record)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        record.dispose()
+
+    app = Starlette(routes=routes, lifespan=lifespan)
     app.state.settings = settings
     app.state.store = store
     return app

@@ -1,0 +1,136 @@
+"""The console over plain HTTP (no browser): every POST route refuses a request without the CSRF token, roles,
+the session secret, the UI languages, the static files."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from starlette.routing import Mount, Route
+
+from core.settings import Settings
+from core.store import Store
+from tests.console.conftest import PASSWORD, Site
+from tests.support.web_server import WebServer
+from web.app import create_app
+from web.console.i18n import STRINGS, choose, from_accept_language
+from web.console.session import console_secret
+
+
+@contextlib.contextmanager
+def signed_in(site: Site, email: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=site.url, follow_redirects=False) as client:
+        page = client.get("/console/sign-in")
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+        assert token is not None
+        answer = client.post(
+            "/console/sign-in", data={"csrf_token": token.group(1), "email": email, "password": PASSWORD, "next": ""}
+        )
+        assert answer.status_code == 303, answer.text
+        yield client
+
+
+def console_post_paths(settings: Settings, store: Store) -> list[str]:
+    app = create_app(settings, store)
+    mount = next(r for r in app.routes if isinstance(r, Mount) and r.path == "/console")
+    posts = [route for route in mount.routes if isinstance(route, Route) and "POST" in (route.methods or ())]
+    return [mount.path + route.path for route in posts]
+
+
+def test_every_console_post_without_the_csrf_token_is_refused(site: Site, settings: Settings, store: Store) -> None:
+    paths = console_post_paths(settings, store)
+    assert {"/console/sign-in", "/console/sign-out"} <= set(paths)
+    with signed_in(site, "sofia@desk.example") as client:
+        for path in paths:
+            assert client.post(path, data={"email": "sofia@desk.example"}).status_code == 403, path
+            assert client.post(path, data={"csrf_token": "guessed"}).status_code == 403, path
+        assert client.get("/console/reports?from=2026-03-02&to=2026-03-02").status_code == 200  # still signed in
+
+
+def test_an_agent_may_not_read_the_reports(site: Site) -> None:
+    with signed_in(site, "alex@desk.example") as client:
+        assert client.get("/console/reports").status_code == 403
+        assert client.get("/console/reports.csv?from=2026-03-02&to=2026-03-02").status_code == 403
+    with signed_in(site, "sofia@desk.example") as client:
+        bad = client.get("/console/reports?from=2026-03-03&to=2026-03-02")
+        assert bad.status_code == 400 and "Choose a valid range" in bad.text
+
+
+def test_pages_come_with_a_strict_content_security_policy_and_a_protected_cookie(site: Site) -> None:
+    answer = httpx.get(f"{site.url}/console/sign-in")
+    assert "script-src 'self';" in answer.headers["content-security-policy"]
+    cookie = answer.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Path=/console" in cookie
+    tampered = httpx.get(f"{site.url}/console/reports", cookies={"hl_console": "e30.forged.sig"})
+    assert tampered.status_code == 303 and tampered.headers["location"].startswith("/console/sign-in")
+
+
+def test_the_vendored_scripts_are_served(site: Site) -> None:
+    htmx = httpx.get(f"{site.url}/console/static/vendor/htmx-2.0.11.min.js")
+    chart = httpx.get(f"{site.url}/console/static/vendor/chart-4.6.1.umd.min.js")
+    assert htmx.status_code == 200 and htmx.text.startswith("var htmx=")
+    assert chart.status_code == 200 and "Chart.js v4.6.1" in chart.text[:200]
+
+
+def test_no_agents_store_means_no_one_signs_in(settings: Settings, store: Store, tmp_path: Path) -> None:
+    configured = settings.model_copy(
+        update={"web": settings.web.model_copy(update={"console_secret_file": tmp_path / "secret"})}
+    )
+    server = WebServer(create_app(configured, store)).start()  # the default seam: no agents' store yet
+    try:
+        with httpx.Client(base_url=server.url) as client:
+            page = client.get("/console/sign-in")
+            assert "store is configured yet: nobody can sign in" in page.text
+            token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+            assert token is not None
+            refused = client.post(
+                "/console/sign-in", data={"csrf_token": token.group(1), "email": "a@b.example", "password": "x"}
+            )
+            assert refused.status_code == 401
+    finally:
+        server.stop()
+
+
+def test_the_session_secret_is_made_once_and_kept_private(settings: Settings, tmp_path: Path) -> None:
+    path = tmp_path / "var" / "console_secret"
+    configured = settings.model_copy(update={"web": settings.web.model_copy(update={"console_secret_file": path})})
+    first = console_secret(configured)
+    assert console_secret(configured) == first and len(first) >= 48
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    from pydantic import SecretStr
+
+    from_env = configured.model_copy(
+        update={"web": configured.web.model_copy(update={"console_secret": SecretStr("from-the-environment")})}
+    )
+    assert console_secret(from_env) == "from-the-environment"
+
+
+def test_every_ui_string_exists_in_both_languages() -> None:
+    assert STRINGS["en"].keys() == STRINGS["zh"].keys()
+    assert all(STRINGS["zh"][key] != STRINGS["en"][key] for key in ("sign_in", "reports", "corrections"))
+
+
+@pytest.mark.parametrize(
+    ("agent", "header", "expected"),
+    [
+        (None, "zh-CN,zh;q=0.9,en;q=0.8", "zh"),
+        (None, "en-US,en;q=0.9,zh-CN;q=0.8", "en"),
+        (None, "fr-FR,zh-TW;q=0.5,en;q=0.4", "zh"),
+        (None, "de", "en"),
+        (None, "", "en"),
+        (None, "en;q=0,zh;q=0.1", "zh"),
+        ("zh", "en-US", "zh"),
+        ("en", "zh-CN", "en"),
+        ("fr", "zh-CN", "zh"),
+    ],
+)
+def test_the_ui_language(agent: str | None, header: str, expected: str) -> None:
+    assert choose(agent, header) == expected
+    if agent is None:
+        assert from_accept_language(header) == expected

@@ -1,0 +1,40 @@
+// Draws the reports page's charts from the JSON the server put in #chart-data (no inline script: the page's
+// Content-Security-Policy allows scripts from /console/static only). Chart.js is vendored (static/vendor).
+(function () {
+  "use strict";
+  var palette = ["#2f6fde", "#e8833a", "#3aa17e", "#c94f6d", "#8a63d2", "#b8a031", "#4ab3c9", "#7a7a7a"];
+
+  function draw() {
+    var source = document.getElementById("chart-data");
+    if (!source || typeof Chart === "undefined") { return; }
+    var charts = JSON.parse(source.textContent);
+    document.querySelectorAll("canvas[data-chart]").forEach(function (canvas) {
+      var spec = charts[canvas.dataset.chart];
+      if (!spec || spec.labels.length === 0) { return; }
+      var stacked = canvas.dataset.stacked === "true";
+      var horizontal = canvas.dataset.horizontal === "true";
+      spec.datasets.forEach(function (set, i) {
+        set.backgroundColor = palette[i % palette.length];
+        set.borderRadius = 3;
+      });
+      new Chart(canvas, {
+        type: "bar",
+        data: spec,
+        options: {
+          animation: false,  // screenshots and tests see the finished chart at once
+          maintainAspectRatio: false,
+          indexAxis: horizontal ? "y" : "x",
+          plugins: { legend: { display: spec.datasets.length > 1, position: "bottom" } },
+          scales: { x: { stacked: stacked, beginAtZero: true }, y: { stacked: stacked, beginAtZero: true } }
+        }
+      });
+    });
+    document.body.dataset.chartsReady = "true";
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", draw);
+  } else {
+    draw();
+  }
+})();
