@@ -27,7 +27,8 @@ def report_command(
     ] = False,
     settings: SettingsOption = None,
 ) -> None:
-    """Volumes, first response and resolution times, SLA attainment and CSAT over a range, per period and queue."""
+    """Volumes, first response and resolution times, SLA attainment, CSAT and agents' category corrections over a
+    range, per period and queue."""
     from sqlalchemy.exc import OperationalError  # here, not at the top: every other command starts without them
 
     from record.engine import connect as connect_record

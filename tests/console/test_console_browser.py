@@ -32,22 +32,19 @@ def test_a_supervisor_signs_in_and_reads_the_days_figures(page: Page, site: Site
 
     sign_in(page, site, "sofia@desk.example")
     assert page.locator("[data-agent=a-sofia]").inner_text() == "Sofia Supervisor"
-    assert cells(page, "#volume-channel") == [
-        [WHOLE_DAY, "payments", "email", "3"], [WHOLE_DAY, "payments", "sms", "1"],
-        [WHOLE_DAY, "security", "telegram", "1"],
-    ]  # fmt: skip
+    # One period (the range chosen): no period column. Channels email, sms, telegram, then the total.
+    assert page.locator("#volume-channel th").all_inner_texts() == ["Queue", "Email", "SMS", "Telegram", "Total"]
+    assert cells(page, "#volume-channel") == [["payments", "3", "1", "0", "4"], ["security", "0", "0", "1", "1"]]
     assert cells(page, "#volume-category") == [
-        [WHOLE_DAY, "payments", "fees", "3"], [WHOLE_DAY, "payments", "top_up", "1"],
-        [WHOLE_DAY, "security", "security", "1"],
-    ]  # fmt: skip
+        ["payments", "fees", "3"],
+        ["payments", "top_up", "1"],
+        ["security", "security", "1"],
+    ]
     assert cells(page, "#times") == [
-        [WHOLE_DAY, "payments", "5 min", "9 min", "3", "1 h 30 min", "1 h 54 min", "2"],
-        [WHOLE_DAY, "security", "30 min", "30 min", "1", "1 h 30 min", "1 h 30 min", "1"],
+        ["payments", "5 min", "9 min", "3", "1 h 30 min", "1 h 54 min", "2"],
+        ["security", "30 min", "30 min", "1", "1 h 30 min", "1 h 30 min", "1"],
     ]
-    assert cells(page, "#service") == [
-        [WHOLE_DAY, "payments", "75%", "50%", "50%", "2"],
-        [WHOLE_DAY, "security", "–", "–", "100%", "1"],
-    ]
+    assert cells(page, "#service") == [["payments", "75%", "50%", "50%", "2"], ["security", "–", "–", "100%", "1"]]
     assert cells(page, "#corrections") == [["fees", "refund", "2"], ["top_up", "fees", "1"]]
     # The charts were drawn by the vendored Chart.js, from /console/static, under the page's CSP.
     page.wait_for_selector("body[data-charts-ready=true]")
@@ -57,9 +54,14 @@ def test_a_supervisor_signs_in_and_reads_the_days_figures(page: Page, site: Site
     page.select_option("select[name=agent]", "a-alex")
     page.click("#report-form button[type=submit]")
     page.wait_for_url("**agent=a-alex**")
-    alex = [[WHOLE_DAY, "payments", "email", "2"], [WHOLE_DAY, "payments", "sms", "1"]]
-    assert cells(page, "#volume-channel") == alex
+    assert cells(page, "#volume-channel") == [["payments", "2", "1", "3"]]
     assert cells(page, "#corrections") == [["fees", "refund", "2"]]
+
+    # Day by day, two days of one queue: a period column; the follow-up of 3 March counts on its own day.
+    page.goto(site.console("/reports?from=2026-03-02&to=2026-03-03&period=day&queue=payments"))
+    assert page.locator("#volume-channel th").all_inner_texts() == ["Period", "Queue", "Email", "SMS", "Total"]
+    days = [["2026-03-02", "payments", "3", "1", "4"], ["2026-03-03", "payments", "1", "0", "1"]]
+    assert cells(page, "#volume-channel") == days
 
 
 def test_the_csv_download_holds_the_figures(page: Page, site: Site, tmp_path: Path) -> None:
@@ -124,4 +126,6 @@ def test_a_chinese_ui_agent_sees_chinese_labels(page: Page, site: Site) -> None:
     assert page.locator("h1").inner_text() == "报表"
     assert page.locator("#sign-out").inner_text() == "退出登录"
     assert page.locator("#corrections h2").inner_text() == "客服最常更正的类别"
-    assert cells(page, "#times")[0][2:4] == ["5 分", "9 分"]
+    assert cells(page, "#times")[0][1:3] == ["5 分", "9 分"]
+    assert page.locator("#volume-channel th").all_inner_texts() == ["队列", "邮件", "短信", "Telegram", "合计"]
+    assert "(主管)" in page.locator("header .who").inner_text()

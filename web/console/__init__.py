@@ -27,7 +27,7 @@ from web.console.guard import PREFIX, Console, form, page
 from web.console.identity import Identities, Principal
 from web.console.reports_page import Reports
 from web.console.session import Sessions
-from web.console.sign_in import sign_in, sign_in_page, sign_out
+from web.console.sign_in import Failures, sign_in, sign_in_page, sign_out
 
 STATIC = Path(__file__).with_name("static")
 
@@ -48,7 +48,7 @@ def routes(settings: Settings, store: Store, identities: Identities, record: Eng
             routes=[
                 Route("/", home, methods=["GET"]),
                 Route("/sign-in", sign_in_page(console), methods=["GET"]),
-                Route("/sign-in", form(console, sign_in(console), signed_in=False), methods=["POST"]),
+                Route("/sign-in", form(console, sign_in(console, Failures(store)), signed_in=False), methods=["POST"]),
                 Route("/sign-out", form(console, sign_out(console)), methods=["POST"]),
                 Route("/reports", page(console, reports.page(), allow=supervises), methods=["GET"]),
                 Route("/reports.csv", page(console, reports.csv(), allow=supervises), methods=["GET"]),

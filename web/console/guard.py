@@ -20,7 +20,7 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from web.console.i18n import choose, translator
+from web.console.i18n import channel_name, choose, translator
 from web.console.identity import Identities, Principal
 from web.console.session import COOKIE, Session, Sessions
 
@@ -76,8 +76,9 @@ class Console:
         return Visit(session, principal, language, fresh)
 
     def render(self, visit: Visit, template: str, status: int = 200, **context: Any) -> Response:
+        t = translator(visit.language)
         body = self.templates.get_template(template).render(
-            t=translator(visit.language), lang=visit.language, principal=visit.principal,
+            t=t, channel_name=lambda channel: channel_name(t, channel), lang=visit.language, principal=visit.principal,
             csrf_token=visit.session.csrf, csrf_field=CSRF_FIELD, prefix=PREFIX, **context,
         )  # fmt: skip
         return self.finish(visit, HTMLResponse(body, status_code=status))

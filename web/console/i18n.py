@@ -20,6 +20,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "email": "Email",
         "password": "Password",
         "bad_credentials": "That email and password do not match an agent who may sign in.",
+        "too_many_failures": "Too many failed sign-ins with this email: try again in 15 minutes.",
         "no_agents_store": "No agents' store is configured yet: nobody can sign in.",
         "signed_in_as": "Signed in as",
         "reports": "Reports",
@@ -64,6 +65,15 @@ STRINGS: dict[str, dict[str, str]] = {
         "unit_min": "min",
         "unit_s": "s",
         "home": "Console",
+        "total": "Total",
+        "role_agent": "agent",
+        "role_supervisor": "supervisor",
+        "role_admin": "admin",
+        "channel_email": "Email",
+        "channel_sms": "SMS",
+        "channel_whatsapp": "WhatsApp",
+        "channel_voice": "Voice",
+        "channel_telegram": "Telegram",
     },
     "zh": {
         "app": "Helpline 客服控制台",
@@ -72,6 +82,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "email": "邮箱",
         "password": "密码",
         "bad_credentials": "邮箱或密码不正确，或该客服无权登录。",
+        "too_many_failures": "该邮箱登录失败次数过多，请 15 分钟后再试。",
         "no_agents_store": "尚未配置客服账户，暂时无人可以登录。",
         "signed_in_as": "当前登录",
         "reports": "报表",
@@ -116,6 +127,15 @@ STRINGS: dict[str, dict[str, str]] = {
         "unit_min": "分",
         "unit_s": "秒",
         "home": "控制台",
+        "total": "合计",
+        "role_agent": "客服",
+        "role_supervisor": "主管",
+        "role_admin": "管理员",
+        "channel_email": "邮件",
+        "channel_sms": "短信",
+        "channel_whatsapp": "WhatsApp",
+        "channel_voice": "语音",
+        "channel_telegram": "Telegram",
     },
 }
 
@@ -152,3 +172,11 @@ def translator(language: str) -> Callable[[str], str]:
         return table[key]
 
     return t
+
+
+def channel_name(t: Callable[[str], str], channel: str) -> str:
+    """A channel's name in the UI language; a channel the table does not know shows as it is recorded."""
+    try:
+        return t(f"channel_{channel}")
+    except KeyError:
+        return channel

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from record.reports import Figure
+from web.console.i18n import channel_name
 
 Translate = Callable[[str], str]
 
@@ -24,14 +25,30 @@ class ReportView:
     service: list[dict[str, str]] = field(default_factory=list)
     corrections: list[tuple[str, str, int]] = field(default_factory=list)  # from, to, times (all queues)
     charts: dict[str, Any] = field(default_factory=dict)
+    whole_range: bool = True  # one period (the range): tables leave the period column out
+
+    @property
+    def channels(self) -> list[str]:
+        return sorted({channel for _, _, channel, _ in self.by_channel})
+
+    @property
+    def channel_table(self) -> list[tuple[str, str, list[int], int]]:
+        """One row per period and queue: messages per channel (in `channels`' order), and their total."""
+        counts: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)
+        for period, queue, channel, n in self.by_channel:
+            counts[(period, queue)][channel] = n
+        return [
+            (period, queue, [row.get(c, 0) for c in self.channels], sum(row.values()))
+            for (period, queue), row in sorted(counts.items())
+        ]
 
     @property
     def empty(self) -> bool:
         return not (self.by_channel or self.times or self.service or self.corrections)
 
 
-def build(figures: list[Figure], t: Translate) -> ReportView:
-    view = ReportView()
+def build(figures: list[Figure], t: Translate, *, whole_range: bool = True) -> ReportView:
+    view = ReportView(whole_range=whole_range)
     measures: dict[tuple[str, str], dict[str, float]] = defaultdict(dict)
     corrections: dict[tuple[str, str], int] = defaultdict(int)
     for f in figures:
@@ -86,7 +103,9 @@ def _charts(view: ReportView, measures: dict[tuple[str, str], dict[str, float]],
     return {
         "by_channel": {
             "labels": queues,
-            "datasets": [{"label": c, "data": [per_channel.get((q, c), 0) for q in queues]} for c in channels],
+            "datasets": [
+                {"label": channel_name(t, c), "data": [per_channel.get((q, c), 0) for q in queues]} for c in channels
+            ],
         },
         "by_category": {
             "labels": sorted(per_category, key=lambda c: -per_category[c]),
@@ -95,7 +114,7 @@ def _charts(view: ReportView, measures: dict[tuple[str, str], dict[str, float]],
         "times": {
             "labels": queues,
             "datasets": [
-                {"label": f"{t(name)} (min)", "data": [minutes[f"{name}_seconds"].get(q) for q in queues]}
+                {"label": f"{t(name)} ({t('unit_min')})", "data": [minutes[f"{name}_seconds"].get(q) for q in queues]}
                 for name in ("first_response_median", "resolution_median")
             ],
         },

@@ -87,7 +87,7 @@ class Reports:
             chosen = choice(request.query_params, self._today())
             figures = await asyncio.to_thread(self._figures, chosen) if chosen else []
             agents = await asyncio.to_thread(self._agents)
-            view = build(figures, translator(visit.language))
+            view = build(figures, translator(visit.language), whole_range=chosen is None or chosen.period == "all")
             return self.console.render(
                 visit, "reports.html", status=200 if chosen else 400, chosen=chosen, view=view, agents=agents,
                 queues=sorted(self.settings.router.known_queues()), periods=PERIODS,

@@ -21,7 +21,7 @@ import secrets
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from itsdangerous import BadSignature, URLSafeTimedSerializer
+from itsdangerous import BadData, URLSafeTimedSerializer
 
 from core.settings import Settings
 from core.store import Store, store_errors
@@ -80,7 +80,7 @@ class Sessions:
             return None
         try:
             data = self.serializer.loads(cookie, max_age=self.max_age)
-        except BadSignature:  # SignatureExpired is one
+        except BadData:  # a bad or expired signature, or a payload that does not decode
             return None
         if not isinstance(data, dict) or not isinstance(data.get("s"), str) or not isinstance(data.get("c"), str):
             return None

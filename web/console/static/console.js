@@ -25,7 +25,11 @@
           maintainAspectRatio: false,
           indexAxis: horizontal ? "y" : "x",
           plugins: { legend: { display: spec.datasets.length > 1, position: "bottom" } },
-          scales: { x: { stacked: stacked, beginAtZero: true }, y: { stacked: stacked, beginAtZero: true } }
+          // Every category's name on its axis (Chart.js would skip every other one to save room).
+          scales: {
+            x: { stacked: stacked, beginAtZero: true, ticks: { autoSkip: horizontal } },
+            y: { stacked: stacked, beginAtZero: true, ticks: { autoSkip: !horizontal } }
+          }
         }
       });
     });
