@@ -50,10 +50,13 @@ def test_a_supervisor_signs_in_and_reads_the_days_figures(page: Page, site: Site
     page.wait_for_selector("body[data-charts-ready=true]")
     assert page.evaluate("Object.keys(Chart.instances).length") == 4
 
-    # One agent's cases: Alex has t-1 and t-2 (payments); his two corrections.
+    # One agent's cases: Alex has t-1 and t-2 (payments); his two corrections. htmx swaps the report in place
+    # (the page is not reloaded: the draw count goes on) and the address follows.
     page.select_option("select[name=agent]", "a-alex")
     page.click("#report-form button[type=submit]")
-    page.wait_for_url("**agent=a-alex**")
+    page.wait_for_selector("body[data-draws='2']")
+    assert "agent=a-alex" in page.url
+    assert page.evaluate("Object.keys(Chart.instances).length") == 4  # the old report's charts were let go
     assert cells(page, "#volume-channel") == [["payments", "2", "1", "3"]]
     assert cells(page, "#corrections") == [["fees", "refund", "2"]]
 

@@ -5,6 +5,13 @@
   var palette = ["#2f6fde", "#e8833a", "#3aa17e", "#c94f6d", "#8a63d2", "#b8a031", "#4ab3c9", "#7a7a7a"];
 
   function draw() {
+    render();
+    document.body.dataset.chartsReady = "true";
+    // How many times the charts were drawn: the page's load, then once per report htmx swapped in.
+    document.body.dataset.draws = String(Number(document.body.dataset.draws || "0") + 1);
+  }
+
+  function render() {
     var source = document.getElementById("chart-data");
     if (!source || typeof Chart === "undefined") { return; }
     var charts = JSON.parse(source.textContent);
@@ -33,7 +40,11 @@
         }
       });
     });
-    document.body.dataset.chartsReady = "true";
+  }
+
+  function forget() {
+    if (typeof Chart === "undefined") { return; }
+    Object.values(Chart.instances).forEach(function (chart) { chart.destroy(); });
   }
 
   if (document.readyState === "loading") {
@@ -41,4 +52,6 @@
   } else {
     draw();
   }
+  document.addEventListener("htmx:beforeSwap", forget);
+  document.addEventListener("htmx:afterSettle", draw);
 })();
