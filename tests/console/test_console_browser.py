@@ -23,6 +23,8 @@ def cells(page: Page, selector: str) -> list[list[str]]:
 
 
 def test_a_supervisor_signs_in_and_reads_the_days_figures(page: Page, site: Site) -> None:
+    refused: list[str] = []  # the browser's console: a script or style the page's CSP refused would show here
+    page.on("console", lambda message: refused.append(message.text) if "Security Policy" in message.text else None)
     page.goto(site.console("/reports?from=2026-03-02&to=2026-03-02"))
     assert "/console/sign-in" in page.url  # not signed in: sent to sign in first
     page.fill("input[name=email]", "sofia@desk.example")
@@ -49,6 +51,7 @@ def test_a_supervisor_signs_in_and_reads_the_days_figures(page: Page, site: Site
     # The charts were drawn by the vendored Chart.js, from /console/static, under the page's CSP.
     page.wait_for_selector("body[data-charts-ready=true]")
     assert page.evaluate("Object.keys(Chart.instances).length") == 4
+    assert page.locator("#times canvas").bounding_box()["height"] > 150  # type: ignore[index]  # sized, drawn
 
     # One agent's cases: Alex has t-1 and t-2 (payments); his two corrections. htmx swaps the report in place
     # (the page is not reloaded: the draw count goes on) and the address follows.
@@ -57,6 +60,7 @@ def test_a_supervisor_signs_in_and_reads_the_days_figures(page: Page, site: Site
     page.wait_for_selector("body[data-draws='2']")
     assert "agent=a-alex" in page.url
     assert page.evaluate("Object.keys(Chart.instances).length") == 4  # the old report's charts were let go
+    assert refused == []
     assert cells(page, "#volume-channel") == [["payments", "2", "1", "3"]]
     assert cells(page, "#corrections") == [["fees", "refund", "2"]]
 

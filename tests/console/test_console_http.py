@@ -78,7 +78,7 @@ def test_an_agent_may_not_read_the_reports(site: Site) -> None:
 
 def test_pages_come_with_a_strict_content_security_policy_and_a_protected_cookie(site: Site) -> None:
     answer = httpx.get(f"{site.url}/console/sign-in")
-    assert "script-src 'self';" in answer.headers["content-security-policy"]
+    assert "script-src 'self'; style-src 'self';" in answer.headers["content-security-policy"]
     cookie = answer.headers["set-cookie"]
     assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Path=/console" in cookie
     tampered = httpx.get(f"{site.url}/console/reports", cookies={"hl_console": "e30.forged.sig"})
