@@ -19,7 +19,9 @@ from core.store import Store
 from tests.console.conftest import PASSWORD, Site
 from tests.support.web_server import WebServer
 from web.app import create_app
-from web.console.i18n import STRINGS, choose, from_accept_language
+from web.console.guard import safe_next
+from web.console.i18n import STRINGS, choose, from_accept_language, translator
+from web.console.report_view import duration, share
 from web.console.session import console_secret
 
 
@@ -148,3 +150,27 @@ def test_the_ui_language(agent: str | None, header: str, expected: str) -> None:
     assert choose(agent, header) == expected
     if agent is None:
         assert from_accept_language(header) == expected
+
+
+@pytest.mark.parametrize(
+    ("target", "expected"),
+    [
+        ("/console/reports?from=2026-03-02", "/console/reports?from=2026-03-02"),
+        ("https://evil.example/console/", "/console/reports"),
+        ("//evil.example/console/", "/console/reports"),
+        ("/console/\\evil", "/console/reports"),
+        ("/elsewhere", "/console/reports"),
+        (None, "/console/reports"),
+    ],
+)
+def test_sign_in_returns_only_to_a_console_page(target: str | None, expected: str) -> None:
+    assert safe_next(target) == expected
+
+
+def test_times_and_shares_read_as_people_write_them() -> None:
+    t = translator("en")
+    assert [duration(s, t) for s in (None, 45, 300, 539.6, 5400, 90000)] == [
+        "–", "45 s", "5 min", "9 min", "1 h 30 min", "25 h 0 min"
+    ]  # fmt: skip
+    assert duration(3725, translator("zh")) == "1 小时 2 分"
+    assert [share(v) for v in (None, 0.75, 2 / 3, 1.0)] == ["–", "75%", "66.7%", "100%"]
