@@ -78,7 +78,7 @@ def serve_web(settings: Settings) -> None:
     app = create_app(settings, Store(connect(settings)))
     web = settings.web
     # uvicorn's own "running on" line is INFO of a library logger, quiet by default: say it in ours.
-    logging.getLogger("helpline.web").info("web: webhooks, /healthz and /metrics on %s:%s", web.host, web.port)
+    logging.getLogger("helpline.web").info("web: webhooks, /healthz, /metrics, /console on %s:%s", web.host, web.port)
     # No logging set-up of uvicorn's own: its loggers follow `[logging] libraries` like every library's.
     uvicorn.run(app, host=settings.web.host, port=settings.web.port, log_config=None, log_level=None)
 

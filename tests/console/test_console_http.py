@@ -12,15 +12,18 @@ from pathlib import Path
 
 import httpx
 import pytest
+from redis import Redis
 from starlette.routing import Mount, Route
 
 from core.settings import Settings
 from core.store import Store
 from tests.console.conftest import PASSWORD, Site
+from tests.support.console_identities import RedisIdentities
 from tests.support.web_server import WebServer
 from web.app import create_app
 from web.console.guard import safe_next
 from web.console.i18n import STRINGS, choose, from_accept_language, translator
+from web.console.identity import Role
 from web.console.report_view import duration, share
 from web.console.session import console_secret
 
@@ -174,3 +177,24 @@ def test_times_and_shares_read_as_people_write_them() -> None:
     ]  # fmt: skip
     assert duration(3725, translator("zh")) == "1 小时 2 分"
     assert [share(v) for v in (None, 0.75, 2 / 3, 1.0)] == ["–", "75%", "66.7%", "100%"]
+
+
+def test_reports_say_so_when_the_record_is_away(settings: Settings, store: Store, redis: Redis, tmp_path: Path) -> None:
+    away = "postgresql+psycopg://postgres@/helpline?host=/nonexistent-record-socket"
+    configured = settings.model_copy(
+        update={
+            "database": settings.database.model_copy(update={"url": away}),
+            "web": settings.web.model_copy(update={"console_secret_file": tmp_path / "secret"}),
+        }
+    )
+    identities = RedisIdentities(redis)
+    identities.add("a-sofia", "Sofia Supervisor", "sofia@desk.example", PASSWORD, Role.SUPERVISOR)
+    server = WebServer(create_app(configured, store, identities=identities)).start()
+    try:
+        with signed_in(Site(server.url, identities, None), "sofia@desk.example") as client:  # type: ignore[arg-type]
+            page = client.get("/console/reports?from=2026-03-02&to=2026-03-02")
+            assert page.status_code == 503 and "cannot be reached" in page.text
+            assert client.get("/console/reports.csv?from=2026-03-02&to=2026-03-02").status_code == 503
+            assert client.get("/healthz").status_code == 200  # the rest of the web app does not notice
+    finally:
+        server.stop()

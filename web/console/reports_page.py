@@ -9,11 +9,13 @@ record is synchronous SQLAlchemy) under `desk.report_timeout_seconds`.
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
@@ -23,6 +25,8 @@ from record.reports import PERIODS, Figure, Period, ReportRange, report, to_csv
 from web.console.guard import Console, Handler, Visit
 from web.console.i18n import translator
 from web.console.report_view import build
+
+log = logging.getLogger("helpline.web.console")
 
 
 @dataclass(frozen=True)
@@ -85,8 +89,12 @@ class Reports:
     def page(self) -> Handler:
         async def handler(request: Request, visit: Visit) -> Response:
             chosen = choice(request.query_params, self._today())
-            figures = await asyncio.to_thread(self._figures, chosen) if chosen else []
-            agents = await asyncio.to_thread(self._agents)
+            try:
+                figures = await asyncio.to_thread(self._figures, chosen) if chosen else []
+                agents = await asyncio.to_thread(self._agents)
+            except SQLAlchemyError as exc:
+                log.warning("reports: the record cannot be reached: %s", type(exc).__name__)
+                return self.console.render(visit, "unavailable.html", status=503)
             view = build(figures, translator(visit.language), whole_range=chosen is None or chosen.period == "all")
             return self.console.render(
                 visit, "reports.html", status=200 if chosen else 400, chosen=chosen, view=view, agents=agents,
@@ -101,7 +109,11 @@ class Reports:
             chosen = choice(request.query_params, self._today())
             if chosen is None:
                 return self.console.finish(visit, Response("invalid range\n", status_code=400))
-            figures = await asyncio.to_thread(self._figures, chosen)
+            try:
+                figures = await asyncio.to_thread(self._figures, chosen)
+            except SQLAlchemyError as exc:
+                log.warning("reports: the record cannot be reached: %s", type(exc).__name__)
+                return self.console.finish(visit, Response("the record cannot be reached\n", status_code=503))
             name = f"helpline-report-{chosen.start.isoformat()}-{chosen.end.isoformat()}.csv"
             response = Response(
                 to_csv(figures), media_type="text/csv; charset=utf-8",
