@@ -9,8 +9,7 @@ missing=()
 command -v redis-server >/dev/null || missing+=(redis-server)
 command -v dovecot >/dev/null || missing+=(dovecot-imapd)
 command -v chromium >/dev/null || missing+=(chromium)
-[ -d /usr/share/fonts/opentype/noto ] && compgen -G '/usr/share/fonts/opentype/noto/NotoSansCJK*' >/dev/null \
-  || missing+=(fonts-noto-cjk)
+compgen -G '/usr/share/fonts/opentype/noto/NotoSansCJK*' >/dev/null || missing+=(fonts-noto-cjk)
 if ! command -v initdb >/dev/null && ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then
   missing+=(postgresql)
 fi
