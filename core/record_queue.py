@@ -21,6 +21,7 @@ from core import inflight
 from core.inflight import Kind
 
 if TYPE_CHECKING:
+    from core.corrections import Correction
     from core.store import Store
 
 RECORD_QUEUE = "record"
@@ -68,6 +69,20 @@ def queue_sla_event(
             args=(message_id, kind, at.isoformat(), due.isoformat() if due else None, happened),
             retry=JOB_RETRY,
         )
+
+
+CORRECTION_JOB = "workers.record_updates.record_correction"
+
+
+def queue_correction(store: Store, correction: Correction, queue: str | None) -> None:
+    """Queue an agent's category correction for the record's audit log (the reports count them); `queue` is the
+    one the message was routed to when the router got its category wrong."""
+    from core.store import JOB_RETRY, store_errors
+
+    args = (correction.message_id, correction.from_category, correction.to_category, queue, correction.agent,
+            correction.reason, correction.at.isoformat())  # fmt: skip
+    with store_errors():
+        store.queue(RECORD_QUEUE).enqueue_call(CORRECTION_JOB, args=args, retry=JOB_RETRY)
 
 
 @dataclass(frozen=True)

@@ -195,7 +195,7 @@ class EmailSettings(Section):
 
 
 class WebSettings(Section):
-    host: str = Field("127.0.0.1", description="address the web app (webhooks, /healthz, /metrics) listens on")
+    host: str = Field("127.0.0.1", description="address the web app (webhooks, /healthz, /metrics, /console) listens on")
     port: int = Field(8080, ge=0, le=65535, description="web app port")
     public_url: str | None = Field(None, description="the URL providers call, e.g. https://support.example.com")
     trust_forwarded_headers: bool = Field(False, description="rebuild the public URL from X-Forwarded-Proto/Host")
@@ -222,6 +222,13 @@ class WebSettings(Section):
             if not host or not port.isdigit() or not 0 < int(port) < 65536:
                 raise ValueError(f"{bind!r} is not host:port")
         return bind
+    console_secret: SecretStr | None = Field(
+        None, description="signs the console's session cookies; environment only (unset: console_secret_file)"
+    )
+    console_secret_file: Path = Field(
+        Path("var/console_secret"), description="made (random, mode 0600) and kept when console_secret is unset"
+    )
+    console_session_hours: float = Field(12.0, gt=0, description="a console session ends this long after sign-in")
 
 
 class RepliesSettings(Section):

@@ -84,7 +84,7 @@ def serve_web(settings: Settings) -> None:
     web = settings.web
     # uvicorn's own "running on" line is INFO of a library logger, quiet by default: say it in ours.
     logging.getLogger("helpline.web").info(
-        "web: webhooks, /healthz, /metrics and the agents' API (/api/docs) on %s:%s", web.host, web.port
+        "web: webhooks, /healthz, /metrics, the agents' API (/api/docs) and /console on %s:%s", web.host, web.port
     )
     # No logging set-up of uvicorn's own: its loggers follow `[logging] libraries` like every library's.
     servers = [uvicorn.Server(uvicorn.Config(create_app(settings, store, record), host=web.host, port=web.port,

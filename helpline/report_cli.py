@@ -3,8 +3,6 @@ figures over a range (record/reports.py), as an aligned table or CSV. Times with
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import datetime
 from typing import Annotated
 from zoneinfo import ZoneInfo
@@ -29,11 +27,12 @@ def report_command(
     ] = False,
     settings: SettingsOption = None,
 ) -> None:
-    """Volumes, first response and resolution times, SLA attainment and CSAT over a range, per period and queue."""
+    """Volumes, first response and resolution times, SLA attainment, CSAT and agents' category corrections over a
+    range, per period and queue."""
     from sqlalchemy.exc import OperationalError  # here, not at the top: every other command starts without them
 
     from record.engine import connect as connect_record
-    from record.reports import PERIODS, ReportRange, report
+    from record.reports import PERIODS, ReportRange, number, report, to_csv
 
     loaded = settings_or_exit(settings)
     if period not in PERIODS:
@@ -51,14 +50,10 @@ def report_command(
             figures = report(connection, span, timeout_seconds=loaded.desk.report_timeout_seconds)
     finally:
         engine.dispose()
-    rows = [(f.period, f.queue, f.measure, f.by, _number(f.value)) for f in figures]
     if as_csv:
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(("period", "queue", "measure", "by", "value"))
-        writer.writerows(rows)
-        typer.echo(out.getvalue(), nl=False)
+        typer.echo(to_csv(figures), nl=False)
         return
+    rows = [(f.period, f.queue, f.measure, f.by, number(f.value)) for f in figures]
     if not rows:
         typer.echo("nothing recorded in that range")
         return
@@ -74,10 +69,6 @@ def _moment(value: str, option: str, settings: Settings) -> datetime:
     except ValueError:
         _usage(f"{option} {value!r} is not a date or time (2026-03-01, 2026-03-01T09:00, 2026-03-01T09:00+08:00)")
     return moment if moment.tzinfo else moment.replace(tzinfo=ZoneInfo(settings.desk.timezone))
-
-
-def _number(value: float) -> str:
-    return str(int(value)) if value.is_integer() else f"{value:.4f}".rstrip("0")
 
 
 def _usage(message: str) -> None:

@@ -11,6 +11,11 @@ What each figure counts (a choice the issue left open, written down here and in 
 - **SLA attainment**: from `sla_events` stored when they happened (`first_response_met`, `first_response_breached`,
   `resolution_met`, `resolution_breached`), never recomputed with today's hours: met / (met + breached).
 - **CSAT**: survey scores given in the period: the share of 4 and 5 ratings (and how many ratings).
+- **corrections** (routing quality): agents' category corrections made in the period, counted per pair of the
+  category the router gave and the one the agent chose (`by` = `from=fees,to=refund`), so the categories agents
+  corrected most stand out. A correction is an audit-log row (`record/corrections.py` writes it): action
+  `recategorize`, the message as subject, `detail` {from, to, queue}; its agent is the row's actor (`--agent`
+  counts the corrections that agent made).
 
 Periods are days, ISO weeks or months in the desk's time zone (`desk.timezone`), or the whole range. Every time is a
 parameter from Python (no `now()`), and the report runs under its own statement timeout.
@@ -18,6 +23,9 @@ parameter from Python (no `now()`), and the report runs under its own statement 
 
 from __future__ import annotations
 
+import csv
+import io
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -117,6 +125,17 @@ GROUP BY 1, 2
 """
 
 
+_CORRECTIONS = """
+SELECT {period} AS period, coalesce(a.detail->>'queue', c.queue, '-') AS queue,
+       'from=' || coalesce(a.detail->>'from', '-') || ',to=' || coalesce(a.detail->>'to', '-') AS by, count(*) AS n
+FROM audit_log a
+LEFT JOIN messages m ON a.subject_kind = 'message' AND m.id = a.subject_id
+LEFT JOIN conversations c ON c.id = m.conversation_id
+WHERE a.action = 'recategorize' AND a.at >= :start AND a.at < :end {filters}
+GROUP BY 1, 2, 3
+"""
+
+
 def report(connection: Connection, span: ReportRange, *, timeout_seconds: float = 60.0) -> list[Figure]:
     """Every figure for `span`, sorted by period, queue, measure and breakdown. Runs in the caller's transaction,
     with a statement timeout set for it alone."""
@@ -129,12 +148,14 @@ def report(connection: Connection, span: ReportRange, *, timeout_seconds: float 
     }  # fmt: skip
     figures: list[Figure] = []
 
-    def rows(sql: str, column: str, queue_sql: str, **parts: str) -> list[dict[str, Any]]:
+    def rows(
+        sql: str, column: str, queue_sql: str, agent_sql: str = "c.assigned_agent_id", **parts: str
+    ) -> list[dict[str, Any]]:
         filters = ""
         if span.queue is not None:
             filters += f" AND {queue_sql} = :queue"
         if span.agent is not None:
-            filters += " AND c.assigned_agent_id = :agent"
+            filters += f" AND {agent_sql} = :agent"
         statement = sql.format(period=_period(column, span), filters=filters, **parts)
         return [dict(row._mapping) for row in connection.execute(text(statement), params)]
 
@@ -163,4 +184,23 @@ def report(connection: Connection, span: ReportRange, *, timeout_seconds: float 
         period, queue = str(row["period"]), str(row["queue"])
         figures.append(Figure(period, queue, "csat_share", "", float(row["share"])))
         figures.append(Figure(period, queue, "csat_ratings", "", float(row["n"])))
+    for row in rows(_CORRECTIONS, "a.at", "coalesce(a.detail->>'queue', c.queue, '-')", "a.actor"):
+        figures.append(Figure(str(row["period"]), str(row["queue"]), "corrections", str(row["by"]), float(row["n"])))
     return sorted(figures, key=lambda f: (f.period, f.queue, f.measure, f.by))
+
+
+CSV_HEADER = ("period", "queue", "measure", "by", "value")
+
+
+def number(value: float) -> str:
+    """A figure as text: counts without `.0`, ratios and times to four decimals at most."""
+    return str(int(value)) if value.is_integer() else f"{value:.4f}".rstrip("0")
+
+
+def to_csv(figures: Iterable[Figure]) -> str:
+    """`period,queue,measure,by,value` lines: what `helpline report --csv` prints and the console downloads."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_HEADER)
+    writer.writerows((f.period, f.queue, f.measure, f.by, number(f.value)) for f in figures)
+    return out.getvalue()

@@ -59,6 +59,10 @@ templates = src / "templates"
 for j2 in templates.rglob("*.j2"):
     if not (site / "templates" / j2.relative_to(templates)).is_file():
         wrong.append(f"template {j2.relative_to(src)} is not in the wheel")
+console = src / "web" / "console"
+for data in [*console.glob("templates/*.html"), *console.glob("static/**/*.*")]:
+    if not (site / "web" / "console" / data.relative_to(console)).is_file():
+        wrong.append(f"console file {data.relative_to(src)} is not in the wheel")
 from helpline.supervisor import procfile_entries
 from core.settings import settings_path
 if [name for name, _ in procfile_entries()] != [line.split(":")[0] for line in (src / "Procfile").read_text().splitlines() if line.strip()]:
@@ -102,6 +106,14 @@ if ! grep -q "Ctrl-C stops everything" run.log; then
   echo "wheel check: helpline run did not get ready:"; cat run.log; exit 1
 fi
 HELPLINE_EMAIL__INBOUND__PORT=$smtp_port "$work/venv/bin/helpline" queues > /dev/null
+# The console's page and its vendored script, served from the installed package.
+"$work/venv/bin/python" -I - "$web_port" <<'PY' || { echo "wheel check: the console is not served"; exit 1; }
+import sys, urllib.request
+
+base = f"http://127.0.0.1:{sys.argv[1]}/console"
+assert "csrf_token" in urllib.request.urlopen(f"{base}/sign-in", timeout=10).read().decode()
+assert urllib.request.urlopen(f"{base}/static/vendor/htmx-2.0.11.min.js", timeout=10).read().startswith(b"var htmx")
+PY
 kill -INT $run_pid
 wait $run_pid || { echo "wheel check: helpline run did not stop cleanly:"; cat run.log; exit 1; }
 echo "wheel check: helpline check, parse, run and queues work from a folder outside the checkout" \

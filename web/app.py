@@ -1,5 +1,5 @@
-"""The ASGI app (Starlette): provider webhooks, health, metrics, the survey's web page and, under `/api`, the agents'
-API (web/api, FastAPI).
+"""The ASGI app (Starlette): provider webhooks, health, metrics, the survey's web page, under `/api` the agents' API
+(web/api, FastAPI) and under `/console` the agents' console (web/console).
 
 Starlette because it is small, typed, async and ships a real test client; a webhook endpoint needs no ORM, no
 templating and no dependency injection. Each channel contributes its routes from its own module (`ROUTE_MODULES`).
@@ -13,10 +13,11 @@ bearer token; `[web] metrics_bind` serves it on a second, private listener (`cre
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import importlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from prometheus_client import CONTENT_TYPE_LATEST
 from redis.exceptions import RedisError
@@ -31,7 +32,9 @@ from core.record_queue import record_lag
 from core.settings import Settings
 from core.store import Store
 from record.engine import connect as connect_record
+from web import console
 from web.api import create_api
+from web.console.identity import Identities, default_identities
 from web.metrics import exposition
 from web.metrics_guard import guarded
 
@@ -42,9 +45,13 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 ROUTE_MODULES: tuple[str, ...] = ("web.telegram_routes", "web.twilio_routes", "web.survey_routes")
 
 
-def create_app(settings: Settings, store: Store, record: Engine | None = None) -> Starlette:
+def create_app(
+    settings: Settings, store: Store, record: Engine | None = None, *, identities: Identities | None = None
+) -> Starlette:
     """The web app; `record` defaults to an engine on the configured record (made lazily: nothing connects until a
-    request needs it, so webhooks work while the record is away)."""
+    request needs it, so webhooks work while the record is away). `identities`: the agents' store the console signs
+    in against (default: `default_identities`)."""
+    own_record = record is None
     record = record if record is not None else connect_record(settings)
     routes: list[BaseRoute] = [
         Route("/healthz", _health(store), methods=["GET"]),
@@ -53,7 +60,15 @@ def create_app(settings: Settings, store: Store, record: Engine | None = None) -
     for name in ROUTE_MODULES:
         routes += importlib.import_module(name).routes(settings, store)
     routes.append(Mount("/api", app=create_api(settings, store, record)))
-    app = Starlette(routes=routes)
+    routes += console.routes(settings, store, identities or default_identities(settings, store), record)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        if own_record:
+            record.dispose()
+
+    app = Starlette(routes=routes, lifespan=lifespan)
     app.state.settings = settings
     app.state.store = store
     return app

@@ -34,12 +34,14 @@ from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
 from core import inflight
 from core.inflight import Kind
-from core.record_queue import RECORD_QUEUE, SLA_EVENT_JOB, Item, queue_update
+from core.record_queue import CORRECTION_JOB, RECORD_QUEUE, SLA_EVENT_JOB, Item, queue_update
 from core.records import MessageState, Reply, ReplyState, utcnow
 from core.store import INBOUND_QUEUE, JOB_RETRY, PROCESS_JOB, store_errors
 from record.attachment_store import AttachmentStoreUnavailable
+from record.corrections import ACTION as CORRECTION
+from record.corrections import write_correction
 from record.hot_copy import contact_entry
-from record.models import Conversation, Message, SlaEvent
+from record.models import AuditEntry, Conversation, Message, SlaEvent
 from record.updates import refresh_contact, refresh_message
 from record.writer import entry_for, write_reply
 from router.normalize import normalize
@@ -175,6 +177,37 @@ def _sla_event(ctx: Context, message_id: str, kind: str, at: str, due: str | Non
                 stamp["status"] = "resolved"
             connection.execute(update(Conversation).where(Conversation.id == conversation_id).values(**stamp))
     return f"{kind} for {message_id}" + (" (already recorded)" if known is not None else "")
+
+
+def record_correction(
+    message_id: str, from_category: str, to_category: str, queue: str | None, agent: str, reason: str, at: str
+) -> str:
+    """Keep an agent's category correction in the record's audit log, once (a re-run finds it by message and time)."""
+    ctx = current()
+    args = (message_id, from_category, to_category, queue, agent, reason, at)
+
+    def write() -> str:
+        when = datetime.fromisoformat(at)
+        with ctx.record.begin() as connection:
+            known = connection.scalar(
+                select(AuditEntry.id).where(
+                    AuditEntry.action == CORRECTION, AuditEntry.subject_id == message_id, AuditEntry.at == when
+                )
+            )
+            if known is None:
+                write_correction(
+                    connection, message_id=message_id, from_category=from_category, to_category=to_category,
+                    queue=queue, agent=agent, reason=reason, at=when,
+                )  # fmt: skip
+        return f"correction of {message_id} {from_category} -> {to_category}" + (" (already recorded)" if known else "")
+
+    try:
+        return with_record(ctx.record, write)
+    except RecordUnreachable:
+        ctx.store.queue(RECORD_QUEUE).enqueue_in(
+            timedelta(seconds=PAUSE_SECONDS), CORRECTION_JOB, *args, retry=JOB_RETRY
+        )
+        return f"paused: the record is unreachable; again in {PAUSE_SECONDS:g}s"
 
 
 def _write_reply(ctx: Context, reply: Reply) -> None:

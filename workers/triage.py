@@ -15,6 +15,7 @@ from core.corrections import Correction, Corrections
 from core.errors import StoreUnavailable
 from core.inbox import Inbox
 from core.model_store import ModelStore
+from core.record_queue import queue_correction
 from core.records import StoredMessage
 from core.routing_settings import RouterSettings
 from core.store import Store
@@ -120,6 +121,7 @@ def recategorize(
         message_id, decision.queue, decision.priority, queue, decision.priority
     )
     Corrections(store).record(correction)
+    queue_correction(store, correction, decision.queue)  # the record's audit log, which the reports count
 
     def change(m: StoredMessage) -> None:
         assert m.decision is not None

@@ -28,6 +28,7 @@ from tests.support.smtp_sink import SmtpSink
 from tests.support.web_server import WebServer
 from tests.support.work import drain
 from web.app import create_app
+from workers import context
 from workers.agent import answer, resolve
 from workers.context import context_for
 from workers.scheduler import run_once
@@ -161,3 +162,32 @@ def test_sla_results_are_stored_when_they_happen(
         (late.message_id, "first_response_breached"), (late.message_id, "resolution_breached"),
     ])  # fmt: skip
     assert case.first_response_at is not None and case.resolved_at is not None and case.status == "resolved"
+
+
+def test_an_agents_correction_reaches_the_records_audit_log_once_and_the_reports_count_it(
+    store: Store, settings: Settings, smtp_sink: SmtpSink, record: Engine
+) -> None:
+    from record.reports import ReportRange, report
+    from workers.record_updates import record_correction
+    from workers.triage import recategorize
+
+    accepted = store.accept(email("fees@example.com", "Why was I charged a fee?"), b"raw")
+    drain(settings)
+    stored = store.get_message(accepted.message_id)
+    assert stored is not None and stored.decision is not None
+    routed_as, routed_to = stored.decision.category, stored.decision.queue
+    correction = recategorize(store, settings.router, accepted.message_id, "refund", "ann", "she wants it back")
+    drain(settings)
+    context.install(context_for(settings, store))  # the job again, as a retry would run it: still one row
+    record_correction(accepted.message_id, routed_as, "refund", routed_to, "ann", "x", correction.at.isoformat())
+    span = ReportRange(start=correction.at - timedelta(hours=1), end=correction.at + timedelta(hours=1))
+    with record.begin() as connection:
+        figures = [f for f in report(connection, span) if f.measure == "corrections"]
+        by_ann = [
+            f for f in report(connection, ReportRange(span.start, span.end, agent="ann")) if f.measure == "corrections"
+        ]
+        by_bob = [
+            f for f in report(connection, ReportRange(span.start, span.end, agent="bob")) if f.measure == "corrections"
+        ]
+    assert [(f.queue, f.by, f.value) for f in figures] == [(routed_to, f"from={routed_as},to=refund", 1.0)]
+    assert by_ann == figures and by_bob == []

@@ -1,0 +1,162 @@
+"""Write the console's screenshots into docs/screenshots/ from a demo record (the README shows them).
+
+    .venv/bin/python scripts/screenshots.py
+
+Starts its own Redis and PostgreSQL (the tests' helpers: nothing of a running Helpline is touched), fills the record
+with two weeks of made-up but plausible cases (a fixed random seed: the same figures every run), serves the web app
+on a free port, signs in with headless Chromium (Debian's `chromium`; `fonts-noto-cjk` for the Chinese pages) and
+saves each page. Today: the reports page, in English and in Chinese. (The queue overview and a Chinese case view
+join it when those pages exist.)
+"""
+
+from __future__ import annotations
+
+import random
+import shutil
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from playwright.sync_api import Page, sync_playwright  # noqa: E402
+from sqlalchemy import Connection, insert  # noqa: E402
+
+from core.settings import load_settings  # noqa: E402
+from core.store import Store  # noqa: E402
+from record.corrections import write_correction  # noqa: E402
+from record.engine import engine_for  # noqa: E402
+from record.models import Agent, Contact, Conversation, Message, SlaEvent, SurveyScore  # noqa: E402
+from tests.support.console_identities import RedisIdentities  # noqa: E402
+from tests.support.postgres import PostgresCluster  # noqa: E402
+from tests.support.redis_server import RedisServer  # noqa: E402
+from tests.support.web_server import WebServer  # noqa: E402
+from web.app import create_app  # noqa: E402
+from web.console.identity import Role  # noqa: E402
+
+OUT = ROOT / "docs" / "screenshots"
+START = datetime(2026, 3, 2, tzinfo=UTC)
+DAYS = 14
+PASSWORD = "demo-password"
+SHOTS = (("tom@wallet.example", "reports.png"), ("mei@wallet.example", "reports.zh.png"))  # who signs in, the file
+QUEUES = {  # queue: (categories, first response target in seconds, typical first response in seconds)
+    "payments": (["fees", "top_up", "transfer", "payment", "refund"], 3600, 1500),
+    "security": (["security"], 900, 420),
+    "cards": (["cards"], 3600, 2400),
+    "accounts": (["account", "verification"], 7200, 3000),
+    "general": (["general", "feedback"], 14400, 5200),
+}
+CHANNELS = {"email": 45, "sms": 15, "whatsapp": 15, "telegram": 15, "voice": 10}
+AGENTS = {"a-mei": "陈美 Mei Chen", "a-tom": "Tom Baker", "a-ana": "Ana Lima", "a-raj": "Raj Patel"}
+CORRECTIONS = {("fees", "refund"): 9, ("top_up", "payment"): 6, ("general", "account"): 5,
+               ("transfer", "top_up"): 4, ("account", "verification"): 3, ("feedback", "general"): 2}  # fmt: skip
+
+
+def demo_record(connection: Connection, rng: random.Random) -> None:
+    connection.execute(insert(Contact).values(id="c-demo", created_at=START - timedelta(days=90)))
+    for agent_id, name in AGENTS.items():
+        connection.execute(insert(Agent).values(id=agent_id, name=name, created_at=START - timedelta(days=90)))
+    weights = {"payments": 45, "security": 10, "cards": 15, "accounts": 18, "general": 12}
+    messages_of: dict[str, list[str]] = {}
+    for number in range(420):
+        queue = rng.choices(list(weights), list(weights.values()))[0]
+        categories, target, typical = QUEUES[queue]
+        category = rng.choice(categories)
+        channel = rng.choices(list(CHANNELS), list(CHANNELS.values()))[0]
+        created = START + timedelta(days=rng.randrange(DAYS), hours=rng.uniform(0, 24))
+        first = rng.lognormvariate(0, 0.7) * typical
+        resolved = first + rng.lognormvariate(0, 0.9) * 6 * 3600 if rng.random() < 0.8 else None
+        case = f"t-{number}"
+        connection.execute(
+            insert(Conversation).values(
+                id=case, reference=f"HL-DEMO{number:05d}", contact_id="c-demo", channel=channel, queue=queue,
+                category=category, created_at=created, first_response_at=created + timedelta(seconds=first),
+                resolved_at=created + timedelta(seconds=resolved) if resolved else None,
+                assigned_agent_id=rng.choice(list(AGENTS)),
+            )
+        )  # fmt: skip
+        for part in range(rng.choice((1, 1, 1, 2, 3))):
+            message_id = f"m-{number}-{part}"
+            messages_of.setdefault(category, []).append(message_id)
+            at = created + timedelta(minutes=47 * part)
+            connection.execute(
+                insert(Message).values(
+                    id=message_id, channel=channel, provider_id=message_id, conversation_id=case,
+                    contact_id="c-demo", state="routed", sender="demo@example.com", received_at=at, recorded_at=at,
+                    decision={"queue": queue, "category": category, "priority": "normal"},
+                )
+            )  # fmt: skip
+        kind = "first_response_met" if first <= target else "first_response_breached"
+        events = [(kind, created + timedelta(seconds=first))]
+        if resolved:
+            kind = "resolution_met" if resolved <= 24 * 3600 else "resolution_breached"
+            events.append((kind, created + timedelta(seconds=resolved)))
+            if rng.random() < 0.45:
+                score = rng.choices((5, 4, 3, 2, 1), (50, 25, 10, 8, 7))[0]
+                at = created + timedelta(seconds=resolved + 3600)
+                connection.execute(insert(SurveyScore).values(conversation_id=case, score=score, at=at))
+        for kind, at in events:
+            connection.execute(insert(SlaEvent).values(conversation_id=case, kind=kind, queue=queue, at=at))
+    for (old, new), times in CORRECTIONS.items():
+        queue = next(q for q, (categories, _, _) in QUEUES.items() if old in categories)
+        for message_id in rng.sample(messages_of[old], times):
+            write_correction(
+                connection, message_id=message_id, from_category=old, to_category=new, queue=queue,
+                agent=rng.choice(list(AGENTS)), reason="demo", at=START + timedelta(days=rng.randrange(DAYS), hours=12),
+            )  # fmt: skip
+
+
+def shoot(page: Page, url: str, email: str, path: Path) -> None:
+    page.goto(url)
+    page.fill("input[name=email]", email)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("#sign-in-form button[type=submit]")
+    page.wait_for_selector("body[data-charts-ready=true]")
+    page.screenshot(path=str(path), full_page=True)
+    print(f"wrote {path.relative_to(ROOT)}")
+
+
+def main() -> None:
+    OUT.mkdir(parents=True, exist_ok=True)
+    with RedisServer() as redis_server:
+        cluster = PostgresCluster().start()
+        try:
+            url = cluster.new_database()
+            record = engine_for(url)
+            with record.begin() as connection:
+                demo_record(connection, random.Random(12))
+            record.dispose()
+            base = load_settings(ROOT / "settings.toml")
+            settings = base.model_copy(
+                update={
+                    "redis": base.redis.model_copy(update={"url": redis_server.url}),
+                    "database": base.database.model_copy(update={"url": url}),
+                    "web": base.web.model_copy(update={"console_secret_file": cluster.folder / "console_secret"}),
+                }
+            )
+            identities = RedisIdentities(redis_server.client())
+            identities.add("a-mei", AGENTS["a-mei"], "mei@wallet.example", PASSWORD, Role.SUPERVISOR, "zh")
+            identities.add("a-tom", AGENTS["a-tom"], "tom@wallet.example", PASSWORD, Role.SUPERVISOR, "en")
+            server = WebServer(create_app(settings, Store(redis_server.client()), identities=identities)).start()
+            end = START + timedelta(days=DAYS - 1)
+            query = f"/console/reports?from={START.date()}&to={end.date()}"
+            try:
+                with sync_playwright() as p:
+                    chromium = shutil.which("chromium")
+                    if chromium is None:
+                        raise SystemExit("chromium is not installed: scripts/install-system-deps.sh")
+                    browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+                    for email, name in SHOTS:
+                        context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-US")
+                        shoot(context.new_page(), server.url + query, email, OUT / name)
+                        context.close()
+                    browser.close()
+            finally:
+                server.stop()
+        finally:
+            cluster.stop()
+
+
+if __name__ == "__main__":
+    main()

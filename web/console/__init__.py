@@ -1,0 +1,58 @@
+"""The agents' console in the browser, under `/console`: server-rendered jinja2 pages, htmx for partial updates,
+Chart.js for charts (both vendored under static/vendor, with their licenses; no Node build).
+
+| module | one job |
+|---|---|
+| `identity.py` | the seam to the agents' store: `authenticate(email, password)` and `principal(agent_id)` |
+| `session.py` | the signed session cookie, its CSRF token, sign-out that ends it |
+| `guard.py` | every request: session, language, role, CSRF on every POST; security headers; rendering |
+| `i18n.py` | English and Chinese UI strings, and which one a request gets |
+| `sign_in.py` | sign in, sign out |
+| `reports_page.py`, `report_view.py` | the reports page and its CSV, shaped from record/reports.py |
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import Engine
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from core.settings import Settings
+from core.store import Store
+from web.console.guard import PREFIX, Console, form, page
+from web.console.identity import Identities, Principal
+from web.console.reports_page import Reports
+from web.console.session import Sessions
+from web.console.sign_in import Failures, sign_in, sign_in_page, sign_out
+
+STATIC = Path(__file__).with_name("static")
+
+
+def routes(settings: Settings, store: Store, identities: Identities, record: Engine) -> list[BaseRoute]:
+    console = Console(Sessions(settings, store), identities)
+    reports = Reports(console, settings, record)
+
+    def supervises(principal: Principal) -> bool:
+        return principal.sees_reports
+
+    async def home(request: Request) -> Response:
+        return RedirectResponse(f"{PREFIX}/reports", status_code=303)
+
+    return [
+        Mount(
+            PREFIX,
+            routes=[
+                Route("/", home, methods=["GET"]),
+                Route("/sign-in", sign_in_page(console), methods=["GET"]),
+                Route("/sign-in", form(console, sign_in(console, Failures(store)), signed_in=False), methods=["POST"]),
+                Route("/sign-out", form(console, sign_out(console)), methods=["POST"]),
+                Route("/reports", page(console, reports.page(), allow=supervises), methods=["GET"]),
+                Route("/reports.csv", page(console, reports.csv(), allow=supervises), methods=["GET"]),
+                Mount("/static", StaticFiles(directory=STATIC), name="console-static"),
+            ],
+        )
+    ]

@@ -1,0 +1,184 @@
+"""The console's UI strings in English and Chinese, and which of the two a request gets.
+
+An agent's own language (from the agents' store) wins; before sign-in, or for an agent without one, the browser's
+`Accept-Language` decides (the first of `zh*` or `en*` it names, by quality). Every key exists in both languages
+(a test checks), and templates ask through `t(key)`, which fails loudly on a missing key rather than showing it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+LANGUAGES = ("en", "zh")
+DEFAULT = "en"
+
+STRINGS: dict[str, dict[str, str]] = {
+    "en": {
+        "app": "Helpline console",
+        "sign_in": "Sign in",
+        "sign_out": "Sign out",
+        "email": "Email",
+        "password": "Password",
+        "bad_credentials": "That email and password do not match an agent who may sign in.",
+        "too_many_failures": "Too many failed sign-ins with this email: try again in 15 minutes.",
+        "no_agents_store": "No agents' store is configured yet: nobody can sign in.",
+        "signed_in_as": "Signed in as",
+        "reports": "Reports",
+        "forbidden": "Your role does not allow this page.",
+        "csrf_refused": "This form has expired or was not sent from the console. Reload the page and try again.",
+        "from": "From",
+        "to": "To",
+        "queue": "Queue",
+        "agent": "Agent",
+        "all_queues": "All queues",
+        "all_agents": "All agents",
+        "period": "Period",
+        "period_all": "Whole range",
+        "period_day": "Day",
+        "period_week": "Week",
+        "period_month": "Month",
+        "show": "Show",
+        "download_csv": "Download CSV",
+        "bad_range": "Choose a valid range",
+        "nothing": "Nothing recorded in this range.",
+        "volume_by_channel": "Volume by channel",
+        "volume_by_category": "Volume by category",
+        "response_times": "First response and resolution",
+        "sla_csat": "SLA attainment and satisfaction",
+        "corrections": "Categories agents corrected most",
+        "channel": "Channel",
+        "category": "Category",
+        "messages": "Messages",
+        "first_response_median": "First response, median",
+        "first_response_p90": "First response, p90",
+        "resolution_median": "Resolution, median",
+        "resolution_p90": "Resolution, p90",
+        "cases": "Cases",
+        "sla_first_response": "First response SLA met",
+        "sla_resolution": "Resolution SLA met",
+        "csat": "CSAT (4 or 5)",
+        "ratings": "Ratings",
+        "corrected_from": "Routed as",
+        "corrected_to": "Corrected to",
+        "times": "Times",
+        "unit_h": "h",
+        "unit_min": "min",
+        "unit_s": "s",
+        "home": "Console",
+        "total": "Total",
+        "record_unavailable": "The record (PostgreSQL) cannot be reached: reports are unavailable for now.",
+        "role_agent": "agent",
+        "role_supervisor": "supervisor",
+        "role_admin": "admin",
+        "channel_email": "Email",
+        "channel_sms": "SMS",
+        "channel_whatsapp": "WhatsApp",
+        "channel_voice": "Voice",
+        "channel_telegram": "Telegram",
+    },
+    "zh": {
+        "app": "Helpline 客服控制台",
+        "sign_in": "登录",
+        "sign_out": "退出登录",
+        "email": "邮箱",
+        "password": "密码",
+        "bad_credentials": "邮箱或密码不正确，或该客服无权登录。",
+        "too_many_failures": "该邮箱登录失败次数过多，请 15 分钟后再试。",
+        "no_agents_store": "尚未配置客服账户，暂时无人可以登录。",
+        "signed_in_as": "当前登录",
+        "reports": "报表",
+        "forbidden": "您的角色无权查看此页面。",
+        "csrf_refused": "表单已过期或并非从控制台提交，请刷新页面后重试。",
+        "from": "开始",
+        "to": "结束",
+        "queue": "队列",
+        "agent": "客服",
+        "all_queues": "全部队列",
+        "all_agents": "全部客服",
+        "period": "周期",
+        "period_all": "整个区间",
+        "period_day": "按天",
+        "period_week": "按周",
+        "period_month": "按月",
+        "show": "查询",
+        "download_csv": "下载 CSV",
+        "bad_range": "请选择有效的时间区间",
+        "nothing": "该区间内没有记录。",
+        "volume_by_channel": "各渠道消息量",
+        "volume_by_category": "各类别消息量",
+        "response_times": "首次响应与解决时长",
+        "sla_csat": "SLA 达成率与满意度",
+        "corrections": "客服最常更正的类别",
+        "channel": "渠道",
+        "category": "类别",
+        "messages": "消息数",
+        "first_response_median": "首次响应（中位数）",
+        "first_response_p90": "首次响应（P90）",
+        "resolution_median": "解决时长（中位数）",
+        "resolution_p90": "解决时长（P90）",
+        "cases": "工单数",
+        "sla_first_response": "首次响应 SLA 达成率",
+        "sla_resolution": "解决 SLA 达成率",
+        "csat": "满意度（4 或 5 分）",
+        "ratings": "评分数",
+        "corrected_from": "原路由类别",
+        "corrected_to": "更正为",
+        "times": "次数",
+        "unit_h": "小时",
+        "unit_min": "分",
+        "unit_s": "秒",
+        "home": "控制台",
+        "total": "合计",
+        "record_unavailable": "暂时无法连接记录库（PostgreSQL），报表暂不可用。",
+        "role_agent": "客服",
+        "role_supervisor": "主管",
+        "role_admin": "管理员",
+        "channel_email": "邮件",
+        "channel_sms": "短信",
+        "channel_whatsapp": "WhatsApp",
+        "channel_voice": "语音",
+        "channel_telegram": "Telegram",
+    },
+}
+
+
+def choose(agent_language: str | None, accept_language: str | None) -> str:
+    if agent_language:
+        short = agent_language.lower()[:2]
+        if short in LANGUAGES:
+            return short
+    return from_accept_language(accept_language or "")
+
+
+def from_accept_language(header: str) -> str:
+    """The best of our languages in an `Accept-Language` header (`zh-CN,zh;q=0.9,en;q=0.8`)."""
+    ranked: list[tuple[float, int, str]] = []
+    for position, part in enumerate(header.split(",")):
+        tag, _, params = part.strip().partition(";")
+        quality = 1.0
+        if params.strip().startswith("q="):
+            try:
+                quality = float(params.strip()[2:])
+            except ValueError:
+                quality = 0.0
+        short = tag.strip().lower()[:2]
+        if short in LANGUAGES and quality > 0:
+            ranked.append((-quality, position, short))
+    return min(ranked)[2] if ranked else DEFAULT
+
+
+def translator(language: str) -> Callable[[str], str]:
+    table = STRINGS[language]
+
+    def t(key: str) -> str:
+        return table[key]
+
+    return t
+
+
+def channel_name(t: Callable[[str], str], channel: str) -> str:
+    """A channel's name in the UI language; a channel the table does not know shows as it is recorded."""
+    try:
+        return t(f"channel_{channel}")
+    except KeyError:
+        return channel

@@ -1,0 +1,57 @@
+// Draws the reports page's charts from the JSON the server put in #chart-data (no inline script: the page's
+// Content-Security-Policy allows scripts from /console/static only). Chart.js is vendored (static/vendor).
+(function () {
+  "use strict";
+  var palette = ["#2f6fde", "#e8833a", "#3aa17e", "#c94f6d", "#8a63d2", "#b8a031", "#4ab3c9", "#7a7a7a"];
+
+  function draw() {
+    render();
+    document.body.dataset.chartsReady = "true";
+    // How many times the charts were drawn: the page's load, then once per report htmx swapped in.
+    document.body.dataset.draws = String(Number(document.body.dataset.draws || "0") + 1);
+  }
+
+  function render() {
+    var source = document.getElementById("chart-data");
+    if (!source || typeof Chart === "undefined") { return; }
+    var charts = JSON.parse(source.textContent);
+    document.querySelectorAll("canvas[data-chart]").forEach(function (canvas) {
+      var spec = charts[canvas.dataset.chart];
+      if (!spec || spec.labels.length === 0) { return; }
+      var stacked = canvas.dataset.stacked === "true";
+      var horizontal = canvas.dataset.horizontal === "true";
+      spec.datasets.forEach(function (set, i) {
+        set.backgroundColor = palette[i % palette.length];
+        set.borderRadius = 3;
+      });
+      new Chart(canvas, {
+        type: "bar",
+        data: spec,
+        options: {
+          animation: false,  // screenshots and tests see the finished chart at once
+          maintainAspectRatio: false,
+          indexAxis: horizontal ? "y" : "x",
+          plugins: { legend: { display: spec.datasets.length > 1, position: "bottom" } },
+          // Every category's name on its axis (Chart.js would skip every other one to save room).
+          scales: {
+            x: { stacked: stacked, beginAtZero: true, ticks: { autoSkip: horizontal } },
+            y: { stacked: stacked, beginAtZero: true, ticks: { autoSkip: !horizontal } }
+          }
+        }
+      });
+    });
+  }
+
+  function forget() {
+    if (typeof Chart === "undefined") { return; }
+    Object.values(Chart.instances).forEach(function (chart) { chart.destroy(); });
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", draw);
+  } else {
+    draw();
+  }
+  document.addEventListener("htmx:beforeSwap", forget);
+  document.addEventListener("htmx:afterSettle", draw);
+})();
