@@ -13,17 +13,17 @@ import typer
 from helpline.options import SettingsOption, settings_or_exit, store_errors_exit
 
 if TYPE_CHECKING:
-    from workers.context import Context
+    from desk.context import DeskContext
 
 agent_app = typer.Typer(help="Take routed work and answer it.", no_args_is_help=True)
 
 AgentOption = Annotated[str, typer.Option("--as", help="the agent's name, recorded on the message")]
 
 
-def _context(settings_file: Path | None) -> Context:
-    from workers.context import context_for
+def _context(settings_file: Path | None) -> DeskContext:
+    from desk.context import desk_context
 
-    return context_for(settings_or_exit(settings_file))
+    return desk_context(settings_or_exit(settings_file))
 
 
 @agent_app.command("next")
@@ -33,7 +33,7 @@ def next_item(
     settings: SettingsOption = None,
 ) -> None:
     """Take the most urgent, oldest message waiting in QUEUE and print it as JSON."""
-    from workers.agent import take_next
+    from desk.cases import take_next
 
     with store_errors_exit():
         taken = take_next(_context(settings), queue, agent)
@@ -61,7 +61,7 @@ def answer_message(
     settings: SettingsOption = None,
 ) -> None:
     """Send an answer to the customer through the channel they wrote from."""
-    from workers.agent import answer
+    from desk.cases import answer
 
     body = text if text is not None else sys.stdin.read()
     if not body.strip():
@@ -79,7 +79,7 @@ def resolve_message(
     settings: SettingsOption = None,
 ) -> None:
     """Mark a message resolved: it leaves the inbox and its resolution time is recorded against the SLA."""
-    from workers.agent import resolve
+    from desk.cases import resolve
 
     with store_errors_exit(LookupError, ValueError):
         done = resolve(_context(settings), message_id, agent)

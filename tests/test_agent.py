@@ -8,10 +8,10 @@ from core.envelope import Priority
 from core.records import ReplyState
 from core.settings import Settings
 from core.store import Store
+from desk.cases import answer, take_next
 from tests.support.smtp_sink import SmtpSink
 from tests.support.work import drain
 from tests.test_pipeline import email
-from workers.agent import answer, take_next
 from workers.context import context_for
 from workers.eta import takes
 

@@ -7,7 +7,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-OURS = {"core", "ingest", "router", "channels", "templates", "workers", "web", "helpline", "record"}
+OURS = {"core", "ingest", "router", "channels", "templates", "workers", "web", "helpline", "record", "desk"}
 ALLOWED = {
     "core": set(),
     "ingest": {"core"},
@@ -15,8 +15,9 @@ ALLOWED = {
     "channels": {"core"},
     "templates": set(),
     "record": {"core"},
-    "web": {"core", "ingest", "channels", "templates", "router"},
-    "workers": {"core", "ingest", "router", "channels", "templates", "record"},
+    "desk": {"core", "router", "channels", "templates", "record"},
+    "web": {"core", "ingest", "channels", "templates", "router", "desk"},
+    "workers": {"core", "ingest", "router", "channels", "templates", "record", "desk"},
     "helpline": OURS,
 }
 

@@ -12,10 +12,10 @@ from core.envelope import Priority
 from core.inbox import Inbox, ItemTimes, Place
 from core.settings import Settings
 from core.store import Store
+from desk.cases import answer, resolve, take_next
 from tests.conftest import ROOT
 from tests.support.work import drain
 from tests.test_pipeline import email
-from workers.agent import answer, resolve, take_next
 from workers.context import context_for
 
 T0 = datetime(2026, 3, 4, 7, 0, tzinfo=UTC)

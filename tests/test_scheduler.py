@@ -12,11 +12,11 @@ from core.queues import NOTIFY_QUEUE
 from core.records import MessageState, StoredMessage
 from core.settings import Settings
 from core.store import Store
+from desk.cases import answer, resolve, take_next
 from router.sla import SlaKind, SlaPolicy
 from tests.support.smtp_sink import SmtpSink
 from tests.support.work import drain
 from tests.test_pipeline import email
-from workers.agent import answer, resolve, take_next
 from workers.context import context_for
 from workers.scheduler import BREACH_TAG, RESOLUTION_TAG, run_once, serve
 

@@ -19,6 +19,7 @@ from core.record_queue import RECORD_QUEUE, record_lag
 from core.records import MessageState, Reply, utcnow
 from core.settings import Settings
 from core.store import INBOUND_QUEUE, Store
+from desk.cases import answer, resolve
 from ingest.twilio.delivery_status import apply_status
 from record.engine import engine_for
 from record.models import Contact, Conversation, DeliveryEvent, Message, SlaEvent
@@ -28,7 +29,6 @@ from tests.support.smtp_sink import SmtpSink
 from tests.support.web_server import WebServer
 from tests.support.work import drain
 from web.app import create_app
-from workers.agent import answer, resolve
 from workers.context import context_for
 from workers.scheduler import run_once
 
