@@ -357,18 +357,20 @@ class Store:
         linked_to: str | None = None,
         *,
         reuse: bool = False,
-        idle_seconds: float | None = None,
+        closed: Callable[[str], bool] | None = None,
     ) -> str:
-        """A new conversation, or with `reuse` the contact's current one on this channel (chat, SMS), unless it has
-        been quiet for `idle_seconds`: a customer writing again next week starts a new conversation."""
+        """A new conversation, or with `reuse` the contact's current one on this channel (chat, SMS), unless
+        `closed` says that one is over (resolved longer ago than `[cases].reopen_days`): then a new one, linked to
+        it."""
         current = self.key("contact", contact_id, "open", channel.value)
         with store_errors():
             if reuse:
                 existing = self.redis.get(current)
-                if existing and not self._idle(text(existing), idle_seconds):
+                if existing and not (closed and closed(text(existing))):
                     return text(existing)
                 if existing:
-                    self.redis.delete(current)  # quiet too long: the SET NX below opens a new one
+                    linked_to = linked_to or text(existing)
+                    self.redis.delete(current)  # over: the SET NX below opens a new one
             conversation_id = new_conversation_id()
             self.redis.hset(
                 self.key("conv", conversation_id),
@@ -390,12 +392,6 @@ class Store:
             else:
                 self.redis.set(current, conversation_id)
             return conversation_id
-
-    def _idle(self, conversation_id: str, idle_seconds: float | None) -> bool:
-        if idle_seconds is None:
-            return False
-        last = self.redis.hget(self.key("conv", conversation_id), "last_at")
-        return last is not None and utcnow().timestamp() - float(text(last)) > idle_seconds
 
     def add_to_conversation(
         self, conversation_id: str, message_id: str, participant: str, references: list[str], *, new: bool = True

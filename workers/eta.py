@@ -85,7 +85,7 @@ def expected_response(
     calendar = calendar or BusinessCalendar.from_settings(settings)
     policy = SlaPolicy(settings.sla, calendar)
     target = policy.target(SlaKind.FIRST_RESPONSE, category, priority)
-    position = max(1, sum(s.depth for s in Inbox(store).stats(queue) if s.priority.rank <= priority.rank))
+    position = max(1, sum(s.depth for s in Inbox(store).stats(queue, oldest=False) if s.priority.rank <= priority.rank))
     rate = hourly_rate(settings, store, calendar, queue, now)
     if rate:
         estimate, basis = timedelta(hours=position / rate), "throughput"

@@ -141,8 +141,9 @@ def test_sla_results_are_stored_when_they_happen(
     ctx = context_for(settings, store)
     message = store.get_message(answered.message_id)
     assert message is not None and message.decision is not None
-    answer(ctx, answered.message_id, "Your top-up went through now.", "mei")
-    resolve(ctx, answered.message_id, "mei")
+    assert message.conversation_id is not None
+    answer(ctx, message.conversation_id, "Your top-up went through now.", "mei")
+    resolve(ctx, message.conversation_id, "mei")
     run_once(settings, store, utcnow() + timedelta(days=30))  # far past every target: the other one breaches
     drain(settings)
     drain(settings)  # the scheduler's next pass, or a job run twice, adds nothing
