@@ -15,6 +15,7 @@ from core.envelope import Channel, Decision, Envelope
 from core.identity import identity_of
 from core.inbox import Filed, Filing, Inbox, Status
 from core.records import StoredMessage
+from desk.details import merged_details
 from record.cases import write_case_state
 from router import RoutingContext
 from router.details import find_details
@@ -164,17 +165,28 @@ def route(work: Work, ctx: Context) -> Work | Drop:
 def find_transaction_details(work: Work, ctx: Context) -> Work | Drop:
     """What an agent will need about a transaction (account, time, amount, reference): found ones are kept on the
     envelope, missing ones are asked for in the acknowledgement. Reads the text after masking, so a card number
-    never comes back as a "reference"."""
+    never comes back as a "reference". A follow-up fills its case's missing details (desk/details.py): what it is
+    still missing is what no message of the case gave, so nobody is asked twice."""
     assert work.decision is not None
     envelope = work.envelope
+    case = None if work.new_conversation else Inbox(ctx.store).case(work.conversation_id)
     details = find_details(
         f"{envelope.subject}\n{envelope.text}",
-        work.decision.category,
+        case.category if case is not None and case.category else work.decision.category,
         transactional_categories=ctx.settings.router.transactional_categories(),
         # A phone number or an email address can find the customer's account; a Telegram chat id cannot.
         sender=envelope.sender.address if envelope.channel is not Channel.TELEGRAM else None,
     )
-    if details.transactional:
+    earlier: list[str] = []
+    if not work.new_conversation:
+        earlier = [m for m in ctx.store.conversation(work.conversation_id)["messages"] if m != work.message.id]
+    found_before, missing_before = merged_details(ctx.store, earlier)
+    if earlier and (found_before or missing_before):  # the case is transactional: this message adds to it
+        envelope.extras["details"] = details.found
+        envelope.extras["missing_details"] = [k for k in missing_before if k not in details.found]
+        if any(k in missing_before for k in details.found):
+            work.notes.append(f"filled the case's missing details: {', '.join(sorted(details.found))}")
+    elif details.transactional:
         envelope.extras["details"] = details.found
         envelope.extras["missing_details"] = details.missing
     return work
@@ -205,7 +217,10 @@ def file_for_agents(work: Work, ctx: Context) -> Work | Drop:
         work.conversation_id, work.message.id, d.queue, d.priority, since=envelope.received_at, due=due, now=now,
         reopen_seconds=ctx.settings.cases.reopen_days * 86400, category=d.category,
     )  # fmt: skip
-    envelope.extras["case"] = work.filed.outcome.value
+    outcome = work.filed.outcome
+    if outcome is Filed.KNOWN:  # a re-run: what it did the first time, as the conversation step saw it
+        outcome = Filed.NEW if work.new_conversation else Filed.FOLLOW_UP
+    envelope.extras.setdefault("case", outcome.value)
     if work.filed.outcome in (Filed.BACK, Filed.REOPENED, Filed.KNOWN) or work.filed.raised:
         state = inbox.case(work.conversation_id)
         if state is not None:
