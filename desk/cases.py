@@ -26,9 +26,9 @@ from core.record_queue import queue_sla_event
 from core.records import Reply, StoredMessage
 from core.sending import queue_reply
 from core.store import JOB_RETRY
+from core.subjects import reply_subject
 from core.throughput import record_take
 from desk.context import HasDesk
-from desk.subjects import reply_subject
 from record.cases import audit, write_case_state
 from router.sla import SlaKind, SlaPolicy
 

@@ -18,7 +18,7 @@ from core.inbox import Filed
 from core.language import reply_language
 from core.notices import active_notices
 from core.records import Reply, StoredMessage
-from desk.subjects import bare_subject
+from core.subjects import bare_subject
 from router.details import labels
 from templates import render
 from workers.context import Context

@@ -20,6 +20,8 @@ def bare_subject(subject: str) -> str:
 
 
 def reply_subject(subject: str, reference: str, language: str) -> str:
-    """`Re: <subject> [HL-…]`, or `回复：<subject> [HL-…]` when the thread is in Chinese."""
+    """`Re: <subject> [HL-…]`, or `回复：<subject> [HL-…]` when the thread is in Chinese (no tag without a
+    reference)."""
     prefix = "回复：" if language.lower().startswith("zh") else "Re: "
-    return f"{prefix}{bare_subject(subject)} [{reference}]"
+    tag = f" [{reference}]" if reference else ""
+    return f"{prefix}{bare_subject(subject)}{tag}"
