@@ -33,8 +33,8 @@ def old_layout(store: Store, settings: Settings) -> dict[str, str]:
     r.zadd(f"hl:inbox:{queue}:normal", {ids["first"]: t0.timestamp(), ids["second"]: t0.timestamp() + 60})
     r.zadd(f"hl:inbox:{queue}:high", {ids["second"]: t0.timestamp() + 60})  # a second priority, as promotion left it
     r.zadd(f"hl:open:{queue}", {ids["taken"]: t0.timestamp()})
-    item: dict[str | bytes, str] = {"taken_at": t0.isoformat(), "taken_by": "mei", "taken_from": queue}
-    r.hset(f"hl:item:{ids['taken']}", mapping={**item, "first_response_at": t0.isoformat(), "first_response_by": "mei"})
+    r.hset(f"hl:item:{ids['taken']}", mapping={"taken_at": t0.isoformat(), "taken_by": "mei", "taken_from": queue})
+    r.hset(f"hl:item:{ids['taken']}", mapping={"first_response_at": t0.isoformat(), "first_response_by": "mei"})
     r.hset(f"hl:item:{ids['done']}", mapping={"resolved_at": t0.isoformat(), "resolved_by": "li"})
     r.sadd("hl:inbox-queues", queue)
     assert inbox.queues() == [queue]
