@@ -288,6 +288,12 @@ class Store:
             assert value is not None
             return text(value)
 
+    def contact_of(self, identity: str) -> str | None:
+        """The contact an identity points at, or None (nothing is created)."""
+        with store_errors():
+            value = self.redis.get(self.key("identity", identity))
+        return text(value) if value else None
+
     def link_identity(self, identity: str, contact_id: str) -> None:
         """Point another identity (a phone number shared on Telegram, say) at an existing contact."""
         with store_errors():
@@ -411,6 +417,26 @@ class Store:
             for reference in references:
                 pipe.set(self.key("threadref", reference), conversation_id, nx=True)
             pipe.execute()
+
+    def move_to_conversation(
+        self, message_id: str, source: str, target: str, participant: str, references: list[str]
+    ) -> None:
+        """An agent moves a message to another conversation (a merge moves them all): out of the source's list, at
+        the end of the target's, its sender a participant there, and `references` (its Message-ID, our replies'
+        ids) pointing at the target, in one MULTI."""
+        with store_errors(), self.redis.pipeline() as pipe:
+            pipe.lrem(self.key("conv", source, "messages"), 0, message_id)
+            pipe.rpush(self.key("conv", target, "messages"), message_id)
+            pipe.set(self.key("msgconv", message_id), f"{target} follow-up")
+            if participant:
+                pipe.sadd(self.key("conv", target, "participants"), participant.lower())
+            for reference in references:
+                pipe.set(self.key("threadref", reference), target)
+            pipe.execute()
+
+    def set_linked_conversation(self, conversation_id: str, linked_to: str) -> None:
+        with store_errors():
+            self.redis.hset(self.key("conv", conversation_id), "linked_to", linked_to)
 
     def conversation_of(self, message_id: str) -> tuple[str, bool] | None:
         """The conversation a message joined, and whether it opened it; None before it joined one."""

@@ -138,6 +138,54 @@ def reassign_case(
     typer.echo(f"{state.id}: now with {state.agent}")
 
 
+@agent_app.command("merge")
+def merge_command(
+    source: CaseArgument,
+    into: Annotated[str, typer.Argument(help="the case that keeps the messages (same handles as CASE)")],
+    agent: AgentOption = "agent",
+    settings: SettingsOption = None,
+) -> None:
+    """Merge a case into another case of the same customer: its messages move, it is resolved and linked."""
+    from desk.merge import merge_cases
+
+    ctx = _context(settings)
+    with store_errors_exit(LookupError, ValueError):
+        moved = merge_cases(ctx, _one_case(ctx, source), _one_case(ctx, into), agent)
+    typer.echo(f"{moved.source}: merged into {moved.target} ({len(moved.messages)} messages)")
+
+
+@agent_app.command("move")
+def move_command(
+    message_id: Annotated[str, typer.Argument(help="the message to move (its id)")],
+    into: Annotated[str, typer.Argument(help="the case it belongs to (same handles as CASE)")],
+    agent: AgentOption = "agent",
+    settings: SettingsOption = None,
+) -> None:
+    """Move one message to another case of the same customer."""
+    from desk.merge import move_message
+
+    ctx = _context(settings)
+    with store_errors_exit(LookupError, ValueError):
+        moved = move_message(ctx, message_id, _one_case(ctx, into), agent)
+    typer.echo(f"{message_id}: moved from {moved.source} to {moved.target}")
+
+
+@agent_app.command("link")
+def link_command(
+    what: CaseArgument,
+    identity: Annotated[str, typer.Argument(help="the customer's other address: email, phone or telegram:<id>")],
+    agent: AgentOption = "agent",
+    settings: SettingsOption = None,
+) -> None:
+    """Link another identity of the case's customer to their contact."""
+    from desk.merge import link_identity
+
+    ctx = _context(settings)
+    with store_errors_exit(LookupError, ValueError):
+        linked = link_identity(ctx, _one_case(ctx, what), identity, agent)
+    typer.echo(f"{linked}: linked to the customer of {what}")
+
+
 @agent_app.command("attachment")
 def save_attachment(
     message_id: Annotated[str, typer.Argument(help="the message the attachment came with")],
