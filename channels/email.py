@@ -20,6 +20,7 @@ from core.envelope import Envelope
 from core.errors import PermanentSendError, TransientSendError
 from core.records import Reply
 from core.settings import OutboundEmailSettings
+from core.subjects import reply_subject
 
 
 class EmailSender:
@@ -32,7 +33,7 @@ class EmailSender:
         message = EmailMessage()
         message["From"] = formataddr((self.settings.sender_name, self.settings.sender))
         message["To"] = recipient
-        message["Subject"] = one_line(reply.subject or f"Re: {original.subject}".strip())
+        message["Subject"] = one_line(reply.subject or reply_subject(original.subject, "", reply.language))
         message["Date"] = format_datetime(reply.created_at)
         message_id = reply_message_id(reply, self.settings.sender)
         message["Message-ID"] = f"<{message_id}>"

@@ -1,25 +1,32 @@
-"""The agents' inbox: routed messages waiting for an agent, then open with an agent until resolved.
+"""The agents' inbox: one item per case (a conversation), whatever the number of its messages.
 
-An item's life is waiting -> open -> resolved:
+A case's life (README "The case lifecycle"):
 
-    waiting   `hl:inbox:{queue}:{priority}`, a zset of message ids scored by when the message was filed (its
-              received time), so depth is ZCARD and the oldest item is the lowest score. Agents take the oldest item
-              of the most urgent non-empty priority of their queue.
-    open      `hl:open:{queue}`, a zset scored the same way: taken by an agent from that queue, not resolved yet.
-    resolved  in neither; `hl:item:{message_id}` (a hash) keeps the times: taken_at/_by/_from,
-              first_response_at/_by (the first agent answer) and resolved_at/_by.
+    open      waiting in `hl:inbox:{queue}:{priority}` (a zset of case ids), or taken by an agent: in
+              `hl:open:{queue}` (scored by when the customer wrote) and in `hl:agent-cases:{agent}` (their load)
+    pending   an agent answered and waits for the customer: out of the queue, in `hl:pending` (scored by when it
+              became pending); resolved by the scheduler after `[cases].pending_days`
+    resolved  in none of them; a customer message within `[cases].reopen_days` reopens it
 
-Every change of place is one Lua script, so nothing can interleave with it:
-- take pops the item and adds it to the open zset in one step: an item is never in neither place;
-- move (promotion, escalation) reads the score, removes the item and re-adds it with the same score (its age is
-  kept). A read followed by a MULTI is not enough: an agent's take between the read and the MULTI would leave the
-  item both taken and, after the ZADD, waiting again in the target queue, where a second agent would answer it too;
-- resolve removes the item from wherever it is (open, or still waiting) and stamps resolved_at in the same step, so
-  of two agents resolving at once exactly one wins.
+`hl:case:{id}` (a hash) is the case's live state: status, place (waiting/taken), queue, priority, category, the
+inbox score, `since` (when the customer's current wait began), `clock` (when the resolution clock started, moved
+later by the time spent pending: the clock is paused while the customer has our answer), `lead` (the message that
+opened the current wait), `seq` (customer messages filed), the agent and the times (taken, first response,
+resolved). It holds ids and times only, no customer content. The record's `conversations` row follows it
+(record/cases.py, by a record-update job): Redis decides what happens next, atomically; PostgreSQL keeps it.
+
+Order: most urgent priority first; within a priority, the earliest first-response due time, then the oldest. The
+score packs both: `floor(due) * 2^20 + (2^20 - 1 - min(due - since, 2^20 - 1))` in whole seconds, an integer
+below 2^53 so a double holds it exactly (a wait longer than 12 days ties on age).
+
+Every change of place is one Lua script, so nothing can interleave with it: two agents never take the same case, a
+follow-up that lands while an agent answers keeps the case open (the answer names the last message it saw), and of
+two agents resolving at once exactly one wins.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -27,44 +34,195 @@ from enum import StrEnum
 from core.envelope import Priority
 from core.store import Store, store_errors, text
 
-# KEYS: source zset, target zset, the set of queue names. ARGV: message id, target queue name. 1 if moved.
+_AGE_BITS = 2**20
+_PRIORITIES = [p.value for p in Priority]
+
+# KEYS: case hash, queue-name set, pending zset. ARGV: prefix, case id, message id, queue, priority, score, since,
+# now, reopen seconds, category, then the priorities most urgent first.
+# Returns {outcome, priority now, priority before}: new | follow-up | back | reopened | closed | known.
+_FILE = """
+local h = KEYS[1]
+local prefix, cid, mid = ARGV[1], ARGV[2], ARGV[3]
+local queue, prio, score, since, now = ARGV[4], ARGV[5], ARGV[6], ARGV[7], tonumber(ARGV[8])
+local function rank(p) for i = 11, #ARGV do if ARGV[i] == p then return i end end return 99 end
+local function wait_in(q, p, s)
+  redis.call('ZADD', prefix .. ':inbox:' .. q .. ':' .. p, s, cid)
+  redis.call('SADD', KEYS[2], q)
+  redis.call('HSET', h, 'status', 'open', 'place', 'waiting', 'queue', q, 'priority', p, 'score', s)
+end
+local status = redis.call('HGET', h, 'status')
+if redis.call('HEXISTS', h, 'm:' .. mid) == 1 then return {'known', redis.call('HGET', h, 'priority') or prio, ''} end
+if status == 'resolved' and now - tonumber(redis.call('HGET', h, 'resolved_ts')) > tonumber(ARGV[9]) then
+  return {'closed', redis.call('HGET', h, 'priority'), ''}
+end
+redis.call('HSET', h, 'm:' .. mid, '1')
+redis.call('HINCRBY', h, 'seq', 1)
+if not status then
+  redis.call('HSET', h, 'created', since, 'clock', since, 'since', since, 'lead', mid, 'category', ARGV[10])
+  wait_in(queue, prio, score)
+  return {'new', prio, prio}
+end
+local cq, cp = redis.call('HGET', h, 'queue'), redis.call('HGET', h, 'priority')
+local p = cp
+if rank(prio) < rank(cp) then p = prio end
+if status == 'open' then
+  if redis.call('HGET', h, 'place') == 'waiting' then
+    local s = redis.call('HGET', h, 'score')
+    if tonumber(score) < tonumber(s) then s = score end
+    redis.call('ZREM', prefix .. ':inbox:' .. cq .. ':' .. cp, cid)
+    wait_in(cq, p, s)
+  else
+    redis.call('HSET', h, 'priority', p)
+  end
+  return {'follow-up', p, cp}
+end
+if status == 'pending' then
+  redis.call('HINCRBYFLOAT', h, 'clock', now - tonumber(redis.call('HGET', h, 'pending_ts')))
+  redis.call('ZREM', KEYS[3], cid)
+  redis.call('HDEL', h, 'pending_ts')
+  redis.call('HSET', h, 'since', since, 'lead', mid)
+  wait_in(cq, p, score)
+  return {'back', p, cp}
+end
+redis.call('HDEL', h, 'resolved_ts', 'resolved_by', 'agent')
+redis.call('HSET', h, 'since', since, 'lead', mid, 'clock', since)
+redis.call('HINCRBY', h, 'reopened', 1)
+wait_in(cq, p, score)
+return {'reopened', p, cp}
+"""
+
+# KEYS: the agent's set of taken cases, then for each priority (most urgent first) the inbox zsets of every queue
+# the agent serves, in the order of ARGV's queues. ARGV: prefix, agent, capacity, now, then the queues.
+# Returns {case id, queue index, priority index}, {'' , 'capacity'} at capacity, or false when nothing waits.
+_TAKE = """
+local agent, capacity, now = ARGV[2], tonumber(ARGV[3]), ARGV[4]
+if redis.call('SCARD', KEYS[1]) >= capacity then return {'', 'capacity'} end
+local nq = #ARGV - 4
+for pi = 0, (#KEYS - 1) / nq - 1 do
+  local best, bestq, bests = nil, nil, nil
+  for qi = 1, nq do
+    local top = redis.call('ZRANGE', KEYS[1 + pi * nq + qi], 0, 0, 'WITHSCORES')
+    if top[1] and (not bests or tonumber(top[2]) < bests) then best, bestq, bests = top[1], qi, tonumber(top[2]) end
+  end
+  if best then
+    local q = ARGV[4 + bestq]
+    local h = ARGV[1] .. ':case:' .. best
+    redis.call('ZREM', KEYS[1 + pi * nq + bestq], best)
+    redis.call('ZADD', ARGV[1] .. ':open:' .. q, redis.call('HGET', h, 'since') or now, best)
+    redis.call('SADD', KEYS[1], best)
+    redis.call('HSET', h, 'place', 'taken', 'agent', agent, 'taken_ts', now, 'taken_from', q)
+    return {best, bestq, pi + 1}
+  end
+end
+return false
+"""
+
+# KEYS: source zset, target zset, the set of queue names, the case hash. ARGV: case id, target queue, priority.
 _MOVE = """
 local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if not score then return 0 end
 redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('ZADD', KEYS[2], score, ARGV[1])
 redis.call('SADD', KEYS[3], ARGV[2])
+redis.call('HSET', KEYS[4], 'queue', ARGV[2], 'priority', ARGV[3])
 return 1
 """
 
-# KEYS: the queue's inbox zsets, most urgent first, then its open zset. Returns {index, id}, or nil when empty.
-_TAKE = """
-for i = 1, #KEYS - 1 do
-  local popped = redis.call('ZPOPMIN', KEYS[i])
-  if popped[1] then
-    redis.call('ZADD', KEYS[#KEYS], popped[2], popped[1])
-    return {i, popped[1]}
-  end
-end
-return false
+# KEYS: case hash, pending zset. ARGV: prefix, case id, agent, now, the last message seq the agent saw.
+# Returns pending | newer (a customer message came after what the agent saw: stays open) | not-open.
+_ANSWERED = """
+local h = KEYS[1]
+if redis.call('HGET', h, 'status') ~= 'open' then return 'not-open' end
+if tonumber(redis.call('HGET', h, 'seq') or '0') > tonumber(ARGV[5]) then return 'newer' end
+local q, p, agent = redis.call('HGET', h, 'queue'), redis.call('HGET', h, 'priority'), redis.call('HGET', h, 'agent')
+redis.call('ZREM', ARGV[1] .. ':inbox:' .. q .. ':' .. p, ARGV[2])
+redis.call('ZREM', ARGV[1] .. ':open:' .. q, ARGV[2])
+if agent then redis.call('SREM', ARGV[1] .. ':agent-cases:' .. agent, ARGV[2]) end
+redis.call('ZADD', KEYS[2], ARGV[4], ARGV[2])
+redis.call('HSET', h, 'status', 'pending', 'place', '', 'pending_ts', ARGV[4], 'agent', ARGV[3])
+return 'pending'
 """
 
-# KEYS: the item's hash, then every zset it could be in. ARGV: message id, resolved_at, resolved_by.
-# Returns the index (from 2) of the zset it was removed from, or 0 when it was in none.
+# KEYS: case hash, pending zset. ARGV: prefix, case id, agent, now, the status it must be in ('' = any unresolved).
+# Returns the status it was resolved from (waiting, taken, pending), or '' when it was not resolvable.
 _RESOLVE = """
-for i = 2, #KEYS do
-  if redis.call('ZREM', KEYS[i], ARGV[1]) == 1 then
-    redis.call('HSET', KEYS[1], 'resolved_at', ARGV[2], 'resolved_by', ARGV[3])
-    return i
-  end
+local h = KEYS[1]
+local status = redis.call('HGET', h, 'status')
+if not status or status == 'resolved' or (ARGV[5] ~= '' and status ~= ARGV[5]) then return '' end
+local was = status
+if status == 'open' then was = redis.call('HGET', h, 'place') end
+local q, p, agent = redis.call('HGET', h, 'queue'), redis.call('HGET', h, 'priority'), redis.call('HGET', h, 'agent')
+redis.call('ZREM', ARGV[1] .. ':inbox:' .. q .. ':' .. p, ARGV[2])
+redis.call('ZREM', ARGV[1] .. ':open:' .. q, ARGV[2])
+redis.call('ZREM', KEYS[2], ARGV[2])
+if agent then redis.call('SREM', ARGV[1] .. ':agent-cases:' .. agent, ARGV[2]) end
+redis.call('HSET', h, 'status', 'resolved', 'place', '', 'resolved_ts', ARGV[4], 'resolved_by', ARGV[3])
+redis.call('HDEL', h, 'pending_ts')
+return was
+"""
+
+# KEYS: case hash, the set of queue names. ARGV: prefix, case id, taken before (timestamp, or '' for any), agent
+# or '' (back to the queue). Returns 1 when the case moved, 0 when it was not open with an agent (or taken later).
+_REASSIGN = """
+local h = KEYS[1]
+if redis.call('HGET', h, 'status') ~= 'open' then return 0 end
+local place, q, p = redis.call('HGET', h, 'place'), redis.call('HGET', h, 'queue'), redis.call('HGET', h, 'priority')
+local old = redis.call('HGET', h, 'agent')
+if ARGV[3] ~= '' and (place ~= 'taken' or tonumber(redis.call('HGET', h, 'taken_ts')) > tonumber(ARGV[3])) then
+  return 0
 end
-return 0
+if ARGV[4] == '' and place ~= 'taken' then return 0 end
+if old and place == 'taken' then redis.call('SREM', ARGV[1] .. ':agent-cases:' .. old, ARGV[2]) end
+if ARGV[4] == '' then
+  redis.call('ZREM', ARGV[1] .. ':open:' .. q, ARGV[2])
+  redis.call('ZADD', ARGV[1] .. ':inbox:' .. q .. ':' .. p, redis.call('HGET', h, 'score'), ARGV[2])
+  redis.call('SADD', KEYS[2], q)
+  redis.call('HSET', h, 'place', 'waiting')
+  redis.call('HDEL', h, 'agent', 'taken_ts', 'taken_from')
+  return 1
+end
+redis.call('ZREM', ARGV[1] .. ':inbox:' .. q .. ':' .. p, ARGV[2])
+redis.call('ZADD', ARGV[1] .. ':open:' .. q, redis.call('HGET', h, 'since'), ARGV[2])
+redis.call('SADD', ARGV[1] .. ':agent-cases:' .. ARGV[4], ARGV[2])
+redis.call('HSET', h, 'place', 'taken', 'agent', ARGV[4], 'taken_ts', ARGV[5], 'taken_from', q)
+return 1
 """
 
 
 class Place(StrEnum):
     WAITING = "waiting"
+    TAKEN = "taken"
+    PENDING = "pending"
+    # Kept for the name older callers use for "taken"
+    OPEN = "taken"
+
+
+class Status(StrEnum):
     OPEN = "open"
+    PENDING = "pending"
+    RESOLVED = "resolved"
+
+
+class Filed(StrEnum):
+    """What a customer message did to its case (`Inbox.file`)."""
+
+    NEW = "new"  # opened the case: one new inbox item
+    FOLLOW_UP = "follow-up"  # the case was open (waiting or with an agent): no new item, priority maybe raised
+    BACK = "back"  # the case was pending: back in the queue
+    REOPENED = "reopened"  # the case was resolved within `reopen_days`: reopened, back in the queue
+    CLOSED = "closed"  # the case was resolved longer ago: nothing changed, a new case is for the caller to open
+    KNOWN = "known"  # this message was filed before (a re-run): nothing changed
+
+
+@dataclass(frozen=True)
+class Filing:
+    outcome: Filed
+    priority: Priority
+    before: Priority | None  # the case's priority before this message
+
+    @property
+    def raised(self) -> bool:
+        return self.before is not None and self.priority.rank < self.before.rank
 
 
 @dataclass(frozen=True)
@@ -76,8 +234,15 @@ class QueueStats:
 
 
 @dataclass(frozen=True)
+class Taken:
+    case_id: str
+    queue: str
+    priority: Priority
+
+
+@dataclass(frozen=True)
 class ItemTimes:
-    """What happened to one item and when; all None for an item nobody has touched."""
+    """What happened to one case and when; all None for a case nobody has touched."""
 
     taken_at: datetime | None = None
     taken_by: str | None = None
@@ -90,32 +255,81 @@ class ItemTimes:
     @classmethod
     def from_hash(cls, raw: dict[str, str]) -> ItemTimes:
         def at(name: str) -> datetime | None:
-            return datetime.fromisoformat(raw[name]) if raw.get(name) else None
+            return datetime.fromtimestamp(float(raw[name]), UTC) if raw.get(name) else None
 
+        taken_by = raw.get("agent") if raw.get("place") == "taken" or raw.get("taken_ts") else None
         return cls(
-            at("taken_at"), raw.get("taken_by"), raw.get("taken_from"),
-            at("first_response_at"), raw.get("first_response_by"), at("resolved_at"), raw.get("resolved_by"),
+            at("taken_ts"), taken_by, raw.get("taken_from") or None,
+            at("first_response_ts"), raw.get("first_response_by"), at("resolved_ts"), raw.get("resolved_by"),
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class CaseState:
+    """A case's live state (`hl:case:{id}`)."""
+
+    id: str
+    status: Status
+    place: Place | None
+    queue: str
+    priority: Priority
+    category: str
+    since: datetime  # when the customer's current wait began
+    clock: datetime  # the resolution clock's start, moved later by the time spent pending
+    created: datetime
+    lead: str  # the message that opened the current wait
+    seq: int  # customer messages filed
+    agent: str | None
+    pending_at: datetime | None
+    times: ItemTimes
+    reopened: int
+
+    @classmethod
+    def from_hash(cls, case_id: str, raw: dict[str, str]) -> CaseState:
+        def at(name: str) -> datetime:
+            return datetime.fromtimestamp(float(raw.get(name) or 0), UTC)
+
+        status = Status(raw["status"])
+        place = raw.get("place")
+        return cls(
+            id=case_id, status=status,
+            place=Place.PENDING if status is Status.PENDING else (Place(place) if place else None),
+            queue=raw.get("queue", ""), priority=Priority(raw.get("priority", "normal")),
+            category=raw.get("category", ""), since=at("since"), clock=at("clock"), created=at("created"),
+            lead=raw.get("lead", ""), seq=int(raw.get("seq", 0)), agent=raw.get("agent") or None,
+            pending_at=at("pending_ts") if raw.get("pending_ts") else None, times=ItemTimes.from_hash(raw),
+            reopened=int(raw.get("reopened", 0)),
         )  # fmt: skip
 
 
 @dataclass(frozen=True)
 class Resolved:
     queue: str
-    was: Place  # resolved from open, or straight from waiting (e.g. the customer wrote "never mind")
+    was: Place  # resolved from waiting, taken or pending
     at: datetime
 
 
-def _iso(at: datetime) -> str:
-    return at.astimezone(UTC).isoformat()
+def inbox_score(due: datetime | None, since: datetime) -> str:
+    """The zset score: earliest due first, then oldest (module docstring). No target: due a year after `since`."""
+    due_s = math.floor((due or since.replace(year=since.year + 1)).timestamp())
+    gap = max(0, min(due_s - math.floor(since.timestamp()), _AGE_BITS - 1))
+    return str(due_s * _AGE_BITS + (_AGE_BITS - 1 - gap))
+
+
+def _ts(at: datetime) -> str:
+    return repr(at.timestamp())
 
 
 class Inbox:
     def __init__(self, store: Store) -> None:
         self.store = store
         self.redis = store.redis
-        self._move = self.redis.register_script(_MOVE)
+        self._file = self.redis.register_script(_FILE)
         self._take = self.redis.register_script(_TAKE)
+        self._move = self.redis.register_script(_MOVE)
+        self._answered = self.redis.register_script(_ANSWERED)
         self._resolve = self.redis.register_script(_RESOLVE)
+        self._reassign = self.redis.register_script(_REASSIGN)
 
     def _key(self, queue: str, priority: Priority) -> str:
         return self.store.key("inbox", queue, priority.value)
@@ -123,93 +337,167 @@ class Inbox:
     def _open_key(self, queue: str) -> str:
         return self.store.key("open", queue)
 
-    def _item_key(self, message_id: str) -> str:
-        return self.store.key("item", message_id)
+    def case_key(self, case_id: str) -> str:
+        return self.store.key("case", case_id)
 
-    def _older_than(self, key: str, older_than: datetime | None) -> list[tuple[str, datetime]]:
-        """The (message id, time) members of a zset scored by time, oldest first, up to `older_than` if given."""
-        high = older_than.timestamp() if older_than else "+inf"
+    def _agent_key(self, agent: str) -> str:
+        return self.store.key("agent-cases", agent)
+
+    def _pending_key(self) -> str:
+        return self.store.key("pending")
+
+    def _queues_key(self) -> str:
+        return self.store.key("inbox-queues")
+
+    # ---- filing: a customer message reaches its case ------------------------------------------------------------
+
+    def file(
+        self,
+        case_id: str,
+        message_id: str,
+        queue: str,
+        priority: Priority,
+        *,
+        since: datetime,
+        due: datetime | None,
+        now: datetime,
+        reopen_seconds: float,
+        category: str = "",
+    ) -> Filing:
+        """A routed customer message joins its case: a new case waits in `queue`; a follow-up adds no item (and may
+        raise the case's priority, never lower it); a pending case goes back in the queue, a resolved one within
+        `reopen_seconds` reopens. Filing the same message again changes nothing."""
+        keys = [self.case_key(case_id), self._queues_key(), self._pending_key()]
+        args = [self.store.prefix, case_id, message_id, queue, priority.value, inbox_score(due, since), _ts(since),
+                _ts(now), repr(float(reopen_seconds)), category, *_PRIORITIES]  # fmt: skip
         with store_errors():
-            rows = self.redis.zrangebyscore(key, "-inf", high, withscores=True)
-        return [(text(row[0]), datetime.fromtimestamp(float(row[1]), UTC)) for row in rows]
+            outcome, now_priority, before = (text(v) for v in self._file(keys=keys, args=args))
+        return Filing(Filed(outcome), Priority(now_priority), Priority(before) if before else None)
 
-    # ---- waiting -----------------------------------------------------------------------------------------------
+    # ---- taking -------------------------------------------------------------------------------------------------
 
-    def file(self, queue: str, priority: Priority, message_id: str, at: datetime) -> None:
-        with store_errors(), self.redis.pipeline() as pipe:
-            # A re-delivered job must not move an item back to the end of the line: NX keeps the first time.
-            pipe.zadd(self._key(queue, priority), {message_id: at.timestamp()}, nx=True)
-            pipe.sadd(self.store.key("inbox-queues"), queue)
-            pipe.execute()
-
-    def take(self, queue: str, agent: str = "", at: datetime | None = None) -> tuple[Priority, str] | None:
-        """Give the next item to an agent: most urgent priority first, oldest first within it. It becomes open."""
-        keys = [*(self._key(queue, p) for p in Priority), self._open_key(queue)]
+    def take(self, queues: list[str], agent: str, *, capacity: int, at: datetime | None = None) -> Taken | None:
+        """Give `agent` the most urgent case of any of `queues` (module docstring's order), unless the agent already
+        has `capacity` cases open. One script: two agents never get the same case."""
+        if not queues:
+            return None
         at = at or datetime.now(UTC)
+        keys = [self._agent_key(agent), *(self._key(q, p) for p in Priority for q in queues)]
+        args = [self.store.prefix, agent, str(capacity), _ts(at), *queues]
         with store_errors():
-            taken = self._take(keys=keys)
-            if not taken:
-                return None
-            index, message_id = int(taken[0]), text(taken[1])
-            # Only a record: the open zset, written atomically with the pop, is what says the item is open.
-            self.redis.hset(
-                self._item_key(message_id),
-                mapping={"taken_at": _iso(at), "taken_by": agent, "taken_from": queue},
-            )
-        return list(Priority)[index - 1], message_id
+            taken = self._take(keys=keys, args=args)
+        if not taken or text(taken[0]) == "":
+            return None
+        return Taken(text(taken[0]), queues[int(taken[1]) - 1], list(Priority)[int(taken[2]) - 1])
 
-    def move(self, message_id: str, queue: str, src: Priority, dst_queue: str, dst: Priority) -> bool:
-        """Move one item (promotion or escalation), keeping its age; False when it was no longer waiting."""
-        keys = [self._key(queue, src), self._key(dst_queue, dst), self.store.key("inbox-queues")]
+    def load(self, agent: str) -> list[str]:
+        """The cases `agent` has taken and not answered or resolved yet (what counts against their capacity)."""
         with store_errors():
-            return bool(self._move(keys=keys, args=[message_id, dst_queue]))
+            return sorted(text(c) for c in self.redis.smembers(self._agent_key(agent)))
+
+    def release(self, case_id: str, taken_before: datetime) -> bool:
+        """Put a case taken before `taken_before` and still not answered back in its queue (the claim ran out)."""
+        keys = [self.case_key(case_id), self._queues_key()]
+        with store_errors():
+            return bool(self._reassign(keys=keys, args=[self.store.prefix, case_id, _ts(taken_before), "", ""]))
+
+    def reassign(self, case_id: str, agent: str, at: datetime) -> bool:
+        """Give an open case (waiting or taken) to `agent`, whatever their load; False when it is not open."""
+        keys = [self.case_key(case_id), self._queues_key()]
+        with store_errors():
+            return bool(self._reassign(keys=keys, args=[self.store.prefix, case_id, "", agent, _ts(at)]))
+
+    def move(self, case_id: str, queue: str, src: Priority, dst_queue: str, dst: Priority) -> bool:
+        """Move one waiting case (promotion, escalation, a new category), keeping its place in line; False when it
+        was no longer waiting there."""
+        keys = [self._key(queue, src), self._key(dst_queue, dst), self._queues_key(), self.case_key(case_id)]
+        with store_errors():
+            return bool(self._move(keys=keys, args=[case_id, dst_queue, dst.value]))
+
+    # ---- answered, resolved ------------------------------------------------------------------------------------
+
+    def answered(self, case_id: str, agent: str, at: datetime, seen_seq: int) -> str:
+        """An agent answered: the case becomes pending (out of the queue), unless a customer message came after the
+        `seen_seq`-th (then it stays open with the agent: 'newer'); 'not-open' when it was not open."""
+        keys = [self.case_key(case_id), self._pending_key()]
+        with store_errors():
+            return text(self._answered(keys=keys, args=[self.store.prefix, case_id, agent, _ts(at), str(seen_seq)]))
+
+    def record_first_response(self, case_id: str, at: datetime, agent: str) -> bool:
+        """Stamp the case's first agent answer; False (and nothing changed) when it was answered before."""
+        key = self.case_key(case_id)
+        with store_errors():
+            first = bool(self.redis.hsetnx(key, "first_response_ts", _ts(at)))
+            if first:
+                self.redis.hset(key, "first_response_by", agent)
+        return first
+
+    def resolve(self, case_id: str, agent: str, at: datetime, *, only_if: Status | None = None) -> Resolved | None:
+        """Close the case (from waiting, taken or pending); None when it was not open or pending (or not `only_if`).
+        Of two resolving at once, exactly one gets a `Resolved`."""
+        keys = [self.case_key(case_id), self._pending_key()]
+        args = [self.store.prefix, case_id, agent, _ts(at), only_if.value if only_if else ""]
+        with store_errors():
+            was = text(self._resolve(keys=keys, args=args))
+        if not was:
+            return None
+        queue = self.case(case_id)
+        return Resolved(queue.queue if queue else "", Place(was), at)
+
+    def pending_since(self, before: datetime) -> list[str]:
+        """Cases pending since before `before` (oldest first)."""
+        with store_errors():
+            return [text(c) for c in self.redis.zrangebyscore(self._pending_key(), "-inf", before.timestamp())]
+
+    # ---- reading ------------------------------------------------------------------------------------------------
+
+    def case(self, case_id: str) -> CaseState | None:
+        with store_errors():
+            raw = self.redis.hgetall(self.case_key(case_id))
+        fields = {text(k): text(v) for k, v in raw.items()}
+        return CaseState.from_hash(case_id, fields) if fields.get("status") else None
+
+    def times(self, case_id: str) -> ItemTimes:
+        with store_errors():
+            raw = self.redis.hgetall(self.case_key(case_id))
+        return ItemTimes.from_hash({text(k): text(v) for k, v in raw.items()})
+
+    def _with_since(self, ids: list[str], older_than: datetime | None) -> list[tuple[str, datetime]]:
+        if not ids:
+            return []
+        with store_errors(), self.redis.pipeline(transaction=False) as pipe:
+            for case_id in ids:
+                pipe.hget(self.case_key(case_id), "since")
+            sinces = pipe.execute()
+        out = [(c, datetime.fromtimestamp(float(text(s or 0)), UTC)) for c, s in zip(ids, sinces, strict=True)]
+        return [(c, at) for c, at in out if older_than is None or at <= older_than]
 
     def waiting(self, queue: str, priority: Priority, older_than: datetime | None = None) -> list[tuple[str, datetime]]:
-        return self._older_than(self._key(queue, priority), older_than)
+        """The cases waiting in `queue` at `priority`, in the order agents get them, with when each customer's wait
+        began; only those waiting since `older_than` or before, if given."""
+        with store_errors():
+            ids = [text(c) for c in self.redis.zrange(self._key(queue, priority), 0, -1)]
+        return self._with_since(ids, older_than)
+
+    def open_items(self, queue: str, older_than: datetime | None = None) -> list[tuple[str, datetime]]:
+        """Cases taken from `queue` and not answered or resolved yet, oldest first, with when the customer wrote."""
+        high = older_than.timestamp() if older_than else "+inf"
+        with store_errors():
+            rows = self.redis.zrangebyscore(self._open_key(queue), "-inf", high, withscores=True)
+        return [(text(row[0]), datetime.fromtimestamp(float(row[1]), UTC)) for row in rows]
 
     def queues(self) -> list[str]:
         with store_errors():
-            return sorted(text(q) for q in self.redis.smembers(self.store.key("inbox-queues")))
+            return sorted(text(q) for q in self.redis.smembers(self._queues_key()))
 
-    def stats(self, queue: str) -> list[QueueStats]:
+    def stats(self, queue: str, *, oldest: bool = True) -> list[QueueStats]:
+        """Depth per priority, and (with `oldest`) when the longest wait began."""
         out = []
-        with store_errors():
-            for priority in Priority:
-                key = self._key(queue, priority)
-                depth = int(self.redis.zcard(key))
-                oldest = self.redis.zrange(key, 0, 0, withscores=True)
-                at = datetime.fromtimestamp(float(oldest[0][1]), UTC) if oldest else None
-                out.append(QueueStats(queue, priority, depth, at))
+        for priority in Priority:
+            with store_errors():
+                depth = int(self.redis.zcard(self._key(queue, priority)))
+            at = None
+            if oldest and depth:
+                at = min(since for _, since in self.waiting(queue, priority))
+            out.append(QueueStats(queue, priority, depth, at))
         return out
-
-    # ---- open and resolved -------------------------------------------------------------------------------------
-
-    def open_items(self, queue: str, older_than: datetime | None = None) -> list[tuple[str, datetime]]:
-        """Items taken from `queue` and not resolved yet, oldest first, with the time the customer wrote."""
-        return self._older_than(self._open_key(queue), older_than)
-
-    def record_first_response(self, message_id: str, at: datetime, agent: str) -> bool:
-        """Stamp the first agent answer; False (and nothing changed) when the item was answered before."""
-        with store_errors():
-            first = bool(self.redis.hsetnx(self._item_key(message_id), "first_response_at", _iso(at)))
-            if first:
-                self.redis.hset(self._item_key(message_id), "first_response_by", agent)
-        return first
-
-    def resolve(self, message_id: str, agent: str, at: datetime) -> Resolved | None:
-        """Take the item out of the inbox for good and stamp resolved_at; None when it was neither open nor waiting
-        (never routed, or already resolved: see `times`)."""
-        places = [(q, Place.OPEN, self._open_key(q)) for q in self.queues()]
-        places += [(q, Place.WAITING, self._key(q, p)) for q in self.queues() for p in Priority]
-        with store_errors():
-            index = int(self._resolve(keys=[self._item_key(message_id), *(k for _, _, k in places)],
-                                      args=[message_id, _iso(at), agent]))  # fmt: skip
-        if not index:
-            return None
-        queue, was, _ = places[index - 2]
-        return Resolved(queue, was, at)
-
-    def times(self, message_id: str) -> ItemTimes:
-        with store_errors():
-            raw = self.redis.hgetall(self._item_key(message_id))
-        return ItemTimes.from_hash({text(k): text(v) for k, v in raw.items()})

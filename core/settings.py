@@ -242,9 +242,6 @@ class RepliesSettings(Section):
         description="delay before attempt 2, 3, ...; the last repeats",
     )
     default_language: str = Field("en", description="reply language when a message's cannot be told (en or zh)")
-    conversation_idle_hours: float = Field(
-        24, gt=0, description="SMS, WhatsApp, voice and chat: a message after this much quiet opens a new conversation"
-    )
     survey_delay_seconds: int = Field(
         3600, ge=0, description="satisfaction survey this long after a case is resolved (once per case); 0 sends none"
     )
@@ -254,6 +251,20 @@ class RepliesSettings(Section):
     survey_link_channels: list[Channel] = Field(
         default_factory=lambda: [Channel.VOICE],
         description="channels whose survey carries a link to a web page (needs web.public_url and the survey secret)",
+    )
+
+
+class CasesSettings(Section):
+    """A case's life after an agent's answer (core/inbox.py)."""
+
+    pending_days: float = Field(
+        7, gt=0, description="a case waiting for the customer's reply this long is resolved by the scheduler"
+    )
+    reopen_days: float = Field(
+        7, ge=0, description="a customer message this long after resolution reopens the case; later: a new linked case"
+    )
+    claim_timeout_minutes: float = Field(
+        0, ge=0, description="a taken case not answered in this long goes back to the queue; 0: it stays taken"
     )
 
 
@@ -316,6 +327,7 @@ class Settings(BaseSettings):
     email: EmailSettings = EmailSettings()
     web: WebSettings = WebSettings()
     replies: RepliesSettings = RepliesSettings()
+    cases: CasesSettings = CasesSettings()
     workers: WorkersSettings = WorkersSettings()
     telegram: TelegramSettings = TelegramSettings()
     twilio: TwilioSettings = TwilioSettings()

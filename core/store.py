@@ -299,6 +299,12 @@ class Store:
             assert value is not None
             return text(value)
 
+    def contact_of(self, identity: str) -> str | None:
+        """The contact an identity points at, or None (nothing is created)."""
+        with store_errors():
+            value = self.redis.get(self.key("identity", identity))
+        return text(value) if value else None
+
     def link_identity(self, identity: str, contact_id: str) -> None:
         """Point another identity (a phone number shared on Telegram, say) at an existing contact."""
         with store_errors():
@@ -368,18 +374,20 @@ class Store:
         linked_to: str | None = None,
         *,
         reuse: bool = False,
-        idle_seconds: float | None = None,
+        closed: Callable[[str], bool] | None = None,
     ) -> str:
-        """A new conversation, or with `reuse` the contact's current one on this channel (chat, SMS), unless it has
-        been quiet for `idle_seconds`: a customer writing again next week starts a new conversation."""
+        """A new conversation, or with `reuse` the contact's current one on this channel (chat, SMS), unless
+        `closed` says that one is over (resolved longer ago than `[cases].reopen_days`): then a new one, linked to
+        it."""
         current = self.key("contact", contact_id, "open", channel.value)
         with store_errors():
             if reuse:
                 existing = self.redis.get(current)
-                if existing and not self._idle(text(existing), idle_seconds):
+                if existing and not (closed and closed(text(existing))):
                     return text(existing)
                 if existing:
-                    self.redis.delete(current)  # quiet too long: the SET NX below opens a new one
+                    linked_to = linked_to or text(existing)
+                    self.redis.delete(current)  # over: the SET NX below opens a new one
             conversation_id = new_conversation_id()
             self.redis.hset(
                 self.key("conv", conversation_id),
@@ -402,12 +410,6 @@ class Store:
                 self.redis.set(current, conversation_id)
             return conversation_id
 
-    def _idle(self, conversation_id: str, idle_seconds: float | None) -> bool:
-        if idle_seconds is None:
-            return False
-        last = self.redis.hget(self.key("conv", conversation_id), "last_at")
-        return last is not None and utcnow().timestamp() - float(text(last)) > idle_seconds
-
     def add_to_conversation(
         self, conversation_id: str, message_id: str, participant: str, references: list[str], *, new: bool = True
     ) -> None:
@@ -426,6 +428,26 @@ class Store:
             for reference in references:
                 pipe.set(self.key("threadref", reference), conversation_id, nx=True)
             pipe.execute()
+
+    def move_to_conversation(
+        self, message_id: str, source: str, target: str, participant: str, references: list[str]
+    ) -> None:
+        """An agent moves a message to another conversation (a merge moves them all): out of the source's list, at
+        the end of the target's, its sender a participant there, and `references` (its Message-ID, our replies'
+        ids) pointing at the target, in one MULTI."""
+        with store_errors(), self.redis.pipeline() as pipe:
+            pipe.lrem(self.key("conv", source, "messages"), 0, message_id)
+            pipe.rpush(self.key("conv", target, "messages"), message_id)
+            pipe.set(self.key("msgconv", message_id), f"{target} follow-up")
+            if participant:
+                pipe.sadd(self.key("conv", target, "participants"), participant.lower())
+            for reference in references:
+                pipe.set(self.key("threadref", reference), target)
+            pipe.execute()
+
+    def set_linked_conversation(self, conversation_id: str, linked_to: str) -> None:
+        with store_errors():
+            self.redis.hset(self.key("conv", conversation_id), "linked_to", linked_to)
 
     def conversation_of(self, message_id: str) -> tuple[str, bool] | None:
         """The conversation a message joined, and whether it opened it; None before it joined one."""

@@ -14,12 +14,15 @@ comment from the rating message itself (workers/survey.py).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
+from core.envelope import Priority
+from core.queues import reply_queue
 from core.record_queue import RECORD_QUEUE
 from core.store import JOB_RETRY, Store, store_errors, text
 
 SCORE_JOB = "workers.survey.record_survey_score"
+SURVEY_JOB = "workers.survey.send_survey"
 _DAY = 86400
 
 
@@ -94,3 +97,16 @@ class Surveys:
             self.store.queue(RECORD_QUEUE).enqueue_call(
                 SCORE_JOB, args=(conversation_id, reply_id, score, message_id), retry=JOB_RETRY
             )
+
+
+def schedule_survey(store: Store, delay_seconds: float, conversation_id: str, message_id: str, priority: Priority) -> bool:
+    """The case was resolved: schedule its one survey (`send_survey` on the reply queue of `priority`, after
+    `delay_seconds`), unless it had one already or surveys are off (a delay of 0). Here, not in workers/, because the
+    desk resolves cases and may not import the workers; the job is queued by its dotted name."""
+    if delay_seconds <= 0 or not Surveys(store).claim(conversation_id, message_id):
+        return False
+    with store_errors():
+        reply_queue(priority, store).enqueue_in(
+            timedelta(seconds=delay_seconds), SURVEY_JOB, message_id, retry=JOB_RETRY
+        )
+    return True

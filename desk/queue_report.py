@@ -15,8 +15,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
 from core.envelope import Priority
-from core.inbox import Inbox
-from core.records import StoredMessage
+from core.inbox import CaseState, Inbox
 from core.settings import Settings
 from core.store import Store
 from router.hours import BusinessCalendar
@@ -40,16 +39,13 @@ class QueueRow:
 _COUNTED = {SlaState.AT_RISK: "at_risk", SlaState.BREACHED: "breached"}
 
 
-def _tally(counts: Counter[str], message: StoredMessage, inbox: Inbox, policy: SlaPolicy, now: datetime) -> None:
-    d, received = message.decision, message.envelope.received_at
-    if d is None:
-        return
-    times = inbox.times(message.id)
-    if times.first_response_at is None:
-        state = policy.status(d.category, d.priority, d.queue, received, now, SlaKind.FIRST_RESPONSE).state
+def _tally(counts: Counter[str], case: CaseState, policy: SlaPolicy, now: datetime) -> None:
+    """Count a case's SLA risk: first response from the customer's current wait, resolution from its clock."""
+    if case.times.first_response_at is None:
+        state = policy.status(case.category, case.priority, case.queue, case.since, now, SlaKind.FIRST_RESPONSE).state
         if state in _COUNTED:
             counts[_COUNTED[state]] += 1
-    state = policy.status(d.category, d.priority, d.queue, received, now, SlaKind.RESOLUTION).state
+    state = policy.status(case.category, case.priority, case.queue, case.clock, now, SlaKind.RESOLUTION).state
     if state in _COUNTED:
         counts["resolution_" + _COUNTED[state]] += 1
 
@@ -63,15 +59,15 @@ def queue_report(settings: Settings, store: Store, now: datetime) -> list[QueueR
         counts: dict[Priority, Counter[str]] = {p: Counter() for p in Priority}
         stats = inbox.stats(queue)
         for row in stats:
-            for message_id, _ in inbox.waiting(queue, row.priority) if row.depth else []:
-                if message := store.get_message(message_id):
-                    _tally(counts[row.priority], message, inbox, policy, now)
-        for message_id, _ in inbox.open_items(queue):
-            message = store.get_message(message_id)
-            if message is None or message.decision is None:
-                continue  # no priority to count it under; cannot happen for an item the pipeline filed
-            counts[message.decision.priority]["open"] += 1
-            _tally(counts[message.decision.priority], message, inbox, policy, now)
+            for case_id, _ in inbox.waiting(queue, row.priority) if row.depth else []:
+                if case := inbox.case(case_id):
+                    _tally(counts[row.priority], case, policy, now)
+        for case_id, _ in inbox.open_items(queue):
+            case = inbox.case(case_id)
+            if case is None:
+                continue
+            counts[case.priority]["open"] += 1
+            _tally(counts[case.priority], case, policy, now)
         open_now = calendar.in_business_hours(queue, now)
         for row in stats:
             c = counts[row.priority]

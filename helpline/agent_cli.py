@@ -1,5 +1,6 @@
-"""`helpline agent next QUEUE`, `answer MESSAGE_ID`, `resolve MESSAGE_ID` and `recategorize MESSAGE_ID CATEGORY`: the
-agents' side from a terminal."""
+"""`helpline agent next QUEUE…`, `show CASE`, `answer CASE`, `resolve CASE`, `reassign CASE AGENT`, `attachment` and
+`recategorize`: the agents' side from a terminal, a thin client of desk/. CASE is whatever a person has at hand
+(desk/lookup.py)."""
 
 from __future__ import annotations
 
@@ -13,77 +14,176 @@ import typer
 from helpline.options import SettingsOption, settings_or_exit, store_errors_exit
 
 if TYPE_CHECKING:
-    from workers.context import Context
+    from desk.context import DeskContext
 
 agent_app = typer.Typer(help="Take routed work and answer it.", no_args_is_help=True)
 
 AgentOption = Annotated[str, typer.Option("--as", help="the agent's name, recorded on the message")]
 
 
-def _context(settings_file: Path | None) -> Context:
-    from workers.context import context_for
+def _context(settings_file: Path | None) -> DeskContext:
+    from desk.context import desk_context
 
-    return context_for(settings_or_exit(settings_file))
+    return desk_context(settings_or_exit(settings_file))
+
+
+CaseArgument = Annotated[
+    str,
+    typer.Argument(help="the case: its reference (HL-…), a message's id or Message-ID, a provider id, an email "
+                   "address or a phone number"),
+]  # fmt: skip
+
+
+def _one_case(ctx: DeskContext, what: str) -> str:
+    """The case a write names; exits 4 listing the cases when the phrase names several."""
+    from desk.lookup import Ambiguous, one_case
+
+    try:
+        return one_case(ctx, what).case_id
+    except Ambiguous as exc:
+        typer.echo(f"error: {exc}", err=True)
+        for match in exc.matches:
+            typer.echo(f"  {match.reference}  {match.status}  ({match.how})", err=True)
+        raise typer.Exit(4) from None
 
 
 @agent_app.command("next")
 def next_item(
-    queue: Annotated[str, typer.Argument(help="the queue to take from, e.g. security")],
+    queues: Annotated[list[str], typer.Argument(help="the queues to take from, e.g. security wallet")],
     agent: AgentOption = "agent",
+    capacity: Annotated[int, typer.Option(help="cases the agent may hold taken and unanswered")] = 10,
     settings: SettingsOption = None,
 ) -> None:
-    """Take the most urgent, oldest message waiting in QUEUE and print it as JSON."""
-    from workers.agent import take_next
+    """Take the most urgent case waiting in any of QUEUES and print it as JSON (exit 3 when none, or at capacity)."""
+    from desk.cases import take_next
+    from desk.view import case_view
 
+    ctx = _context(settings)
     with store_errors_exit():
-        taken = take_next(_context(settings), queue, agent)
+        taken = take_next(ctx, queues, agent, capacity=capacity)
     if taken is None:
-        typer.echo(f"{queue}: nothing waiting", err=True)
+        typer.echo(f"{', '.join(queues)}: nothing waiting for {agent} (or {agent} is at capacity)", err=True)
         raise typer.Exit(3)
-    message = taken.message
-    envelope = message.envelope
-    typer.echo(json.dumps({
-        "id": message.id, "conversation": message.conversation_id, "channel": envelope.channel.value,
-        "from": envelope.sender.model_dump(), "subject": envelope.subject, "text": envelope.text,
-        "language": envelope.language, "decision": message.decision.model_dump(mode="json", exclude={"trace"})
-        if message.decision else None, "details": envelope.extras.get("details"),
-        "missing_details": envelope.extras.get("missing_details"), "notes": message.notes,
-        "attachments": [{"index": i, "filename": a.filename, "content_type": a.content_type, "size": a.size}
-                        for i, a in enumerate(envelope.attachments, start=1)],  # `helpline agent attachment ID INDEX`
-    }, ensure_ascii=False, indent=2))  # fmt: skip
+    typer.echo(json.dumps(case_view(ctx, taken.case.id), ensure_ascii=False, indent=2))
+
+
+@agent_app.command("show")
+def show_cases(
+    what: CaseArgument,
+    settings: SettingsOption = None,
+) -> None:
+    """Print every case WHAT names, as JSON: its messages in order, details, replies, the contact's other cases."""
+    from desk.lookup import find
+    from desk.view import case_view
+
+    ctx = _context(settings)
+    with store_errors_exit():
+        matches = find(ctx, what)
+        if not matches:
+            typer.echo(f"error: no case matches {what!r}", err=True)
+            raise typer.Exit(1)
+        views = [{"matched_by": m.how, **case_view(ctx, m.case_id)} for m in matches]
+    typer.echo(json.dumps(views, ensure_ascii=False, indent=2))
 
 
 @agent_app.command("answer")
-def answer_message(
-    message_id: Annotated[str, typer.Argument(help="the message to answer")],
+def answer_case(
+    what: CaseArgument,
     text: Annotated[str | None, typer.Option("--text", "-t", help="the answer; default: read stdin")] = None,
     agent: AgentOption = "agent",
     settings: SettingsOption = None,
 ) -> None:
-    """Send an answer to the customer through the channel they wrote from."""
-    from workers.agent import answer
+    """Send an answer through the channel of the customer's latest message; the case becomes pending."""
+    from desk.cases import answer
 
     body = text if text is not None else sys.stdin.read()
     if not body.strip():
         typer.echo("error: the answer is empty", err=True)
         raise typer.Exit(2)
+    ctx = _context(settings)
     with store_errors_exit(LookupError, ValueError):
-        reply = answer(_context(settings), message_id, body, agent)
-    typer.echo(f"{reply.id}: queued to {reply.to} by {reply.channel.value}")
+        done = answer(ctx, _one_case(ctx, what), body, agent)
+    state = "stays open: the customer wrote again meanwhile" if done.newer else done.case.status.value
+    typer.echo(f"{done.reply.id}: queued to {done.reply.to} by {done.reply.channel.value}; case {state}")
 
 
 @agent_app.command("resolve")
-def resolve_message(
-    message_id: Annotated[str, typer.Argument(help="the message whose issue is solved")],
+def resolve_case(
+    what: CaseArgument,
     agent: AgentOption = "agent",
     settings: SettingsOption = None,
 ) -> None:
-    """Mark a message resolved: it leaves the inbox and its resolution time is recorded against the SLA."""
-    from workers.agent import resolve
+    """Resolve a case: it leaves the inbox and its resolution time is recorded against the SLA."""
+    from desk.cases import resolve
 
+    ctx = _context(settings)
     with store_errors_exit(LookupError, ValueError):
-        done = resolve(_context(settings), message_id, agent)
-    typer.echo(f"{done.message_id}: resolved in {done.queue} {done.outcome}")
+        done = resolve(ctx, _one_case(ctx, what), agent)
+    typer.echo(f"{done.case_id}: resolved in {done.queue} {done.outcome}")
+
+
+@agent_app.command("reassign")
+def reassign_case(
+    what: CaseArgument,
+    to: Annotated[str, typer.Argument(help="the agent who gets the case")],
+    agent: AgentOption = "agent",
+    settings: SettingsOption = None,
+) -> None:
+    """Give an open case to a named agent."""
+    from desk.cases import reassign
+
+    ctx = _context(settings)
+    with store_errors_exit(LookupError, ValueError):
+        state = reassign(ctx, _one_case(ctx, what), to, agent)
+    typer.echo(f"{state.id}: now with {state.agent}")
+
+
+@agent_app.command("merge")
+def merge_command(
+    source: CaseArgument,
+    into: Annotated[str, typer.Argument(help="the case that keeps the messages (same handles as CASE)")],
+    agent: AgentOption = "agent",
+    settings: SettingsOption = None,
+) -> None:
+    """Merge a case into another case of the same customer: its messages move, it is resolved and linked."""
+    from desk.merge import merge_cases
+
+    ctx = _context(settings)
+    with store_errors_exit(LookupError, ValueError):
+        moved = merge_cases(ctx, _one_case(ctx, source), _one_case(ctx, into), agent)
+    typer.echo(f"{moved.source}: merged into {moved.target} ({len(moved.messages)} messages)")
+
+
+@agent_app.command("move")
+def move_command(
+    message_id: Annotated[str, typer.Argument(help="the message to move (its id)")],
+    into: Annotated[str, typer.Argument(help="the case it belongs to (same handles as CASE)")],
+    agent: AgentOption = "agent",
+    settings: SettingsOption = None,
+) -> None:
+    """Move one message to another case of the same customer."""
+    from desk.merge import move_message
+
+    ctx = _context(settings)
+    with store_errors_exit(LookupError, ValueError):
+        moved = move_message(ctx, message_id, _one_case(ctx, into), agent)
+    typer.echo(f"{message_id}: moved from {moved.source} to {moved.target}")
+
+
+@agent_app.command("link")
+def link_command(
+    what: CaseArgument,
+    identity: Annotated[str, typer.Argument(help="the customer's other address: email, phone or telegram:<id>")],
+    agent: AgentOption = "agent",
+    settings: SettingsOption = None,
+) -> None:
+    """Link another identity of the case's customer to their contact."""
+    from desk.merge import link_identity
+
+    ctx = _context(settings)
+    with store_errors_exit(LookupError, ValueError):
+        linked = link_identity(ctx, _one_case(ctx, what), identity, agent)
+    typer.echo(f"{linked}: linked to the customer of {what}")
 
 
 @agent_app.command("attachment")

@@ -257,13 +257,19 @@ def train(
 
 @app.command()
 def explain(
-    message_id: Annotated[str, typer.Argument(help="a stored message id")],
+    what: Annotated[
+        str,
+        typer.Argument(
+            help="a stored message id, or a case's reference (HL-…), a Message-ID, a provider id, an "
+            "email address or a phone number: every match is explained"
+        ),
+    ],
     settings: SettingsOption = None,
 ) -> None:
     """Print why a stored message was routed where it was: every rule tried, which matched, and why."""
     from helpline.explain_cli import run_explain
 
-    raise typer.Exit(run_explain(settings_or_exit(settings), message_id, stdout=sys.stdout, stderr=sys.stderr))
+    raise typer.Exit(run_explain(settings_or_exit(settings), what, stdout=sys.stdout, stderr=sys.stderr))
 
 
 def main() -> None:

@@ -1,8 +1,12 @@
-"""`helpline explain MESSAGE_ID`: reads the stored message and prints router/explain.py's account of its decision."""
+"""`helpline explain WHAT`: prints router/explain.py's account of a stored message's decision. WHAT is a message id,
+or anything that names cases (desk/lookup.py: a reference, a Message-ID, a provider id, an email address, a phone
+number): then every matching case, and in each the named message or else every message, is explained."""
 
 from __future__ import annotations
 
 from typing import TextIO
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from core.errors import StoreUnavailable
 from core.redis_conn import connect
@@ -11,15 +15,34 @@ from core.store import Store
 from router.explain import explain
 
 
-def run_explain(settings: Settings, message_id: str, *, stdout: TextIO, stderr: TextIO) -> int:
-    """The whole `helpline explain` command; returns its exit status (1 for an unknown id)."""
+def run_explain(settings: Settings, what: str, *, stdout: TextIO, stderr: TextIO) -> int:
+    """The whole `helpline explain` command; returns its exit status (1 when nothing matches)."""
+    from desk.context import desk_context
+    from desk.lookup import find
+
     try:
-        message = Store(connect(settings)).get_message(message_id)
+        store = Store(connect(settings))
+        message = store.get_message(what)
+        if message is not None:
+            stdout.write(explain(message) + "\n")
+            return 0
+        if what.startswith("m-"):
+            stderr.write(f"error: no stored message has the id {what!r}\n")
+            return 1
+        matches = find(desk_context(settings, store), what)
+        if not matches:
+            stderr.write(f"error: no stored message or case matches {what!r}\n")
+            return 1
+        for match in matches:
+            stdout.write(f"== case {match.reference} ({match.case_id}, {match.status}; matched by {match.how})\n")
+            named = [match.message_id] if match.message_id else store.conversation(match.case_id)["messages"]
+            for message_id in named:
+                found = store.get_message(message_id)
+                stdout.write((explain(found) if found else f"{message_id}: its hot copy has expired") + "\n")
     except StoreUnavailable as exc:
         stderr.write(f"error: {exc}\n")
         return 2
-    if message is None:
-        stderr.write(f"error: no stored message has the id {message_id!r}\n")
-        return 1
-    stdout.write(explain(message) + "\n")
+    except SQLAlchemyError as exc:
+        stderr.write(f"error: the record is unreachable: {exc}\n")
+        return 2
     return 0

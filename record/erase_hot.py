@@ -60,7 +60,7 @@ def hot_keys(store: Store, plan: ErasurePlan) -> list[str]:
     keys += [key("dedupe", dedupe) for dedupe in plan.dedupe_keys]
     for conversation_id in plan.conversation_ids:
         keys += [key("conv", conversation_id), key("conv", conversation_id, "messages")]
-        keys += [key("conv", conversation_id, "participants")]
+        keys += [key("conv", conversation_id, "participants"), key("case", conversation_id)]
     keys += [key("reply", reply_id) for reply_id in plan.reply_ids]
     keys += [key("replyref", provider_id) for provider_id in plan.reply_provider_ids]
     keys += [key("arrivals", channel, address.lower()) for channel, address in plan.senders]
@@ -84,11 +84,20 @@ def erase_hot(store: Store, plan: ErasurePlan, addresses: list[str]) -> int:
             deleted += int(redis.delete(*keys[start : start + 500]))
         if message_ids:
             zsets = [store.key("messages"), store.key("deadletters")]
-            for pattern in ("inbox:*", "open:*"):
-                zsets += [text(k) for k in redis.scan_iter(match=store.key(pattern))]
             with redis.pipeline(transaction=False) as pipe:
                 for zset in zsets:
                     pipe.zrem(zset, *message_ids)
+                pipe.execute()
+        if plan.conversation_ids:  # the cases' inbox items (core/inbox.py)
+            zsets = [store.key("pending")]
+            for pattern in ("inbox:*", "open:*", "agent-cases:*"):
+                zsets += [text(k) for k in redis.scan_iter(match=store.key(pattern))]
+            with redis.pipeline(transaction=False) as pipe:
+                for zset in zsets:
+                    if zset.startswith(store.key("agent-cases")):
+                        pipe.srem(zset, *plan.conversation_ids)
+                    else:
+                        pipe.zrem(zset, *plan.conversation_ids)
                 pipe.execute()
     return deleted
 

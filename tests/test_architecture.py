@@ -18,7 +18,7 @@ ALLOWED = {
     # The service layer the web app, the CLI and the workers share: never the web app or the workers themselves.
     "desk": {"core", "router", "channels", "templates", "record"},
     "web": {"core", "ingest", "channels", "templates", "router", "record", "desk"},
-    "workers": {"core", "ingest", "router", "channels", "templates", "record"},
+    "workers": {"core", "ingest", "router", "channels", "templates", "record", "desk"},
     "helpline": OURS,
 }
 

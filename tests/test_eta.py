@@ -4,9 +4,9 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from core.envelope import Priority
-from core.inbox import Inbox
 from core.settings import Settings
 from core.store import Store
+from tests.support.cases import file_case
 from workers.eta import describe, expected_response, record_take, takes
 
 SH = ZoneInfo("Asia/Shanghai")
@@ -14,9 +14,8 @@ WEDNESDAY_NOON = datetime(2026, 3, 4, 12, 0, tzinfo=SH)
 
 
 def fill(store: Store, queue: str, priority: Priority, count: int, at: datetime) -> None:
-    inbox = Inbox(store)
     for i in range(count):
-        inbox.file(queue, priority, f"{queue}-{priority.value}-{i}", at - timedelta(minutes=i))
+        file_case(store, queue, priority, f"{queue}-{priority.value}-{i}", at - timedelta(minutes=i))
 
 
 def done(store: Store, queue: str, count: int, now: datetime, over: timedelta) -> None:

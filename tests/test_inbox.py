@@ -1,4 +1,5 @@
-"""The agents' inbox against a real Redis: moves that race agents, and the waiting -> open -> resolved lifecycle."""
+"""The agents' inbox against a real Redis: one item per case, its order, moves and takes that race agents, and the
+open -> pending -> resolved lifecycle."""
 
 from __future__ import annotations
 
@@ -9,153 +10,192 @@ import pytest
 from typer.testing import CliRunner
 
 from core.envelope import Priority
-from core.inbox import Inbox, ItemTimes, Place
+from core.inbox import Filed, Inbox, Place, Status
 from core.settings import Settings
 from core.store import Store
+from desk.cases import answer, resolve, take_next
 from tests.conftest import ROOT
+from tests.support.cases import file_case, take
 from tests.support.work import drain
 from tests.test_pipeline import email
-from workers.agent import answer, resolve, take_next
 from workers.context import context_for
 
 T0 = datetime(2026, 3, 4, 7, 0, tzinfo=UTC)
+WEEK = 7 * 86400
 
 
 def waiting_ids(inbox: Inbox) -> dict[str, tuple[str, Priority]]:
     return {m: (q, p) for q in inbox.queues() for p in Priority for m, _ in inbox.waiting(q, p)}
 
 
-def test_move_keeps_the_age_and_reports_whether_it_moved(store: Store) -> None:
+def test_a_follow_up_adds_no_item_and_may_raise_the_priority_never_lower_it(store: Store) -> None:
     inbox = Inbox(store)
-    inbox.file("general", Priority.LOW, "m1", T0)
-    assert inbox.move("m1", "general", Priority.LOW, "escalations", Priority.HIGH)
-    assert inbox.waiting("escalations", Priority.HIGH) == [("m1", T0)]
+    assert file_case(store, "general", Priority.NORMAL, "t1", T0).outcome is Filed.NEW
+    later = file_case(store, "general", Priority.LOW, "t1", T0 + timedelta(minutes=5), message_id="m2")
+    assert (later.outcome, later.priority, later.raised) == (Filed.FOLLOW_UP, Priority.NORMAL, False)
+    assert waiting_ids(inbox) == {"t1": ("general", Priority.NORMAL)}
+    raised = file_case(store, "general", Priority.URGENT, "t1", T0 + timedelta(minutes=9), message_id="m3")
+    assert (raised.outcome, raised.priority, raised.raised) == (Filed.FOLLOW_UP, Priority.URGENT, True)
+    assert waiting_ids(inbox) == {"t1": ("general", Priority.URGENT)}
+    assert inbox.waiting("general", Priority.URGENT) == [("t1", T0)]  # the customer's wait began with the first
+    again = file_case(store, "general", Priority.URGENT, "t1", T0 + timedelta(minutes=9), message_id="m3")
+    assert again.outcome is Filed.KNOWN  # a re-run of the job
+    state = inbox.case("t1")
+    assert state is not None and state.seq == 3 and state.lead == "t1"
+
+
+def test_order_is_priority_then_due_then_age(store: Store) -> None:
+    due = T0 + timedelta(hours=4)
+    file_case(store, "q", Priority.NORMAL, "late-due", T0 - timedelta(hours=2), due=due + timedelta(hours=1))
+    file_case(store, "q", Priority.NORMAL, "young", T0, due=due)
+    file_case(store, "q", Priority.NORMAL, "old", T0 - timedelta(hours=1), due=due)  # same due, waited longer
+    file_case(store, "q", Priority.HIGH, "high", T0, due=due + timedelta(days=1))
+    order = [take(store, "q") for _ in range(4)]
+    assert [item[1] for item in order if item] == ["high", "old", "young", "late-due"]
+
+
+def test_move_keeps_the_place_in_line_and_reports_whether_it_moved(store: Store) -> None:
+    inbox = Inbox(store)
+    file_case(store, "general", Priority.LOW, "t1", T0)
+    assert inbox.move("t1", "general", Priority.LOW, "escalations", Priority.HIGH)
+    assert inbox.waiting("escalations", Priority.HIGH) == [("t1", T0)]
     assert inbox.queues() == ["escalations", "general"]
-    assert not inbox.move("m1", "general", Priority.LOW, "escalations", Priority.HIGH)  # no longer there
-    assert waiting_ids(inbox) == {"m1": ("escalations", Priority.HIGH)}
+    assert not inbox.move("t1", "general", Priority.LOW, "escalations", Priority.HIGH)  # no longer there
+    state = inbox.case("t1")
+    assert state is not None and (state.queue, state.priority) == ("escalations", Priority.HIGH)
 
 
-def test_a_taken_item_is_never_moved_back_into_a_queue(store: Store) -> None:
+def test_agents_racing_never_get_the_same_case_and_capacity_holds(store: Store) -> None:
     inbox = Inbox(store)
-    inbox.file("general", Priority.NORMAL, "m1", T0)
-    assert inbox.take("general") == (Priority.NORMAL, "m1")
-    assert not inbox.move("m1", "general", Priority.NORMAL, "escalations", Priority.HIGH)
-    assert waiting_ids(inbox) == {}
-
-
-def test_moves_racing_agents_never_leave_a_taken_item_waiting(store: Store) -> None:
-    """Agents take from the head of the queue while the scheduler moves the same head items away, so nearly every
-    move meets a take. Each item must end up either taken (and open) or moved (and waiting), never both."""
-    inbox = Inbox(store)
-    ids = [f"m{i:04d}" for i in range(600)]
-    for i, message_id in enumerate(ids):
-        inbox.file("general", Priority.LOW, message_id, T0 + timedelta(seconds=i))
-    taken: list[str] = []
-    start = threading.Barrier(2)
-
-    def agent() -> None:
-        start.wait()
-        while (item := inbox.take("general")) is not None:
-            taken.append(item[1])
-
-    thread = threading.Thread(target=agent)
-    thread.start()
-    start.wait()
-    moved = [m for m in ids if inbox.move(m, "general", Priority.LOW, "escalations", Priority.NORMAL)]
-    thread.join(timeout=30)
-
-    waiting = waiting_ids(inbox)
-    assert not set(taken) & set(waiting)
-    assert len(taken) == len(set(taken))
-    assert sorted([*taken, *waiting]) == ids  # nothing lost, nothing doubled
-    assert {m for m, (q, _) in waiting.items() if q == "escalations"} == set(moved)
-    assert sorted(m for m, _ in inbox.open_items("general")) == sorted(taken)  # every taken item is open
-
-
-def test_a_taken_item_is_open_with_its_age_until_resolved(store: Store) -> None:
-    inbox = Inbox(store)
-    inbox.file("general", Priority.NORMAL, "m1", T0)
-    taken_at = T0 + timedelta(minutes=20)
-    assert inbox.take("general", "mei", taken_at) == (Priority.NORMAL, "m1")
-    assert inbox.open_items("general") == [("m1", T0)]  # scored by when the customer wrote, like the inbox
-    assert inbox.open_items("general", older_than=T0 - timedelta(seconds=1)) == []
-    assert inbox.times("m1") == ItemTimes(taken_at=taken_at, taken_by="mei", taken_from="general")
-
-    resolved_at = T0 + timedelta(hours=2)
-    done = inbox.resolve("m1", "mei", resolved_at)
-    assert done is not None and (done.queue, done.was, done.at) == ("general", Place.OPEN, resolved_at)
-    assert inbox.open_items("general") == [] and waiting_ids(inbox) == {}
-    times = inbox.times("m1")
-    assert (times.resolved_at, times.resolved_by) == (resolved_at, "mei")
-    assert inbox.resolve("m1", "li", resolved_at + timedelta(minutes=1)) is None  # once
-    assert inbox.times("m1").resolved_by == "mei"
-
-
-def test_a_waiting_item_can_be_resolved_without_being_taken(store: Store) -> None:
-    inbox = Inbox(store)
-    inbox.file("general", Priority.LOW, "m1", T0)
-    inbox.move("m1", "general", Priority.LOW, "escalations", Priority.NORMAL)
-    done = inbox.resolve("m1", "mei", T0 + timedelta(hours=1))
-    assert done is not None and (done.queue, done.was) == ("escalations", Place.WAITING)
-    assert waiting_ids(inbox) == {}
-    assert inbox.take("escalations") is None
-    assert inbox.resolve("m-unknown", "mei", T0) is None
-
-
-def test_first_response_is_stamped_once(store: Store) -> None:
-    inbox = Inbox(store)
-    assert inbox.record_first_response("m1", T0, "mei")
-    assert not inbox.record_first_response("m1", T0 + timedelta(hours=1), "li")
-    times = inbox.times("m1")
-    assert (times.first_response_at, times.first_response_by) == (T0, "mei")
-
-
-def test_agents_resolving_at_once_resolve_once(store: Store) -> None:
-    inbox = Inbox(store)
-    ids = [f"m{i:03d}" for i in range(200)]
-    for i, message_id in enumerate(ids):
-        inbox.file("general", Priority.HIGH, message_id, T0 + timedelta(seconds=i))
-    while inbox.take("general"):
-        pass
-    wins: dict[str, list[str]] = {"ann": [], "bo": []}
-    start = threading.Barrier(2)
+    ids = [f"t{i}" for i in range(60)]
+    for i, case_id in enumerate(ids):
+        file_case(store, "general" if i % 2 else "billing", Priority.NORMAL, case_id, T0 + timedelta(seconds=i))
+    got: dict[str, list[str]] = {"ann": [], "bo": [], "cy": []}
 
     def agent(name: str) -> None:
-        start.wait()
-        wins[name] += [m for m in ids if inbox.resolve(m, name, T0 + timedelta(days=1))]
+        while (item := take(store, ["general", "billing"], name, capacity=25)) is not None:
+            got[name].append(item[1])
+
+    threads = [threading.Thread(target=agent, args=(name,)) for name in got]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    taken = [c for cases in got.values() for c in cases]
+    assert len(taken) == len(set(taken)) == 60  # every case once, to one agent
+    assert all(len(cases) <= 25 for cases in got.values())
+    assert all(sorted(inbox.load(name)) == sorted(cases) for name, cases in got.items())
+    full = next(name for name, cases in got.items() if len(cases) == 25)
+    file_case(store, "general", Priority.URGENT, "t-more", T0)
+    assert take(store, "general", full, capacity=25) is None  # at capacity: nothing, even urgent
+    assert waiting_ids(inbox) == {"t-more": ("general", Priority.URGENT)}
+
+
+def test_a_follow_up_while_an_agent_answers_keeps_the_case_open(store: Store) -> None:
+    inbox = Inbox(store)
+    file_case(store, "general", Priority.NORMAL, "t1", T0)
+    take(store, "general", "mei", T0)
+    seen = inbox.case("t1").seq  # type: ignore[union-attr]
+    file_case(store, "general", Priority.NORMAL, "t1", T0 + timedelta(minutes=1), message_id="m2")  # meanwhile
+    assert inbox.answered("t1", "mei", T0 + timedelta(minutes=2), seen) == "newer"
+    state = inbox.case("t1")
+    assert state is not None and (state.status, state.place, state.agent) == (Status.OPEN, Place.TAKEN, "mei")
+    assert inbox.answered("t1", "mei", T0 + timedelta(minutes=3), state.seq) == "pending"
+    assert inbox.load("mei") == [] and inbox.open_items("general") == []
+
+
+def test_pending_goes_back_in_the_queue_with_its_resolution_clock_paused(store: Store) -> None:
+    inbox = Inbox(store)
+    file_case(store, "general", Priority.NORMAL, "t1", T0)
+    take(store, "general", "mei", T0)
+    inbox.answered("t1", "mei", T0 + timedelta(hours=1), 1)
+    assert waiting_ids(inbox) == {} and inbox.pending_since(T0 + timedelta(hours=2)) == ["t1"]
+    back = file_case(
+        store, "general", Priority.LOW, "t1", T0 + timedelta(hours=5), message_id="m2", now=T0 + timedelta(hours=5)
+    )
+    assert (back.outcome, back.priority) == (Filed.BACK, Priority.NORMAL)
+    state = inbox.case("t1")
+    assert state is not None and state.status is Status.OPEN and state.lead == "m2"
+    assert state.clock == T0 + timedelta(hours=4)  # 4 hours pending do not count towards resolution
+    assert waiting_ids(inbox) == {"t1": ("general", Priority.NORMAL)} and inbox.pending_since(T0 + WEEK_TD) == []
+
+
+WEEK_TD = timedelta(days=7)
+
+
+def test_resolved_reopens_within_the_window_and_is_closed_after(store: Store) -> None:
+    inbox = Inbox(store)
+    file_case(store, "general", Priority.NORMAL, "t1", T0)
+    assert inbox.resolve("t1", "mei", T0) is not None
+    assert inbox.resolve("t1", "li", T0) is None  # once
+    reopened = file_case(store, "general", Priority.NORMAL, "t1", T0 + timedelta(days=1), message_id="m2")
+    assert reopened.outcome is Filed.REOPENED and waiting_ids(inbox) == {"t1": ("general", Priority.NORMAL)}
+    assert inbox.case("t1").reopened == 1  # type: ignore[union-attr]
+    inbox.resolve("t1", "mei", T0 + timedelta(days=2))
+    late = T0 + timedelta(days=10)
+    closed = file_case(store, "general", Priority.NORMAL, "t1", late, message_id="m3", reopen_seconds=WEEK)
+    assert closed.outcome is Filed.CLOSED and waiting_ids(inbox) == {}
+
+
+def test_concurrent_resolves_each_case_once(store: Store) -> None:
+    inbox = Inbox(store)
+    ids = [f"t{i}" for i in range(100)]
+    for i, case_id in enumerate(ids):
+        file_case(store, "general", Priority.HIGH, case_id, T0 + timedelta(seconds=i))
+    while take(store, "general"):
+        pass
+    wins: dict[str, list[str]] = {"ann": [], "bo": []}
+
+    def agent(name: str) -> None:
+        wins[name] += [c for c in ids if inbox.resolve(c, name, T0 + timedelta(days=1))]
 
     threads = [threading.Thread(target=agent, args=(name,)) for name in wins]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    assert sorted(wins["ann"] + wins["bo"]) == ids
-    assert all(inbox.times(m).resolved_by == ("ann" if m in wins["ann"] else "bo") for m in ids)
-    assert inbox.open_items("general") == []
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(wins["ann"] + wins["bo"]) == sorted(ids)
+    assert not set(wins["ann"]) & set(wins["bo"])
+    assert inbox.open_items("general") == [] and inbox.load("agent") == []
 
 
-def test_agents_take_answer_and_resolve_a_routed_message(store: Store, settings: Settings) -> None:
+def test_claim_release_and_reassign(store: Store) -> None:
+    inbox = Inbox(store)
+    file_case(store, "general", Priority.NORMAL, "t1", T0)
+    take(store, "general", "mei", T0)
+    assert not inbox.release("t1", taken_before=T0 - timedelta(minutes=1))  # taken after the cut-off: stays
+    assert inbox.release("t1", taken_before=T0 + timedelta(minutes=30))
+    assert waiting_ids(inbox) == {"t1": ("general", Priority.NORMAL)} and inbox.load("mei") == []
+    assert inbox.reassign("t1", "li", T0)
+    assert inbox.load("li") == ["t1"] and waiting_ids(inbox) == {}
+    assert inbox.reassign("t1", "ann", T0) and inbox.load("li") == [] and inbox.load("ann") == ["t1"]
+    inbox.resolve("t1", "ann", T0)
+    assert not inbox.reassign("t1", "li", T0)
+
+
+def test_agents_take_answer_and_resolve_a_routed_case(store: Store, settings: Settings) -> None:
     ctx = context_for(settings, store)
     accepted = store.accept(email("life@example.com", "my top-up failed"), b"raw")
     drain(settings)
     message_id = accepted.message_id
     routed = store.get_message(message_id)
-    assert routed is not None and routed.decision is not None
-    queue = routed.decision.queue
+    assert routed is not None and routed.decision is not None and routed.conversation_id is not None
+    queue, case_id = routed.decision.queue, routed.conversation_id
     inbox = Inbox(store)
 
     assert take_next(ctx, queue, "mei") is not None
-    assert [m for m, _ in inbox.open_items(queue)] == [message_id]
-    assert inbox.times(message_id).first_response_at is None  # taking is not responding
+    assert [c for c, _ in inbox.open_items(queue)] == [case_id]
+    assert inbox.times(case_id).first_response_at is None  # taking is not responding
 
-    answer(ctx, message_id, "We are checking the top-up.", "mei")
-    answer(ctx, message_id, "Refunded.", "li")
-    assert inbox.times(message_id).first_response_by == "mei"  # the first answer, once
-    assert [m for m, _ in inbox.open_items(queue)] == [message_id]  # answered is not resolved
+    first = answer(ctx, case_id, "We are checking the top-up.", "mei")
+    assert first.case.status is Status.PENDING and not first.newer
+    answer(ctx, case_id, "Refunded.", "li")
+    assert inbox.times(case_id).first_response_by == "mei"  # the first answer, once
+    assert inbox.open_items(queue) == []  # pending: out of the queue
 
-    done = resolve(ctx, message_id, "li")
-    assert (done.queue, done.was) == (queue, Place.OPEN)
-    assert inbox.open_items(queue) == [] and inbox.times(message_id).resolved_by == "li"
+    done = resolve(ctx, case_id, "li")
+    assert (done.queue, done.was) == (queue, Place.PENDING)
+    assert inbox.times(case_id).resolved_by == "li"
     stored = store.get_message(message_id)
     assert stored is not None
     firsts = [n for n in stored.notes if "first response by" in n]
@@ -163,21 +203,23 @@ def test_agents_take_answer_and_resolve_a_routed_message(store: Store, settings:
     assert any("resolved by li after" in n and "resolution target" in n for n in stored.notes)
 
     with pytest.raises(ValueError, match="already resolved by li"):
-        resolve(ctx, message_id, "mei")
-    with pytest.raises(LookupError, match="no message m-nope"):
-        resolve(ctx, "m-nope", "mei")
+        resolve(ctx, case_id, "mei")
+    with pytest.raises(LookupError, match="no case t-nope"):
+        resolve(ctx, "t-nope", "mei")
 
 
 def test_agent_resolve_command(store: Store, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     from helpline.cli import app
 
     monkeypatch.setenv("HELPLINE_REDIS__URL", str(settings.redis.url))
+    monkeypatch.setenv("HELPLINE_DATABASE__URL", str(settings.database.url))
     accepted = store.accept(email("cli-resolve@example.com", "my top-up failed"), b"raw")
     drain(settings)
+    case_id = store.get_message(accepted.message_id).conversation_id  # type: ignore[union-attr]
     shipped = ["--settings", str(ROOT / "settings.toml")]
     runner = CliRunner()
     first = runner.invoke(app, ["agent", "resolve", accepted.message_id, "--as", "li", *shipped])
     assert first.exit_code == 0, first.output
-    assert f"{accepted.message_id}: resolved in " in first.output and "resolution target" in first.output
+    assert f"{case_id}: resolved in " in first.output and "resolution target" in first.output
     again = runner.invoke(app, ["agent", "resolve", accepted.message_id, *shipped])
     assert again.exit_code == 1 and "already resolved by li" in again.output

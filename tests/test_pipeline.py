@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from core.envelope import Channel, Envelope, Party, Priority
@@ -9,6 +11,7 @@ from core.inbox import Inbox
 from core.records import MessageState, ReplyState, StoredMessage
 from core.settings import Settings
 from core.store import INBOUND_QUEUE, Store, as_bytes, text
+from tests.support.cases import take
 from tests.support.smtp_sink import SmtpSink
 from tests.support.work import drain
 from workers.pipeline import thread
@@ -38,7 +41,7 @@ def test_routed_message_is_filed_and_acknowledged_in_thread(
     assert message is not None and message.state is MessageState.ROUTED
     assert message.decision is not None and message.decision.category == "security"
     assert message.decision.priority is Priority.URGENT
-    assert Inbox(store).take(message.decision.queue) == (Priority.URGENT, accepted.message_id)
+    assert take(store, message.decision.queue) == (Priority.URGENT, message.conversation_id)
     assert message.ack_status == "sent"
 
     (sent,) = smtp_sink.wait_for(1)
@@ -249,7 +252,9 @@ def test_a_routed_message_whose_acknowledgement_was_never_planned_gets_it_on_rer
     assert len(smtp_sink.wait_for(2)) == 2
 
 
-def test_chat_conversations_end_after_a_quiet_spell(store: Store, settings: Settings) -> None:
+def test_a_chat_case_resolved_longer_ago_than_reopen_days_gives_way_to_a_new_linked_one(
+    store: Store, settings: Settings
+) -> None:
     def sms(sid: str) -> Envelope:
         return Envelope(channel=Channel.SMS, provider_id=sid, sender=Party(address="+8613800138000"), text="hi")
 
@@ -258,16 +263,19 @@ def test_chat_conversations_end_after_a_quiet_spell(store: Store, settings: Sett
     second = store.accept(sms("SM2"), b"raw")
     drain(settings)
     conversation = store.get_message(first.message_id).conversation_id  # type: ignore[union-attr]
+    assert conversation is not None
     assert store.get_message(second.message_id).conversation_id == conversation  # type: ignore[union-attr]
-    key = f"hl:conv:{conversation}"
-    quiet_since = float(text(store.redis.hget(key, "last_at"))) - settings.replies.conversation_idle_hours * 3600 - 60
-    store.redis.hset(key, "last_at", str(quiet_since))
+    inbox = Inbox(store)
+    assert inbox.resolve(conversation, "mei", datetime.now(UTC)) is not None
+    long_ago = datetime.now(UTC).timestamp() - settings.cases.reopen_days * 86400 - 60
+    store.redis.hset(inbox.case_key(conversation), "resolved_ts", repr(long_ago))
     third = store.accept(sms("SM3"), b"raw")
     drain(settings)
     later = store.get_message(third.message_id)
     assert later is not None and later.conversation_id != conversation
     assert later.decision is not None
     assert later.decision.trace[0]["new_conversation"] is True
+    assert store.linked_conversation(later.conversation_id or "") == conversation
 
 
 def test_rule_tags_stick_to_the_contact(store: Store, settings: Settings) -> None:

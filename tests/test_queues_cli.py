@@ -15,6 +15,7 @@ from core.store import Store
 from desk.queue_report import queue_report
 from helpline.queues_cli import format_age, queues_command, render_table
 from tests.conftest import ROOT
+from tests.support.cases import file_case, take
 
 SH = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 3, 4, 15, 0, tzinfo=SH)  # Wednesday afternoon
@@ -26,7 +27,7 @@ def routed(store: Store, message_id: str, queue: str, priority: Priority, receiv
     )
     decision = Decision(category=queue, priority=priority, queue=queue)
     store.save_message(StoredMessage(id=message_id, envelope=envelope, state=MessageState.ROUTED, decision=decision))
-    Inbox(store).file(queue, priority, message_id, received)
+    file_case(store, queue, priority, message_id, received)
 
 
 def test_report_counts_depth_age_at_risk_and_breached(settings: Settings, store: Store) -> None:
@@ -54,7 +55,7 @@ def test_open_items_are_counted_with_their_first_response_and_resolution_risk(se
     routed(store, "waiting", "wallet", Priority.NORMAL, NOW - timedelta(hours=3, minutes=30))  # first response at risk
     inbox = Inbox(store)
     for _ in range(3):
-        inbox.take("wallet", "mei", NOW - timedelta(hours=1))
+        take(store, "wallet", "mei", NOW - timedelta(hours=1))
     inbox.record_first_response("answered", NOW - timedelta(minutes=30), "mei")
     inbox.record_first_response("answered-late", NOW - timedelta(minutes=30), "mei")
     rows = {(r.queue, r.priority): r for r in queue_report(settings, store, NOW)}
@@ -74,7 +75,7 @@ def test_open_items_are_counted_with_their_first_response_and_resolution_risk(se
 
 def test_a_queue_with_only_open_items_is_shown(settings: Settings, store: Store) -> None:
     routed(store, "m1", "security", Priority.HIGH, NOW - timedelta(minutes=5))
-    Inbox(store).take("security", "mei", NOW)
+    take(store, "security", "mei", NOW)
     lines = render_table(queue_report(settings, store, NOW)).splitlines()
     assert [[*line.split()[:3], line.split()[6]] for line in lines[1:]] == [["security", "high", "0", "1"]]
     Inbox(store).resolve("m1", "mei", NOW)

@@ -12,11 +12,12 @@ from core.queues import NOTIFY_QUEUE
 from core.records import MessageState, StoredMessage
 from core.settings import Settings
 from core.store import Store
+from desk.cases import answer, resolve, take_next
 from router.sla import SlaKind, SlaPolicy
+from tests.support.cases import file_case, take
 from tests.support.smtp_sink import SmtpSink
 from tests.support.work import drain
 from tests.test_pipeline import email
-from workers.agent import answer, resolve, take_next
 from workers.context import context_for
 from workers.scheduler import BREACH_TAG, RESOLUTION_TAG, run_once, serve
 
@@ -37,7 +38,7 @@ def routed(
         decision=Decision(category=category, priority=priority, queue=queue),
     )
     store.save_message(message)
-    Inbox(store).file(queue, priority, message_id, received)
+    file_case(store, queue, priority, message_id, received)
     return message
 
 
@@ -91,7 +92,7 @@ def test_business_hours_hold_back_escalation_over_the_weekend(settings: Settings
 def test_a_taken_unanswered_item_is_flagged_once_but_stays_with_its_agent(settings: Settings, store: Store) -> None:
     routed(store, "m-taken", "security", "security", Priority.URGENT, NOW - timedelta(minutes=30))  # target 10 min
     inbox = Inbox(store)
-    assert inbox.take("security", "mei", NOW - timedelta(minutes=25)) == (Priority.URGENT, "m-taken")
+    assert take(store, "security", "mei", NOW - timedelta(minutes=25)) == (Priority.URGENT, "m-taken")
 
     report = run_once(settings, store, NOW)
 
@@ -108,7 +109,7 @@ def test_an_answered_item_has_had_its_first_response(settings: Settings, store: 
     routed(store, "m-answered", "security", "security", Priority.URGENT, NOW - timedelta(minutes=30))
     routed(store, "m-waiting", "security", "security", Priority.URGENT, NOW - timedelta(minutes=31))
     inbox = Inbox(store)
-    inbox.take("security", "mei", NOW - timedelta(minutes=29))  # the older one: m-waiting
+    take(store, "security", "mei", NOW - timedelta(minutes=29))  # the older one: m-waiting
     inbox.record_first_response("m-waiting", NOW - timedelta(minutes=28), "mei")
     inbox.record_first_response("m-answered", NOW - timedelta(minutes=5), "li")  # answered while still waiting
     assert not run_once(settings, store, NOW).escalated
@@ -128,9 +129,11 @@ def test_an_item_not_resolved_in_time_is_escalated_once_and_notified(settings: S
     d = message.decision
     for _ in range(2):
         assert take_next(ctx, d.queue, "mei") is not None
-    answer(ctx, accepted.message_id, "We are on it.", "mei")  # answered: only the resolution is late
-    answer(ctx, done.message_id, "Refunded.", "mei")
-    resolve(ctx, done.message_id, "mei")
+    case, done_case = message.conversation_id or "", store.get_message(done.message_id).conversation_id or ""  # type: ignore[union-attr]
+    # Answered, and the customer wrote again (the case stays open with mei): only the resolution is late.
+    Inbox(store).record_first_response(case, NOW - timedelta(days=5, minutes=-30), "mei")
+    answer(ctx, done_case, "Refunded.", "mei")
+    resolve(ctx, done_case, "mei")
     due = SlaPolicy.from_settings(settings).resolution_due(d.category, d.priority, d.queue, NOW - timedelta(days=5))
     assert due is not None
 
@@ -150,7 +153,7 @@ def test_an_item_not_resolved_in_time_is_escalated_once_and_notified(settings: S
     assert "resolution due" in jobs[0].args[1]
 
     assert not run_once(notifying, store, due + timedelta(hours=1))  # once
-    resolve(ctx, accepted.message_id, "mei")
+    resolve(ctx, case, "mei")
     assert Inbox(store).open_items(d.queue) == []
     resolved = store.get_message(accepted.message_id)
     assert resolved is not None and "resolution target" in resolved.notes[-1] and "late" in resolved.notes[-1]
@@ -187,11 +190,12 @@ def test_notify_job_is_enqueued_once(settings: Settings, store: Store) -> None:
 
 def test_waiting_low_work_is_promoted_by_age(settings: Settings, store: Store) -> None:
     inbox = Inbox(store)
+    assert inbox.queues() == []
     # Inbox items without SLA-relevant messages: promotion looks only at the inbox and its age.
-    inbox.file("wallet", Priority.LOW, "m-4h", NOW - timedelta(hours=4, minutes=1))
-    inbox.file("wallet", Priority.LOW, "m-13h", NOW - timedelta(hours=13))
-    inbox.file("wallet", Priority.LOW, "m-new", NOW - timedelta(minutes=30))
-    inbox.file("wallet", Priority.NORMAL, "m-normal-13h", NOW - timedelta(hours=13))
+    file_case(store, "wallet", Priority.LOW, "m-4h", NOW - timedelta(hours=4, minutes=1))
+    file_case(store, "wallet", Priority.LOW, "m-13h", NOW - timedelta(hours=13))
+    file_case(store, "wallet", Priority.LOW, "m-new", NOW - timedelta(minutes=30))
+    file_case(store, "wallet", Priority.NORMAL, "m-normal-13h", NOW - timedelta(hours=13))
 
     report = run_once(settings, store, NOW)
 
@@ -203,7 +207,7 @@ def test_waiting_low_work_is_promoted_by_age(settings: Settings, store: Store) -
     ]
     assert where(store, "m-new") == ("wallet", Priority.LOW)
     # The age is kept, so the oldest promoted item is still first in line at its new priority.
-    assert inbox.take("wallet") == (Priority.HIGH, "m-13h")
+    assert take(store, "wallet") == (Priority.HIGH, "m-13h")
     assert not run_once(settings, store, NOW).promoted
 
 

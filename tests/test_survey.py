@@ -26,7 +26,7 @@ from tests.support.ports import free_port
 from tests.support.smtp_sink import SmtpSink
 from tests.support.work import drain
 from tests.test_pipeline import email
-from workers.agent import answer, resolve, take_next
+from desk.cases import answer, resolve, take_next
 from workers.context import context_for
 
 SURVEY_SUBJECTS = ("How did we do?", "请评价我们的服务")
@@ -59,8 +59,8 @@ def answered_and_resolved(store: Store, settings: Settings, message_id: str) -> 
     message = store.get_message(message_id)
     assert message is not None and message.decision is not None and message.conversation_id is not None
     assert take_next(ctx, message.decision.queue, "mei") is not None
-    answer(ctx, message_id, "Your top-up has been credited.", "mei")
-    resolve(ctx, message_id, "mei")
+    answer(ctx, message.conversation_id, "Your top-up has been credited.", "mei")
+    resolve(ctx, message.conversation_id, "mei")
     drain(settings, include_scheduled=True)
     return message.conversation_id
 
@@ -89,13 +89,13 @@ def test_over_smtp_the_survey_goes_at_resolve_and_a_5_is_recorded_without_reopen
 
     ctx = context_for(settings, store)
     message = store.get_message(message_id)
-    assert message is not None and message.decision is not None
+    assert message is not None and message.decision is not None and message.conversation_id is not None
     take_next(ctx, message.decision.queue, "mei")
-    answer(ctx, message_id, "Your top-up has been credited.", "mei")
+    answer(ctx, message.conversation_id, "Your top-up has been credited.", "mei")
     drain(settings, include_scheduled=True)
     assert len(smtp_sink.wait_for(2)) == 2 and surveys_sent(smtp_sink) == []  # an answer asks nothing
 
-    resolve(ctx, message_id, "mei")
+    resolve(ctx, message.conversation_id, "mei")
     drain(settings, include_scheduled=True)
     smtp_sink.wait_for(3)
     (survey,) = surveys_sent(smtp_sink)
@@ -117,7 +117,7 @@ def test_over_smtp_the_survey_goes_at_resolve_and_a_5_is_recorded_without_reopen
     assert stored.drop_reason == f"survey answer 5/5 for case {conversation}"
     assert len(smtp_sink.messages) == 3  # no acknowledgement of the rating
     assert take_next(ctx, message.decision.queue, "mei") is None  # not filed for agents
-    assert Inbox(store).times(message_id).resolved_at is not None
+    assert Inbox(store).times(conversation).resolved_at is not None
     assert store.conversation(conversation)["messages"] == [message_id]  # it joined nothing: nothing reopened
     with record.connect() as connection:
         assert connection.scalar(select(Conversation.status).where(Conversation.id == conversation)) == "resolved"

@@ -36,9 +36,11 @@ class StoreCollector(Collector):
         self.store = store
 
     def collect(self) -> Iterator[Metric]:
-        depth = GaugeMetricFamily("helpline_inbox_depth", "Messages waiting for an agent", labels=["queue", "priority"])
+        depth = GaugeMetricFamily("helpline_inbox_depth", "Cases waiting for an agent", labels=["queue", "priority"])
         age = GaugeMetricFamily(
-            "helpline_inbox_oldest_age_seconds", "Age of the oldest waiting message", labels=["queue", "priority"]
+            "helpline_inbox_oldest_age_seconds",
+            "How long the longest-waiting customer has waited",
+            labels=["queue", "priority"],
         )
         now = datetime.now(UTC)
         taken = GaugeMetricFamily("helpline_inbox_open", "Items taken by an agent and not resolved", labels=["queue"])

@@ -12,15 +12,28 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from core.envelope import Channel
 from core.ids import conversation_reference
+from core.inbox import Filed
 from core.language import reply_language
 from core.notices import active_notices
 from core.records import Reply, StoredMessage
+from core.subjects import bare_subject
 from router.details import labels
 from templates import render
 from workers.context import Context
 from workers.eta import expected_response
 from workers.reply_caps import cap_counters
+
+# A follow-up in an open or pending case gets no second acknowledgement; on these channels, where silence reads as
+# a lost message, a one-line "added to your case" instead (templates/added). Email threads show the customer their
+# own mail; a voicemail's acknowledgement is an SMS the caller did not ask for.
+ADDED_NOTE_CHANNELS = frozenset({Channel.SMS, Channel.WHATSAPP, Channel.TELEGRAM})
+
+
+def is_follow_up(message: StoredMessage) -> bool:
+    """The message joined a case that was already open or pending (core/inbox.py's `follow-up` or `back`)."""
+    return message.envelope.extras.get("case") in (Filed.FOLLOW_UP.value, Filed.BACK.value)
 
 
 def skip_reason(message: StoredMessage, ctx: Context) -> str | None:
@@ -31,6 +44,8 @@ def skip_reason(message: StoredMessage, ctx: Context) -> str | None:
         return reason
     if message.decision is not None and message.decision.suppress_ack:
         return "suppressed by a routing rule"
+    if is_follow_up(message) and message.envelope.channel not in ADDED_NOTE_CHANNELS:
+        return "a follow-up in an open case: acknowledged once already"
     return None
 
 
@@ -47,7 +62,8 @@ def build_acknowledgement(message: StoredMessage, ctx: Context) -> Reply:
     decision = message.decision
     assert decision is not None and message.conversation_id is not None
     language = reply_language(envelope.language, ctx.settings.replies.default_language)
-    rendered = render(decision.template, envelope.channel.value, language, ack_context(message, ctx, language))
+    template = "added" if is_follow_up(message) else decision.template
+    rendered = render(template, envelope.channel.value, language, ack_context(message, ctx, language))
     return Reply(
         id=acknowledgement_id(message),
         message_id=message.id,
@@ -76,7 +92,7 @@ def ack_context(message: StoredMessage, ctx: Context, language: str) -> dict[str
     )  # fmt: skip
     return {
         "reference": reference_for(message),
-        "subject": envelope.subject,
+        "subject": bare_subject(envelope.subject),
         "name": envelope.sender.name or "",
         "team": ctx.settings.router.label(decision.category, language),
         "signature": ctx.settings.email.outbound.sender_name,

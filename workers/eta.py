@@ -21,16 +21,16 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from core.envelope import Priority
-from core.ids import new_id
 from core.inbox import Inbox
 from core.language import reply_language
 from core.settings import Settings
-from core.store import Store, store_errors
+from core.store import Store
+from core.throughput import record_take as record_take  # re-exported for the tests and the bench
+from core.throughput import takes as takes
 from router.hours import BusinessCalendar
 from router.sla import SlaKind, SlaPolicy
 
 MIN_ESTIMATE = timedelta(minutes=5)
-KEEP_TAKES = timedelta(days=2)  # longer than any sensible window, so the zset stays small
 RELATIVE_UP_TO = timedelta(hours=8)  # beyond this a clock time reads better than "within 19 hours"
 FALLBACK_TARGET = timedelta(hours=4)
 
@@ -54,25 +54,6 @@ class Eta:
 
     def text(self, language: str) -> str:
         return self.text_zh if reply_language(language) == "zh" else self.text_en
-
-
-def _key(store: Store, queue: str) -> str:
-    return store.key("throughput", queue)
-
-
-def record_take(store: Store, queue: str, at: datetime, item_id: str | None = None) -> None:
-    """Count one item taken from `queue` at `at` (by `workers.agent.take_next`): the queue's throughput."""
-    member = item_id or new_id("take")
-    with store_errors(), store.redis.pipeline() as pipe:
-        pipe.zadd(_key(store, queue), {member: at.timestamp()})
-        pipe.zremrangebyscore(_key(store, queue), "-inf", (at - KEEP_TAKES).timestamp())
-        pipe.execute()
-
-
-def takes(store: Store, queue: str, since: datetime, until: datetime) -> int:
-    """How many items agents took from `queue` between `since` and `until`."""
-    with store_errors():
-        return int(store.redis.zcount(_key(store, queue), since.timestamp(), until.timestamp()))
 
 
 def hourly_rate(
@@ -104,7 +85,7 @@ def expected_response(
     calendar = calendar or BusinessCalendar.from_settings(settings)
     policy = SlaPolicy(settings.sla, calendar)
     target = policy.target(SlaKind.FIRST_RESPONSE, category, priority)
-    position = max(1, sum(s.depth for s in Inbox(store).stats(queue) if s.priority.rank <= priority.rank))
+    position = max(1, sum(s.depth for s in Inbox(store).stats(queue, oldest=False) if s.priority.rank <= priority.rank))
     rate = hourly_rate(settings, store, calendar, queue, now)
     if rate:
         estimate, basis = timedelta(hours=position / rate), "throughput"

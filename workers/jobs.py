@@ -17,13 +17,14 @@ from rq import Queue, get_current_job
 
 from channels.email import send_notice
 from channels.registry import sender_for
-from core import inflight
+from core import inflight, sending
 from core.envelope import Priority
 from core.errors import PermanentSendError, SendError, StoreUnavailable, TransientSendError
 from core.inflight import Kind
-from core.queues import reply_queue
 from core.records import MessageState, Reply, ReplyState, StoredMessage
-from core.store import JOB_RETRY, Store, store_errors
+from core.sending import SEND_JOB as SEND_JOB  # re-exported: the reconciler names the job by it
+from core.sending import send_job_id as send_job_id
+from core.store import Store
 from workers import acknowledge
 from workers.context import Context, current
 from workers.pipeline import Drop, Work, run_pipeline
@@ -32,8 +33,6 @@ from workers.record_updates import RecordUnreachable, pause_process, record_repl
 from workers.send_failures import report_send_failure
 
 log = logging.getLogger("helpline.jobs")
-
-SEND_JOB = "workers.jobs.send_reply"
 
 
 def process_message(message_id: str) -> str:
@@ -181,14 +180,8 @@ def _send_now(ctx: Context, reply_id: str) -> str:
 
 
 def queue_reply(ctx: Context, reply: Reply, priority: Priority) -> Queue:
-    """Save a new `reply` and queue its sending (`send_reply`) on the reply queue of `priority`, in one MULTI;
-    returns that queue."""
-    return enqueue_send(ctx, reply.id, priority, new_reply=reply)
-
-
-def send_job_id(reply_id: str, attempt: int) -> str:
-    """One job id per attempt: a retry is queued while the attempt before it is still finishing under its own id."""
-    return f"send-{reply_id}" if attempt <= 1 else f"send-{reply_id}-{attempt}"
+    """Save a new `reply` and queue its sending (core/sending.py)."""
+    return sending.queue_reply(ctx.store, reply, priority)
 
 
 def enqueue_send(
@@ -200,25 +193,8 @@ def enqueue_send(
     delay: float = 0,
     new_reply: Reply | None = None,
 ) -> Queue:
-    """Queue (or schedule, after `delay` seconds) the send job of attempt `attempt` and point the reply's in-flight
-    entry at it, in one MULTI (with `new_reply` saved in it too): never a job without its entry or its reply, nor an
-    entry without its job."""
-    queue = reply_queue(priority, ctx.store)
-    job_id = send_job_id(reply_id, attempt)
-    with store_errors(), ctx.store.redis.pipeline() as pipe:
-        pipe.multi()  # explicitly first: RQ adds its own MULTI to a pipeline that has none yet
-        if new_reply is not None:
-            ctx.store.save_new_reply(new_reply, pipe)
-        if delay > 0:
-            queue.enqueue_in(
-                timedelta(seconds=delay), SEND_JOB, reply_id, job_id=job_id, retry=JOB_RETRY, pipeline=pipe
-            )
-        else:
-            queue.enqueue_call(SEND_JOB, args=(reply_id,), job_id=job_id, retry=JOB_RETRY, pipeline=pipe)
-        # Tracked from when the job is due: a retry scheduled for later is not overdue before then.
-        inflight.track(pipe, ctx.store, Kind.SEND, reply_id, queue.name, job_id, time.time() + delay)
-        pipe.execute()
-    return queue
+    """Queue the send job of attempt `attempt` (core/sending.py)."""
+    return sending.enqueue_send(ctx.store, reply_id, priority, attempt=attempt, delay=delay, new_reply=new_reply)
 
 
 def send_reply(reply_id: str) -> str:

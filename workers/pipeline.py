@@ -9,14 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from core.envelope import Channel, Decision, Envelope
 from core.identity import identity_of
-from core.inbox import Inbox
+from core.inbox import Filed, Filing, Inbox, Status
 from core.records import StoredMessage
+from desk.details import merged_details
+from record.cases import write_case_state
 from router import RoutingContext
 from router.details import find_details
+from router.sla import SlaPolicy
 from workers.context import Context
 from workers.ordering import wait_for_earlier
 from workers.record_step import Routed, record_routed
@@ -36,6 +39,7 @@ class Work:
     new_conversation: bool = True
     decision: Decision | None = None
     notes: list[str] = field(default_factory=list)
+    filed: Filing | None = None  # what the message did to its case (core/inbox.py), once filed
 
     @property
     def envelope(self) -> Envelope:
@@ -85,7 +89,8 @@ def take_survey_answer(work: Work, ctx: Context) -> Work | Drop:
 
 
 def thread(work: Work, ctx: Context) -> Work | Drop:
-    """Email threads by References/In-Reply-To, joined only by a participant; other channels by contact.
+    """Email threads by References/In-Reply-To, joined only by a participant; other channels by contact. A case
+    resolved longer ago than `[cases].reopen_days` is over: the message opens a new case linked to it.
 
     A follow-up from someone who is not in the referenced conversation opens a new one linked to it: attaching it
     would show one customer's account details to another (zammad#5064).
@@ -97,6 +102,7 @@ def thread(work: Work, ctx: Context) -> Work | Drop:
         work.conversation_id, work.new_conversation = joined
         store.mark_threaded(envelope, [work.message.id])
         return work
+    closed = _closed_cases(ctx)
     if envelope.channel is Channel.EMAIL:
         linked: str | None = None
         for reference in [envelope.in_reply_to or "", *reversed(envelope.references)]:
@@ -104,6 +110,10 @@ def thread(work: Work, ctx: Context) -> Work | Drop:
             if conversation is None:
                 continue
             if store.is_participant(conversation, envelope.sender.address):
+                if closed(conversation):
+                    linked = conversation
+                    work.notes.append(f"case {conversation} was resolved over reopen_days ago: opened a new one")
+                    break
                 work.conversation_id, work.new_conversation = conversation, False
                 break
             linked = linked or conversation
@@ -111,14 +121,13 @@ def thread(work: Work, ctx: Context) -> Work | Drop:
             work.conversation_id = store.open_conversation(
                 work.contact_id, envelope.channel, envelope.subject, linked_to=linked
             )
-            if linked:
+            if linked and not work.notes:
                 work.notes.append(f"references conversation {linked} of other participants: opened a new one")
         references = [envelope.message_id] if envelope.message_id else []
     else:
         work.conversation_id = store.open_conversation(
-            work.contact_id, envelope.channel, envelope.subject, reuse=True,
-            idle_seconds=ctx.settings.replies.conversation_idle_hours * 3600,
-        )  # fmt: skip
+            work.contact_id, envelope.channel, envelope.subject, reuse=True, closed=closed
+        )
         work.new_conversation = len(store.conversation(work.conversation_id)["messages"]) == 0
         references = []
     store.add_to_conversation(
@@ -126,6 +135,20 @@ def thread(work: Work, ctx: Context) -> Work | Drop:
     )
     store.mark_threaded(envelope, [work.message.id])  # the sender's next message may go now (workers/ordering.py)
     return work
+
+
+def _closed_cases(ctx: Context) -> Callable[[str], bool]:
+    """Whether a case is over: resolved longer ago than `[cases].reopen_days` (a new message opens a new case)."""
+    inbox, now = Inbox(ctx.store), datetime.now(UTC)
+    window = timedelta(days=ctx.settings.cases.reopen_days)
+
+    def closed(case_id: str) -> bool:
+        state = inbox.case(case_id)
+        if state is None or state.status is not Status.RESOLVED or state.times.resolved_at is None:
+            return False
+        return now - state.times.resolved_at > window
+
+    return closed
 
 
 def route(work: Work, ctx: Context) -> Work | Drop:
@@ -150,17 +173,28 @@ def route(work: Work, ctx: Context) -> Work | Drop:
 def find_transaction_details(work: Work, ctx: Context) -> Work | Drop:
     """What an agent will need about a transaction (account, time, amount, reference): found ones are kept on the
     envelope, missing ones are asked for in the acknowledgement. Reads the text after masking, so a card number
-    never comes back as a "reference"."""
+    never comes back as a "reference". A follow-up fills its case's missing details (desk/details.py): what it is
+    still missing is what no message of the case gave, so nobody is asked twice."""
     assert work.decision is not None
     envelope = work.envelope
+    case = None if work.new_conversation else Inbox(ctx.store).case(work.conversation_id)
     details = find_details(
         f"{envelope.subject}\n{envelope.text}",
-        work.decision.category,
+        case.category if case is not None and case.category else work.decision.category,
         transactional_categories=ctx.settings.router.transactional_categories(),
         # A phone number or an email address can find the customer's account; a Telegram chat id cannot.
         sender=envelope.sender.address if envelope.channel is not Channel.TELEGRAM else None,
     )
-    if details.transactional:
+    earlier: list[str] = []
+    if not work.new_conversation:
+        earlier = [m for m in ctx.store.conversation(work.conversation_id)["messages"] if m != work.message.id]
+    found_before, missing_before = merged_details(ctx.store, earlier)
+    if earlier and (found_before or missing_before):  # the case is transactional: this message adds to it
+        envelope.extras["details"] = details.found
+        envelope.extras["missing_details"] = [k for k in missing_before if k not in details.found]
+        if any(k in missing_before for k in details.found):
+            work.notes.append(f"filled the case's missing details: {', '.join(sorted(details.found))}")
+    elif details.transactional:
         envelope.extras["details"] = details.found
         envelope.extras["missing_details"] = details.missing
     return work
@@ -177,8 +211,33 @@ def record(work: Work, ctx: Context) -> Work | Drop:
 
 
 def file_for_agents(work: Work, ctx: Context) -> Work | Drop:
+    """The message joins its case's one inbox item (core/inbox.py): a new case waits in its queue, a follow-up adds
+    nothing (it may raise the case's priority), a pending or recently resolved case goes back in the queue. A change
+    of the case's state goes to the record in this job (record/cases.py)."""
     assert work.decision is not None
-    Inbox(ctx.store).file(work.decision.queue, work.decision.priority, work.message.id, work.envelope.received_at)
+    d, envelope = work.decision, work.envelope
+    now = datetime.now(UTC)
+    due = SlaPolicy.from_settings(ctx.settings, ctx.calendar).first_response_due(
+        d.category, d.priority, d.queue, envelope.received_at
+    )
+    inbox = Inbox(ctx.store)
+    work.filed = inbox.file(
+        work.conversation_id, work.message.id, d.queue, d.priority, since=envelope.received_at, due=due, now=now,
+        reopen_seconds=ctx.settings.cases.reopen_days * 86400, category=d.category,
+    )  # fmt: skip
+    outcome = work.filed.outcome
+    if outcome is Filed.KNOWN:  # a re-run: what it did the first time, as the conversation step saw it
+        outcome = Filed.NEW if work.new_conversation else Filed.FOLLOW_UP
+    envelope.extras.setdefault("case", outcome.value)
+    if work.filed.outcome in (Filed.BACK, Filed.REOPENED, Filed.KNOWN) or work.filed.raised:
+        state = inbox.case(work.conversation_id)
+        if state is not None:
+            with ctx.record.begin() as connection:
+                write_case_state(connection, state)
+    if work.filed.raised:
+        work.notes.append(f"raised the case's priority to {work.filed.priority.value}")
+    if work.filed.outcome in (Filed.BACK, Filed.REOPENED):
+        work.notes.append(f"case {work.filed.outcome.value}: waiting in {d.queue} again")
     return work
 
 

@@ -27,10 +27,12 @@ from rq.job import Job
 from rq.queue import Queue
 from rq.utils import now
 
+from core.errors import StoreUnavailable
 from core.queues import queues
 from core.redis_conn import connect
 from core.settings import Settings
 from core.store import Store
+from desk.upgrade import upgrade_inbox
 from record.attachment_store import open_attachment_store
 from record.engine import connect as connect_record
 from router.hours import BusinessCalendar
@@ -79,6 +81,7 @@ def work(settings: Settings, *, burst: bool = False, stop: threading.Event | Non
     calendar = BusinessCalendar.from_settings(settings)
     attachments = open_attachment_store(settings)
     context.install(context.Context(settings, store, live.current, calendar, connect_record(settings), attachments))
+    _upgrade(context.current())
     HelplineWorker.job_timeout_seconds = settings.workers.job_timeout_seconds
     stop = stop or threading.Event()
     backoff = 1.0
@@ -94,6 +97,15 @@ def work(settings: Settings, *, burst: bool = False, stop: threading.Event | Non
         log.warning("worker: RQ's work loop ended without a stop request; starting it again in %.0fs", backoff)
         _wait_for_store(redis, stop, backoff)
         backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+
+
+def _upgrade(ctx: context.Context) -> None:
+    """Per-message inbox items of an older version become cases (desk/upgrade.py); idempotent, so every worker
+    runs it at start. Redis being away is logged: the next start does it."""
+    try:
+        upgrade_inbox(ctx)
+    except (StoreUnavailable, RedisError, OSError) as exc:
+        log.warning("upgrade of the inbox to cases skipped: store unavailable (%s)", exc)
 
 
 def _wait_for_store(redis: Redis, stop: threading.Event, first_wait: float) -> None:

@@ -2,7 +2,7 @@
 route overdue voicemails; every `[workers].reconcile_seconds`, queue again the work a dead worker took with it
 (workers/reconcile.py); every hour, the record's own retention (workers/retention.py).
 
-`run_once(settings, store, now)` does one pass of three steps and returns what it did (a `Report`):
+`run_once(settings, store, now)` does one pass of four steps and returns what it did (a `Report`):
 
 1. Escalation, of every unresolved item (waiting, or open with an agent; core/inbox.py). Targets are measured
    from when the customer wrote, at the priority the router gave it (router/sla.py).
@@ -19,7 +19,9 @@ route overdue voicemails; every `[workers].reconcile_seconds`, queue again the w
    priority P, so low-priority work is never starved by a steady stream of urgent work. The wait counts from
    filing and promotion keeps it (the inbox keeps the original score), so the steps add up: with
    `{normal = 240, high = 720}`, a low item is normal after 4 business hours and high after 12.
-3. Voicemails. An English voicemail is parked until Twilio's transcript arrives (ingest/twilio/voicemail_parking.py);
+3. Cases (core/inbox.py): a case taken longer ago than `[cases].claim_timeout_minutes` and not answered goes back to
+   its queue (0: never); a case pending longer than `[cases].pending_days` is resolved (desk/cases.py).
+4. Voicemails. An English voicemail is parked until Twilio's transcript arrives (ingest/twilio/voicemail_parking.py);
    one whose transcript is overdue is routed without it, here and only here.
 
 The first two steps compute the end state from `now`, and each move is one Lua script (core/inbox.py) that does
@@ -38,6 +40,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from redis.exceptions import RedisError
+from sqlalchemy import Engine
 
 from core.envelope import Decision, Priority
 from core.errors import StoreUnavailable
@@ -48,7 +51,10 @@ from core.records import StoredMessage
 from core.redis_conn import connect
 from core.settings import Settings
 from core.store import JOB_RETRY, Store, store_errors
+from desk.cases import release_unanswered, resolve_stale_pending
+from desk.context import DeskContext
 from ingest.twilio.voicemail_parking import sweep_overdue_voicemails
+from record.engine import connect as connect_record
 from router.hours import BusinessCalendar
 from router.sla import SlaKind, SlaPolicy, SlaStatus, format_duration
 from workers.reconcile import Reconciled, reconcile
@@ -90,15 +96,18 @@ class Report:
     escalated: list[Escalation] = field(default_factory=list)
     promoted: list[Promotion] = field(default_factory=list)
     voicemails: int = 0
+    released: list[str] = field(default_factory=list)  # cases back in the queue: their claim ran out
+    auto_resolved: list[str] = field(default_factory=list)  # pending cases resolved after pending_days
 
     def __bool__(self) -> bool:
-        return bool(self.escalated or self.promoted or self.voicemails)
+        return bool(self.escalated or self.promoted or self.voicemails or self.released or self.auto_resolved)
 
     def summary(self) -> str:
         late = sum(e.kind is SlaKind.RESOLUTION for e in self.escalated)
         return (
             f"escalated {len(self.escalated) - late} first responses and {late} resolutions, "
-            f"promoted {len(self.promoted)}, voicemails routed {self.voicemails}"
+            f"promoted {len(self.promoted)}, voicemails routed {self.voicemails}, "
+            f"claims expired {len(self.released)}, pending cases resolved {len(self.auto_resolved)}"
         )
 
 
@@ -153,24 +162,32 @@ def _reason(kind: SlaKind, status: SlaStatus, decision: Decision) -> str:
     return f"{kind.value.replace('_', ' ')} due {due} for {decision.category}/{decision.priority.value}"
 
 
-def _check(run: _Pass, message_id: str, queue: str, waiting_at: Priority | None) -> list[Escalation]:
-    """Escalate one unresolved item, waiting (at `waiting_at`) or open, for each target it is past."""
-    message = run.store.get_message(message_id)
-    if message is None or message.decision is None:
+def _check(run: _Pass, case_id: str, queue: str, waiting_at: Priority | None) -> list[Escalation]:
+    """Escalate one unresolved case, waiting (at `waiting_at`) or taken, for each target it is past. Targets run
+    from the customer's current wait (first response) and from the case's clock (resolution, paused while pending);
+    notes, breach zsets and notifications name the message that opened the wait."""
+    inbox = Inbox(run.store)
+    case = inbox.case(case_id)
+    message = run.store.get_message(case.lead) if case is not None else None
+    if case is None or message is None or message.decision is None:
         return []
-    d, received = message.decision, message.envelope.received_at
-    times = Inbox(run.store).times(message_id)
-    src = waiting_at or d.priority
+    message_id = message.id
+    d = message.decision
+    # Targets as the router set them for the message that opened the wait (a promotion or an escalation does not
+    # shorten them); the clock from the case.
+    category, priority, home, received = d.category, d.priority, d.queue, case.since
+    times = case.times
+    src = waiting_at or priority
     done: list[Escalation] = []
     config = run.settings.scheduler
-    first = run.policy.status(d.category, d.priority, d.queue, received, run.now, SlaKind.FIRST_RESPONSE)
-    # First response = the first agent answer (workers/agent.py): a taken, unanswered item is still late.
+    first = run.policy.status(category, priority, home, received, run.now, SlaKind.FIRST_RESPONSE)
+    # First response = the first agent answer (desk/cases.py): a taken, unanswered case is still late.
     if first.breached and times.first_response_at is None and (waiting_at is None or queue != config.escalation_queue):
         reason = _reason(SlaKind.FIRST_RESPONSE, first, d)
         if waiting_at is not None:
             dst = raised(waiting_at)
-            # The move is the guard: it fails when an agent took the item or another pass moved it meanwhile.
-            if Inbox(run.store).move(message_id, queue, waiting_at, config.escalation_queue, dst):
+            # The move is the guard: it fails when an agent took the case or another pass moved it meanwhile.
+            if inbox.move(case_id, queue, waiting_at, config.escalation_queue, dst):
                 run.claim(SlaKind.FIRST_RESPONSE, message_id)
                 what = f"escalated {queue}/{waiting_at.value} -> {config.escalation_queue}/{dst.value}"
                 done.append(Escalation(message_id, queue, src, config.escalation_queue, dst, first.due))
@@ -183,7 +200,7 @@ def _check(run: _Pass, message_id: str, queue: str, waiting_at: Priority | None)
             run.notify(SlaKind.FIRST_RESPONSE, message_id, reason)
             queue_sla_event(run.store, message_id, "first_response_breached", run.now, first.due)
             log.warning("SLA breached: %s %s; %s", message_id, reason, what)
-    resolution = run.policy.status(d.category, d.priority, d.queue, received, run.now, SlaKind.RESOLUTION)
+    resolution = run.policy.status(category, priority, home, case.clock, run.now, SlaKind.RESOLUTION)
     if resolution.breached and times.resolved_at is None and run.claim(SlaKind.RESOLUTION, message_id):
         reason = _reason(SlaKind.RESOLUTION, resolution, d)
         where = f"waiting in {queue}" if waiting_at is not None else f"open with {times.taken_by or '?'} from {queue}"
@@ -206,10 +223,10 @@ def escalate(settings: Settings, store: Store, policy: SlaPolicy, now: datetime)
     done: list[Escalation] = []
     for queue in inbox.queues():
         for priority in Priority:
-            for message_id, _ in inbox.waiting(queue, priority, older_than=horizon):
-                done += _check(run, message_id, queue, priority)
-        for message_id, _ in inbox.open_items(queue, older_than=horizon):
-            done += _check(run, message_id, queue, None)
+            for case_id, _ in inbox.waiting(queue, priority, older_than=horizon):
+                done += _check(run, case_id, queue, priority)
+        for case_id, _ in inbox.open_items(queue, older_than=horizon):
+            done += _check(run, case_id, queue, None)
     return done
 
 
@@ -222,11 +239,13 @@ def promote(settings: Settings, store: Store, calendar: BusinessCalendar, now: d
             steps = [(p, timedelta(minutes=m)) for p, m in ladder if p.rank < priority.rank]
             if not steps:
                 continue
-            for message_id, filed_at in inbox.waiting(queue, priority, older_than=now - min(t for _, t in steps)):
+            for case_id, filed_at in inbox.waiting(queue, priority, older_than=now - min(t for _, t in steps)):
                 waited = calendar.business_time_between(queue, filed_at, now)
                 dst = next((p for p, after in steps if waited >= after), None)
-                if dst is None or not inbox.move(message_id, queue, priority, queue, dst):
+                if dst is None or not inbox.move(case_id, queue, priority, queue, dst):
                     continue
+                case = inbox.case(case_id)
+                message_id = case.lead if case else case_id
                 _note(
                     message_id,
                     store,
@@ -237,12 +256,25 @@ def promote(settings: Settings, store: Store, calendar: BusinessCalendar, now: d
     return done
 
 
-def run_once(settings: Settings, store: Store, now: datetime, *, calendar: BusinessCalendar | None = None) -> Report:
+def run_once(
+    settings: Settings,
+    store: Store,
+    now: datetime,
+    *,
+    calendar: BusinessCalendar | None = None,
+    record: Engine | None = None,
+) -> Report:
     calendar = calendar or BusinessCalendar.from_settings(settings)
     report = Report()
     report.escalated = escalate(settings, store, SlaPolicy(settings.sla, calendar), now)
     report.promoted = promote(settings, store, calendar, now)
     report.voicemails = route_overdue_voicemails(settings, store)
+    if settings.cases.claim_timeout_minutes > 0 or Inbox(store).pending_since(
+        now - timedelta(days=settings.cases.pending_days)
+    ):
+        desk = DeskContext(settings, store, calendar, record or connect_record(settings))
+        report.released = release_unanswered(desk, now)  # taken, not answered in claim_timeout_minutes
+        report.auto_resolved = resolve_stale_pending(desk, now)  # pending for pending_days
     return report
 
 
@@ -262,6 +294,7 @@ def serve(settings: Settings, *, stop: threading.Event | None = None, max_runs: 
             previous[sig] = signal.signal(sig, lambda *_: stop.set())
     store = Store(connect(settings))
     calendar = BusinessCalendar.from_settings(settings)
+    record = connect_record(settings)  # connects on first use: only when a case's claim or pending time runs out
     runs = 0
     log.info(
         "scheduler: every %ss; lost work looked for every %ss",
@@ -281,7 +314,8 @@ def serve(settings: Settings, *, stop: threading.Event | None = None, max_runs: 
                 runs += 1
                 next_pass = time.monotonic() + settings.scheduler.interval_seconds
                 _survive_outage(
-                    "scheduler", lambda: _log_report(run_once(settings, store, datetime.now(UTC), calendar=calendar))
+                    "scheduler",
+                    lambda: _log_report(run_once(settings, store, datetime.now(UTC), calendar=calendar, record=record)),
                 )
             if max_runs is None or runs < max_runs:
                 stop.wait(max(0.0, min(next_pass, next_reconcile) - time.monotonic()))

@@ -22,6 +22,7 @@ from core.records import Reply, StoredMessage, utcnow
 from core.store import JOB_RETRY
 from core.survey_answer import parse_rating
 from core.survey_link import SurveyToken, sign
+from core import surveys
 from core.surveys import SCORE_JOB, Surveys
 from record.models import Reply as ReplyRow
 from record.models import SurveyScore
@@ -33,19 +34,12 @@ from workers.record_updates import PAUSE_SECONDS, NotYetRecorded, RecordUnreacha
 
 log = logging.getLogger("helpline.survey")
 
-SURVEY_JOB = "workers.survey.send_survey"
-
-
 def schedule_survey(ctx: Context, message: StoredMessage) -> bool:
     """The case of `message` was resolved: schedule its survey, unless it had one already (or surveys are off)."""
+    if message.decision is None or message.conversation_id is None:
+        return False
     delay = ctx.settings.replies.survey_delay_seconds
-    if delay <= 0 or message.decision is None or message.conversation_id is None:
-        return False
-    if not Surveys(ctx.store).claim(message.conversation_id, message.id):
-        return False
-    queue = reply_queue(message.decision.priority, ctx.store)
-    queue.enqueue_in(timedelta(seconds=delay), SURVEY_JOB, message.id, retry=JOB_RETRY)
-    return True
+    return surveys.schedule_survey(ctx.store, delay, message.conversation_id, message.id, message.decision.priority)
 
 
 def send_survey(message_id: str) -> str:

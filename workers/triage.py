@@ -86,7 +86,7 @@ def desk_history(store: Store, settings: RouterSettings) -> list[Example]:
         correction = corrected.get(message_id)
         if correction is not None:
             category, source, weight = correction.to_category, "correction", triage.correction_weight
-        elif triage.confirmed_weight > 0 and Inbox(store).times(message_id).resolved_at is not None:
+        elif triage.confirmed_weight > 0 and _resolved(store, message):
             category, source, weight = message.decision.category, "confirmed", triage.confirmed_weight
         else:
             continue
@@ -97,6 +97,11 @@ def desk_history(store: Store, settings: RouterSettings) -> list[Example]:
         language = "zh" if envelope.language.lower().startswith("zh") else "en"
         out.append(Example(body, category, language, source, weight))
     return out
+
+
+def _resolved(store: Store, message: StoredMessage) -> bool:
+    """The message's case was resolved (an agent confirmed its category by closing it without a correction)."""
+    return bool(message.conversation_id) and Inbox(store).times(message.conversation_id or "").resolved_at is not None
 
 
 def recategorize(
@@ -117,8 +122,11 @@ def recategorize(
     now = datetime.now(UTC)
     correction = Correction(message_id, decision.category, category, agent, reason.strip(), now)
     queue = settings.queue_for(category)
-    moved = queue != decision.queue and Inbox(store).move(
-        message_id, decision.queue, decision.priority, queue, decision.priority
+    case = Inbox(store).case(message.conversation_id) if message.conversation_id else None
+    moved = (
+        case is not None
+        and queue != case.queue
+        and Inbox(store).move(case.id, case.queue, case.priority, queue, case.priority)
     )
     Corrections(store).record(correction)
     queue_correction(store, correction, decision.queue)  # the record's audit log, which the reports count

@@ -19,6 +19,7 @@ from core.record_queue import RECORD_QUEUE, record_lag
 from core.records import MessageState, Reply, utcnow
 from core.settings import Settings
 from core.store import INBOUND_QUEUE, Store
+from desk.cases import answer, resolve
 from ingest.twilio.delivery_status import apply_status
 from record.engine import engine_for
 from record.models import Contact, Conversation, DeliveryEvent, Message, SlaEvent
@@ -28,8 +29,6 @@ from tests.support.smtp_sink import SmtpSink
 from tests.support.web_server import WebServer
 from tests.support.work import drain
 from web.app import create_app
-from workers import context
-from workers.agent import answer, resolve
 from workers.context import context_for
 from workers.scheduler import run_once
 
@@ -143,8 +142,9 @@ def test_sla_results_are_stored_when_they_happen(
     ctx = context_for(settings, store)
     message = store.get_message(answered.message_id)
     assert message is not None and message.decision is not None
-    answer(ctx, answered.message_id, "Your top-up went through now.", "mei")
-    resolve(ctx, answered.message_id, "mei")
+    assert message.conversation_id is not None
+    answer(ctx, message.conversation_id, "Your top-up went through now.", "mei")
+    resolve(ctx, message.conversation_id, "mei")
     run_once(settings, store, utcnow() + timedelta(days=30))  # far past every target: the other one breaches
     drain(settings)
     drain(settings)  # the scheduler's next pass, or a job run twice, adds nothing
