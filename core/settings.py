@@ -18,8 +18,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, NonNegativeInt, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from core.envelope import Channel
 from core.agent_settings import AgentSeed, AuthSettings
+from core.envelope import Channel
 from core.errors import SettingsError, SettingsProblem
 from core.routing_settings import RouterSettings, router_table_problems
 from core.settings_base import Section
@@ -195,7 +195,9 @@ class EmailSettings(Section):
 
 
 class WebSettings(Section):
-    host: str = Field("127.0.0.1", description="address the web app (webhooks, /healthz, /metrics, /console) listens on")
+    host: str = Field(
+        "127.0.0.1", description="address the web app (webhooks, /healthz, /metrics, /console) listens on"
+    )
     port: int = Field(8080, ge=0, le=65535, description="web app port")
     public_url: str | None = Field(None, description="the URL providers call, e.g. https://support.example.com")
     trust_forwarded_headers: bool = Field(False, description="rebuild the public URL from X-Forwarded-Proto/Host")
@@ -222,6 +224,7 @@ class WebSettings(Section):
             if not host or not port.isdigit() or not 0 < int(port) < 65536:
                 raise ValueError(f"{bind!r} is not host:port")
         return bind
+
     console_secret: SecretStr | None = Field(
         None, description="signs the console's session cookies; environment only (unset: console_secret_file)"
     )

@@ -99,7 +99,9 @@ class Surveys:
             )
 
 
-def schedule_survey(store: Store, delay_seconds: float, conversation_id: str, message_id: str, priority: Priority) -> bool:
+def schedule_survey(
+    store: Store, delay_seconds: float, conversation_id: str, message_id: str, priority: Priority
+) -> bool:
     """The case was resolved: schedule its one survey (`send_survey` on the reply queue of `priority`, after
     `delay_seconds`), unless it had one already or surveys are off (a delay of 0). Here, not in workers/, because the
     desk resolves cases and may not import the workers; the job is queued by its dotted name."""

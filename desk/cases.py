@@ -25,13 +25,13 @@ from core.language import reply_language
 from core.record_queue import queue_sla_event
 from core.records import Reply, StoredMessage
 from core.sending import queue_reply
-from core.store import JOB_RETRY
 from core.subjects import reply_subject
 from core.surveys import schedule_survey
 from core.throughput import record_take
 from desk.context import HasDesk
 from record.cases import audit, write_case_state
 from router.sla import SlaKind, SlaPolicy
+
 
 class CaseError(ValueError):
     """An action that does not fit the case's state (answering a resolved case, resolving it twice...)."""

@@ -18,6 +18,7 @@ from core.records import MessageState, utcnow
 from core.settings import Settings
 from core.store import Store
 from core.surveys import Surveys
+from desk.cases import answer, resolve, take_next
 from ingest.email.smtp_server import controller
 from record.engine import engine_for
 from record.models import Conversation, SurveyScore
@@ -26,7 +27,6 @@ from tests.support.ports import free_port
 from tests.support.smtp_sink import SmtpSink
 from tests.support.work import drain
 from tests.test_pipeline import email
-from desk.cases import answer, resolve, take_next
 from workers.context import context_for
 
 SURVEY_SUBJECTS = ("How did we do?", "请评价我们的服务")

@@ -123,7 +123,9 @@ def _desk_metrics(figures: DeskFigures) -> Iterator[Metric]:
         breaches.add_metric(list(labels), n)
     yield breaches
     failures = CounterMetricFamily(
-        "helpline_case_send_failures", "Cases' replies that failed for good (the record)", labels=["queue", "agent", "channel"]
+        "helpline_case_send_failures",
+        "Cases' replies that failed for good (the record)",
+        labels=["queue", "agent", "channel"],
     )
     for labels, n in sorted(figures.send_failures.items()):
         failures.add_metric(list(labels), n)

@@ -7,7 +7,6 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import NoReturn
 
 from jinja2 import TemplateError
@@ -21,10 +20,11 @@ from core import inflight, sending
 from core.envelope import Priority
 from core.errors import PermanentSendError, SendError, StoreUnavailable, TransientSendError
 from core.inflight import Kind
+from core.queues import reply_queue
 from core.records import MessageState, Reply, ReplyState, StoredMessage
 from core.sending import SEND_JOB as SEND_JOB  # re-exported: the reconciler names the job by it
 from core.sending import send_job_id as send_job_id
-from core.store import Store
+from core.store import Store, store_errors
 from workers import acknowledge
 from workers.context import Context, current
 from workers.pipeline import Drop, Work, run_pipeline

@@ -15,14 +15,13 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 
+from core import surveys
 from core.language import reply_language
-from core.queues import reply_queue
 from core.record_queue import RECORD_QUEUE
 from core.records import Reply, StoredMessage, utcnow
 from core.store import JOB_RETRY
 from core.survey_answer import parse_rating
 from core.survey_link import SurveyToken, sign
-from core import surveys
 from core.surveys import SCORE_JOB, Surveys
 from record.models import Reply as ReplyRow
 from record.models import SurveyScore
@@ -33,6 +32,7 @@ from workers.jobs import queue_reply
 from workers.record_updates import PAUSE_SECONDS, NotYetRecorded, RecordUnreachable, with_record
 
 log = logging.getLogger("helpline.survey")
+
 
 def schedule_survey(ctx: Context, message: StoredMessage) -> bool:
     """The case of `message` was resolved: schedule its survey, unless it had one already (or surveys are off)."""

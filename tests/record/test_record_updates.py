@@ -29,6 +29,7 @@ from tests.support.smtp_sink import SmtpSink
 from tests.support.web_server import WebServer
 from tests.support.work import drain
 from web.app import create_app
+from workers import context
 from workers.context import context_for
 from workers.scheduler import run_once
 
