@@ -60,7 +60,7 @@ def create_app(
     for name in ROUTE_MODULES:
         routes += importlib.import_module(name).routes(settings, store)
     routes.append(Mount("/api", app=create_api(settings, store, record)))
-    routes += console.routes(settings, store, identities or default_identities(settings, store), record)
+    routes += console.routes(settings, store, identities or default_identities(settings, store, record), record)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

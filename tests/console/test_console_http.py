@@ -17,6 +17,8 @@ from starlette.routing import Mount, Route
 
 from core.settings import Settings
 from core.store import Store
+from desk.agents import AgentStore
+from record.engine import engine_for
 from tests.console.conftest import PASSWORD, Site
 from tests.support.console_identities import RedisIdentities
 from tests.support.web_server import WebServer
@@ -97,23 +99,42 @@ def test_the_vendored_scripts_are_served(site: Site) -> None:
     assert chart.status_code == 200 and "Chart.js v4.6.1" in chart.text[:200]
 
 
-def test_no_agents_store_means_no_one_signs_in(settings: Settings, store: Store, tmp_path: Path) -> None:
+def test_the_running_app_signs_agents_in_against_the_agents_store(
+    settings: Settings, store: Store, tmp_path: Path
+) -> None:
+    """No identities given: the app uses the record's agents (desk/agents.py), and a rotation ends the session."""
     configured = settings.model_copy(
         update={"web": settings.web.model_copy(update={"console_secret_file": tmp_path / "secret"})}
     )
-    server = WebServer(create_app(configured, store)).start()  # the default seam: no agents' store yet
+    assert configured.database.url is not None
+    record = engine_for(configured.database.url)
+    agents = AgentStore(record)
+    mei = agents.add("Mei", "mei@desk.example", languages=["zh", "en"], role=Role.SUPERVISOR)
+    agents.set_password(mei.id, PASSWORD)
+    server = WebServer(create_app(configured, store, record)).start()
     try:
         with httpx.Client(base_url=server.url) as client:
-            page = client.get("/console/sign-in")
-            assert "store is configured yet: nobody can sign in" in page.text
-            token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+            form = client.get("/console/sign-in")
+            token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
             assert token is not None
             refused = client.post(
-                "/console/sign-in", data={"csrf_token": token.group(1), "email": "a@b.example", "password": "x"}
+                "/console/sign-in", data={"csrf_token": token.group(1), "email": mei.email, "password": "wrong"}
             )
             assert refused.status_code == 401
+            form = client.get("/console/sign-in")
+            token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+            assert token is not None
+            signed_in = client.post(
+                "/console/sign-in", data={"csrf_token": token.group(1), "email": mei.email, "password": PASSWORD}
+            )
+            assert signed_in.status_code in (302, 303)
+            assert client.get("/console/reports").status_code == 200
+            agents.rotate_token(mei.id)  # a rotation ends every session of the agent
+            after = client.get("/console/reports")
+            assert after.status_code in (302, 303) and "/console/sign-in" in after.headers["location"]
     finally:
         server.stop()
+        record.dispose()
 
 
 def test_the_session_secret_is_made_once_and_kept_private(settings: Settings, tmp_path: Path) -> None:

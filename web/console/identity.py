@@ -10,24 +10,21 @@ rotated. A session cookie remembers the version it was signed in with; a request
 is signed out (web/console/session.py). The role and language are read afresh on every request, so a changed role
 takes effect at the next click.
 
-`default_identities` is the one place that picks the implementation the running app uses: `desk.auth`'s, once the
-agents' store is merged. Until then it is `NoIdentities`, which lets no one in (the sign-in page says so).
+`default_identities` is the one place that picks the implementation the running app uses: `DeskIdentities`, over the
+agents' store in the record (desk/agents.py: argon2 passwords, a session version raised by every rotation).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Protocol
 
+from sqlalchemy import Engine
+
+from core.agent_settings import Role
 from core.settings import Settings
 from core.store import Store
-
-
-class Role(StrEnum):
-    AGENT = "agent"  # their own queues
-    SUPERVISOR = "supervisor"  # all queues, reassign, notices, reports
-    ADMIN = "admin"  # agents and roles, and everything a supervisor does
+from desk.agents import AgentStore, AgentView
 
 
 @dataclass(frozen=True)
@@ -49,18 +46,30 @@ class Identities(Protocol):
     def principal(self, agent_id: str) -> Principal | None: ...
 
 
-class NoIdentities:
-    """No agents' store is wired in: nobody can sign in."""
+_UI_LANGUAGES = ("en", "zh")
 
-    configured = False
+
+def _principal(agent: AgentView) -> Principal:
+    # The UI language is the agent's first language the console speaks; none: the browser's Accept-Language decides.
+    language = next((lang for lang in agent.languages if lang in _UI_LANGUAGES), None)
+    return Principal(agent.id, agent.name, agent.role, language, agent.session_version)
+
+
+class DeskIdentities:
+    """The agents' store in the record: only active agents sign in, and an agent is read afresh on every request."""
+
+    def __init__(self, agents: AgentStore) -> None:
+        self.agents = agents
 
     def authenticate(self, email: str, password: str) -> Principal | None:
-        return None
+        agent = self.agents.check_password(email, password)
+        return _principal(agent) if agent is not None else None
 
     def principal(self, agent_id: str) -> Principal | None:
-        return None
+        agent = self.agents.get(agent_id)
+        return _principal(agent) if agent is not None and agent.active else None
 
 
-def default_identities(settings: Settings, store: Store) -> Identities:
-    """The implementation `helpline serve web` uses (the agents' store plugs in here)."""
-    return NoIdentities()
+def default_identities(settings: Settings, store: Store, record: Engine) -> Identities:
+    """The implementation `helpline serve web` uses: the agents' store in the record."""
+    return DeskIdentities(AgentStore(record))

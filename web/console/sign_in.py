@@ -91,7 +91,6 @@ def sign_out(console: Console) -> FormHandler:
 def _form_context(console: Console, target: str | None) -> dict[str, Any]:
     return {
         "next": safe_next(target),
-        "configured": getattr(console.identities, "configured", True),
         "failed": None,  # or the UI string key of why the last attempt failed
         "email": "",
     }
