@@ -41,9 +41,10 @@ def install(context: Context) -> None:
 def context_for(settings: Settings, store: Store | None = None) -> Context:
     """A context whose router uses the store's current triage model (fixed: `workers.run` hot-reloads instead)."""
     store = store or Store(connect(settings))
-    router = compile_with_model(settings.router, current_model(store, settings.router))
+    record = connect_record(settings)
+    router = compile_with_model(settings.router, current_model(store, settings.router, record))
     calendar = BusinessCalendar.from_settings(settings)
-    return Context(settings, store, lambda: router, calendar, connect_record(settings))
+    return Context(settings, store, lambda: router, calendar, record)
 
 
 def current() -> Context:
