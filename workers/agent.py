@@ -47,6 +47,7 @@ def take_next(ctx: Context, queue: str, agent: str) -> Assignment | None:
         return None
     _, message_id = taken
     record_take(ctx.store, queue, now, message_id)
+    ctx.message(message_id)  # its hot copy back from the record if it expired while it waited
 
     def assign(m: StoredMessage) -> None:
         m.notes.append(f"{now:%Y-%m-%d %H:%M} taken by {agent}")
@@ -56,7 +57,7 @@ def take_next(ctx: Context, queue: str, agent: str) -> Assignment | None:
 
 def answer(ctx: Context, message_id: str, text: str, agent: str) -> Reply:
     """Queue an agent's answer to a stored message, and the conversation's survey after it."""
-    message = ctx.store.get_message(message_id)
+    message = ctx.message(message_id)
     if message is None:
         raise LookupError(f"no message {message_id}")
     if message.decision is None or message.conversation_id is None:
@@ -115,7 +116,7 @@ class Resolution:
 def resolve(ctx: Context, message_id: str, agent: str) -> Resolution:
     """Mark a message resolved: it leaves the inbox (open, or still waiting when it needed no answer) for good, and
     its resolution time goes on its notes and on `hl:item:{message_id}`."""
-    message = ctx.store.get_message(message_id)
+    message = ctx.message(message_id)
     if message is None:
         raise LookupError(f"no message {message_id}")
     if message.decision is None:
@@ -144,7 +145,7 @@ def resolve(ctx: Context, message_id: str, agent: str) -> Resolution:
 def send_survey(message_id: str) -> str:
     """RQ job: render and queue the satisfaction survey for the conversation of `message_id`."""
     ctx = current()
-    message = ctx.store.get_message(message_id)
+    message = ctx.message(message_id)
     if message is None or message.decision is None:
         return "message gone"
     if message.envelope.no_auto_reply_reason:

@@ -11,10 +11,12 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
+from core.records import StoredMessage
 from core.redis_conn import connect
 from core.settings import Settings, load_settings
 from core.store import Store
 from record.engine import connect as connect_record
+from record.messages import load_message
 from router import Router
 from router.hours import BusinessCalendar
 from workers.triage import compile_with_model, current_model
@@ -28,6 +30,15 @@ class Context:
     router: Callable[[], Router]
     calendar: BusinessCalendar
     record: Engine  # the system of record (PostgreSQL); connects on first use
+
+    def message(self, message_id: str, *, warm: bool = True) -> StoredMessage | None:
+        """A stored message, for every job and command that reads one: its hot copy in Redis, or once that has
+        expired (`retention.hot_message_days` after it was recorded) the record's row rebuilt (record/messages.py).
+        `warm` puts a rebuilt copy back in Redis for another hot period, so the `store.update_message` calls that
+        follow (notes, a resolution) and the jobs they queue (the answer's send, the survey) find it; a reader that
+        changes nothing passes `warm=False`."""
+        seconds = int(self.settings.retention.hot_message_days * 86400) if warm else 0
+        return load_message(self.store, self.record, message_id, warm_seconds=seconds)
 
 
 _context: Context | None = None

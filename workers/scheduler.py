@@ -36,8 +36,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from redis.exceptions import RedisError
+from sqlalchemy import Engine
 
 from core.envelope import Decision, Priority
 from core.errors import StoreUnavailable
@@ -49,6 +51,8 @@ from core.redis_conn import connect
 from core.settings import Settings
 from core.store import JOB_RETRY, Store, store_errors
 from ingest.twilio.voicemail_parking import sweep_overdue_voicemails
+from record.engine import connect as connect_record
+from record.messages import load_message
 from router.hours import BusinessCalendar
 from router.sla import SlaKind, SlaPolicy, SlaStatus, format_duration
 from workers.reconcile import Reconciled, reconcile
@@ -106,7 +110,9 @@ def raised(priority: Priority) -> Priority:
     return list(Priority)[max(0, priority.rank - 1)]
 
 
-def _note(message_id: str, store: Store, note: str, tag: str | None = None) -> None:
+def _note(
+    message_id: str, store: Store, note: str, tag: str | None = None, *, settings: Settings, record: Engine | None
+) -> None:
     def change(message: StoredMessage) -> None:
         message.notes.append(note)
         if tag and message.decision is not None and tag not in message.decision.tags:
@@ -114,8 +120,23 @@ def _note(message_id: str, store: Store, note: str, tag: str | None = None) -> N
 
     try:
         store.update_message(message_id, change)
+        return
     except KeyError:
-        log.warning("inbox item %s has no stored message", message_id)
+        pass
+    # An item waiting longer than its hot copy lives: read back from the record (record/messages.py), then noted.
+    try:
+        if _message(message_id, store, settings, record) is not None:
+            store.update_message(message_id, change)
+            return
+    except KeyError:
+        pass
+    log.warning("inbox item %s has no stored message", message_id)
+
+
+def _message(message_id: str, store: Store, settings: Settings, record: Engine | None) -> StoredMessage | None:
+    """The item's message, its hot copy brought back from the record if it expired (to take the notes that follow)."""
+    seconds = int(settings.retention.hot_message_days * 86400)
+    return load_message(store, record, message_id, warm_seconds=seconds)
 
 
 @dataclass(frozen=True)
@@ -126,6 +147,12 @@ class _Pass:
     store: Store
     policy: SlaPolicy
     now: datetime
+    record: Engine | None = None
+
+    @property
+    def where(self) -> dict[str, Any]:
+        """What `_note` needs to find a message whose hot copy expired."""
+        return {"settings": self.settings, "record": self.record}
 
     @property
     def stamp(self) -> str:
@@ -155,7 +182,7 @@ def _reason(kind: SlaKind, status: SlaStatus, decision: Decision) -> str:
 
 def _check(run: _Pass, message_id: str, queue: str, waiting_at: Priority | None) -> list[Escalation]:
     """Escalate one unresolved item, waiting (at `waiting_at`) or open, for each target it is past."""
-    message = run.store.get_message(message_id)
+    message = _message(message_id, run.store, run.settings, run.record)
     if message is None or message.decision is None:
         return []
     d, received = message.decision, message.envelope.received_at
@@ -179,7 +206,7 @@ def _check(run: _Pass, message_id: str, queue: str, waiting_at: Priority | None)
             what = f"taken by {times.taken_by or '?'} but not answered yet"
             done.append(Escalation(message_id, queue, src, queue, src, first.due))
         if done:
-            _note(message_id, run.store, f"{run.stamp} SLA breached ({reason}): {what}", BREACH_TAG)
+            _note(message_id, run.store, f"{run.stamp} SLA breached ({reason}): {what}", BREACH_TAG, **run.where)
             run.notify(SlaKind.FIRST_RESPONSE, message_id, reason)
             queue_sla_event(run.store, message_id, "first_response_breached", run.now, first.due)
             log.warning("SLA breached: %s %s; %s", message_id, reason, what)
@@ -187,7 +214,8 @@ def _check(run: _Pass, message_id: str, queue: str, waiting_at: Priority | None)
     if resolution.breached and times.resolved_at is None and run.claim(SlaKind.RESOLUTION, message_id):
         reason = _reason(SlaKind.RESOLUTION, resolution, d)
         where = f"waiting in {queue}" if waiting_at is not None else f"open with {times.taken_by or '?'} from {queue}"
-        _note(message_id, run.store, f"{run.stamp} resolution SLA breached ({reason}): still {where}", RESOLUTION_TAG)
+        note = f"{run.stamp} resolution SLA breached ({reason}): still {where}"
+        _note(message_id, run.store, note, RESOLUTION_TAG, **run.where)
         run.notify(SlaKind.RESOLUTION, message_id, reason)
         queue_sla_event(run.store, message_id, "resolution_breached", run.now, resolution.due)
         log.warning("resolution SLA breached: %s %s; still %s", message_id, reason, where)
@@ -195,14 +223,16 @@ def _check(run: _Pass, message_id: str, queue: str, waiting_at: Priority | None)
     return done
 
 
-def escalate(settings: Settings, store: Store, policy: SlaPolicy, now: datetime) -> list[Escalation]:
+def escalate(
+    settings: Settings, store: Store, policy: SlaPolicy, now: datetime, record: Engine | None = None
+) -> list[Escalation]:
     """Escalate every unresolved item (waiting or open) past its first-response or resolution target, once."""
     shortest = [t for t in map(policy.shortest_target, SlaKind) if t is not None]
     if not shortest:
         return []  # no targets at all
     # Business time never exceeds wall time, so nothing received within the shortest target can be late yet.
     horizon = now - min(shortest)
-    run, inbox = _Pass(settings, store, policy, now), Inbox(store)
+    run, inbox = _Pass(settings, store, policy, now, record), Inbox(store)
     done: list[Escalation] = []
     for queue in inbox.queues():
         for priority in Priority:
@@ -213,7 +243,9 @@ def escalate(settings: Settings, store: Store, policy: SlaPolicy, now: datetime)
     return done
 
 
-def promote(settings: Settings, store: Store, calendar: BusinessCalendar, now: datetime) -> list[Promotion]:
+def promote(
+    settings: Settings, store: Store, calendar: BusinessCalendar, now: datetime, record: Engine | None = None
+) -> list[Promotion]:
     ladder = sorted(settings.scheduler.raise_to_after_minutes.items(), key=lambda kv: kv[0].rank)  # most urgent first
     inbox = Inbox(store)
     done: list[Promotion] = []
@@ -232,16 +264,26 @@ def promote(settings: Settings, store: Store, calendar: BusinessCalendar, now: d
                     store,
                     f"{now.isoformat(timespec='seconds')} promoted {priority.value} -> {dst.value} in {queue} "
                     f"after waiting {format_duration(waited)} of business time",
+                    settings=settings,
+                    record=record,
                 )
                 done.append(Promotion(message_id, queue, priority, dst, waited))
     return done
 
 
-def run_once(settings: Settings, store: Store, now: datetime, *, calendar: BusinessCalendar | None = None) -> Report:
+def run_once(
+    settings: Settings,
+    store: Store,
+    now: datetime,
+    *,
+    calendar: BusinessCalendar | None = None,
+    record: Engine | None = None,
+) -> Report:
+    """One pass. `record` is where messages whose hot copy expired are read (without it, only Redis is read)."""
     calendar = calendar or BusinessCalendar.from_settings(settings)
     report = Report()
-    report.escalated = escalate(settings, store, SlaPolicy(settings.sla, calendar), now)
-    report.promoted = promote(settings, store, calendar, now)
+    report.escalated = escalate(settings, store, SlaPolicy(settings.sla, calendar), now, record)
+    report.promoted = promote(settings, store, calendar, now, record)
     report.voicemails = route_overdue_voicemails(settings, store)
     return report
 
@@ -261,6 +303,7 @@ def serve(settings: Settings, *, stop: threading.Event | None = None, max_runs: 
         for sig in (signal.SIGTERM, signal.SIGINT):
             previous[sig] = signal.signal(sig, lambda *_: stop.set())
     store = Store(connect(settings))
+    record = connect_record(settings)
     calendar = BusinessCalendar.from_settings(settings)
     runs = 0
     log.info(
@@ -281,7 +324,8 @@ def serve(settings: Settings, *, stop: threading.Event | None = None, max_runs: 
                 runs += 1
                 next_pass = time.monotonic() + settings.scheduler.interval_seconds
                 _survive_outage(
-                    "scheduler", lambda: _log_report(run_once(settings, store, datetime.now(UTC), calendar=calendar))
+                    "scheduler",
+                    lambda: _log_report(run_once(settings, store, datetime.now(UTC), calendar=calendar, record=record)),
                 )
             if max_runs is None or runs < max_runs:
                 stop.wait(max(0.0, min(next_pass, next_reconcile) - time.monotonic()))
