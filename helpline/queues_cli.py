@@ -18,7 +18,7 @@ import json
 from collections import Counter
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -28,6 +28,9 @@ from core.records import StoredMessage, utcnow
 from core.redis_conn import connect
 from core.settings import Settings
 from core.store import Store
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 from helpline.options import SettingsOption, settings_or_exit, store_errors_exit
 from router.hours import BusinessCalendar
 from router.sla import SlaKind, SlaPolicy, SlaState, format_duration
@@ -64,7 +67,10 @@ def _tally(counts: Counter[str], message: StoredMessage, inbox: Inbox, policy: S
         counts["resolution_" + _COUNTED[state]] += 1
 
 
-def queue_report(settings: Settings, store: Store, now: datetime) -> list[QueueRow]:
+def queue_report(settings: Settings, store: Store, now: datetime, record: Engine | None = None) -> list[QueueRow]:
+    """`record`: where items whose hot copy expired are read (record/messages.py)."""
+    from record.messages import load_messages  # here, not at the top: other commands start without SQLAlchemy
+
     calendar = BusinessCalendar.from_settings(settings)
     policy = SlaPolicy(settings.sla, calendar)
     inbox = Inbox(store)
@@ -72,12 +78,17 @@ def queue_report(settings: Settings, store: Store, now: datetime) -> list[QueueR
     for queue in inbox.queues():
         counts: dict[Priority, Counter[str]] = {p: Counter() for p in Priority}
         stats = inbox.stats(queue)
+        waiting = {
+            row.priority: [m for m, _ in inbox.waiting(queue, row.priority)] if row.depth else [] for row in stats
+        }
+        opened = [message_id for message_id, _ in inbox.open_items(queue)]
+        messages = load_messages(store, record, [*(m for ids in waiting.values() for m in ids), *opened])
         for row in stats:
-            for message_id, _ in inbox.waiting(queue, row.priority) if row.depth else []:
-                if message := store.get_message(message_id):
+            for message_id in waiting[row.priority]:
+                if message := messages.get(message_id):
                     _tally(counts[row.priority], message, inbox, policy, now)
-        for message_id, _ in inbox.open_items(queue):
-            message = store.get_message(message_id)
+        for message_id in opened:
+            message = messages.get(message_id)
             if message is None or message.decision is None:
                 continue  # no priority to count it under; cannot happen for an item the pipeline filed
             counts[message.decision.priority]["open"] += 1
@@ -131,9 +142,15 @@ def queues_command(
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
 ) -> None:
     """Per queue and priority: depth, oldest item's age, open items, items at risk of breaching or past their SLA."""
+    from record.engine import connect as connect_record
+
     loaded = settings_or_exit(settings)
-    with store_errors_exit():
-        rows = queue_report(loaded, Store(connect(loaded)), utcnow())
+    record = connect_record(loaded)
+    try:
+        with store_errors_exit():
+            rows = queue_report(loaded, Store(connect(loaded)), utcnow(), record)
+    finally:
+        record.dispose()
     if as_json:
         typer.echo(json.dumps([as_dict(r) for r in rows if _shown(r, show_all)], indent=2, ensure_ascii=False))
     else:

@@ -34,7 +34,7 @@ from core.settings import Settings
 from core.store import Store
 from helpline.rules_file import load_router_file
 from record.engine import connect as connect_record
-from record.messages import load_message
+from record.messages import load_messages
 from router.engine import Router, RoutingContext, compile_router
 from router.replay import ReplayReport, format_report
 from router.text_model import InvalidModel, TextModel
@@ -138,8 +138,10 @@ def replay(
 ) -> ReplayReport:
     """Re-decide stored messages; one whose hot copy expired is read from `record` (record/messages.py)."""
     report = ReplayReport()
-    for message_id in store.message_ids(since, until):
-        message = load_message(store, record, message_id)
+    message_ids = store.message_ids(since, until)
+    messages = load_messages(store, record, message_ids)
+    for message_id in message_ids:
+        message = messages.get(message_id)
         if message is None:
             continue
         new = router.decide(message.envelope, context_of(message, store)) if message.decision is not None else None

@@ -73,8 +73,10 @@ def run_train(
     else:
         try:
             store = Store(connect(settings))
-            history = desk_history(store, router_settings)
-            current = current_model(store, router_settings, connect_record(settings))
+            record = connect_record(settings)
+            history = desk_history(store, router_settings, record)
+            current = current_model(store, router_settings, record)
+            record.dispose()
         except StoreUnavailable as exc:
             stderr.write(f"error: {exc} (use --shipped-only to train without the desk's history)\n")
             return 2

@@ -42,6 +42,35 @@ def load_message(
     return store.restore_message(message, warm_seconds) or message
 
 
+def load_messages(store: Store, record: Engine | None, message_ids: list[str]) -> dict[str, StoredMessage]:
+    """Many messages for a reader (a report, a replay, the training history): hot copies, and the rest from the
+    record in one query per thousand; nothing is written back. Ids neither holds are left out."""
+    found = {message_id: store.get_message(message_id) for message_id in message_ids}
+    messages = {message_id: message for message_id, message in found.items() if message is not None}
+    missing = [message_id for message_id, message in found.items() if message is None]
+    if not missing or record is None:
+        return messages
+    try:
+        with record.connect() as connection:
+            for start in range(0, len(missing), 1000):
+                messages |= recorded_messages(connection, missing[start : start + 1000])
+    except OperationalError as exc:
+        raise StoreUnavailable(f"the record is unreachable: {exc.orig}") from exc
+    return messages
+
+
+def recorded_messages(connection: Connection, message_ids: list[str]) -> dict[str, StoredMessage]:
+    rows = connection.execute(select(Message.__table__).where(Message.id.in_(message_ids))).all()
+    refs: dict[str, dict[int, str | None]] = {}
+    for found in connection.execute(
+        select(AttachmentRow.message_id, AttachmentRow.position, AttachmentRow.ref).where(
+            AttachmentRow.message_id.in_(message_ids)
+        )
+    ):
+        refs.setdefault(found.message_id, {})[found.position] = found.ref
+    return {row.id: message_from_row(row._mapping, refs.get(row.id)) for row in rows}
+
+
 def recorded_message(connection: Connection, message_id: str) -> StoredMessage | None:
     """The record's message rebuilt as the hot copy it was recorded from (module docstring: what is missing)."""
     row = connection.execute(select(Message.__table__).where(Message.id == message_id)).first()

@@ -23,6 +23,7 @@ from core.model_store import ModelStore
 from core.records import StoredMessage
 from core.routing_settings import RouterSettings
 from core.store import Store
+from record.messages import load_message, load_messages
 from record.triage_models import active_model
 from router.engine import Router, compile_router
 from router.text_model import InvalidModel, TextModel
@@ -107,14 +108,17 @@ def compile_with_model(settings: RouterSettings, model: TextModel | None) -> Rou
 # ---- the desk's history ------------------------------------------------------------------------------------------
 
 
-def desk_history(store: Store, settings: RouterSettings) -> list[Example]:
+def desk_history(store: Store, settings: RouterSettings, record: Engine | None = None) -> list[Example]:
     """Agents' corrections (weight `correction_weight`) and messages resolved without one (`confirmed_weight`),
-    for categories the settings still have. The text is the stored one, masked at intake."""
+    for categories the settings still have. The text is the stored one, masked at intake; a message whose hot copy
+    expired is read from `record`."""
     triage = settings.triage
     corrected = {c.message_id: c for c in Corrections(store).all()}
     out: list[Example] = []
-    for message_id in store.message_ids():
-        message = store.get_message(message_id)
+    message_ids = store.message_ids()
+    messages = load_messages(store, record, message_ids)
+    for message_id in message_ids:
+        message = messages.get(message_id)
         if message is None or message.decision is None:
             continue
         correction = corrected.get(message_id)
@@ -134,13 +138,22 @@ def desk_history(store: Store, settings: RouterSettings) -> list[Example]:
 
 
 def recategorize(
-    store: Store, settings: RouterSettings, message_id: str, category: str, agent: str, reason: str
+    store: Store,
+    settings: RouterSettings,
+    message_id: str,
+    category: str,
+    agent: str,
+    reason: str,
+    *,
+    record: Engine | None = None,
+    warm_seconds: int = 0,
 ) -> Correction:
     """An agent's correction: the message's category (and its queue, if it is still waiting) changes now, and the
-    correction is kept for the next training. `LookupError`/`ValueError` for an unknown message or category."""
+    correction is kept for the next training. `LookupError`/`ValueError` for an unknown message or category. A
+    message whose hot copy expired is read from `record` and put back for `warm_seconds` to take the change."""
     if category not in settings.categories:
         raise ValueError(f"unknown category {category!r}; the categories are {', '.join(settings.categories)}")
-    message = store.get_message(message_id)
+    message = load_message(store, record, message_id, warm_seconds=warm_seconds)
     if message is None:
         raise LookupError(f"no message {message_id}")
     if message.decision is None:

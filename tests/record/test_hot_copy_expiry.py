@@ -123,3 +123,32 @@ def test_an_unknown_message_is_still_unknown(store: Store, settings: Settings, r
     err = io.StringIO()
     assert run_explain(settings, "m-nothing", stdout=io.StringIO(), stderr=err) == 1
     assert "no stored message" in err.getvalue()
+
+
+def test_queue_report_training_history_and_recategorize_read_expired_messages(
+    store: Store, settings: Settings, smtp_sink: SmtpSink, record: Engine
+) -> None:
+    from helpline.queues_cli import queue_report
+    from workers.triage import desk_history, recategorize
+
+    message_id = recorded(store, settings, smtp_sink, "My top-up failed and the money is gone", "h4@example.com")
+    hot = store.get_message(message_id)
+    assert hot is not None and hot.decision is not None
+    received = hot.envelope.received_at
+    store.expire_message(message_id, 0)
+
+    late = received + timedelta(days=30)
+    rows = [r for r in queue_report(settings, store, late, record) if r.depth]
+    assert [(r.queue, r.depth, r.breached) for r in rows] == [(hot.decision.queue, 1, 1)]
+    assert [r.breached for r in queue_report(settings, store, late) if r.depth] == [0]  # Redis alone misses it
+
+    other = next(c for c in settings.router.categories if c != hot.decision.category)
+    recategorize(store, settings.router, message_id, other, "ana", "wrong category", record=record, warm_seconds=60)
+    corrected = store.get_message(message_id)
+    assert corrected is not None and corrected.decision is not None and corrected.decision.category == other
+    assert 0 < store.redis.ttl(store.key("msg", message_id)) <= 60
+
+    store.expire_message(message_id, 0)
+    history = desk_history(store, settings.router, record)
+    assert [(e.category, e.source) for e in history] == [(other, "correction")]
+    assert desk_history(store, settings.router) == []  # Redis alone has forgotten its text
