@@ -11,13 +11,15 @@ import logging
 import pstats
 import sys
 import time
+from collections.abc import Callable
 
 from rq import SimpleWorker
 
 from bench.bench_workers import _envelopes, _run
 from bench.support import pipeline_desk
 
-ROWS = {
+Match = Callable[[str, str], bool]
+ROWS: dict[str, Match] = {
     "process_message": lambda f, n: n == "process_message",
     "  record step (record_routed)": lambda f, n: n == "record_routed",
     "    write_message": lambda f, n: n == "write_message",
