@@ -450,10 +450,11 @@ class Store:
         return conversation_id, kind == "new"
 
     def conversation(self, conversation_id: str) -> dict[str, Any]:
-        with store_errors():
-            fields = self.redis.hgetall(self.key("conv", conversation_id))
-            messages = self.redis.lrange(self.key("conv", conversation_id, "messages"), 0, -1)
-            participants = self.redis.smembers(self.key("conv", conversation_id, "participants"))
+        with store_errors(), self.redis.pipeline(transaction=False) as pipe:  # one round trip, not three
+            pipe.hgetall(self.key("conv", conversation_id))
+            pipe.lrange(self.key("conv", conversation_id, "messages"), 0, -1)
+            pipe.smembers(self.key("conv", conversation_id, "participants"))
+            fields, messages, participants = pipe.execute()
         info: dict[str, Any] = {text(k): text(v) for k, v in fields.items()}
         info["messages"] = [text(m) for m in messages]
         info["participants"] = sorted(text(p) for p in participants)
