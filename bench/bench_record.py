@@ -64,8 +64,10 @@ Best of {ROUNDS} interleaved runs.
 | without the record (stand-in) | {without:,.0f} | |
 | with the record | {with_record:,.0f} | **{fmt_ratio(with_record / without)}** |
 
-The record costs about {cost_ms:.1f} ms per message (one transaction of about eight statements, and the fsync of its
-commit); the issue's bound is that it may cost at most 20% of end-to-end throughput. These are the workers' figures:
+The record costs about {cost_ms:.1f} ms per message: one transaction of three statements (data-modifying CTEs carry
+the contact, identities, placement, thread references: record/writer.py) and the fsync of its commit, and the send
+job's reply with its delivery event in one more; `python -m bench.profile_record` shows where the time goes. The
+issue's bound is that it may cost at most 20% of end-to-end throughput. These are the workers' figures:
 the ingest side (SMTP `250`, webhook `200`) writes nothing to PostgreSQL, so end to end the share is smaller.
 """
 

@@ -5,6 +5,9 @@ Keys (prefix `hl:`):
     triage:versions          zset of versions by the time they were stored
     triage:current           the version workers route with
 
+The record (PostgreSQL, record/triage_models.py) keeps every version and which is active, so the history survives
+Redis; a worker finding no current version here restores the record's active one (`restore`).
+
 `publish` writes the model, its place in the history and the current pointer in one MULTI/EXEC, so a worker never
 reads a current version whose bytes are missing. Old versions stay, for rolling back (`use`).
 """
@@ -31,6 +34,17 @@ class ModelStore:
             if activate:
                 pipe.set(self.store.key("triage", "current"), version)
             pipe.execute()
+
+    def restore(self, version: str, blob: bytes) -> str:
+        """Put the record's active model back after Redis lost it; a current version someone published meanwhile
+        stays current (SET NX). Returns the current version."""
+        with store_errors(), self.redis.pipeline() as pipe:
+            pipe.set(self._model_key(version), blob)
+            pipe.zadd(self.store.key("triage", "versions"), {version: datetime.now(UTC).timestamp()}, nx=True)
+            pipe.set(self.store.key("triage", "current"), version, nx=True)
+            pipe.get(self.store.key("triage", "current"))
+            current = pipe.execute()[-1]
+        return text(current)
 
     def current_version(self) -> str | None:
         with store_errors():

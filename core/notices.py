@@ -4,6 +4,10 @@ Two sources, merged by `active_notices`: notices an admin adds at run time (`hel
 and notices written in settings.toml (`[[notices.items]]`). Each has an English and a Chinese text (one text given
 serves both) and an end time; a notice past its end is never shown.
 
+The record keeps every admin-added notice and when it was withdrawn (record/notices.py, `helpline notice history`):
+adding or removing one queues a record-update job in the same MULTI, so the command needs no PostgreSQL (an outage
+notice must go out while the database is the thing that is down) and the history never misses a notice.
+
 Keys: `notice:{id}` holds the notice's JSON and expires by itself at its end, `notices` is a zset of ids scored by
 end time, so listing is one range read and expired ids are trimmed as a side effect. The expiry is a duration
 computed from the caller's `now`, never an absolute time (EXPIREAT): Redis's own clock never has to agree with ours
@@ -22,6 +26,7 @@ from pydantic import BaseModel, Field
 
 from core.ids import new_id
 from core.language import reply_language
+from core.record_queue import queue_notice
 from core.records import utcnow
 from core.settings import Settings
 from core.store import Store, store_errors, text
@@ -82,9 +87,11 @@ class NoticeBoard:
         en, zh = _texts(text_en, text_zh)
         notice = Notice(id=new_id("n"), text_en=en, text_zh=zh, until=until, starts=starts, created_at=now)
         with store_errors(), self.redis.pipeline() as pipe:
+            pipe.multi()  # explicitly first: RQ adds its own MULTI to a pipeline that has none yet
             pipe.set(self.store.key("notice", notice.id), notice.model_dump_json())
             pipe.expire(self.store.key("notice", notice.id), math.ceil((until - now).total_seconds()) + 1)
             pipe.zadd(self.index, {notice.id: until.timestamp()})
+            queue_notice(self.store, pipe, notice.id, notice.model_dump_json())
             pipe.execute()
         return notice
 
@@ -98,12 +105,21 @@ class NoticeBoard:
         notices = [Notice.model_validate_json(r) for r in raw if r is not None]
         return [n for n in notices if now < n.until]
 
-    def remove(self, notice_id: str) -> bool:
-        with store_errors(), self.redis.pipeline() as pipe:
-            pipe.delete(self.store.key("notice", notice_id))
-            pipe.zrem(self.index, notice_id)
-            deleted, removed = pipe.execute()
-        return bool(deleted or removed)
+    def remove(self, notice_id: str, *, now: datetime | None = None) -> bool:
+        """Withdraw a notice; the record keeps it, stamped withdrawn at `now`. False when there was no such notice."""
+        now = now or utcnow()
+        key = self.store.key("notice", notice_id)
+        with store_errors():
+            known = self.redis.get(key)
+            if known is None and self.redis.zscore(self.index, notice_id) is None:
+                return False
+            with self.redis.pipeline() as pipe:
+                pipe.multi()
+                pipe.delete(key)
+                pipe.zrem(self.index, notice_id)
+                queue_notice(self.store, pipe, notice_id, text(known) if known is not None else None, now)
+                pipe.execute()
+        return True
 
 
 def settings_notices(settings: Settings) -> list[Notice]:

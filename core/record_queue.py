@@ -15,6 +15,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+from redis.client import Pipeline
 from rq.registry import ScheduledJobRegistry
 
 from core import inflight
@@ -83,6 +84,25 @@ def queue_correction(store: Store, correction: Correction, queue: str | None) ->
             correction.reason, correction.at.isoformat())  # fmt: skip
     with store_errors():
         store.queue(RECORD_QUEUE).enqueue_call(CORRECTION_JOB, args=args, retry=JOB_RETRY)
+
+
+NOTICE_JOB = "workers.record_updates.record_notice"
+
+
+def queue_notice(
+    store: Store, pipe: Pipeline, notice_id: str, notice_json: str | None, withdrawn_at: datetime | None = None
+) -> None:
+    """Queue a notice's history for the record, in the caller's MULTI (the one that adds or removes the notice in
+    Redis, so the history never misses one): its JSON when added or withdrawn (a job that runs after the Redis keys
+    are gone still has it), `withdrawn_at` when withdrawn. An admin's text, never customer content."""
+    from core.store import JOB_RETRY
+
+    store.queue(RECORD_QUEUE).enqueue_call(
+        NOTICE_JOB,
+        args=(notice_id, notice_json, withdrawn_at.isoformat() if withdrawn_at else None),
+        retry=JOB_RETRY,
+        pipeline=pipe,
+    )
 
 
 @dataclass(frozen=True)

@@ -93,6 +93,11 @@ class RetentionSettings(Section):
     dedupe_key_days: float = Field(
         14, gt=0, description="a recorded message's dedupe key stays in Redis this long; the record catches later ones"
     )
+    hot_message_days: float = Field(
+        7,
+        gt=0,
+        description="a recorded message's hot copy stays in Redis this long; then it is read from the record",
+    )
     attachments_days: float = Field(
         365, ge=0, description="an attachment's file is removed this long after the pipeline stored it (0: kept)"
     )

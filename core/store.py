@@ -209,16 +209,27 @@ class Store:
             self._put_message(self.redis, message)
 
     def start_retention(
-        self, recorded: Sequence[tuple[str, str]], raw_seconds: int, dedupe_seconds: int, *, only_unset: bool = False
+        self,
+        recorded: Sequence[tuple[str, str]],
+        raw_seconds: int,
+        dedupe_seconds: int,
+        hot_seconds: int | None = None,
+        *,
+        only_unset: bool = False,
     ) -> int:
-        """Once the record holds these messages (message id, dedupe key), their raw payload and dedupe key expire
-        after their `[retention]` lifetimes: an expiry set on the keys themselves needs no sweep, and a re-delivery
-        after the dedupe key is gone is caught by the record's unique `(channel, provider_id)`. `only_unset` leaves
-        keys that already have an expiry alone (a data import run again). Returns how many keys got one."""
+        """Once the record holds these messages (message id, dedupe key), their raw payload, dedupe key and (with
+        `hot_seconds`) hot copy `msg:{id}` expire after their `[retention]` lifetimes: an expiry set on the keys
+        themselves needs no sweep, a re-delivery after the dedupe key is gone is caught by the record's unique
+        `(channel, provider_id)`, and a message whose hot copy is gone is read from the record
+        (record/messages.py). `only_unset` leaves keys that already have an expiry alone (a data import run again).
+        Returns how many keys got one."""
+        lifetimes = [("raw", raw_seconds), ("dedupe", dedupe_seconds)]
+        if hot_seconds is not None:
+            lifetimes.append(("msg", hot_seconds))
         keys = [
-            (self.key(kind, name), seconds)
+            (self.key(kind, dedupe_key if kind == "dedupe" else message_id), seconds)
             for message_id, dedupe_key in recorded
-            for kind, name, seconds in (("raw", message_id, raw_seconds), ("dedupe", dedupe_key, dedupe_seconds))
+            for kind, seconds in lifetimes
         ]
         with store_errors():
             if only_unset:
@@ -232,6 +243,19 @@ class Store:
                     pipe.expire(key, seconds)
                 pipe.execute()
         return len(keys)
+
+    def expire_message(self, message_id: str, seconds: int) -> None:
+        """Give a recorded message's hot copy `seconds` more to live (tests and tools: what retention does later)."""
+        with store_errors():
+            self.redis.expire(self.key("msg", message_id), seconds)
+
+    def restore_message(self, message: StoredMessage, seconds: int) -> StoredMessage | None:
+        """Put a message rebuilt from the record back as its hot copy for `seconds` (record/messages.py), so the
+        updates that follow (an answer's notes, a resolution) find it. A hot copy that came back meanwhile wins (it
+        may hold a change the record does not): returns the hot copy as it now is."""
+        with store_errors():
+            self._put_message(self.redis, message, expire_seconds=seconds)
+        return self.get_message(message.id)
 
     def forget_messages(self, message_ids: Sequence[str]) -> int:
         """Delete messages' hot copies and raw payloads (an erasure: record/erase_hot.py); returns keys deleted."""
@@ -459,10 +483,11 @@ class Store:
         return conversation_id, kind == "new"
 
     def conversation(self, conversation_id: str) -> dict[str, Any]:
-        with store_errors():
-            fields = self.redis.hgetall(self.key("conv", conversation_id))
-            messages = self.redis.lrange(self.key("conv", conversation_id, "messages"), 0, -1)
-            participants = self.redis.smembers(self.key("conv", conversation_id, "participants"))
+        with store_errors(), self.redis.pipeline(transaction=False) as pipe:  # one round trip, not three
+            pipe.hgetall(self.key("conv", conversation_id))
+            pipe.lrange(self.key("conv", conversation_id, "messages"), 0, -1)
+            pipe.smembers(self.key("conv", conversation_id, "participants"))
+            fields, messages, participants = pipe.execute()
         info: dict[str, Any] = {text(k): text(v) for k, v in fields.items()}
         info["messages"] = [text(m) for m in messages]
         info["participants"] = sorted(text(p) for p in participants)
@@ -594,12 +619,23 @@ class Store:
     # ---- the gate: every write of customer content ------------------------------------------------------------
 
     def _put_message(
-        self, target: Redis | Pipeline, message: StoredMessage, *, before: StoredMessage | None = None
+        self,
+        target: Redis | Pipeline,
+        message: StoredMessage,
+        *,
+        before: StoredMessage | None = None,
+        expire_seconds: int | None = None,
     ) -> StoredMessage:
         """Write `msg:{id}`, masked (core/content_gate.py); the only place a message is written. Returns what was
-        written. `before` is a sealed version `message` was made from: an envelope unchanged since is not rescanned."""
+        written. `before` is a sealed version `message` was made from: an envelope unchanged since is not rescanned.
+        An update keeps the key's expiry (KEEPTTL): a recorded message's hot copy leaves Redis after its retention
+        whatever changes it meanwhile. `expire_seconds` writes only a key that does not exist, expiring then."""
         message = seal_message(message, before)
-        target.set(self.key("msg", message.id), message.model_dump_json())
+        key, value = self.key("msg", message.id), message.model_dump_json()
+        if expire_seconds is not None:
+            target.set(key, value, ex=expire_seconds, nx=True)
+        else:
+            target.set(key, value, keepttl=True)
         return message
 
     def _put_dead_letter(self, target: Redis | Pipeline, letter: DeadLetter, raw: bytes | None = None) -> None:

@@ -28,7 +28,7 @@ from core.sending import queue_reply
 from core.subjects import reply_subject
 from core.surveys import schedule_survey
 from core.throughput import record_take
-from desk.context import HasDesk
+from desk.context import HasDesk, desk_message
 from record.cases import audit, write_case_state
 from router.sla import SlaKind, SlaPolicy
 
@@ -60,6 +60,7 @@ def take_next(ctx: HasDesk, queues: list[str] | str, agent: str, *, capacity: in
     def note(m: StoredMessage) -> None:
         m.notes.append(f"{now:%Y-%m-%d %H:%M} taken by {agent}")
 
+    desk_message(ctx, state.lead)  # its hot copy back from the record if it expired while the case waited
     return Assignment(state, ctx.store.update_message(state.lead, note), agent)
 
 
@@ -81,7 +82,7 @@ def _follow(ctx: HasDesk, state: CaseState, actor: str, action: str, detail: dic
 def latest_message(ctx: HasDesk, case_id: str) -> StoredMessage:
     """The case's latest routed customer message: what an answer replies to (threading, channel, address)."""
     for message_id in reversed(ctx.store.conversation(case_id)["messages"]):
-        message = ctx.store.get_message(message_id)
+        message = desk_message(ctx, message_id)
         if message is not None and message.decision is not None:
             return message
     raise LookupError(f"case {case_id} has no routed message")
@@ -123,6 +124,7 @@ def _record_first_response(ctx: HasDesk, state: CaseState, message: StoredMessag
     if not Inbox(ctx.store).record_first_response(state.id, now, agent):
         return  # answered before: the first response was stamped then
     took = _policy(ctx).outcome(SlaKind.FIRST_RESPONSE, state.category, state.priority, state.queue, state.since, now)
+    desk_message(ctx, state.lead)
     ctx.store.update_message(
         state.lead, lambda m: m.notes.append(f"{now:%Y-%m-%d %H:%M} first response by {agent} {took}")
     )
@@ -167,6 +169,7 @@ def resolve(ctx: HasDesk, case_id: str, agent: str, *, only_if: Status | None = 
     took = _policy(ctx).outcome(SlaKind.RESOLUTION, state.category, state.priority, state.queue, state.clock, now)
     how = "" if done.was is not Place.WAITING else " (never taken)"
     _sla_result(ctx, state, SlaKind.RESOLUTION, now)
+    desk_message(ctx, state.lead)
     ctx.store.update_message(
         state.lead, lambda m: m.notes.append(f"{now:%Y-%m-%d %H:%M} resolved by {agent}{how} {took}")
     )

@@ -18,7 +18,7 @@ from core.identity import email_identity, phone_identity
 from core.inbox import Inbox, Status
 from core.records import StoredMessage, utcnow
 from desk.cases import CaseError
-from desk.context import HasDesk
+from desk.context import HasDesk, desk_message
 from record.cases import audit, write_case_state
 from record.hot_copy import contact_entry
 from record.models import Conversation, Message, ThreadReference
@@ -66,7 +66,7 @@ def _move(ctx: HasDesk, message_ids: list[str], source: str, target: str) -> Non
         ]
     inbox = Inbox(ctx.store)
     for message_id in message_ids:
-        message = ctx.store.get_message(message_id)
+        message = desk_message(ctx, message_id)
         sender = message.envelope.sender.address if message else ""
         own = [message.envelope.message_id] if message and message.envelope.message_id else []
         ctx.store.move_to_conversation(message_id, source, target, sender, own)
@@ -114,7 +114,7 @@ def merge_cases(ctx: HasDesk, source: str, target: str, actor: str) -> Moved:
 
 def move_message(ctx: HasDesk, message_id: str, target: str, actor: str) -> Moved:
     """Move one message to another case of the same customer; a case left with no message is resolved."""
-    message = ctx.store.get_message(message_id)
+    message = desk_message(ctx, message_id)
     if message is None or message.conversation_id is None:
         raise LookupError(f"no routed message {message_id}")
     source = message.conversation_id

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from core.ids import conversation_reference
 from core.inbox import Inbox
-from desk.context import HasDesk
+from desk.context import HasDesk, desk_message
 from desk.details import case_details
 from record.models import Conversation
 from record.models import Reply as ReplyRow
@@ -20,7 +20,7 @@ def case_view(ctx: HasDesk, case_id: str) -> dict[str, Any]:
     conversation = ctx.store.conversation(case_id)
     messages = []
     for message_id in conversation.get("messages", []):
-        message = ctx.store.get_message(message_id)
+        message = desk_message(ctx, message_id)
         if message is None:
             continue  # its hot copy expired: the record has it (helpline search)
         envelope = message.envelope

@@ -224,9 +224,16 @@ def recategorize_message(
     from the correction."""
     from core.redis_conn import connect
     from core.store import Store
+    from record.engine import connect as connect_record
     from workers.triage import recategorize
 
     loaded = settings_or_exit(settings)
-    with store_errors_exit(LookupError, ValueError):
-        done = recategorize(Store(connect(loaded)), loaded.router, message_id, category, agent, reason)
+    record = connect_record(loaded)
+    hot = int(loaded.retention.hot_message_days * 86400)  # an expired hot copy comes back to take the change
+    try:
+        with store_errors_exit(LookupError, ValueError):
+            done = recategorize(Store(connect(loaded)), loaded.router, message_id, category, agent, reason,
+                                record=record, warm_seconds=hot)  # fmt: skip
+    finally:
+        record.dispose()
     typer.echo(f"{done.message_id}: category {done.from_category} -> {done.to_category} (kept for training)")

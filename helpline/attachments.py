@@ -15,10 +15,14 @@ from __future__ import annotations
 import base64
 import binascii
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from core.envelope import Attachment
 from core.settings import Settings
 from core.store import Store
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 TELEGRAM_FILE = "telegram-file:"
 
@@ -34,9 +38,12 @@ class HostedElsewhere:
     url: str
 
 
-def attachment_of(store: Store, message_id: str, index: int) -> Attachment:
-    """Attachment `index` (1 = the first) of a stored message; LookupError names what is missing."""
-    message = store.get_message(message_id)
+def attachment_of(store: Store, message_id: str, index: int, record: Engine | None = None) -> Attachment:
+    """Attachment `index` (1 = the first) of a stored message (its hot copy, or the `record`'s once that expired);
+    LookupError names what is missing."""
+    from record.messages import load_message
+
+    message = load_message(store, record, message_id)
     if message is None:
         raise LookupError(f"no message {message_id}")
     attachments = message.envelope.attachments
@@ -46,7 +53,13 @@ def attachment_of(store: Store, message_id: str, index: int) -> Attachment:
 
 
 def fetch_attachment(settings: Settings, store: Store, message_id: str, index: int) -> bytes | HostedElsewhere:
-    attachment = attachment_of(store, message_id, index)
+    from record.engine import connect as connect_record
+
+    record = connect_record(settings)
+    try:
+        attachment = attachment_of(store, message_id, index, record)
+    finally:
+        record.dispose()
     url = attachment.url or ""
     if url.startswith(TELEGRAM_FILE):
         return _telegram(settings, url.removeprefix(TELEGRAM_FILE))

@@ -243,6 +243,7 @@ def train(
     ] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="evaluate, but do not publish to the store")] = False,
     out: Annotated[Path | None, typer.Option("--out", help="also write the model to this .npz file")] = None,
+    by: Annotated[str | None, typer.Option("--by", help="who trains it, for the record (default: your user)")] = None,
 ) -> None:
     """Fit the triage model from the shipped data and the desk's corrections, show its held-out evaluation against
     the current model, and publish it to the store, where every worker picks it up."""
@@ -250,7 +251,7 @@ def train(
 
     code = run_train(
         settings_or_exit(settings), shipped_only=shipped_only, dry_run=dry_run, out=out, stdout=sys.stdout,
-        stderr=sys.stderr,
+        stderr=sys.stderr, by=by,
     )  # fmt: skip
     raise typer.Exit(code)
 

@@ -1,4 +1,5 @@
-"""`helpline notice add|list|remove`: status notices every acknowledgement carries while they are active."""
+"""`helpline notice add|list|remove|history`: status notices every acknowledgement carries while they are active,
+and their history in the record."""
 
 from __future__ import annotations
 
@@ -101,3 +102,33 @@ def remove(
         typer.echo(f"error: no notice {notice_id}", err=True)
         raise typer.Exit(1)
     typer.echo(f"removed {notice_id}")
+
+
+@notice_app.command("history")
+def history(
+    limit: Annotated[int, typer.Option("--limit", min=1, max=1000, help="at most this many, newest first")] = 50,
+    settings: SettingsOption = None,
+) -> None:
+    """Every notice added with `notice add`, from the record: its times and when it was withdrawn, newest first."""
+    from sqlalchemy.exc import OperationalError  # here, not at the top: the other commands start without SQLAlchemy
+
+    from record.engine import connect as connect_record
+    from record.notices import notice_history
+
+    loaded = settings_or_exit(settings)
+    zone = loaded.notices.timezone
+    engine = connect_record(loaded)
+    try:
+        with store_errors_exit(OperationalError), engine.connect() as connection:
+            rows = notice_history(connection, limit=limit)
+    finally:
+        engine.dispose()
+    if not rows:
+        typer.echo("no notices in the record")
+    for row in rows:
+        span = f"until {_show(row.until, zone)}" if row.until else "no end"
+        if row.starts:
+            span = f"from {_show(row.starts, zone)} {span}"
+        withdrawn = f"  withdrawn {_show(row.withdrawn_at, zone)}" if row.withdrawn_at else ""
+        texts = row.text_en if row.text_en == row.text_zh else f"{row.text_en} | {row.text_zh}"
+        typer.echo(f"{row.id}  added {_show(row.created_at, zone)}  {span}{withdrawn}\n    {texts}")

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from pydantic import ValidationError
+from sqlalchemy import Engine
 
 from core.envelope import Envelope, Party
 from core.errors import SettingsError, StoreUnavailable
@@ -32,6 +33,8 @@ from core.routing_settings import RouterSettings
 from core.settings import Settings
 from core.store import Store
 from helpline.rules_file import load_router_file
+from record.engine import connect as connect_record
+from record.messages import load_messages
 from router.engine import Router, RoutingContext, compile_router
 from router.replay import ReplayReport, format_report
 from router.text_model import InvalidModel, TextModel
@@ -126,10 +129,19 @@ def parse_time(value: str | None, option: str) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def replay(store: Store, router: Router, since: datetime | None = None, until: datetime | None = None) -> ReplayReport:
+def replay(
+    store: Store,
+    router: Router,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    record: Engine | None = None,
+) -> ReplayReport:
+    """Re-decide stored messages; one whose hot copy expired is read from `record` (record/messages.py)."""
     report = ReplayReport()
-    for message_id in store.message_ids(since, until):
-        message = store.get_message(message_id)
+    message_ids = store.message_ids(since, until)
+    messages = load_messages(store, record, message_ids)
+    for message_id in message_ids:
+        message = messages.get(message_id)
         if message is None:
             continue
         new = router.decide(message.envelope, context_of(message, store)) if message.decision is not None else None
@@ -198,10 +210,13 @@ def run_route(
     except BadLine as exc:
         stderr.write(f"error: {exc}\n")
         return 2
+    record = connect_record(settings)
     try:
-        report = replay(Store(connect(settings)), router, *window)
+        report = replay(Store(connect(settings)), router, *window, record=record)
     except StoreUnavailable as exc:
         stderr.write(f"error: {exc}\n")
         return 2
+    finally:
+        record.dispose()
     stdout.write(format_report(report) + "\n")
     return 0

@@ -56,8 +56,8 @@ def data_imports(
 
 
 def start_retention_of_recorded(engine: Engine, store: Store, retention: RetentionSettings) -> int:
-    """Give every recorded message's raw payload and dedupe key that has no expiry yet its `[retention]` lifetime
-    (what the pipeline does for each message it records); returns how many keys got one."""
+    """Give every recorded message's raw payload, dedupe key and hot copy that has no expiry yet its `[retention]`
+    lifetime (what the pipeline does for each message it records); returns how many keys got one."""
     started = 0
     with engine.connect() as connection:
         result = connection.execution_options(yield_per=1000).execute(
@@ -68,6 +68,7 @@ def start_retention_of_recorded(engine: Engine, store: Store, retention: Retenti
                 [(row.id, f"{row.channel}:{row.provider_id}") for row in batch],
                 int(retention.raw_payload_days * 86400),
                 int(retention.dedupe_key_days * 86400),
+                int(retention.hot_message_days * 86400),
                 only_unset=True,
             )
     return started

@@ -321,6 +321,24 @@ class NoticeRecord(Base):
     withdrawn_at: Mapped[datetime | None] = _time(nullable=True)
 
 
+class TriageModelRecord(Base):
+    """Every triage model `helpline train` published: its bytes (router/text_model.py's .npz format) and how it was
+    made. Redis holds the active copy for hot reload (core/model_store.py); the latest `activated_at` is the active
+    one here, which a worker finding Redis empty loads (and announces there again)."""
+
+    __tablename__ = "triage_models"
+    version: Mapped[str] = mapped_column(Text, primary_key=True)
+    model: Mapped[bytes] = mapped_column(LargeBinary)
+    trained_at: Mapped[datetime] = _time()
+    trained_by: Mapped[str] = mapped_column(Text)
+    training_examples: Mapped[int] = mapped_column(Integer)
+    held_out_examples: Mapped[int] = mapped_column(Integer)
+    # Held-out accuracy per evaluation column (`keywords`, `current`, `new alone`, `new`) and language (`all`, ...).
+    accuracy: Mapped[Json] = mapped_column(default=dict)
+    activated_at: Mapped[datetime | None] = _time(nullable=True)
+    __table_args__ = (Index(None, "activated_at"),)
+
+
 class DataImport(Base):
     """Which numbered data imports `helpline migrate` has applied (schema versions are Alembic's own table)."""
 

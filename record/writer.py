@@ -6,6 +6,11 @@ message id), so a retried or replayed job writes nothing twice (a contact's tags
 to date instead). The message's `(channel, provider_id)` is unique
 too: a message accepted a second time under a new id (its dedupe key expired, a Sentinel failover lost it) is
 reported as a duplicate of the first instead of being recorded again.
+
+Round trips are what a job waits for (on a busy machine each one waits for the database process to be scheduled),
+so a message is written in three statements, data-modifying CTEs carrying the rest: the duplicate check with the
+contact and its identities, the conversation (its own statement: a reference collision retries it), then the
+conversation's placement, the thread references and the message. BENCHMARKS.md (bench_record) has the figures.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import CTE, Connection, func, literal, select, update
 from sqlalchemy.dialects.postgresql import insert
 
 from core.ids import alternative_reference, conversation_reference
@@ -89,14 +94,15 @@ class Written:
 def write_message(connection: Connection, entry: MessageEntry, now: datetime) -> Written:
     message = entry.message
     envelope = message.envelope
-    holder = connection.scalar(
-        select(Message.id).where(Message.channel == envelope.channel.value, Message.provider_id == envelope.provider_id)
+    same_key = select(Message.id).where(
+        Message.channel == envelope.channel.value, Message.provider_id == envelope.provider_id
     )
+    # The contact is written whatever the check finds: for a message accepted twice it is the same person's hot copy.
+    holder = connection.scalar(same_key.add_cte(*_contact_ctes(entry.contact)) if entry.contact else same_key)
     if holder is not None and holder != message.id:
         return Written(duplicate_of=holder)
-    if entry.contact is not None:
-        write_contact(connection, entry.contact)
     reference = None
+    written = insert(Message).values(**message_row(entry, now)).on_conflict_do_nothing().returning(Message.id)
     if entry.conversation is not None:
         reference = write_conversation(connection, entry.conversation)
         placed: dict[str, Any] = {"last_message_at": func.greatest(Conversation.last_message_at, envelope.received_at)}
@@ -105,16 +111,14 @@ def write_message(connection: Connection, entry: MessageEntry, now: datetime) ->
             placed["category"] = func.coalesce(Conversation.category, decision.category)
             placed["queue"] = func.coalesce(Conversation.queue, decision.queue)
             placed["priority"] = func.coalesce(Conversation.priority, decision.priority.value)
-        connection.execute(update(Conversation).where(Conversation.id == entry.conversation.id).values(**placed))
-        for thread_reference in entry.thread_references:
-            connection.execute(
-                insert(ThreadReference)
-                .values(reference=thread_reference, conversation_id=entry.conversation.id, created_at=now)
-                .on_conflict_do_nothing()
-            )
-    inserted = connection.execute(
-        insert(Message).values(**message_row(entry, now)).on_conflict_do_nothing().returning(Message.id)
-    ).first()
+        conversation_id = entry.conversation.id
+        written = written.add_cte(
+            update(Conversation).where(Conversation.id == conversation_id).values(**placed).cte("placed")
+        )
+        for i, thread_reference in enumerate(dict.fromkeys(entry.thread_references)):
+            row = {"reference": thread_reference, "conversation_id": conversation_id, "created_at": now}
+            written = written.add_cte(insert(ThreadReference).values(row).on_conflict_do_nothing().cte(f"threaded_{i}"))
+    inserted = connection.execute(written).first()
     if inserted is None:  # written by an earlier run of this job, or a concurrent twin won the race
         holder = connection.scalar(
             select(Message.id).where(
@@ -128,19 +132,25 @@ def write_message(connection: Connection, entry: MessageEntry, now: datetime) ->
 
 def write_contact(connection: Connection, contact: ContactEntry) -> None:
     """Insert the contact, or bring its tags, language and channel states up to the hot store's."""
+    connection.execute(select(literal(1)).add_cte(*_contact_ctes(contact)))
+
+
+def _contact_ctes(contact: ContactEntry) -> list[CTE]:
+    """The contact's upsert and its identities' inserts, as CTEs of one statement (PostgreSQL checks the identities'
+    foreign key at the statement's end, when the contact row is there)."""
     row = {"language": contact.language, "tags": sorted(contact.tags), "attributes": contact.attributes}
-    connection.execute(
+    ctes = [
         insert(Contact)
         .values(id=contact.id, created_at=contact.created_at, **row)
         .on_conflict_do_update(index_elements=[Contact.id], set_=row)
-    )
-    for identity in contact.identities:
-        # An identity already known belongs to whoever got it first; linking identities is its own, audited step.
-        connection.execute(
-            insert(ContactIdentity)
-            .values(identity=identity, contact_id=contact.id, created_at=contact.created_at)
-            .on_conflict_do_nothing()
-        )
+        .cte("contact_written")
+    ]
+    # An identity already known belongs to whoever got it first; linking identities is its own, audited step. One
+    # single-row insert each: SQLAlchemy caches their compiled form (a multi-row VALUES it compiles every time).
+    for i, identity in enumerate(dict.fromkeys(contact.identities)):
+        known = insert(ContactIdentity).values(identity=identity, contact_id=contact.id, created_at=contact.created_at)
+        ctes.append(known.on_conflict_do_nothing().cte(f"identity_{i}"))
+    return ctes
 
 
 def write_conversation(connection: Connection, conversation: ConversationEntry) -> str:
@@ -187,7 +197,7 @@ def write_reply(
         "state": reply.state.value, "attempts": reply.attempts, "provider_id": reply.provider_id,
         "error": reply.error, "updated_at": reply.updated_at,
     }  # fmt: skip
-    connection.execute(
+    written = (
         insert(ReplyRow)
         .values(
             id=reply.id,
@@ -206,11 +216,13 @@ def write_reply(
             **state,
         )
         .on_conflict_do_update(index_elements=[ReplyRow.id], set_=state)
+        .cte("reply_written")
     )
-    connection.execute(
+    connection.execute(  # one statement: the event's foreign key is checked at its end, when the reply is there
         insert(DeliveryEvent)
         .values(reply_id=reply.id, state=reply.state.value, error=reply.error, at=reply.updated_at)
         .on_conflict_do_nothing()
+        .add_cte(written)
     )
 
 

@@ -83,7 +83,7 @@ def test_agent_cli_takes_and_answers(
     from tests.conftest import ROOT
 
     monkeypatch.setenv("HELPLINE_REDIS__URL", str(settings.redis.url))
-    monkeypatch.setenv("HELPLINE_DATABASE__URL", str(settings.database.url))
+    monkeypatch.setenv("HELPLINE_DATABASE__URL", str(settings.database.url))  # where expired messages are read
     monkeypatch.setenv("HELPLINE_EMAIL__OUTBOUND__PORT", str(smtp_sink.port))
     shipped = ["--settings", str(ROOT / "settings.toml")]
     runner = CliRunner()

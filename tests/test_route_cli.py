@@ -140,9 +140,11 @@ def set_decision(decision: Decision) -> Callable[[StoredMessage], None]:
 
 
 @pytest.fixture
-def stored(store: Store, redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """Five stored messages, four routed by the default rules; the CLI reaches the same private Redis."""
+def stored(store: Store, redis_server: RedisServer, record_url: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Five stored messages, four routed by the default rules; the CLI reaches the same private Redis (and a record,
+    where it looks for a message Redis does not hold)."""
     monkeypatch.setenv("HELPLINE_REDIS__URL", redis_server.url)
+    monkeypatch.setenv("HELPLINE_DATABASE__URL", record_url)
     router = compile_router(load_settings(SETTINGS).router)
     texts = {
         "topup_old": ("我的充值没到账", datetime(2026, 1, 1, 9, tzinfo=UTC)),

@@ -12,11 +12,13 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
+from core.records import StoredMessage
 from core.redis_conn import connect
 from core.settings import Settings, load_settings
 from core.store import Store
 from record.attachment_store import AttachmentStore, open_attachment_store
 from record.engine import connect as connect_record
+from record.messages import load_message
 from router import Router
 from router.hours import BusinessCalendar
 from workers.triage import compile_with_model, current_model
@@ -32,6 +34,15 @@ class Context:
     record: Engine  # the system of record (PostgreSQL); connects on first use
     attachments: AttachmentStore  # attachments' content (a folder or an S3 bucket)
 
+    def message(self, message_id: str, *, warm: bool = True) -> StoredMessage | None:
+        """A stored message, for every job and command that reads one: its hot copy in Redis, or once that has
+        expired (`retention.hot_message_days` after it was recorded) the record's row rebuilt (record/messages.py).
+        `warm` puts a rebuilt copy back in Redis for another hot period, so the `store.update_message` calls that
+        follow (notes, a resolution) and the jobs they queue (the answer's send, the survey) find it; a reader that
+        changes nothing passes `warm=False`."""
+        seconds = int(self.settings.retention.hot_message_days * 86400) if warm else 0
+        return load_message(self.store, self.record, message_id, warm_seconds=seconds)
+
 
 _context: Context | None = None
 
@@ -44,9 +55,10 @@ def install(context: Context) -> None:
 def context_for(settings: Settings, store: Store | None = None) -> Context:
     """A context whose router uses the store's current triage model (fixed: `workers.run` hot-reloads instead)."""
     store = store or Store(connect(settings))
-    router = compile_with_model(settings.router, current_model(store, settings.router))
+    record = connect_record(settings)
+    router = compile_with_model(settings.router, current_model(store, settings.router, record))
     calendar = BusinessCalendar.from_settings(settings)
-    return Context(settings, store, lambda: router, calendar, connect_record(settings), open_attachment_store(settings))
+    return Context(settings, store, lambda: router, calendar, record, open_attachment_store(settings))
 
 
 def current() -> Context:

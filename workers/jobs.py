@@ -228,7 +228,7 @@ def _send_leased(ctx: Context, reply_id: str) -> str:
 
 
 def _attempt(ctx: Context, reply: Reply) -> str:
-    original = ctx.store.get_message(reply.message_id)
+    original = ctx.message(reply.message_id)
     if original is None:
         _finish_failed(ctx, reply, None, f"permanent: message {reply.message_id} is not in the store")
         fail_for_good(SendGaveUp(reply.error or ""))
@@ -377,7 +377,7 @@ def notify_escalation(message_id: str, reason: str) -> str:
     raises, so RQ's failed-job registry keeps it for a look; there is no customer waiting on this one."""
     ctx = current()
     addresses = ctx.settings.scheduler.notify_addresses
-    message = ctx.store.get_message(message_id)
+    message = ctx.message(message_id, warm=False)
     if not addresses:
         log.warning("SLA breach on %s (%s); no notify_addresses configured", message_id, reason)
         return "logged only: no notify_addresses"

@@ -24,6 +24,7 @@ from types import FrameType
 from typing import Any
 
 import watchfiles
+from sqlalchemy import Engine
 
 from core.errors import SettingsError, StoreUnavailable
 from core.model_store import ModelStore
@@ -56,17 +57,22 @@ class LiveRouter:
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, path: Path | str | None = None, store: Store | None = None
+        cls,
+        settings: Settings,
+        path: Path | str | None = None,
+        store: Store | None = None,
+        record: Engine | None = None,
     ) -> LiveRouter:
         """Start from settings `load_settings` returned (so already validated); `path` (default: $HELPLINE_SETTINGS
-        or ./settings.toml) is watched. With a `store`, routing uses its current triage model."""
-        model = current_model(store, settings.router) if store is not None else None
+        or ./settings.toml) is watched. With a `store`, routing uses its current triage model (or, when the store
+        has none, the `record`'s active one)."""
+        model = current_model(store, settings.router, record) if store is not None else None
         return cls(settings_path(path), compile_with_model(settings.router, model), store)
 
     @classmethod
-    def from_file(cls, path: Path | str, store: Store | None = None) -> LiveRouter:
+    def from_file(cls, path: Path | str, store: Store | None = None, record: Engine | None = None) -> LiveRouter:
         settings = load_settings(path)
-        model = current_model(store, settings.router) if store is not None else None
+        model = current_model(store, settings.router, record) if store is not None else None
         return cls(path, compile_with_model(settings.router, model), store)
 
     def current(self) -> Router:

@@ -8,8 +8,8 @@ is never acknowledged twice. `record_dropped` keeps messages the pipeline droppe
 
 Re-running a job writes nothing twice (record/writer.py: every insert is keyed by an id the hot store gave).
 Attachments' content goes to the attachment store once the transaction has committed (record/attachments.py), and
-leaves the hot copy. Once recorded, the message's raw payload and dedupe key in Redis start their `[retention]`
-lifetimes.
+leaves the hot copy. Once recorded, the message's raw payload, dedupe key and hot copy in Redis start their
+`[retention]` lifetimes.
 The SMTP and webhook answers never wait for this: it runs in the worker, long after the `250`/`200`.
 """
 
@@ -141,10 +141,12 @@ def _forget_new_copies(ctx: Context, outcome: Routed) -> None:
 
 
 def start_retention(ctx: Context, message: StoredMessage) -> None:
-    """Once the record holds the message (the transaction has committed), its hot copies start their retention."""
+    """Once the record holds the message (the transaction has committed), its hot copies start their retention: the
+    raw payload, the dedupe key and `msg:{id}` itself (readers then find it in the record: record/messages.py)."""
     retention = ctx.settings.retention
     ctx.store.start_retention(
         [(message.id, message.envelope.dedupe_key)],
         int(retention.raw_payload_days * 86400),
         int(retention.dedupe_key_days * 86400),
+        int(retention.hot_message_days * 86400),
     )

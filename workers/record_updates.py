@@ -34,7 +34,8 @@ from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
 from core import inflight
 from core.inflight import Kind
-from core.record_queue import CORRECTION_JOB, RECORD_QUEUE, SLA_EVENT_JOB, Item, queue_update
+from core.notices import Notice
+from core.record_queue import CORRECTION_JOB, NOTICE_JOB, RECORD_QUEUE, SLA_EVENT_JOB, Item, queue_update
 from core.records import MessageState, Reply, ReplyState, utcnow
 from core.store import INBOUND_QUEUE, JOB_RETRY, PROCESS_JOB, store_errors
 from record.attachment_store import AttachmentStoreUnavailable
@@ -42,6 +43,7 @@ from record.corrections import ACTION as CORRECTION
 from record.corrections import write_correction
 from record.hot_copy import contact_entry
 from record.models import AuditEntry, Conversation, Message, SlaEvent
+from record.notices import withdraw_notice, write_notice
 from record.updates import refresh_contact, refresh_message
 from record.writer import entry_for, write_reply
 from router.normalize import normalize
@@ -208,6 +210,29 @@ def record_correction(
             timedelta(seconds=PAUSE_SECONDS), CORRECTION_JOB, *args, retry=JOB_RETRY
         )
         return f"paused: the record is unreachable; again in {PAUSE_SECONDS:g}s"
+
+
+def record_notice(notice_id: str, notice_json: str | None, withdrawn_at: str | None) -> str:
+    """Keep a notice's history (queued by core/notices.py when an admin adds or withdraws one)."""
+    ctx = current()
+    try:
+        return with_record(ctx.record, lambda: _notice(ctx, notice_id, notice_json, withdrawn_at))
+    except RecordUnreachable:
+        ctx.store.queue(RECORD_QUEUE).enqueue_in(
+            timedelta(seconds=PAUSE_SECONDS), NOTICE_JOB, notice_id, notice_json, withdrawn_at, retry=JOB_RETRY
+        )
+        return f"paused: the record is unreachable; again in {PAUSE_SECONDS:g}s"
+
+
+def _notice(ctx: Context, notice_id: str, notice_json: str | None, withdrawn_at: str | None) -> str:
+    withdrawn = datetime.fromisoformat(withdrawn_at) if withdrawn_at else None
+    with ctx.record.begin() as connection:
+        if notice_json is not None:
+            write_notice(connection, Notice.model_validate_json(notice_json), withdrawn)
+        elif withdrawn is None or not withdraw_notice(connection, notice_id, withdrawn):
+            # Withdrawn after its Redis copy expired, and its `add` job has not run yet: RQ retries this one.
+            raise NotYetRecorded(f"notice {notice_id} is not in the record yet")
+    return f"notice {notice_id} " + ("withdrawn" if withdrawn else "recorded")
 
 
 def _write_reply(ctx: Context, reply: Reply) -> None:

@@ -74,13 +74,14 @@ class HelplineWorker(SimpleWorker):
 def work(settings: Settings, *, burst: bool = False, stop: threading.Event | None = None) -> None:
     redis = connect(settings)
     store = Store(redis)
-    live = LiveRouter.from_settings(settings, store=store)
+    record = connect_record(settings)
+    live = LiveRouter.from_settings(settings, store=store, record=record)
     live.watch()
     live.watch_model()
     live.install_sighup()
     calendar = BusinessCalendar.from_settings(settings)
     attachments = open_attachment_store(settings)
-    context.install(context.Context(settings, store, live.current, calendar, connect_record(settings), attachments))
+    context.install(context.Context(settings, store, live.current, calendar, record, attachments))
     _upgrade(context.current())
     HelplineWorker.job_timeout_seconds = settings.workers.job_timeout_seconds
     stop = stop or threading.Event()

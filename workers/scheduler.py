@@ -38,6 +38,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from redis.exceptions import RedisError
 from sqlalchemy import Engine
@@ -115,7 +116,9 @@ def raised(priority: Priority) -> Priority:
     return list(Priority)[max(0, priority.rank - 1)]
 
 
-def _note(message_id: str, store: Store, note: str, tag: str | None = None) -> None:
+def _note(
+    message_id: str, store: Store, note: str, tag: str | None = None, *, settings: Settings, record: Engine | None
+) -> None:
     def change(message: StoredMessage) -> None:
         message.notes.append(note)
         if tag and message.decision is not None and tag not in message.decision.tags:
@@ -123,8 +126,23 @@ def _note(message_id: str, store: Store, note: str, tag: str | None = None) -> N
 
     try:
         store.update_message(message_id, change)
+        return
     except KeyError:
-        log.warning("inbox item %s has no stored message", message_id)
+        pass
+    # An item waiting longer than its hot copy lives: read back from the record (record/messages.py), then noted.
+    try:
+        if _message(message_id, store, settings, record) is not None:
+            store.update_message(message_id, change)
+            return
+    except KeyError:
+        pass
+    log.warning("inbox item %s has no stored message", message_id)
+
+
+def _message(message_id: str, store: Store, settings: Settings, record: Engine | None) -> StoredMessage | None:
+    """The item's message, its hot copy brought back from the record if it expired (to take the notes that follow)."""
+    seconds = int(settings.retention.hot_message_days * 86400)
+    return load_message(store, record, message_id, warm_seconds=seconds)
 
 
 @dataclass(frozen=True)
@@ -135,6 +153,12 @@ class _Pass:
     store: Store
     policy: SlaPolicy
     now: datetime
+    record: Engine | None = None
+
+    @property
+    def where(self) -> dict[str, Any]:
+        """What `_note` needs to find a message whose hot copy expired."""
+        return {"settings": self.settings, "record": self.record}
 
     @property
     def stamp(self) -> str:
@@ -165,10 +189,10 @@ def _reason(kind: SlaKind, status: SlaStatus, decision: Decision) -> str:
 def _check(run: _Pass, case_id: str, queue: str, waiting_at: Priority | None) -> list[Escalation]:
     """Escalate one unresolved case, waiting (at `waiting_at`) or taken, for each target it is past. Targets run
     from the customer's current wait (first response) and from the case's clock (resolution, paused while pending);
-    notes, breach zsets and notifications name the message that opened the wait."""
-    inbox = Inbox(run.store)
-    case = inbox.case(case_id)
-    message = run.store.get_message(case.lead) if case is not None else None
+    notes, breach zsets and notifications name the message that opened the wait (its hot copy brought back from
+    the record if it expired)."""
+    case = Inbox(run.store).case(case_id)
+    message = _message(case.lead, run.store, run.settings, run.record) if case is not None else None
     if case is None or message is None or message.decision is None:
         return []
     message_id = message.id
@@ -196,7 +220,7 @@ def _check(run: _Pass, case_id: str, queue: str, waiting_at: Priority | None) ->
             what = f"taken by {times.taken_by or '?'} but not answered yet"
             done.append(Escalation(message_id, queue, src, queue, src, first.due))
         if done:
-            _note(message_id, run.store, f"{run.stamp} SLA breached ({reason}): {what}", BREACH_TAG)
+            _note(message_id, run.store, f"{run.stamp} SLA breached ({reason}): {what}", BREACH_TAG, **run.where)
             run.notify(SlaKind.FIRST_RESPONSE, message_id, reason)
             queue_sla_event(run.store, message_id, "first_response_breached", run.now, first.due)
             log.warning("SLA breached: %s %s; %s", message_id, reason, what)
@@ -204,7 +228,8 @@ def _check(run: _Pass, case_id: str, queue: str, waiting_at: Priority | None) ->
     if resolution.breached and times.resolved_at is None and run.claim(SlaKind.RESOLUTION, message_id):
         reason = _reason(SlaKind.RESOLUTION, resolution, d)
         where = f"waiting in {queue}" if waiting_at is not None else f"open with {times.taken_by or '?'} from {queue}"
-        _note(message_id, run.store, f"{run.stamp} resolution SLA breached ({reason}): still {where}", RESOLUTION_TAG)
+        note = f"{run.stamp} resolution SLA breached ({reason}): still {where}"
+        _note(message_id, run.store, note, RESOLUTION_TAG, **run.where)
         run.notify(SlaKind.RESOLUTION, message_id, reason)
         queue_sla_event(run.store, message_id, "resolution_breached", run.now, resolution.due)
         log.warning("resolution SLA breached: %s %s; still %s", message_id, reason, where)
@@ -212,14 +237,16 @@ def _check(run: _Pass, case_id: str, queue: str, waiting_at: Priority | None) ->
     return done
 
 
-def escalate(settings: Settings, store: Store, policy: SlaPolicy, now: datetime) -> list[Escalation]:
+def escalate(
+    settings: Settings, store: Store, policy: SlaPolicy, now: datetime, record: Engine | None = None
+) -> list[Escalation]:
     """Escalate every unresolved item (waiting or open) past its first-response or resolution target, once."""
     shortest = [t for t in map(policy.shortest_target, SlaKind) if t is not None]
     if not shortest:
         return []  # no targets at all
     # Business time never exceeds wall time, so nothing received within the shortest target can be late yet.
     horizon = now - min(shortest)
-    run, inbox = _Pass(settings, store, policy, now), Inbox(store)
+    run, inbox = _Pass(settings, store, policy, now, record), Inbox(store)
     done: list[Escalation] = []
     for queue in inbox.queues():
         for priority in Priority:
@@ -230,7 +257,9 @@ def escalate(settings: Settings, store: Store, policy: SlaPolicy, now: datetime)
     return done
 
 
-def promote(settings: Settings, store: Store, calendar: BusinessCalendar, now: datetime) -> list[Promotion]:
+def promote(
+    settings: Settings, store: Store, calendar: BusinessCalendar, now: datetime, record: Engine | None = None
+) -> list[Promotion]:
     ladder = sorted(settings.scheduler.raise_to_after_minutes.items(), key=lambda kv: kv[0].rank)  # most urgent first
     inbox = Inbox(store)
     done: list[Promotion] = []
@@ -251,6 +280,8 @@ def promote(settings: Settings, store: Store, calendar: BusinessCalendar, now: d
                     store,
                     f"{now.isoformat(timespec='seconds')} promoted {priority.value} -> {dst.value} in {queue} "
                     f"after waiting {format_duration(waited)} of business time",
+                    settings=settings,
+                    record=record,
                 )
                 done.append(Promotion(message_id, queue, priority, dst, waited))
     return done
@@ -264,10 +295,11 @@ def run_once(
     calendar: BusinessCalendar | None = None,
     record: Engine | None = None,
 ) -> Report:
+    """One pass. `record` is where messages whose hot copy expired are read (without it, only Redis is read)."""
     calendar = calendar or BusinessCalendar.from_settings(settings)
     report = Report()
-    report.escalated = escalate(settings, store, SlaPolicy(settings.sla, calendar), now)
-    report.promoted = promote(settings, store, calendar, now)
+    report.escalated = escalate(settings, store, SlaPolicy(settings.sla, calendar), now, record)
+    report.promoted = promote(settings, store, calendar, now, record)
     report.voicemails = route_overdue_voicemails(settings, store)
     if settings.cases.claim_timeout_minutes > 0 or Inbox(store).pending_since(
         now - timedelta(days=settings.cases.pending_days)
@@ -293,8 +325,8 @@ def serve(settings: Settings, *, stop: threading.Event | None = None, max_runs: 
         for sig in (signal.SIGTERM, signal.SIGINT):
             previous[sig] = signal.signal(sig, lambda *_: stop.set())
     store = Store(connect(settings))
+    record = connect_record(settings)  # connects on first use: an expired hot copy, a claim or pending time run out
     calendar = BusinessCalendar.from_settings(settings)
-    record = connect_record(settings)  # connects on first use: only when a case's claim or pending time runs out
     runs = 0
     log.info(
         "scheduler: every %ss; lost work looked for every %ss",

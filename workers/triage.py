@@ -1,15 +1,20 @@
 """The triage model at run time: which model routes, the desk's history as training examples, and corrections.
 
 Which model: the store's current version (`helpline train` publishes it, core/model_store.py); while the store has
-none, the default model shipped in the package (router/triage_data/default_model.npz, trained on the shipped data
-alone); with `router.triage.enabled = false`, none (keyword scores). A stored model that fails validation is logged
-and the shipped one used instead of routing on garbage.
+none, the record's active version (record/triage_models.py: Redis was emptied or lost, the record was not), which
+is announced in the store again for every worker's hot reload; while neither has one, the default model shipped
+in the package (router/triage_data/default_model.npz, trained on the shipped data alone);
+with `router.triage.enabled = false`, none (keyword scores). A stored model that fails validation is logged and the
+shipped one used instead of routing on garbage.
 """
 
 from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from core.corrections import Correction, Corrections
 from core.errors import StoreUnavailable
@@ -19,6 +24,8 @@ from core.record_queue import queue_correction
 from core.records import StoredMessage
 from core.routing_settings import RouterSettings
 from core.store import Store
+from record.messages import load_message, load_messages
+from record.triage_models import active_model
 from router.engine import Router, compile_router
 from router.text_model import InvalidModel, TextModel
 from router.training_data import Example, data_root
@@ -43,7 +50,7 @@ def stored_model(store: Store, version: str) -> TextModel:
     return TextModel.from_bytes(blob)
 
 
-def current_model(store: Store, settings: RouterSettings) -> TextModel | None:
+def current_model(store: Store, settings: RouterSettings, record: Engine | None = None) -> TextModel | None:
     """The model workers route with now (module docstring)."""
     if not settings.triage.enabled:
         return None
@@ -51,13 +58,42 @@ def current_model(store: Store, settings: RouterSettings) -> TextModel | None:
         version = ModelStore(store).current_version()
     except StoreUnavailable as exc:  # start anyway; the model watcher picks the store's model up once it answers
         log.warning("cannot read the current triage model (%s); using the shipped model", exc)
-        version = None
+        return shipped_model()
     if version is not None:
         try:
             return stored_model(store, version)
         except InvalidModel as exc:
             log.error("stored triage model %s is invalid (%s); using the shipped model", version, exc)
-    return shipped_model()
+            return shipped_model()
+    recorded = recorded_model(store, record) if record is not None else None
+    return recorded or shipped_model()
+
+
+def recorded_model(store: Store, record: Engine) -> TextModel | None:
+    """The record's active model, announced in the store again; None when the record has none (or cannot say)."""
+    try:
+        with record.connect() as connection:
+            found = active_model(connection)
+    except SQLAlchemyError as exc:
+        log.warning("cannot read the record's triage model (%s); using the shipped model", exc)
+        return None
+    if found is None:
+        return None
+    version, blob = found
+    try:
+        model = TextModel.from_bytes(blob)
+    except InvalidModel as exc:
+        log.error("the record's triage model %s is invalid (%s); using the shipped model", version, exc)
+        return None
+    try:
+        current = ModelStore(store).restore(version, blob)
+    except StoreUnavailable as exc:
+        log.warning("cannot announce triage model %s in the store (%s)", version, exc)
+        return model
+    log.info("triage model %s restored from the record (the store had none)", version)
+    if current != version:  # published by `helpline train` meanwhile: the model watcher switches to it
+        log.info("the store's current triage model is now %s", current)
+    return model
 
 
 def compile_with_model(settings: RouterSettings, model: TextModel | None) -> Router:
@@ -73,14 +109,17 @@ def compile_with_model(settings: RouterSettings, model: TextModel | None) -> Rou
 # ---- the desk's history ------------------------------------------------------------------------------------------
 
 
-def desk_history(store: Store, settings: RouterSettings) -> list[Example]:
+def desk_history(store: Store, settings: RouterSettings, record: Engine | None = None) -> list[Example]:
     """Agents' corrections (weight `correction_weight`) and messages resolved without one (`confirmed_weight`),
-    for categories the settings still have. The text is the stored one, masked at intake."""
+    for categories the settings still have. The text is the stored one, masked at intake; a message whose hot copy
+    expired is read from `record`."""
     triage = settings.triage
     corrected = {c.message_id: c for c in Corrections(store).all()}
     out: list[Example] = []
-    for message_id in store.message_ids():
-        message = store.get_message(message_id)
+    message_ids = store.message_ids()
+    messages = load_messages(store, record, message_ids)
+    for message_id in message_ids:
+        message = messages.get(message_id)
         if message is None or message.decision is None:
             continue
         correction = corrected.get(message_id)
@@ -105,13 +144,22 @@ def _resolved(store: Store, message: StoredMessage) -> bool:
 
 
 def recategorize(
-    store: Store, settings: RouterSettings, message_id: str, category: str, agent: str, reason: str
+    store: Store,
+    settings: RouterSettings,
+    message_id: str,
+    category: str,
+    agent: str,
+    reason: str,
+    *,
+    record: Engine | None = None,
+    warm_seconds: int = 0,
 ) -> Correction:
     """An agent's correction: the message's category (and its queue, if it is still waiting) changes now, and the
-    correction is kept for the next training. `LookupError`/`ValueError` for an unknown message or category."""
+    correction is kept for the next training. `LookupError`/`ValueError` for an unknown message or category. A
+    message whose hot copy expired is read from `record` and put back for `warm_seconds` to take the change."""
     if category not in settings.categories:
         raise ValueError(f"unknown category {category!r}; the categories are {', '.join(settings.categories)}")
-    message = store.get_message(message_id)
+    message = load_message(store, record, message_id, warm_seconds=warm_seconds)
     if message is None:
         raise LookupError(f"no message {message_id}")
     if message.decision is None:

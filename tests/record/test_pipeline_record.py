@@ -129,7 +129,7 @@ def test_a_reference_collision_gets_another_reference(record: Engine) -> None:
     assert second != first and is_our_reference(second)
 
 
-def test_once_recorded_the_raw_payload_and_dedupe_key_start_their_retention(
+def test_once_recorded_the_raw_payload_dedupe_key_and_hot_copy_start_their_retention(
     store: Store, settings: Settings, record: Engine
 ) -> None:
     recorded = store.accept(email("kept@example.com", "refund please"), b"raw mail")
@@ -144,4 +144,6 @@ def test_once_recorded_the_raw_payload_and_dedupe_key_start_their_retention(
     # Not in the record yet: kept without a limit, whatever happens to its job.
     assert store.redis.ttl(store.key("raw", waiting.message_id)) == -1
     assert store.redis.ttl(store.key("dedupe", "email:waiting@example.com")) == -1
-    assert store.redis.ttl(store.key("msg", recorded.message_id)) == -1  # the agents' commands still read it
+    hot = store.redis.ttl(store.key("msg", recorded.message_id))  # then read from the record (record/messages.py)
+    assert retention.hot_message_days * day - 60 < hot <= retention.hot_message_days * day
+    assert store.redis.ttl(store.key("msg", waiting.message_id)) == -1
