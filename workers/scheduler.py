@@ -56,6 +56,7 @@ from desk.cases import release_unanswered, resolve_stale_pending
 from desk.context import DeskContext
 from ingest.twilio.voicemail_parking import sweep_overdue_voicemails
 from record.engine import connect as connect_record
+from record.messages import load_message
 from router.hours import BusinessCalendar
 from router.sla import SlaKind, SlaPolicy, SlaStatus, format_duration
 from workers.reconcile import Reconciled, reconcile
@@ -191,7 +192,8 @@ def _check(run: _Pass, case_id: str, queue: str, waiting_at: Priority | None) ->
     from the customer's current wait (first response) and from the case's clock (resolution, paused while pending);
     notes, breach zsets and notifications name the message that opened the wait (its hot copy brought back from
     the record if it expired)."""
-    case = Inbox(run.store).case(case_id)
+    inbox = Inbox(run.store)
+    case = inbox.case(case_id)
     message = _message(case.lead, run.store, run.settings, run.record) if case is not None else None
     if case is None or message is None or message.decision is None:
         return []
