@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from core.agent_settings import Role
 from core.ids import conversation_reference, new_id
 from core.inbox import CaseState, Inbox, Place, Status
 from core.language import reply_language
@@ -28,6 +29,7 @@ from core.sending import queue_reply
 from core.subjects import reply_subject
 from core.surveys import schedule_survey
 from core.throughput import record_take
+from desk.agents import AgentView
 from desk.context import HasDesk, desk_message
 from record.cases import audit, write_case_state
 from router.sla import SlaKind, SlaPolicy
@@ -62,6 +64,20 @@ def take_next(ctx: HasDesk, queues: list[str] | str, agent: str, *, capacity: in
 
     desk_message(ctx, state.lead)  # its hot copy back from the record if it expired while the case waited
     return Assignment(state, ctx.store.update_message(state.lead, note), agent)
+
+
+def take_next_for(ctx: HasDesk, agent: AgentView, queues: list[str] | None = None) -> Assignment | None:
+    """ "Next" for an agent of the store: the most urgent case of their queues (a supervisor or admin without
+    queues of their own: every queue), within their capacity. `queues` narrows it to some of them; a queue outside an
+    agent's skills is refused."""
+    if not agent.active:
+        raise CaseError(f"agent {agent.email or agent.id} is deactivated")
+    allowed = agent.queues or (Inbox(ctx.store).queues() if agent.role.at_least(Role.SUPERVISOR) else [])
+    wanted = queues or allowed
+    outside = [q for q in wanted if not agent.works(q)]
+    if outside:
+        raise CaseError(f"{agent.email or agent.id} does not work {', '.join(outside)}")
+    return take_next(ctx, wanted, agent.id, capacity=agent.capacity) if wanted else None
 
 
 def _state(inbox: Inbox, case_id: str) -> CaseState:

@@ -49,20 +49,43 @@ def _one_case(ctx: DeskContext, what: str) -> str:
 
 @agent_app.command("next")
 def next_item(
-    queues: Annotated[list[str], typer.Argument(help="the queues to take from, e.g. security wallet")],
+    queues: Annotated[
+        list[str] | None, typer.Argument(help="the queues to take from (default: the agent's own)")
+    ] = None,
     agent: AgentOption = "agent",
-    capacity: Annotated[int, typer.Option(help="cases the agent may hold taken and unanswered")] = 10,
+    capacity: Annotated[
+        int | None, typer.Option(help="cases the agent may hold taken and unanswered (default: the agent's own, or 10)")
+    ] = None,
     settings: SettingsOption = None,
 ) -> None:
-    """Take the most urgent case waiting in any of QUEUES and print it as JSON (exit 3 when none, or at capacity)."""
-    from desk.cases import take_next
+    """Take the most urgent case waiting in any of QUEUES and print it as JSON (exit 3 when none, or at capacity).
+    An agent of the store (`--as` their id or email) takes from their own queues within their capacity."""
+    from desk.agents import AgentStore
+    from desk.cases import CaseError, take_next, take_next_for
     from desk.view import case_view
 
     ctx = _context(settings)
     with store_errors_exit():
-        taken = take_next(ctx, queues, agent, capacity=capacity)
+        try:
+            known = AgentStore(ctx.record).find(agent)
+        except LookupError:
+            known = None
+        try:
+            if known is not None and capacity is None:
+                taken = take_next_for(ctx, known, queues)
+            elif queues:
+                taken = take_next(
+                    ctx, queues, known.id if known else agent, capacity=10 if capacity is None else capacity
+                )
+            else:
+                typer.echo(f"error: {agent} is not an agent of the store: name the queues", err=True)
+                raise typer.Exit(2)
+        except CaseError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from None
     if taken is None:
-        typer.echo(f"{', '.join(queues)}: nothing waiting for {agent} (or {agent} is at capacity)", err=True)
+        where = ", ".join(queues) if queues else "their queues"
+        typer.echo(f"{where}: nothing waiting for {agent} (or {agent} is at capacity)", err=True)
         raise typer.Exit(3)
     typer.echo(json.dumps(case_view(ctx, taken.case.id), ensure_ascii=False, indent=2))
 
