@@ -17,10 +17,9 @@ import io
 import json
 import zipfile
 from array import array
-from dataclasses import dataclass
-from itertools import pairwise
 from collections.abc import Sequence
-from typing import Any
+from itertools import pairwise, repeat
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -50,9 +49,9 @@ class InvalidModel(ValueError):
     """A model file or stored blob that cannot be used; the message says why."""
 
 
-@dataclass(frozen=True)
-class Scored:
-    """A message's scores: categories by descending probability, and the features that weighed most for the top."""
+class Scored(NamedTuple):
+    """A message's scores: categories by descending probability, and the features that weighed most for the top.
+    (A named tuple: the kernel makes one per text, and a tuple is made in a fraction of a frozen dataclass's time.)"""
 
     probabilities: tuple[float, ...]  # in the model's category order
     ranked: tuple[tuple[str, float], ...]
@@ -186,17 +185,20 @@ class TextModel:
         exps = np.exp(logits - logits.max(axis=1, keepdims=True))
         probabilities = exps / exps.sum(axis=1, keepdims=True)
         order = np.argsort(-probabilities, axis=1, kind="stable")[:, :top]  # ties keep the categories' order
-        heavy: list[list[tuple[str, float]]] = [[] for _ in range(n)]
+        heavy: list[tuple[tuple[str, float], ...]] = [()] * n
         if found and weighing:
             # each feature's contribution to its text's top category: (idf × coefficient) × (tf / norm)
             contributions = rows[1 + order[texts, 0], np.arange(len(cols))] * (tf / norms[texts])
-            names = self._readable
-            for text, col, value in _heaviest(contributions, texts, cols, starts, counts[with_features], weighing):
-                heavy[text].append((names[col], round(value, 3)))
+            chosen = _heaviest(contributions, texts, starts, counts[with_features], weighing)  # by text
+            names = map(self._readable.__getitem__, cols[chosen].tolist())
+            weights = map(round, contributions[chosen].tolist(), repeat(3))  # Python's round, as the trace had
+            pairs = list(zip(names, weights, strict=True))
+            ends = np.cumsum(np.bincount(texts[chosen], minlength=n)).tolist()
+            heavy = [tuple(pairs[start:end]) for start, end in zip([0, *ends], ends, strict=False)]
         best = np.take_along_axis(probabilities, order, axis=1).tolist()
         labels = self._category_array[order].tolist()
         return [
-            Scored(tuple(p), tuple(zip(names, values, strict=True)), tuple(h))
+            Scored(tuple(p), tuple(zip(names, values, strict=True)), h)
             for p, names, values, h in zip(probabilities.tolist(), labels, best, heavy, strict=True)
         ]
 
@@ -266,7 +268,6 @@ class TextModel:
         char_ids = [i for i in map(grams_table.get, token_grams(token)) if i is not None]
         char_ids += [i for i in map(units_table.get, token_units(token)) if i is not None]
         return array("q", word_ids), words, array("q", char_ids)
-
 
     # ---- the plain format ---------------------------------------------------------------------------------------
 
@@ -375,12 +376,11 @@ def _validate(model: TextModel) -> None:
 def _heaviest(
     contributions: npt.NDArray[np.float64],
     texts: npt.NDArray[np.intp],
-    cols: npt.NDArray[np.intp],
     starts: npt.NDArray[np.intp],
     sizes: npt.NDArray[np.intp],
     weighing: int,
-) -> zip[tuple[int, int, float]]:
-    """(text, feature, contribution) of each text's `weighing` largest positive contributions, largest first, ties
+) -> npt.NDArray[np.intp]:
+    """The entries of each text's `weighing` largest positive contributions, by text, largest first, ties
     in the entries' order: what a stable descending sort of each text's entries would give, without sorting them
     all. `starts` and `sizes` are the entries' runs of the texts that have any.
 
@@ -396,5 +396,4 @@ def _heaviest(
     ranked = candidates[np.lexsort((-contributions[candidates], texts[candidates]))]  # stable
     of_text = texts[ranked]
     place = np.arange(len(ranked)) - np.searchsorted(of_text, of_text)  # place within its text
-    chosen = ranked[place < weighing]
-    return zip(texts[chosen].tolist(), cols[chosen].tolist(), contributions[chosen].tolist(), strict=True)
+    return ranked[place < weighing]
