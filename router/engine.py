@@ -18,6 +18,7 @@ otherwise the default category, and the decision is flagged for review. Either w
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -33,7 +34,7 @@ from router.index_keys import Key, message_keys
 from router.keywords import KeywordIndex, outermost
 from router.normalize import fold, match_form
 from router.senders import SenderMatcher
-from router.text_model import InvalidModel, TextModel
+from router.text_model import InvalidModel, Scored, TextModel
 from router.trace_entries import ReadOnlyEntry
 
 DEFAULT_TEMPLATE = "acknowledgement"
@@ -226,10 +227,30 @@ class Router:
         return self.settings.label(category, language)
 
     def decide(self, envelope: Envelope, context: RoutingContext | None = None) -> Decision:
+        folded = fold(f"{envelope.subject}\n{envelope.text}" if envelope.subject else envelope.text)
+        return self._decide(envelope, context, folded, match_form(folded), None)
+
+    def decide_many(self, batch: Sequence[tuple[Envelope, RoutingContext | None]]) -> list[Decision]:
+        """`decide` of each (envelope, context), the same decisions: the triage model scores the batch's texts in one
+        pass of its kernel (router/text_model.py), which costs far less per message than scoring them one by one."""
+        folded = [fold(f"{e.subject}\n{e.text}" if e.subject else e.text) for e, _ in batch]
+        texts = [match_form(f) for f in folded]
+        scores: list[Scored | None] = [None] * len(batch)
+        if self.model is not None:
+            # the messages whose category the classify step proposes: not those whose customer chose a known one
+            wanted = [i for i, (e, _) in enumerate(batch) if (e.chosen_category or "") not in self._categories]
+            for i, scored in zip(wanted, self.model.score_many_normalised([texts[i] for i in wanted]), strict=True):
+                scores[i] = scored
+        return [
+            self._decide(envelope, context, folded[i], texts[i], scores[i])
+            for i, (envelope, context) in enumerate(batch)
+        ]
+
+    def _decide(
+        self, envelope: Envelope, context: RoutingContext | None, folded: str, text: str, scored: Scored | None
+    ) -> Decision:
+        """`decide`, given the text's two normal forms and, if the batch scored it already, the model's scores."""
         ctx = context if context is not None else RoutingContext()
-        raw = f"{envelope.subject}\n{envelope.text}" if envelope.subject else envelope.text
-        folded = fold(raw)
-        text = match_form(folded)
         sender = envelope.sender.address.lower()
         tags = set(ctx.contact_tags)
         given = [tag for tag, matches in self._taggers if matches(sender)]
@@ -256,7 +277,7 @@ class Router:
             context_entry["tags_from_settings"] = given
         trace: list[dict[str, Any]] = [context_entry]
         reasons: list[str] = []
-        facts.category, review = self._classify(facts, reasons, trace)
+        facts.category, review = self._classify(facts, reasons, trace, scored)
         category = self._categories.get(facts.category)
         priority = category.priority if category else self.settings.default_priority
         queue = category.queue if category else self.settings.queue_for(facts.category)
@@ -334,7 +355,9 @@ class Router:
         entry = ReadOnlyEntry(step="rule", rule=self._names[index], matched=False, why=why_not)
         return self._failures[index].setdefault(why_not, entry)
 
-    def _classify(self, facts: Facts, reasons: list[str], trace: list[dict[str, Any]]) -> tuple[str, str | None]:
+    def _classify(
+        self, facts: Facts, reasons: list[str], trace: list[dict[str, Any]], scored: Scored | None = None
+    ) -> tuple[str, str | None]:
         """The proposed category, and why an agent should check it (None: no need)."""
         chosen = facts.chosen_category
         if chosen and chosen in self._categories:
@@ -343,17 +366,18 @@ class Router:
             return chosen, None
         if chosen:
             reasons.append(f"the customer chose an unknown category {chosen!r}; classified by keywords instead")
-        entry, reason, review = self.propose(facts.text, facts.spans)
+        entry, reason, review = self.propose(facts.text, facts.spans, scored)
         reasons.append(reason)
         trace.append(entry)
         return entry["category"], review
 
     def propose(
-        self, text: str, spans: list[tuple[int, int, int]] | None = None
+        self, text: str, spans: list[tuple[int, int, int]] | None = None, scored: Scored | None = None
     ) -> tuple[dict[str, Any], str, str | None]:
         """The classify step on normalised `text`: its trace entry, its reason, and the review flag.
 
         `spans` are the keyword matches when the caller has them already (decide); evaluation passes text alone.
+        `scored` is the model's score of `text` when a batch has it already (`decide_many`).
         """
         if spans is None:
             spans = self._index.find(text)[1]
@@ -379,14 +403,15 @@ class Router:
             keyword_reason = "no category keyword matched (the default)"
         if self.model is None:
             return entry, f"category {entry['category']}: {keyword_reason}", None
-        return self._propose_with_model(text, entry, keyword_reason)
+        return self._propose_with_model(text, entry, keyword_reason, scored)
 
     def _propose_with_model(
-        self, text: str, entry: dict[str, Any], keyword_reason: str
+        self, text: str, entry: dict[str, Any], keyword_reason: str, scored: Scored | None
     ) -> tuple[dict[str, Any], str, str | None]:
         assert self.model is not None
         triage = self.settings.triage
-        scored = self.model.score_normalised(text)
+        if scored is None:
+            scored = self.model.score_normalised(text)
         keyword_scores: dict[str, float] = entry["scores"]
         total = sum(keyword_scores.values())
         share = triage.keyword_weight if total else 0.0

@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import io
 import json
-import math
 import zipfile
-from collections import Counter
-from dataclasses import dataclass
-from itertools import pairwise
-from typing import Any
+from array import array
+from collections.abc import Sequence
+from itertools import pairwise, repeat
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -39,6 +38,9 @@ from router.features import (
 FORMAT = "helpline-triage-model"
 FORMAT_VERSION = 1
 TOKEN_CACHE = 50_000
+# Texts scored by one pass of the kernel: enough to spread its per-call costs, and few enough that a text, a feature
+# and the place of an occurrence fit in one 63-bit key (`_entries`) with vocabularies and texts of any sane size.
+KERNEL_BATCH = 128
 SCORE_CACHE = 20_000  # texts; a Scored is a few hundred bytes
 MAX_BYTES = 64 * 1024 * 1024  # a model bigger than this is a mistake, not a model
 
@@ -47,9 +49,9 @@ class InvalidModel(ValueError):
     """A model file or stored blob that cannot be used; the message says why."""
 
 
-@dataclass(frozen=True)
-class Scored:
-    """A message's scores: categories by descending probability, and the features that weighed most for the top."""
+class Scored(NamedTuple):
+    """A message's scores: categories by descending probability, and the features that weighed most for the top.
+    (A named tuple: the kernel makes one per text, and a tuple is made in a fraction of a frozen dataclass's time.)"""
 
     probabilities: tuple[float, ...]  # in the model's category order
     ranked: tuple[tuple[str, float], ...]
@@ -89,7 +91,7 @@ class TextModel:
         self._index = {feature: i for i, feature in enumerate(self.vocabulary)}
         _validate(self)
         self._scored: dict[str, Scored] = {}  # cleaned text -> its score (`score_normalised`)
-        self._token_ids: dict[str, tuple[list[int], list[str], list[int]]] = {}  # token -> `_token_features`
+        self._token_ids: dict[str, tuple[array[int], list[str], array[int]]] = {}  # token -> `_token_features`
         # One lookup table per kind of feature, keyed without the prefix (router/features.py `feature_parts`).
         self._by_kind: list[dict[str, int]] = [{} for _ in KINDS]
         for i, feature in enumerate(self.vocabulary):
@@ -101,8 +103,10 @@ class TextModel:
         self._pairs: dict[tuple[str, ...], int] = {tuple(value.split(" ", 1)): i for value, i in pairs.items()}
         self._readable = [readable(feature) for feature in self.vocabulary]  # the trace's form, made once
         idf64 = idf.astype(np.float64)[:, None]
-        self._table = np.hstack([idf64 * idf64, idf64 * coef.astype(np.float64)])  # see score_clean
-        self._intercept_list = [float(v) for v in intercept.tolist()]
+        # the kernel's table (`_score_batch`), transposed: row 0 idf², then idf × coefficient per category
+        self._columns = np.ascontiguousarray(np.hstack([idf64 * idf64, idf64 * coef.astype(np.float64)]).T)
+        self._intercept = intercept.astype(np.float64)
+        self._category_array = np.array(self.categories, dtype=object)
 
     # ---- scoring ------------------------------------------------------------------------------------------------
 
@@ -119,51 +123,127 @@ class TextModel:
         The router's calls (the default `top` and `weighing`) are remembered per cleaned text: support traffic
         repeats itself ("hi", "thanks", "where is my order 0" once digits are folded), a replay or a dry run
         decides the same texts again, and a remembered score costs one dictionary lookup instead of ~50 µs."""
-        clean = clean_normalised(text)
         if top != 3 or weighing != 5:
-            return self.score_clean(clean, top, weighing)
-        scored = self._scored.get(clean)
-        if scored is None:
-            scored = self.score_clean(clean)
-            if len(self._scored) >= SCORE_CACHE:  # bounded, like the token cache
-                self._scored.clear()
-            self._scored[clean] = scored
-        return scored
+            return self.score_clean(clean_normalised(text), top, weighing)
+        return self.score_many_normalised([text])[0]
+
+    def score_many_normalised(self, texts: Sequence[str]) -> list[Scored]:
+        """`score_normalised` of many texts in one pass of the kernel (`score_many_clean`); remembered alike."""
+        cleans = [clean_normalised(text) for text in texts]
+        remembered = self._scored
+        out = [remembered.get(clean) for clean in cleans]
+        missing = list(dict.fromkeys(clean for clean, scored in zip(cleans, out, strict=True) if scored is None))
+        if not missing:
+            return out  # type: ignore[return-value]  # every one remembered
+        fresh = dict(zip(missing, self.score_many_clean(missing), strict=True))
+        for clean, scored in fresh.items():
+            if len(remembered) >= SCORE_CACHE:  # bounded, like the token cache
+                remembered.clear()
+            remembered[clean] = scored
+        return [scored if scored is not None else fresh[clean] for clean, scored in zip(cleans, out, strict=True)]
 
     def score_clean(self, clean: str, top: int = 3, weighing: int = 5) -> Scored:
-        # Few numpy calls on purpose: each costs a microsecond or more whatever its size. The table's column 0 holds
-        # idf², the others idf × coefficient, so the product of the tf weights with the message's rows gives the 11
-        # unnormalised scores, and (when no feature repeats, tf = 1 for all) the squared norm in column 0 too; the
-        # rest is plain Python on 11 numbers.
-        found = self._found(clean)
-        if not found:
-            return self._finish(self._intercept_list, top, None, None, weighing)
-        counts = Counter(found)  # first occurrences in order: the weighing's ties keep the features' order
-        size = len(counts)
-        rows = self._table[np.fromiter(counts, np.intp, size)]
-        tf = np.fromiter(counts.values(), np.float64, size)
-        if size == len(found):
-            both = (tf @ rows).tolist()
-            norm = math.sqrt(both[0])
-        else:  # sublinear tf, as TfidfVectorizer: 1 + log(count)
-            np.log(tf, out=tf)
-            tf += 1.0
-            both = (tf @ rows).tolist()
-            norm = math.sqrt(float((tf * tf) @ rows[:, 0]))
-        logits = [v / norm + b for v, b in zip(both[1:], self._intercept_list, strict=True)]
-        return self._finish(logits, top, rows, (tf / norm, list(counts)), weighing)
+        return self.score_many_clean([clean], top, weighing)[0]
+
+    def score_many_clean(self, cleans: Sequence[str], top: int = 3, weighing: int = 5) -> list[Scored]:
+        """The kernel: score `cleans` (`model_text`'s form) together, with a fixed number of numpy calls per batch
+        of KERNEL_BATCH rather than per text (each call costs a microsecond or more whatever its size). A text's
+        scores depend on its own features alone, in an order they fix, so scoring a text alone or in any batch
+        gives the same floats (tests/test_triage.py checks it)."""
+        out: list[Scored] = []
+        for at in range(0, len(cleans), KERNEL_BATCH):
+            out += self._score_batch(cleans[at : at + KERNEL_BATCH], top, weighing)
+        return out
+
+    def _score_batch(self, cleans: Sequence[str], top: int, weighing: int) -> list[Scored]:
+        # Every feature occurrence of every text, text after text, as vocabulary ids in one flat buffer.
+        found: array[int] = array("q")
+        sizes = []
+        for clean in cleans:
+            before = len(found)
+            self._found_into(clean, found)
+            sizes.append(len(found) - before)
+        n = len(cleans)
+        logits = np.tile(self._intercept, (n, 1))  # a text without a known feature: the intercepts alone
+        if found:
+            texts, cols, tf = self._entries(np.frombuffer(found, dtype=np.int64), sizes)
+            counts = np.bincount(texts, minlength=n)  # distinct features per text
+            with_features = counts > 0
+            starts = (np.cumsum(counts) - counts)[with_features]
+            # The table's column 0 holds idf², the others idf × coefficient: each text's rows times its tf weights
+            # (sublinear, as TfidfVectorizer: 1 + log(count)) sum to its unnormalised scores, and times the squared
+            # weights in column 0 to its squared norm.
+            repeated = tf > 1
+            tf[repeated] = 1.0 + np.log(tf[repeated])
+            rows = self._columns[:, cols]  # one row per column of the table: the sums run along contiguous memory
+            weighted = rows * tf
+            weighted[0] *= tf
+            sums = np.add.reduceat(weighted, starts, axis=1)
+            norms = np.zeros(n)
+            norms[with_features] = np.sqrt(sums[0])
+            logits[with_features] = (sums[1:] / norms[with_features]).T + self._intercept
+        exps = np.exp(logits - logits.max(axis=1, keepdims=True))
+        probabilities = exps / exps.sum(axis=1, keepdims=True)
+        order = np.argsort(-probabilities, axis=1, kind="stable")[:, :top]  # ties keep the categories' order
+        heavy: list[tuple[tuple[str, float], ...]] = [()] * n
+        if found and weighing:
+            # each feature's contribution to its text's top category: (idf × coefficient) × (tf / norm)
+            contributions = rows[1 + order[texts, 0], np.arange(len(cols))] * (tf / norms[texts])
+            chosen = _heaviest(contributions, texts, starts, counts[with_features], weighing)  # by text
+            names = map(self._readable.__getitem__, cols[chosen].tolist())
+            weights = map(round, contributions[chosen].tolist(), repeat(3))  # Python's round, as the trace had
+            pairs = list(zip(names, weights, strict=True))
+            ends = np.cumsum(np.bincount(texts[chosen], minlength=n)).tolist()
+            heavy = [tuple(pairs[start:end]) for start, end in zip([0, *ends], ends, strict=False)]
+        best = np.take_along_axis(probabilities, order, axis=1).tolist()
+        labels = self._category_array[order].tolist()
+        return [
+            Scored(tuple(p), tuple(zip(names, values, strict=True)), h)
+            for p, names, values, h in zip(probabilities.tolist(), labels, best, heavy, strict=True)
+        ]
+
+    def _entries(
+        self, ids: npt.NDArray[np.int64], sizes: list[int]
+    ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp], npt.NDArray[np.float64]]:
+        """The distinct (text, feature) pairs of the occurrences `ids` (`sizes` of them per text, in order), with
+        their counts: by text, and within a text by first occurrence, as `Counter` orders them (the weighing's
+        ties keep that order). No stable sort: one plain sort of keys (text, feature, place of the occurrence)
+        packed in an integer puts each pair's first occurrence first, and a scatter by that place restores the
+        order."""
+        m = len(ids)
+        feature_bits, place_bits = len(self.vocabulary).bit_length(), m.bit_length()
+        if len(sizes).bit_length() + feature_bits + place_bits > 63:  # not with KERNEL_BATCH texts of sane size
+            raise ValueError(f"{m} feature occurrences in {len(sizes)} texts: score fewer texts at once")
+        texts = np.repeat(np.arange(len(sizes), dtype=np.int64), sizes)
+        keys = (((texts << feature_bits) | ids) << place_bits) | np.arange(m, dtype=np.int64)
+        keys.sort()
+        pairs = keys >> place_bits
+        firsts = np.flatnonzero(np.diff(pairs, prepend=-1))  # where each distinct pair starts
+        counts = np.diff(firsts, append=m)
+        slot = np.full(m, -1, dtype=np.intp)
+        slot[keys[firsts] & ((1 << place_bits) - 1)] = np.arange(len(firsts))
+        order = slot[slot >= 0]
+        distinct = pairs[firsts[order]]
+        cols = (distinct & ((1 << feature_bits) - 1)).astype(np.intp)
+        return (distinct >> feature_bits).astype(np.intp), cols, counts[order].astype(np.float64)
 
     def _found(self, clean: str) -> list[int]:
-        """The vocabulary ids of the features of `clean`, repeats included, in `feature_parts`' order (the same
-        multiset, which tests/test_triage.py checks against scikit-learn). A token's features — its words and its
-        character features — are remembered: the words of support messages repeat, so most tokens cost one
-        dictionary lookup. Word pairs span tokens: they are looked up by the pair of words (a tuple, built in C)."""
+        found: array[int] = array("q")
+        self._found_into(clean, found)
+        return found.tolist()
+
+    def _found_into(self, clean: str, out: array[int]) -> None:
+        """Append to `out` the vocabulary ids of the features of `clean`, repeats included, in `feature_parts`'
+        order (the same multiset, which tests/test_triage.py checks against scikit-learn). A token's features —
+        its words and its character features — are remembered: the words of support messages repeat, so most
+        tokens cost one dictionary lookup and two array copies. Word pairs span tokens: they are looked up by the
+        pair of words (a tuple, built in C)."""
         if not clean:
-            return []
+            return
         cache = self._token_ids
-        word_ids: list[int] = []
+        word_ids: array[int] = array("q")
         words: list[str] = []
-        char_ids: list[int] = []
+        char_ids: array[int] = array("q")
         for token in clean.split(" "):
             known = cache.get(token)
             if known is None:
@@ -175,10 +255,11 @@ class TextModel:
             words += known[1]
             char_ids += known[2]
         if len(words) > 1:
-            word_ids += [i for i in map(self._pairs.get, pairwise(words)) if i is not None]
-        return word_ids + char_ids
+            word_ids.extend([i for i in map(self._pairs.get, pairwise(words)) if i is not None])
+        out += word_ids
+        out += char_ids
 
-    def _token_features(self, token: str) -> tuple[list[int], list[str], list[int]]:
+    def _token_features(self, token: str) -> tuple[array[int], list[str], array[int]]:
         """One token's word ids, its words (for the pairs), and its character n-gram and Chinese character ids.
         `ascii_words` of a whole text is the concatenation of its tokens' (a word holds no space)."""
         words_table, _, grams_table, units_table = self._by_kind
@@ -186,33 +267,7 @@ class TextModel:
         word_ids = [i for i in map(words_table.get, words) if i is not None]
         char_ids = [i for i in map(grams_table.get, token_grams(token)) if i is not None]
         char_ids += [i for i in map(units_table.get, token_units(token)) if i is not None]
-        return word_ids, words, char_ids
-
-    def _finish(
-        self,
-        logits: list[float],
-        top: int,
-        rows: npt.NDArray[np.float64] | None,
-        scaled: tuple[npt.NDArray[np.float64], list[int]] | None,
-        weighing: int,
-    ) -> Scored:
-        peak = max(logits)
-        exps = [math.exp(v - peak) for v in logits]
-        total = sum(exps)
-        probabilities = tuple(v / total for v in exps)
-        order = sorted(range(len(probabilities)), key=probabilities.__getitem__, reverse=True)[:top]  # stable
-        ranked = [(self.categories[i], probabilities[i]) for i in order]
-        heavy: list[tuple[str, float]] = []
-        if rows is not None and scaled is not None and weighing:
-            scale, ids = scaled
-            contributions = rows[:, 1 + order[0]] * scale
-            # a stable sort of the negated contributions: ties keep the features' order, as a stable descending sort
-            for j in np.argsort(-contributions, kind="stable")[:weighing].tolist():
-                value = float(contributions[j])
-                if value <= 0:
-                    break
-                heavy.append((self._readable[ids[j]], round(value, 3)))
-        return Scored(probabilities, tuple(ranked), tuple(heavy))
+        return array("q", word_ids), words, array("q", char_ids)
 
     # ---- the plain format ---------------------------------------------------------------------------------------
 
@@ -316,3 +371,29 @@ def _validate(model: TextModel) -> None:
             raise InvalidModel(f"{name} holds a value that is not a finite number")
     if np.any(model.idf <= 0):
         raise InvalidModel("idf values must be positive")
+
+
+def _heaviest(
+    contributions: npt.NDArray[np.float64],
+    texts: npt.NDArray[np.intp],
+    starts: npt.NDArray[np.intp],
+    sizes: npt.NDArray[np.intp],
+    weighing: int,
+) -> npt.NDArray[np.intp]:
+    """The entries of each text's `weighing` largest positive contributions, by text, largest first, ties
+    in the entries' order: what a stable descending sort of each text's entries would give, without sorting them
+    all. `starts` and `sizes` are the entries' runs of the texts that have any.
+
+    Each round takes every text's largest remaining value out, so after `weighing` rounds the last maximum is a
+    text's `weighing`-th largest distinct value, and every entry of its top `weighing` is at least that; only
+    those few candidates are then sorted."""
+    work = np.where(contributions > 0, contributions, -np.inf)
+    floor = np.full(len(work), -np.inf)
+    for _ in range(weighing):
+        floor = np.repeat(np.maximum.reduceat(work, starts), sizes)
+        work[work >= floor] = -np.inf
+    candidates = np.flatnonzero((contributions >= floor) & (contributions > 0))  # by text, then first occurrence
+    ranked = candidates[np.lexsort((-contributions[candidates], texts[candidates]))]  # stable
+    of_text = texts[ranked]
+    place = np.arange(len(ranked)) - np.searchsorted(of_text, of_text)  # place within its text
+    return ranked[place < weighing]

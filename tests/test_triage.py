@@ -8,6 +8,7 @@ import json
 import logging
 import time
 from collections import Counter
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 
@@ -120,6 +121,43 @@ def test_scoring_finds_every_feature_of_the_training_analyzer_and_remembers_scor
         assert remembered == fresh.score_clean(model_text(text))
         assert fresh.score_normalised(normalize(text)) is remembered
         assert len(fresh._scored) <= 50
+
+
+def test_scoring_in_batches_equals_scoring_one_at_a_time_in_both_languages(
+    data: tuple[list[Example], list[Example]], router_settings: RouterSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = shipped_model()
+    assert model is not None
+    english = [e.text for e in data[1] if e.language == "en"][:120]
+    chinese = [e.text for e in data[1] if e.language == "zh"][:120]
+    texts = [text for pair in zip(english, chinese, strict=True) for text in pair]
+    texts += ["", "1234 !!!", "refund refund refund my card card", "充值充值 没到账 top up 失败", "我的card被鎖了 help"]
+    cleans = [model_text(text) for text in texts]
+    monkeypatch.setattr(text_model, "KERNEL_BATCH", 7)  # batches that end mid-sample, and a last one part full
+    batch = TextModel.from_bytes(model.to_bytes()).score_many_clean(cleans)
+    alone = TextModel.from_bytes(model.to_bytes())
+    assert batch == [alone.score_clean(clean) for clean in cleans]  # the same floats, not merely close
+    assert sum(1 for s in batch if len(s.weighing) == 5) > 200 and batch[-5].weighing == ()
+    for clean, scored in zip(cleans, batch, strict=True):  # the weighing: a plain stable sort of the contributions
+        counts = Counter(model._found(clean))
+        if not counts:
+            continue
+        tf = 1 + np.log(np.array(list(counts.values()), dtype=np.float64))
+        weights = model.idf[list(counts)].astype(np.float64) * tf
+        top = model.categories.index(scored.category)
+        contributions = model.coef[list(counts), top].astype(np.float64) * weights / np.linalg.norm(weights)
+        heaviest = [j for j in np.argsort(-contributions, kind="stable")[:5] if contributions[j] > 0]
+        assert [f for f, _ in scored.weighing] == [model._readable[list(counts)[j]] for j in heaviest]
+        assert [w for _, w in scored.weighing] == pytest.approx([contributions[j] for j in heaviest], abs=2e-3)
+
+    router = compile_router(router_settings, validated=True, model=TextModel.from_bytes(model.to_bytes()))
+    one_by_one = compile_router(router_settings, validated=True, model=TextModel.from_bytes(model.to_bytes()))
+    context = RoutingContext(now=datetime(2026, 1, 5, 9, tzinfo=UTC))
+    messages = [envelope(text, "zh" if i % 2 else "en") for i, text in enumerate(texts)]
+    messages[3] = messages[3].model_copy(update={"chosen_category": "refund"})  # chosen: not scored
+    decided = router.decide_many([(message, context) for message in messages])
+    assert decided == [one_by_one.decide(message, context) for message in messages]
+    assert decided[3].category == "refund" and {d.category for d in decided} >= {"cards", "top_up"}
 
 
 def test_digits_are_one_feature_and_rare_features_are_dropped(small_model: TextModel) -> None:
