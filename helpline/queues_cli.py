@@ -60,15 +60,9 @@ def queues_command(
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
 ) -> None:
     """Per queue and priority: depth, oldest item's age, open items, items at risk of breaching or past their SLA."""
-    from record.engine import connect as connect_record
-
     loaded = settings_or_exit(settings)
-    record = connect_record(loaded)
-    try:
-        with store_errors_exit():
-            rows = queue_report(loaded, Store(connect(loaded)), utcnow(), record)
-    finally:
-        record.dispose()
+    with store_errors_exit():
+        rows = queue_report(loaded, Store(connect(loaded)), utcnow())
     if as_json:
         typer.echo(json.dumps([as_dict(r) for r in rows if _shown(r, show_all)], indent=2, ensure_ascii=False))
     else:

@@ -23,6 +23,7 @@ sys.path.insert(0, str(ROOT))
 from playwright.sync_api import Page, sync_playwright  # noqa: E402
 from sqlalchemy import Connection, insert  # noqa: E402
 
+from core.agent_settings import Role  # noqa: E402
 from core.settings import load_settings  # noqa: E402
 from core.store import Store  # noqa: E402
 from record.corrections import write_correction  # noqa: E402
@@ -33,7 +34,6 @@ from tests.support.postgres import PostgresCluster  # noqa: E402
 from tests.support.redis_server import RedisServer  # noqa: E402
 from tests.support.web_server import WebServer  # noqa: E402
 from web.app import create_app  # noqa: E402
-from web.console.identity import Role  # noqa: E402
 
 OUT = ROOT / "docs" / "screenshots"
 START = datetime(2026, 3, 2, tzinfo=UTC)

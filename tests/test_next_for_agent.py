@@ -1,4 +1,4 @@
-""""Next" for an agent of the store: their own queues within their own capacity, a supervisor's every queue, and a
+""" "Next" for an agent of the store: their own queues within their own capacity, a supervisor's every queue, and a
 queue outside an agent's skills refused — on the real pipeline, Redis and PostgreSQL."""
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 from redis import Redis
 from sqlalchemy import Engine
 
+from core.agent_settings import Role
 from core.settings import Settings
 from core.store import Store
 from record.engine import engine_for
@@ -22,7 +23,6 @@ from tests.console.seed import seed
 from tests.support.console_identities import RedisIdentities
 from tests.support.web_server import WebServer
 from web.app import create_app
-from web.console.identity import Role
 
 PASSWORD = "correct horse battery staple"
 

@@ -15,6 +15,7 @@ import pytest
 from redis import Redis
 from starlette.routing import Mount, Route
 
+from core.agent_settings import Role
 from core.settings import Settings
 from core.store import Store
 from desk.agents import AgentStore
@@ -25,7 +26,6 @@ from tests.support.web_server import WebServer
 from web.app import create_app
 from web.console.guard import safe_next
 from web.console.i18n import STRINGS, choose, from_accept_language, translator
-from web.console.identity import Role
 from web.console.report_view import duration, share
 from web.console.session import console_secret
 

@@ -10,7 +10,8 @@ import os
 
 from redis import Redis
 
-from web.console.identity import Principal, Role
+from core.agent_settings import Role
+from web.console.identity import Principal
 
 
 def _hash(password: str, salt: bytes) -> bytes:
