@@ -236,7 +236,6 @@ class WebSettings(Section):
     console_secret_file: Path = Field(
         Path("var/console_secret"), description="made (random, mode 0600) and kept when console_secret is unset"
     )
-    console_session_hours: float = Field(12.0, gt=0, description="a console session ends this long after sign-in")
 
 
 class RepliesSettings(Section):

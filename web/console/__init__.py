@@ -23,11 +23,12 @@ from starlette.staticfiles import StaticFiles
 
 from core.settings import Settings
 from core.store import Store
+from desk.auth import SignInLimiter
 from web.console.guard import PREFIX, Console, form, page
 from web.console.identity import Identities, Principal
 from web.console.reports_page import Reports
 from web.console.session import Sessions
-from web.console.sign_in import Failures, sign_in, sign_in_page, sign_out
+from web.console.sign_in import sign_in, sign_in_page, sign_out
 
 STATIC = Path(__file__).with_name("static")
 
@@ -48,7 +49,20 @@ def routes(settings: Settings, store: Store, identities: Identities, record: Eng
             routes=[
                 Route("/", home, methods=["GET"]),
                 Route("/sign-in", sign_in_page(console), methods=["GET"]),
-                Route("/sign-in", form(console, sign_in(console, Failures(store)), signed_in=False), methods=["POST"]),
+                Route(
+                    "/sign-in",
+                    form(
+                        console,
+                        sign_in(
+                            console,
+                            SignInLimiter(
+                                store, settings.auth.signin_attempts, int(settings.auth.signin_window_minutes * 60)
+                            ),
+                        ),
+                        signed_in=False,
+                    ),
+                    methods=["POST"],
+                ),
                 Route("/sign-out", form(console, sign_out(console)), methods=["POST"]),
                 Route("/reports", page(console, reports.page(), allow=supervises), methods=["GET"]),
                 Route("/reports.csv", page(console, reports.csv(), allow=supervises), methods=["GET"]),

@@ -6,7 +6,7 @@ and `v` the agent's session version at sign-in. Nothing else: role, name and lan
 (web/console/identity.py) on every request, so a cookie never carries a stale role.
 
 A session ends when:
-- it is older than `web.console_session_hours` (the signature's date);
+- it is older than `auth.session_hours` (the signature's date);
 - the agent's session version moved (their password or token was rotated);
 - the agent signed out: its id is remembered in Redis (`hl:console:ended:{id}`) until it would have expired anyway,
   so a copy of the cookie kept from before is refused too.
@@ -70,7 +70,7 @@ def console_secret(settings: Settings) -> str:
 class Sessions:
     def __init__(self, settings: Settings, store: Store) -> None:
         self.serializer = URLSafeTimedSerializer(console_secret(settings), salt=_SALT)
-        self.max_age = int(settings.web.console_session_hours * 3600)
+        self.max_age = int(settings.auth.session_hours * 3600)
         self.secure = (settings.web.public_url or "").startswith("https://")
         self.store = store
 
