@@ -20,7 +20,6 @@ from core.errors import StoreUnavailable
 from core.redis_conn import connect as connect_redis
 from core.settings import Settings
 from core.store import Store
-from desk.agents import AgentStore
 from record.embedded import EmbeddedPostgres
 from record.engine import connect
 from record.imports import data_imports
@@ -46,6 +45,8 @@ def migrate_record(settings: Settings) -> list[str]:
 
 def seed_agents(settings: Settings, engine: Engine) -> list[str]:
     """Add the `[[agents]]` of the settings missing from the store (idempotent: run at every start and migrate)."""
+    from desk.agents import AgentStore  # here: the worker imports this module and needs none of it
+
     added = AgentStore(engine).seed(settings.agents)
     return [f"agent seeded: {email}" for email in added]
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -138,6 +139,8 @@ def test_agent_commands(settings: Settings, engine: Engine, tmp_path: Path) -> N
     code, out = _cli(settings, tmp_path, "add", "Ana Li", "--email", "ana@desk.example", "-q", "general", "-l", "zh")
     assert code == 0 and "ana@desk.example" in out and "general" in out, out
     assert _cli(settings, tmp_path, "add", "Ana", "--email", "ana@desk.example")[0] == 1
+    code, out = _cli(settings, tmp_path, "add", "Bo", "--email", "bo@desk.example", "--role", "supervisor")
+    assert code == 0 and AgentStore(engine).find("bo@desk.example").role is Role.SUPERVISOR, out
     code, out = _cli(settings, tmp_path, "add", "X", "--email", "x@desk.example", "-q", "nowhere")
     assert code == 1 and "unknown queue nowhere" in out
     code, out = _cli(settings, tmp_path, "set-password", "ana@desk.example", "--stdin", stdin=PASSWORD + "\n")
@@ -155,3 +158,26 @@ def test_agent_commands(settings: Settings, engine: Engine, tmp_path: Path) -> N
     assert _cli(settings, tmp_path, "back", "ana@desk.example") == (0, "ana@desk.example: back\n")
     code, out = _cli(settings, tmp_path, "away", "ghost@desk.example")
     assert code == 1 and "no agent ghost@desk.example" in out
+
+
+def test_two_admins_demoting_each_other_at_once_leave_one_admin(engine: Engine) -> None:
+    agents = AgentStore(engine)
+    one, two = (agents.add(n, f"{n}@desk.example", role=Role.ADMIN).id for n in ("one", "two"))
+    start = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def demote(agent_id: str) -> None:
+        start.wait()
+        try:
+            agents.update(agent_id, AgentChanges(role=Role.AGENT))
+            outcomes.append("demoted")
+        except LastAdmin:
+            outcomes.append("refused")
+
+    threads = [threading.Thread(target=demote, args=(agent_id,)) for agent_id in (one, two)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(outcomes) == ["demoted", "refused"]
+    assert [a.role for a in agents.all()].count(Role.ADMIN) == 1
