@@ -103,8 +103,10 @@ def list_of_cases(
     return [CaseSummary.of(row, how.get(row.case_id)) for row in rows]
 
 
-@router.post("/next", responses={204: {"description": "nothing waits in the caller's queues, or they are at capacity"},
-                                 401: {}, 403: {}})  # fmt: skip
+_NOTHING = "nothing waits in the caller's queues, or they are at capacity"
+
+
+@router.post("/next", response_model=CaseOut, responses={204: {"description": _NOTHING}, 401: {}, 403: {}})
 def take_next(who: CallerDep, desk: DeskDep, body: NextIn | None = None) -> CaseOut | Response:
     """Take the most urgent case of the caller's queues (or of `queues`, some of them), within their capacity: two
     agents calling at once never get the same case."""
