@@ -173,3 +173,21 @@ def test_two_agents_calling_next_at_once_get_different_cases(desk: Desk, setting
     taken = [case for code, case in got if case is not None]
     assert sorted(taken) == sorted(case for case, _ in cases)  # each case once, to one agent
     assert sorted(code for code, _ in got) == [200] * 3 + [204] * 3
+
+
+def test_a_follow_up_arriving_while_the_agent_replies_keeps_the_case_open(
+    desk: Desk,  # noqa: F811
+    settings: Settings,
+    store: Store,
+) -> None:
+    [(case, _)] = routed(settings, store, ("fu1@example.com", "Fraud! my card was stolen", "fu@example.com"))
+    seen = len(desk.client.post("/api/cases/next", headers=desk.auth("other")).json()["messages"])
+    store.accept(email("fu2@example.com", "and my phone too", sender="fu@example.com", in_reply_to="fu1@example.com"),
+                 b"raw")  # fmt: skip
+    drain(settings)
+    replied = desk.client.post(
+        f"/api/cases/{case}/reply", headers=desk.auth("other"), json={"text": "Blocked.", "seen": seen}
+    )
+    assert replied.status_code == 200 and replied.json()["newer"] and replied.json()["status"] == "open"
+    view = desk.client.get(f"/api/cases/{case}", headers=desk.auth("other")).json()[0]
+    assert len(view["messages"]) == seen + 1 and view["agent"] == desk.ids["other"]
