@@ -22,23 +22,33 @@ from sqlalchemy.exc import OperationalError
 from core.errors import StoreUnavailable
 from core.settings import Settings
 from core.store import Store
+from desk.lookup import Ambiguous
 from web.api.deps import Desk
+from web.api.schemas import AmbiguousOut, CaseMatch
 
-ROUTERS: tuple[str, ...] = ("web.api.session", "web.api.me", "web.api.agents", "web.api.queues")
+ROUTERS: tuple[str, ...] = ("web.api.session", "web.api.me", "web.api.agents", "web.api.queues", "web.api.cases")
 
 
 def create_api(settings: Settings, store: Store, record: Engine) -> FastAPI:
     api = FastAPI(
         title="Helpline agents' API",
         version="1",
-        description="Agents, queues and (soon) cases. Authenticate with `Authorization: Bearer <token>`.",
+        description="Agents, queues and cases. Authenticate with `Authorization: Bearer <token>`.",
     )
     api.state.desk = Desk.create(settings, store, record)
     for name in ROUTERS:
         api.include_router(importlib.import_module(name).router)
     api.add_exception_handler(StoreUnavailable, _unavailable)
     api.add_exception_handler(OperationalError, _unavailable)
+    api.add_exception_handler(Ambiguous, _ambiguous)
     return api
+
+
+async def _ambiguous(request: Request, exc: Exception) -> JSONResponse:
+    # A write named several cases: it acts on none, and lists them so that the agent can name one by its reference.
+    assert isinstance(exc, Ambiguous)
+    body = AmbiguousOut(detail=str(exc), matches=[CaseMatch.of(m) for m in exc.matches])
+    return JSONResponse(body.model_dump(mode="json"), status_code=409)
 
 
 async def _unavailable(request: Request, exc: Exception) -> JSONResponse:

@@ -20,15 +20,20 @@ from core.settings import Settings
 from core.store import Store
 from desk.agents import AgentStore, AgentView
 from desk.auth import Sessions, SignInLimiter
+from router.hours import BusinessCalendar
 
 
 @dataclass(frozen=True)
 class Desk:
+    """The routes' services; it is also a `desk.context.HasDesk`, so the routes pass it to desk/ as it is."""
+
     settings: Settings
     store: Store
     agents: AgentStore
     sessions: Sessions
     limiter: SignInLimiter
+    record: Engine
+    calendar: BusinessCalendar
 
     @classmethod
     def create(cls, settings: Settings, store: Store, record: Engine) -> Desk:
@@ -38,6 +43,7 @@ class Desk:
             settings, store, AgentStore(record, known_queues=queues),
             Sessions(store, int(auth.session_hours * 3600)),
             SignInLimiter(store, auth.signin_attempts, auth.signin_window_minutes * 60),
+            record, BusinessCalendar.from_settings(settings),
         )  # fmt: skip
 
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from core.agent_settings import Role, check_email
 from desk.agents import AgentChanges, AgentView
+from desk.listing import CaseRow
+from desk.lookup import Match
 
 
 class AgentOut(BaseModel):
@@ -102,3 +105,145 @@ class QueueOut(BaseModel):
     resolution_breached: int
     in_business_hours: bool
     priorities: list[PriorityCounts]
+
+
+class CaseMatch(BaseModel):
+    """A case a handle named, and how."""
+
+    case: str
+    reference: str
+    status: str
+    how: str = Field(description="what matched: reference, case id, message id, Message-ID, provider id, email, phone")
+    message_id: str | None = Field(None, description="the message the handle named, when it named one")
+
+    @classmethod
+    def of(cls, match: Match) -> CaseMatch:
+        return cls(case=match.case_id, reference=match.reference, status=match.status, how=match.how,
+                   message_id=match.message_id)  # fmt: skip
+
+
+class AmbiguousOut(BaseModel):
+    """409: a write named more than one case; name one by its reference."""
+
+    detail: str
+    matches: list[CaseMatch]
+
+
+class CaseSummary(BaseModel):
+    case: str
+    reference: str
+    status: str = Field(description="open (waiting, or with `agent`), pending or resolved")
+    queue: str | None
+    priority: str | None
+    category: str | None
+    agent: str | None = Field(description="the agent's id, while the case is with someone")
+    channel: str
+    subject: str
+    created_at: datetime
+    last_message_at: datetime | None
+    matched_by: str | None = Field(None, description="with `q=`: what matched")
+
+    @classmethod
+    def of(cls, row: CaseRow, matched_by: str | None = None) -> CaseSummary:
+        return cls(
+            case=row.case_id, reference=row.reference, status=row.status, queue=row.queue, priority=row.priority,
+            category=row.category, agent=row.agent, channel=row.channel, subject=row.subject,
+            created_at=row.created_at, last_message_at=row.last_message_at, matched_by=matched_by,
+        )  # fmt: skip
+
+
+class AttachmentOut(BaseModel):
+    index: int
+    filename: str | None
+    content_type: str | None
+    size: int | None
+
+
+class CaseMessageOut(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    id: str
+    channel: str
+    sender: dict[str, Any] = Field(alias="from")
+    received_at: datetime
+    subject: str | None
+    text: str
+    language: str | None
+    notes: list[str]
+    decision: dict[str, Any] | None = Field(description="category, queue, priority and why (the trace left out)")
+    attachments: list[AttachmentOut]
+
+
+class CaseReplyOut(BaseModel):
+    id: str
+    purpose: str = Field(description="ack, answer, survey...")
+    state: str = Field(description="its delivery state")
+    text: str
+
+
+class OtherCaseOut(BaseModel):
+    case: str
+    reference: str
+    channel: str
+    status: str
+
+
+class CaseOut(BaseModel):
+    """What an agent reads about a case (desk/view.py)."""
+
+    case: str
+    reference: str
+    status: str | None
+    place: str | None = Field(description="waiting, taken or pending")
+    queue: str | None
+    priority: str | None
+    category: str | None
+    agent: str | None
+    linked_to: str | None
+    details: dict[str, str]
+    missing_details: list[str]
+    messages: list[CaseMessageOut]
+    replies: list[CaseReplyOut]
+    other_cases: list[OtherCaseOut] = Field(description="the contact's other cases, on any channel")
+    matched_by: str | None = Field(None, description="on a read by handle: what matched")
+
+
+class NextIn(BaseModel):
+    queues: list[str] | None = Field(None, description="some of the caller's queues (default: all of them)")
+
+
+class ReplyIn(BaseModel):
+    text: str = Field(min_length=1, pattern=r"\S")
+    seen: int | None = Field(
+        None, description="how many customer messages the agent saw; if one came after, the case stays open"
+    )
+
+
+class ReplyOut(BaseModel):
+    reply: str = Field(description="the reply's id: its delivery state shows in the case's replies")
+    channel: str
+    to: str
+    status: str = Field(description="the case's status after the answer: pending, or open if the customer wrote again")
+    newer: bool = Field(description="a customer message came after what the agent saw")
+
+
+class ResolutionOut(BaseModel):
+    case: str
+    queue: str
+    was: str = Field(description="waiting, taken or pending")
+    at: datetime
+    outcome: str = Field(description="the resolution time against its SLA target")
+
+
+class ReassignIn(BaseModel):
+    agent: str = Field(min_length=1, description="the agent's id or email")
+
+
+class MergeIn(BaseModel):
+    into: str = Field(min_length=1, description="the case that keeps the messages: any handle naming one case")
+
+
+class MergeOut(BaseModel):
+    source: str
+    target: str
+    messages: list[str]
