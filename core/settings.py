@@ -151,7 +151,7 @@ class EmailSettings(Section):
 
 
 class WebSettings(Section):
-    host: str = Field("127.0.0.1", description="address the web app (webhooks, /healthz, /metrics, /console) listens on")
+    host: str = Field("127.0.0.1", description="the web app's address (webhooks, /healthz, /metrics, /console)")
     port: int = Field(8080, ge=0, le=65535, description="web app port")
     public_url: str | None = Field(None, description="the URL providers call, e.g. https://support.example.com")
     trust_forwarded_headers: bool = Field(False, description="rebuild the public URL from X-Forwarded-Proto/Host")

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from prometheus_client import CONTENT_TYPE_LATEST
 from redis.exceptions import RedisError
+from sqlalchemy import Engine
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -44,14 +45,22 @@ def create_app(settings: Settings, store: Store, *, identities: Identities | Non
     ]
     for name in ROUTE_MODULES:
         routes += importlib.import_module(name).routes(settings, store)
-    # The engine connects on first use (a report), so webhooks never wait for PostgreSQL.
-    record = connect_record(settings)
+    # The record's engine is made with the first report (loading its driver then), so the web process starts as
+    # fast as before and webhooks never wait for PostgreSQL.
+    engines: list[Engine] = []
+
+    def record() -> Engine:
+        if not engines:
+            engines.append(connect_record(settings))
+        return engines[0]
+
     routes += console.routes(settings, store, identities or default_identities(settings, store), record)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
-        record.dispose()
+        for engine in engines:
+            engine.dispose()
 
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.settings = settings
