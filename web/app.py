@@ -60,7 +60,10 @@ def create_app(
     for name in ROUTE_MODULES:
         routes += importlib.import_module(name).routes(settings, store)
     routes.append(Mount("/api", app=create_api(settings, store, record)))
-    routes += console.routes(settings, store, identities or default_identities(settings, store, record), record)
+    the_record = record  # the engine connects on first use: webhooks never wait for PostgreSQL
+    routes += console.routes(
+        settings, store, identities or default_identities(settings, store, record), lambda: the_record
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -1,5 +1,5 @@
 """The console served for real: the web app on uvicorn (a free port) over the tests' Redis and a fresh PostgreSQL
-record, agents in a real implementation of the identity seam, and one headless Chromium per test session (Debian's
+record, agents in a real implementation of the identity seam, and one headless Chromium per test module (Debian's
 `chromium`, driven by Playwright; Playwright's own browser download cannot work here) with a fresh context — its
 own cookies — per test."""
 
@@ -56,13 +56,16 @@ def site(settings: Settings, store: Store, redis: Redis, tmp_path: Path) -> Iter
     record.dispose()
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API keeps an event loop running in the main thread while it is
+# started, and every later test in the same process that calls asyncio.run() (the Telegram poller's, for one) would
+# fail with "cannot be called from a running event loop". The browser tests live in one module: one browser still.
+@pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
     with sync_playwright() as p:
         yield p
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     chromium = shutil.which("chromium")
     if chromium is None:

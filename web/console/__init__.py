@@ -13,6 +13,7 @@ Chart.js for charts (both vendored under static/vendor, with their licenses; no 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -33,7 +34,7 @@ from web.console.sign_in import sign_in, sign_in_page, sign_out
 STATIC = Path(__file__).with_name("static")
 
 
-def routes(settings: Settings, store: Store, identities: Identities, record: Engine) -> list[BaseRoute]:
+def routes(settings: Settings, store: Store, identities: Identities, record: Callable[[], Engine]) -> list[BaseRoute]:
     console = Console(Sessions(settings, store), identities)
     reports = Reports(console, settings, record)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -68,8 +69,12 @@ def choice(params: QueryParams, today: date) -> Choice | None:
 
 
 class Reports:
-    def __init__(self, console: Console, settings: Settings, record: Engine) -> None:
-        self.console, self.settings, self.record = console, settings, record
+    def __init__(self, console: Console, settings: Settings, record: Callable[[], Engine]) -> None:
+        self.console, self.settings, self._record = console, settings, record
+
+    @property
+    def record(self) -> Engine:
+        return self._record()
 
     def _today(self) -> date:
         return datetime.now(ZoneInfo(self.settings.desk.timezone)).date()
