@@ -110,6 +110,9 @@ def test_provider_hosted_media_is_named_by_url_not_fetched(store: Store, cli_env
     assert not out.exists()
 
 
-def test_an_unknown_message_is_a_clear_error(store: Store, cli_env: None, tmp_path: Path) -> None:
+def test_an_unknown_message_is_a_clear_error(
+    store: Store, cli_env: None, record_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HELPLINE_DATABASE__URL", record_url)  # neither Redis nor the record holds it
     result = attachment("m-nope", 1, tmp_path / "x")
     assert result.exit_code == 1 and "no message m-nope" in result.output
