@@ -99,7 +99,7 @@ def test_an_email_address_no_relay_can_take_fails_for_good_at_once(
     # The acknowledgement was tried inside the message's own job (one job per message), which did its work: the
     # failure is the reply's (recorded, counted, flagged), and no send job was queued for a retry no one can help.
     assert failed_jobs(store) == []
-    assert all(ScheduledJobRegistry(name=q, connection=store.redis).count == 0 for q in QUEUE_ORDER)
+    assert all(ScheduledJobRegistry(name=q, connection=store.redis).count == 0 for q in QUEUE_ORDER)  # type: ignore[no-untyped-call]
     assert_nothing_in_flight(store)
 
 
