@@ -51,11 +51,11 @@ def measure() -> dict[str, float]:
 def main() -> str:
     best = measure()
     with_record, without = best["with"], best["without"]
-    cost_ms = (1 / with_record - 1 / without) * 1000 * 2  # two jobs per message, one of which writes the record
+    cost_ms = (1 / with_record - 1 / without) * 1000  # one job per message, which writes the record
     return f"""## The system of record's cost to the workers (`bench/bench_record.py`)
 
 The real pipeline on {MESSAGES} parsed support mails, one `SimpleWorker`: `process_message` (routing, contact,
-threading, the record's transaction, inbox) and `send_reply` (the acknowledgement by SMTP to a local sink), with the
+threading, the record's transaction, inbox, and the acknowledgement by SMTP to a local sink in the same job), with the
 record written to a private PostgreSQL (fsync on, unix socket) and with a bench-only stand-in that writes nothing.
 Best of {ROUNDS} interleaved runs.
 
