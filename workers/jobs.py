@@ -12,7 +12,7 @@ from typing import NoReturn
 from jinja2 import TemplateError
 from redis.client import Pipeline
 from redis.exceptions import LockError
-from rq import Queue, get_current_job
+from rq import get_current_job
 
 from channels.email import send_notice
 from channels.registry import sender_for
@@ -179,24 +179,6 @@ def _send_now(ctx: Context, reply_id: str) -> str:
         return f"failed: {exc}"
 
 
-def queue_reply(ctx: Context, reply: Reply, priority: Priority) -> Queue:
-    """Save a new `reply` and queue its sending (core/sending.py)."""
-    return sending.queue_reply(ctx.store, reply, priority)
-
-
-def enqueue_send(
-    ctx: Context,
-    reply_id: str,
-    priority: Priority,
-    *,
-    attempt: int = 1,
-    delay: float = 0,
-    new_reply: Reply | None = None,
-) -> Queue:
-    """Queue the send job of attempt `attempt` (core/sending.py)."""
-    return sending.enqueue_send(ctx.store, reply_id, priority, attempt=attempt, delay=delay, new_reply=new_reply)
-
-
 def send_reply(reply_id: str) -> str:
     """Send one reply through its channel. Every way it can end is recorded on the reply and its message: sent;
     failed for good (the provider can never take it); or failed for now (a transient error, or anything a sender did
@@ -285,7 +267,7 @@ def _retry_or_fail(ctx: Context, reply: Reply, original: StoredMessage, exc: Exc
     reply.error = f"attempt {reply.attempts} failed: {detail}; retrying in {delay:g}s"
     ctx.store.save_reply(reply)
     priority = original.decision.priority if original.decision else Priority.NORMAL
-    enqueue_send(ctx, reply.id, priority, attempt=reply.attempts + 1, delay=delay)
+    sending.enqueue_send(ctx.store, reply.id, priority, attempt=reply.attempts + 1, delay=delay)
     return reply.error
 
 

@@ -19,6 +19,7 @@ from core import surveys
 from core.language import reply_language
 from core.record_queue import RECORD_QUEUE
 from core.records import Reply, StoredMessage, utcnow
+from core.sending import queue_reply
 from core.store import JOB_RETRY
 from core.survey_answer import parse_rating
 from core.survey_link import SurveyToken, sign
@@ -28,7 +29,6 @@ from record.models import SurveyScore
 from templates import render
 from workers.acknowledge import reference_for
 from workers.context import Context, current
-from workers.jobs import queue_reply
 from workers.record_updates import PAUSE_SECONDS, NotYetRecorded, RecordUnreachable, with_record
 
 log = logging.getLogger("helpline.survey")
@@ -67,7 +67,7 @@ def send_survey(message_id: str) -> str:
     )  # fmt: skip
     # Marked before the send is queued: an answer can only come after the survey went out.
     Surveys(ctx.store).mark_sent(message.conversation_id, message.contact_id, survey_id, message.id, now, window)
-    queue_reply(ctx, reply, message.decision.priority)
+    queue_reply(ctx.store, reply, message.decision.priority)
     return f"survey {reply.id} queued"
 
 
