@@ -30,6 +30,7 @@ from rq.utils import now
 from core.errors import StoreUnavailable
 from core.queues import queues
 from core.redis_conn import connect
+from core.sensitive import mask_sensitive
 from core.settings import Settings
 from core.store import Store
 from desk.upgrade import upgrade_inbox
@@ -45,7 +46,8 @@ MAX_BACKOFF_SECONDS = 30.0
 
 class HelplineWorker(SimpleWorker):
     """A SimpleWorker that stops any job at `workers.job_timeout_seconds` (RQ's default is three minutes), so that
-    a job still running is never mistaken by the reconciler for one whose worker died."""
+    a job still running is never mistaken by the reconciler for one whose worker died, and that masks the traceback
+    RQ keeps with a failed job."""
 
     job_timeout_seconds = 20
     HEARTBEAT_SECONDS = 1.0
@@ -54,6 +56,20 @@ class HelplineWorker(SimpleWorker):
         if not job.timeout or job.timeout < 0 or job.timeout > self.job_timeout_seconds:
             job.timeout = self.job_timeout_seconds
         return bool(super().perform_job(job, queue, execution))
+
+    def handle_job_failure(
+        self,
+        job: Job,
+        queue: Queue,
+        started_job_registry: Any = None,
+        exc_string: str = "",
+        execution: Execution | None = None,
+    ) -> None:
+        """RQ stores a failed job's traceback in Redis (its result and the failed registry) and sends it to webhooks;
+        an exception's message can quote what a customer wrote (a parser's complaint, a provider's error echoing a
+        body), so it is masked like a log line (core/log_masking.py masks the copy RQ logs)."""
+        masked = mask_sensitive(exc_string).text
+        super().handle_job_failure(job, queue, started_job_registry, masked, execution)
 
     def heartbeat(self, timeout: int | None = None, pipeline: Pipeline | None = None) -> None:
         """RQ's heartbeat (the worker key's last_heartbeat and TTLs), in one round trip instead of three, and not
