@@ -109,29 +109,27 @@ class SignInLimiter:
         account = hashlib.sha256(email.strip().lower().encode("utf-8")).hexdigest()[:32]
         return [self.store.key("signin-fail", "account", account), self.store.key("signin-fail", "client", client)]
 
-    def retry_after(self, email: str, client: str) -> int:
-        """Seconds until a sign-in may be tried again; 0 when it may be tried now."""
+    def attempt(self, email: str, client: str) -> int:
+        """Count a sign-in attempt before its password is checked, and say how many seconds until one may be tried
+        again (0: go on). Counting first, in one transaction, is what holds the limit against attempts sent at once:
+        checking first and counting after a (slow, argon2) failure let every concurrent attempt through the check.
+        An attempt that succeeds is taken back by `succeeded`."""
         keys = self._keys(email, client)
-        with store_errors(), self.store.redis.pipeline(transaction=False) as pipe:
+        with store_errors(), self.store.redis.pipeline() as pipe:
             for key in keys:
-                pipe.get(key)
+                pipe.incr(key)
+                pipe.expire(key, self.window_seconds, nx=True)  # the window starts at the first attempt
                 pipe.ttl(key)
             replies = pipe.execute()
-        waits = [
-            max(int(ttl), 1)
-            for count, ttl in zip(replies[0::2], replies[1::2], strict=True)
-            if count is not None and int(count) >= self.attempts
-        ]
+        counts, ttls = replies[0::3], replies[2::3]
+        waits = [max(int(ttl), 1) for count, ttl in zip(counts, ttls, strict=True) if int(count) > self.attempts]
         return max(waits, default=0)
 
-    def failed(self, email: str, client: str) -> None:
-        with store_errors(), self.store.redis.pipeline() as pipe:
-            for key in self._keys(email, client):
-                pipe.incr(key)
-                pipe.expire(key, self.window_seconds, nx=True)  # the window starts at the first failure
-            pipe.execute()
-
     def succeeded(self, email: str, client: str) -> None:
-        """The account's count starts again; the address's does not (it may be guessing at other accounts)."""
-        with store_errors():
-            self.store.redis.delete(self._keys(email, client)[0])
+        """The account's count starts again; the address's loses this attempt only (it may be guessing at other
+        accounts)."""
+        account, address = self._keys(email, client)
+        with store_errors(), self.store.redis.pipeline() as pipe:
+            pipe.delete(account)
+            pipe.decr(address)
+            pipe.execute()

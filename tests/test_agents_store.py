@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -104,13 +105,27 @@ def test_the_last_active_admin_stays(engine: Engine) -> None:
 def test_sign_in_limit_per_account_and_per_client(store: Store) -> None:
     limiter = SignInLimiter(store, attempts=3, window_seconds=900)
     for _ in range(3):
-        assert limiter.retry_after("ana@desk.example", "10.0.0.1") == 0
-        limiter.failed("ana@desk.example", "10.0.0.1")
-    assert 0 < limiter.retry_after("ANA@desk.example", "10.0.0.9") <= 900  # the account, from any address
-    assert 0 < limiter.retry_after("bo@desk.example", "10.0.0.1") <= 900  # the address, for any account
-    assert limiter.retry_after("bo@desk.example", "10.0.0.2") == 0
-    limiter.succeeded("ana@desk.example", "10.0.0.2")
-    assert limiter.retry_after("ana@desk.example", "10.0.0.2") == 0
+        assert limiter.attempt("ana@desk.example", "10.0.0.1") == 0  # three failures, each counted
+    assert 0 < limiter.attempt("ANA@desk.example", "10.0.0.9") <= 900  # the account, from any address
+    assert 0 < limiter.attempt("bo@desk.example", "10.0.0.1") <= 900  # the address, for any account
+    assert limiter.attempt("bo@desk.example", "10.0.0.2") == 0
+    limiter.succeeded("bo@desk.example", "10.0.0.2")
+    for _ in range(5):  # successes take their attempt back: an agent signing in all day is never limited
+        assert limiter.attempt("bo@desk.example", "10.0.0.2") == 0
+        limiter.succeeded("bo@desk.example", "10.0.0.2")
+
+
+def test_sign_in_limit_holds_against_attempts_sent_at_once(store: Store) -> None:
+    limiter = SignInLimiter(store, attempts=3, window_seconds=900)
+    start = threading.Barrier(12)
+
+    def try_once() -> int:
+        start.wait()
+        return limiter.attempt("ana@desk.example", "10.0.0.1")
+
+    with ThreadPoolExecutor(12) as pool:
+        waits = list(pool.map(lambda _: try_once(), range(12)))
+    assert sum(1 for wait in waits if wait == 0) == 3  # checked-then-counted let all twelve through
 
 
 def test_seeding_is_idempotent_and_keeps_stored_changes(settings: Settings, engine: Engine) -> None:

@@ -2,7 +2,8 @@
 
 Failed sign-ins are limited per account and per client address (desk/auth.py `SignInLimiter`): past
 `[auth] signin_attempts` in `signin_window_minutes` the answer is 429 with `Retry-After`, before the password is
-even checked, so a guesser learns nothing more in the window.
+even checked, so a guesser learns nothing more in the window. An attempt is counted before its check (a success
+takes it back), so attempts sent at once cannot pass the limit together.
 """
 
 from __future__ import annotations
@@ -18,12 +19,11 @@ router = APIRouter(tags=["session"])
 @router.post("/session", responses={401: {}, 429: {}})
 def sign_in(body: SignIn, request: Request, desk: DeskDep) -> SessionOut:
     client = client_address(request, desk.settings)
-    wait = desk.limiter.retry_after(body.email, client)
+    wait = desk.limiter.attempt(body.email, client)
     if wait:
         raise HTTPException(429, "too many failed sign-ins: try again later", headers={"Retry-After": str(wait)})
     agent = desk.agents.check_password(body.email, body.password)
     if agent is None:
-        desk.limiter.failed(body.email, client)
         raise unauthorized("wrong email or password")
     desk.limiter.succeeded(body.email, client)
     token = desk.sessions.open(agent.id, agent.session_version)

@@ -35,14 +35,12 @@ def sign_in(console: Console, limiter: SignInLimiter) -> FormHandler:
         email, password = str(data.get("email") or "").strip(), str(data.get("password") or "")
         target = str(data.get("next") or "")
         client = request.client.host if request.client else "-"
-        blocked = await asyncio.to_thread(limiter.retry_after, email, client) if email else 0
+        blocked = await asyncio.to_thread(limiter.attempt, email, client) if email else 0
         if blocked:
             context = _form_context(console, target) | {"failed": "too_many_failures", "email": email}
             return console.render(visit, "sign_in.html", status=429, **context)
         principal = await asyncio.to_thread(console.identities.authenticate, email, password) if email else None
-        if principal is None:
-            if email:
-                await asyncio.to_thread(limiter.failed, email, client)
+        if principal is None:  # the attempt is already counted
             context = _form_context(console, target) | {"failed": "bad_credentials", "email": email}
             return console.render(visit, "sign_in.html", status=401, **context)
         await asyncio.to_thread(limiter.succeeded, email, client)
