@@ -33,12 +33,15 @@ def _open(desk: Desk, **body: object) -> dict[str, object]:  # noqa: F811
 
 
 def test_incident_routes_want_a_token_and_writes_a_supervisor(desk: Desk) -> None:  # noqa: F811
-    incident = _open(desk)["id"]
-    reads = [("GET", "/api/incidents"), ("GET", f"/api/incidents/{incident}")]
-    writes = [("POST", "/api/incidents", {"title": "x"}), ("POST", f"/api/incidents/{incident}/link", {"query": "abc"}),
-              ("POST", f"/api/incidents/{incident}/unlink", {"handle": "HL-1"}),
-              ("POST", f"/api/incidents/{incident}/answer", {"text_en": "fixed"})]  # fmt: skip
-    for method, path, *_ in [*reads, *writes]:
+    incident = str(_open(desk)["id"])
+    reads: list[tuple[str, str]] = [("GET", "/api/incidents"), ("GET", f"/api/incidents/{incident}")]
+    writes: list[tuple[str, str, dict[str, str]]] = [
+        ("POST", "/api/incidents", {"title": "x"}),
+        ("POST", f"/api/incidents/{incident}/link", {"query": "abc"}),
+        ("POST", f"/api/incidents/{incident}/unlink", {"handle": "HL-1"}),
+        ("POST", f"/api/incidents/{incident}/answer", {"text_en": "fixed"}),
+    ]
+    for method, path in [*reads, *[(m, p) for m, p, _ in writes]]:
         for headers in ({}, {"Authorization": "Bearer hla_nope"}):
             answer = desk.client.request(method, path, headers=headers, json={})
             assert answer.status_code == 401 and answer.headers["www-authenticate"] == "Bearer", (method, path)
@@ -167,7 +170,7 @@ def test_open_link_show_unlink_answer_and_409_once_resolved(
         ("incident-answer", "incident"), ("incident-resolve", "incident"),
     }  # fmt: skip
     assert ("incident-answer", "case", ann) in actions and ("incident-unlink", "case", card) in actions
-    assert sorted(replies) == sorted([ann, bo])
+    assert sorted(str(r) for r in replies) == sorted([ann, bo])
 
 
 def test_two_supervisors_answering_one_incident_at_once_answer_each_case_once(
