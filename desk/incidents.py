@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 
 from core.ids import new_id
 from core.inbox import Inbox, Status
@@ -179,15 +179,20 @@ def show_incident(ctx: HasDesk, incident_id: str) -> IncidentView:
     return IncidentView.of(row, cases)
 
 
-def _open(ctx: HasDesk, incident_id: str) -> rows.IncidentRow:
-    """The incident, which must still take links."""
-    with ctx.record.connect() as connection:
-        row = rows.incident(connection, incident_id)
-    if row is None:
+def _still_open(connection: Connection, incident_id: str) -> None:
+    """The incident must still take links; its row stays share-locked until the caller's transaction ends (a claim
+    to answer waits for it: record/incidents.py)."""
+    status = rows.status_for_change(connection, incident_id)
+    if status is None:
         raise LookupError(f"no incident {incident_id}")
-    if row.status != "open":
-        raise IncidentError(f"incident {incident_id} is {row.status}: it takes no more changes")
-    return row
+    if status != "open":
+        raise IncidentError(f"incident {incident_id} is {status}: it takes no more changes")
+
+
+def _open(ctx: HasDesk, incident_id: str) -> None:
+    """Refuse early, before any case is looked up, when the incident takes no links (checked again on writing)."""
+    with ctx.record.connect() as connection:
+        _still_open(connection, incident_id)
 
 
 # ---- linking -----------------------------------------------------------------------------------------------------
@@ -198,6 +203,7 @@ def _link(ctx: HasDesk, incident_id: str, case_ids: list[str], actor: str, how: 
     or is left out (a search)."""
     now = _now()
     with ctx.record.begin() as connection:
+        _still_open(connection, incident_id)
         other = rows.elsewhere(connection, incident_id, case_ids)
         if other and strict:
             listed = ", ".join(f"{case} (incident {incident})" for case, incident in sorted(other.items()))
@@ -259,6 +265,7 @@ def unlink_case(ctx: HasDesk, incident_id: str, handle: str, actor: str) -> str:
     case_id = one_case(ctx, handle).case_id
     now = _now()
     with ctx.record.begin() as connection:
+        _still_open(connection, incident_id)
         if not rows.unlink_case(connection, incident_id, case_id):
             raise LookupError(f"{handle!r} is not linked to incident {incident_id}")
         audit(connection, actor, "incident-unlink", case_id, {"incident": incident_id}, now)

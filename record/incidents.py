@@ -90,6 +90,13 @@ def incident(connection: Connection, incident_id: str) -> IncidentRow | None:
     return IncidentRow(**row._mapping) if row is not None else None
 
 
+def status_for_change(connection: Connection, incident_id: str) -> str | None:
+    """The incident's status, share-locked until the transaction ends: a link or unlink committed before a claim to
+    answer is in the cases that answer reads, and one arriving after the claim sees `answering` (the claim's UPDATE
+    waits for the lock, and the lock for the claim)."""
+    return connection.scalar(select(Incident.status).where(Incident.id == incident_id).with_for_update(read=True))
+
+
 def links(connection: Connection, incident_id: str) -> list[LinkRow]:
     """The incident's cases, in the order they were linked."""
     rows = connection.execute(

@@ -78,7 +78,7 @@ def test_open_link_show_unlink_answer_and_409_once_resolved(
     # cy's case was already resolved by an agent: a search leaves it out, an answer skips it.
     resolved = desk.client.post(f"/api/cases/{cy}/resolve", headers=desk.auth("supervisor"))
     assert resolved.status_code == 200
-    acks = len(smtp_sink.wait_for(4))
+    acks = len(smtp_sink.messages)  # sent while the queues drained (the auto-reply cap may hold some back)
 
     opened = _open(desk, notice_en="Top-ups are delayed; no need to write again.", notice_zh="充值延迟，无需重复来信。")
     incident = str(opened["id"])
@@ -182,7 +182,7 @@ def test_two_supervisors_answering_one_incident_at_once_answer_each_case_once(
     cases = routed(
         settings, store, *[(f"race{n}@example.com", f"{OUTAGE} ({n})", f"race{n}@example.com") for n in range(4)]
     )
-    acks = len(smtp_sink.wait_for(4))
+    acks = len(smtp_sink.messages)  # sent while the queues drained (the auto-reply cap may hold some back)
     incident = _open(desk)["id"]
     handles = [case for case, _ in cases]
     assert desk.client.post(f"/api/incidents/{incident}/link", headers=desk.auth("supervisor"),
