@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, or_, select, update
+from sqlalchemy import Connection, Select, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 
 from record.models import Conversation, Incident, IncidentCase
@@ -70,12 +70,14 @@ def create_incident(
     )  # fmt: skip
 
 
+def _with_counts() -> Select[*tuple[Any, ...]]:
+    count = select(func.count()).select_from(IncidentCase).where(IncidentCase.incident_id == Incident.id)
+    return select(*_INCIDENT_COLUMNS, count.scalar_subquery().label("cases"))
+
+
 def incidents(connection: Connection, *, status: str | None = None, limit: int = 50) -> list[IncidentRow]:
     """Incidents, the most recently started first, with how many cases each has."""
-    count = (
-        select(func.count()).select_from(IncidentCase).where(IncidentCase.incident_id == Incident.id).scalar_subquery()
-    )
-    query = select(*_INCIDENT_COLUMNS, count.label("cases"))
+    query = _with_counts()
     if status is not None:
         query = query.where(Incident.status == status)
     query = query.order_by(Incident.started_at.desc(), Incident.id.desc()).limit(limit)
@@ -83,10 +85,7 @@ def incidents(connection: Connection, *, status: str | None = None, limit: int =
 
 
 def incident(connection: Connection, incident_id: str) -> IncidentRow | None:
-    count = select(func.count()).select_from(IncidentCase).where(IncidentCase.incident_id == incident_id)
-    row = connection.execute(
-        select(*_INCIDENT_COLUMNS, count.scalar_subquery().label("cases")).where(Incident.id == incident_id)
-    ).first()
+    row = connection.execute(_with_counts().where(Incident.id == incident_id)).first()
     return IncidentRow(**row._mapping) if row is not None else None
 
 
