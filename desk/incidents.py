@@ -337,7 +337,9 @@ def _answer_case(
 
 def _send_and_resolve(ctx: HasDesk, link: rows.LinkRow, texts: tuple[str, str], actor: str) -> CaseOutcome:
     state = Inbox(ctx.store).case(link.case_id)
-    if state is None or state.status is Status.RESOLVED:
+    if state is None:
+        return CaseOutcome(link.case_id, link.reference, "skipped: the case has no live state")
+    if state.status is Status.RESOLVED:
         return CaseOutcome(link.case_id, link.reference, "skipped: already resolved")
     try:
         message = latest_message(ctx, link.case_id)

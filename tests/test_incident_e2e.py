@@ -17,14 +17,17 @@ import pytest
 from pydantic import SecretStr
 from typer.testing import CliRunner
 
+from core.agent_settings import Role
 from core.envelope import Channel
 from core.inbox import Inbox, Status
 from core.notices import NoticeBoard
 from core.settings import Settings
 from core.store import Store
 from core.surveys import Surveys
+from desk.agents import AgentStore
 from helpline.cli import app
 from ingest.email.smtp_server import controller
+from record.engine import engine_for
 from tests.conftest import ROOT
 from tests.mail_factory import raw_email
 from tests.support.fake_telegram import SECRET, FakeTelegram, settings_for, update
@@ -79,13 +82,13 @@ def smtp_port(every_channel: Settings, store: Store) -> Iterator[int]:
     server.stop()
 
 
-def helpline(settings: Settings, *args: str) -> str:
+def helpline(settings: Settings, *args: str, exit_code: int = 0) -> str:
     """Run `helpline …` as a supervisor at a terminal would, against the test's Redis and record."""
     with pytest.MonkeyPatch.context() as env:
         env.setenv("HELPLINE_REDIS__URL", str(settings.redis.url))
         env.setenv("HELPLINE_DATABASE__URL", str(settings.database.url))
         ran = CliRunner().invoke(app, [*args, "--settings", str(Path(ROOT / "settings.toml"))])
-    assert ran.exit_code == 0, ran.output
+    assert ran.exit_code == exit_code, ran.output
     return ran.output
 
 
@@ -127,6 +130,13 @@ def test_an_incident_answered_across_email_sms_and_telegram_at_once(
     incident = match.group(1)
     assert [n.id for n in NoticeBoard(store).list()] == [match.group(2)]
     assert "1 linked" in helpline(settings, "incident", "link", incident, "alice@example.com")
+    assert f"{by_mail} unlinked" in helpline(settings, "incident", "unlink", incident, "<outage-1@example.com>")
+    assert "1 linked, 0 linked before" in helpline(settings, "incident", "link", incident, "alice@example.com")
+    engine = engine_for(str(settings.database.url))
+    AgentStore(engine).add("Ann", "ann@desk.example", queues=["payments"], role=Role.AGENT)
+    engine.dispose()
+    refused = helpline(settings, "incident", "answer", incident, "-t", "x", "--as", "ann@desk.example", exit_code=2)
+    assert "not an active supervisor" in refused
     assert "2 linked" in helpline(settings, "incident", "link", incident, "--query", "充值失败")
     shown = helpline(settings, "incident", "show", incident)
     header, *linked = shown.splitlines()
