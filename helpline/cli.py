@@ -15,6 +15,7 @@ from helpline.agent_admin_cli import add_commands as add_agent_admin_commands
 from helpline.agent_cli import agent_app
 from helpline.contact_cli import contact_app
 from helpline.flagged_cli import flagged_command
+from helpline.incident_cli import incident_app
 from helpline.logs import configure_logging, verbose
 from helpline.notice_cli import notice_app
 from helpline.options import SettingsOption, settings_or_exit
@@ -197,6 +198,7 @@ def telegram_set_webhook(settings: SettingsOption = None) -> None:
 
 
 app.add_typer(notice_app, name="notice")
+app.add_typer(incident_app, name="incident")
 add_agent_admin_commands(agent_app)
 app.add_typer(agent_app, name="agent")
 app.add_typer(contact_app, name="contact")

@@ -44,11 +44,18 @@ def write_case_state(connection: Connection, state: CaseState) -> bool:
 
 
 def audit(
-    connection: Connection, actor: str, action: str, case_id: str, detail: dict[str, Any], at: datetime | None = None
+    connection: Connection,
+    actor: str,
+    action: str,
+    case_id: str,
+    detail: dict[str, Any],
+    at: datetime | None = None,
+    *,
+    kind: str = "case",  # what `case_id` names: a case, or an incident (desk/incidents.py)
 ) -> None:
     """One entry of the audit log on a case: who did what, when, with what."""
     connection.execute(
         insert(AuditEntry).values(
-            at=at or utcnow(), actor=actor, action=action, subject_kind="case", subject_id=case_id, detail=detail
+            at=at or utcnow(), actor=actor, action=action, subject_kind=kind, subject_id=case_id, detail=detail
         )
     )

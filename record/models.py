@@ -297,7 +297,8 @@ class SlaEvent(Base):
 
 
 class Incident(Base):
-    """An outage or known problem many customers write about."""
+    """An outage or known problem many customers write about (desk/incidents.py): open → answering (one supervisor
+    is sending its answer; `answering_since` says since when) → resolved."""
 
     __tablename__ = "incidents"
     id: Mapped[str] = mapped_column(Text, primary_key=True)
@@ -306,6 +307,30 @@ class Incident(Base):
     started_at: Mapped[datetime] = _time()
     resolved_at: Mapped[datetime | None] = _time(nullable=True)
     detail: Mapped[Json] = mapped_column(default=dict)
+    opened_by: Mapped[str | None] = mapped_column(Text)
+    notice_id: Mapped[str | None] = mapped_column(Text)  # the customer notice it carries (core/notices.py)
+    answered_by: Mapped[str | None] = mapped_column(Text)
+    answering_since: Mapped[datetime | None] = _time(nullable=True)
+    answer_en: Mapped[str | None] = mapped_column(Text)
+    answer_zh: Mapped[str | None] = mapped_column(Text)
+    __table_args__ = (
+        CheckConstraint("status IN ('open', 'answering', 'resolved')", name="status"),
+        Index(None, "started_at"),
+    )
+
+
+class IncidentCase(Base):
+    """A case linked to an incident, and what the incident's answer did to it: `answered_at` is stamped (by one
+    conditional UPDATE) before the answer goes, so no case is answered twice, whoever else answers the incident."""
+
+    __tablename__ = "incident_cases"
+    incident_id: Mapped[str] = mapped_column(ForeignKey("incidents.id"), primary_key=True)
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id"), primary_key=True, index=True)
+    linked_by: Mapped[str] = mapped_column(Text)
+    linked_at: Mapped[datetime] = _time()
+    answered_at: Mapped[datetime | None] = _time(nullable=True)
+    reply_id: Mapped[str | None] = mapped_column(Text)  # the answer sent (its `replies` row follows)
+    outcome: Mapped[str | None] = mapped_column(Text)  # resolved, left open..., skipped...
 
 
 class NoticeRecord(Base):

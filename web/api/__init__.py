@@ -26,14 +26,16 @@ from desk.lookup import Ambiguous
 from web.api.deps import Desk
 from web.api.schemas import AmbiguousOut, CaseMatch
 
-ROUTERS: tuple[str, ...] = ("web.api.session", "web.api.me", "web.api.agents", "web.api.queues", "web.api.cases")
+ROUTERS: tuple[str, ...] = (
+    "web.api.session", "web.api.me", "web.api.agents", "web.api.queues", "web.api.cases", "web.api.incidents",
+)  # fmt: skip
 
 
 def create_api(settings: Settings, store: Store, record: Engine) -> FastAPI:
     api = FastAPI(
         title="Helpline agents' API",
         version="1",
-        description="Agents, queues and cases. Authenticate with `Authorization: Bearer <token>`.",
+        description="Agents, queues, cases and incidents. Authenticate with `Authorization: Bearer <token>`.",
     )
     api.state.desk = Desk.create(settings, store, record)
     for name in ROUTERS:

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from core.agent_settings import Role, check_email
 from desk.agents import AgentChanges, AgentView
+from desk.incidents import IncidentView, LinkedCase
 from desk.listing import CaseRow
 from desk.lookup import Match
 
@@ -247,3 +248,98 @@ class MergeOut(BaseModel):
     source: str
     target: str
     messages: list[str]
+
+
+class IncidentIn(BaseModel):
+    title: str = Field(min_length=1, pattern=r"\S")
+    notice_en: str | None = Field(None, description="a customer notice every acknowledgement carries meanwhile")
+    notice_zh: str | None = Field(None, description="its Chinese text (default: the English one, and the reverse)")
+    notice_until: datetime | None = Field(None, description="the notice's end (default: 24 hours; resolving ends it)")
+
+
+class IncidentCaseOut(BaseModel):
+    case: str
+    reference: str
+    status: str = Field(description="the case's live state: open, pending or resolved")
+    channel: str
+    queue: str | None
+    linked_by: str
+    linked_at: datetime
+    answered_at: datetime | None
+    reply: str | None = Field(description="the incident's answer to this case, once sent")
+    outcome: str | None = Field(description="resolved | answered, left open: … | skipped: … | failed: …")
+
+    @classmethod
+    def of(cls, case: LinkedCase) -> IncidentCaseOut:
+        return cls(
+            case=case.case_id, reference=case.reference, status=case.status, channel=case.channel, queue=case.queue,
+            linked_by=case.linked_by, linked_at=case.linked_at, answered_at=case.answered_at, reply=case.reply_id,
+            outcome=case.outcome,
+        )  # fmt: skip
+
+
+class IncidentOut(BaseModel):
+    id: str
+    title: str
+    status: str = Field(description="open, answering (a supervisor is sending its answer) or resolved")
+    started_at: datetime
+    resolved_at: datetime | None
+    opened_by: str | None
+    notice: str | None = Field(description="the id of the notice it carries (core/notices.py)")
+    answered_by: str | None
+    answer_en: str | None
+    answer_zh: str | None
+    case_count: int
+    cases: list[IncidentCaseOut] = Field(default_factory=list, description="on a read of one incident")
+
+    @classmethod
+    def of(cls, incident: IncidentView) -> IncidentOut:
+        return cls(
+            id=incident.id, title=incident.title, status=incident.status, started_at=incident.started_at,
+            resolved_at=incident.resolved_at, opened_by=incident.opened_by, notice=incident.notice_id,
+            answered_by=incident.answered_by, answer_en=incident.answer_en, answer_zh=incident.answer_zh,
+            case_count=incident.case_count, cases=[IncidentCaseOut.of(c) for c in incident.cases],
+        )  # fmt: skip
+
+
+class IncidentLinkIn(BaseModel):
+    """Either `handles` (each naming one case) or `query` (a text search), not both."""
+
+    handles: list[str] | None = Field(None, description="references, Message-IDs, emails, phones... one case each")
+    query: str | None = Field(None, description="link every open or pending case whose messages hold this text")
+    queue: str | None = Field(None, description="with `query`: only this queue's cases")
+    since: datetime | None = Field(None, description="with `query`: only messages received since (with an offset)")
+
+
+class IncidentLinkOut(BaseModel):
+    incident: str
+    added: list[str] = Field(description="the cases newly linked")
+    already: list[str] = Field(description="linked before")
+    elsewhere: dict[str, str] = Field(description="left out (a search): case -> the other open incident it is in")
+    more: bool = Field(description="the search found more than it links at once: narrow it and link again")
+
+
+class IncidentUnlinkIn(BaseModel):
+    handle: str = Field(min_length=1, description="the case: any handle naming one case")
+
+
+class IncidentAnswerIn(BaseModel):
+    """One text per reply language; one given serves both."""
+
+    text_en: str | None = None
+    text_zh: str | None = None
+
+
+class IncidentCaseOutcomeOut(BaseModel):
+    case: str
+    reference: str
+    outcome: str = Field(description="resolved | answered, left open: … | skipped: … | failed: …")
+    reply: str | None
+    channel: str | None
+    language: str | None
+
+
+class IncidentAnswerOut(BaseModel):
+    incident: str
+    resolved_at: datetime
+    cases: list[IncidentCaseOutcomeOut]
