@@ -70,7 +70,7 @@ def test_auto_reply_cap_per_contact(store: Store, settings: Settings, smtp_sink:
     drain(settings)
     statuses = [store.get_message(i).ack_status for i in ids]  # type: ignore[union-attr]
     assert statuses.count("sent") == limit
-    assert statuses[-1] == "suppressed: auto-reply cap for this contact reached"
+    assert statuses[-1].startswith("suppressed: auto-reply cap reached")  # type: ignore[union-attr]
     assert len(smtp_sink.wait_for(limit)) == limit
 
 

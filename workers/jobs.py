@@ -151,7 +151,7 @@ def plan_acknowledgement(message: StoredMessage) -> AckPlan:
     if reply is None:
         reason = acknowledge.skip_reason(message, ctx)
         if reason is None and not acknowledge.take_cap_slot(message, ctx):
-            reason = "auto-reply cap for this contact reached"
+            reason = "auto-reply cap reached (contact, thread or repeated text: workers/reply_caps.py)"
         if reason is not None:
             plan.status = f"suppressed: {reason}"
             return plan
