@@ -26,7 +26,8 @@ from desk.lookup import Ambiguous
 from web.api.deps import Desk
 from web.api.schemas import AmbiguousOut, CaseMatch
 
-ROUTERS: tuple[str, ...] = ("web.api.session", "web.api.me", "web.api.agents", "web.api.queues", "web.api.cases")
+ROUTERS: tuple[str, ...] = ("web.api.session", "web.api.me", "web.api.agents", "web.api.queues", "web.api.cases",
+                            "web.api.canned")  # fmt: skip
 
 
 def create_api(settings: Settings, store: Store, record: Engine) -> FastAPI:
