@@ -64,10 +64,14 @@ agent_app.add_typer(canned_app, name="canned")
 
 
 @canned_app.command("list")
-def list_canned(json_out: Annotated[bool, typer.Option("--json", help="as JSON")] = False) -> None:
+def list_canned(
+    json_out: Annotated[bool, typer.Option("--json", help="as JSON")] = False,
+    settings: SettingsOption = None,
+) -> None:
     """The canned replies: name, languages and title (send one with `helpline agent answer CASE --canned NAME`)."""
     from desk.canned import canned_replies
 
+    settings_or_exit(settings)  # like every command: an invalid settings file is refused
     replies = canned_replies()
     if json_out:
         rows = [{"name": c.name, "languages": c.languages, "titles": c.titles} for c in replies]
