@@ -240,6 +240,23 @@ return status
 """
 
 
+# KEYS: case hash, the agent's set of taken cases. ARGV: prefix, case id, agent, now, capacity.
+# Returns assigned, capacity (the agent holds `capacity` taken cases) or not-waiting (taken or answered meanwhile).
+_ASSIGN = """
+local h = KEYS[1]
+if redis.call('HGET', h, 'status') ~= 'open' or redis.call('HGET', h, 'place') ~= 'waiting' then
+  return 'not-waiting'
+end
+if redis.call('SCARD', KEYS[2]) >= tonumber(ARGV[5]) then return 'capacity' end
+local q, p = redis.call('HGET', h, 'queue'), redis.call('HGET', h, 'priority')
+redis.call('ZREM', ARGV[1] .. ':inbox:' .. q .. ':' .. p, ARGV[2])
+redis.call('ZADD', ARGV[1] .. ':open:' .. q, redis.call('HGET', h, 'since'), ARGV[2])
+redis.call('SADD', KEYS[2], ARGV[2])
+redis.call('HSET', h, 'place', 'taken', 'agent', ARGV[3], 'taken_ts', ARGV[4], 'taken_from', q)
+return 'assigned'
+"""
+
+
 class Place(StrEnum):
     WAITING = "waiting"
     TAKEN = "taken"
@@ -383,6 +400,7 @@ class Inbox:
         self._reassign = self.redis.register_script(_REASSIGN)
         self._reopen = self.redis.register_script(_REOPEN)
         self._reclassify = self.redis.register_script(_RECLASSIFY)
+        self._assign = self.redis.register_script(_ASSIGN)
 
     def _key(self, queue: str, priority: Priority) -> str:
         return self.store.key("inbox", queue, priority.value)
@@ -447,6 +465,13 @@ class Inbox:
         """The cases `agent` has taken and not answered or resolved yet (what counts against their capacity)."""
         with store_errors():
             return sorted(text(c) for c in self.redis.smembers(self._agent_key(agent)))
+
+    def assign(self, case_id: str, agent: str, at: datetime, *, capacity: int) -> str:
+        """Give a waiting case to `agent` unless they hold `capacity` taken cases (automatic assignment): 'assigned',
+        'capacity', or 'not-waiting' when someone took it (or it was answered) first. One script, like `take`."""
+        keys = [self.case_key(case_id), self._agent_key(agent)]
+        with store_errors():
+            return text(self._assign(keys=keys, args=[self.store.prefix, case_id, agent, _ts(at), str(capacity)]))
 
     def release(self, case_id: str, taken_before: datetime) -> bool:
         """Put a case taken before `taken_before` and still not answered back in its queue (the claim ran out)."""

@@ -30,6 +30,7 @@ from core.subjects import reply_subject
 from core.surveys import schedule_survey
 from core.throughput import record_take
 from desk.agents import AgentView
+from desk.assign import auto_assign
 from desk.context import HasDesk, desk_message
 from record.cases import audit, write_case_state
 from router.sla import SlaKind, SlaPolicy
@@ -212,7 +213,8 @@ def reassign(ctx: HasDesk, case_id: str, to_agent: str, actor: str) -> CaseState
 def reopen(ctx: HasDesk, case_id: str, agent: str) -> CaseState:
     """Put a pending or resolved case back in its queue, waiting at its priority from now (ordered by a first-response
     due time counted from now), as if the customer had written: an agent found there is more to do. An open case
-    is refused (`CaseError`). Its survey, if one was scheduled, still goes once per case (core/surveys.py)."""
+    is refused (`CaseError`). Its survey, if one was scheduled, still goes once per case (core/surveys.py). With
+    `[cases].auto_assign` it goes to an agent of its queue at once (desk/assign.py)."""
     inbox = Inbox(ctx.store)
     state = _state(inbox, case_id)
     now = datetime.now(UTC)
@@ -225,6 +227,7 @@ def reopen(ctx: HasDesk, case_id: str, agent: str) -> CaseState:
         state.lead, lambda m: m.notes.append(f"{now:%Y-%m-%d %H:%M} reopened by {agent} (was {was})")
     )
     _follow(ctx, state, agent, "reopen", {"was": was, "queue": state.queue, "priority": state.priority.value}, now)
+    auto_assign(ctx, case_id, now)  # [cases].auto_assign: waiting again, it goes to an agent with room
     return _state(inbox, case_id)
 
 

@@ -171,3 +171,49 @@ def test_agent_cli_notes_reopens_sends_canned_and_recategorizes_by_any_handle(
     assert state is not None and (state.category, state.queue, state.priority) == ("refund", "payments", Priority.HIGH)
     no_reason = runner.invoke(app, ["agent", "recategorize", reference, "--queue", "vip", "--reason", " ", *shipped])
     assert no_reason.exit_code == 1 and "say why" in no_reason.output
+
+
+def test_auto_assign_gives_waiting_cases_in_turn_within_capacity_skipping_agents_away(
+    settings: Settings, store: Store, smtp_sink: SmtpSink
+) -> None:
+    from sqlalchemy import func, select
+
+    from desk.agents import AgentStore
+    from record.models import AuditEntry, Conversation
+
+    ctx = context_for(settings, store)
+    agents = AgentStore(ctx.record)
+    ann = agents.add("Ann", "ann@desk.example", queues=["payments"], capacity=1)
+    bea = agents.add("Bea", "bea@desk.example", queues=["payments"], capacity=5)
+    agents.set_away(bea.id, True)
+    cy = agents.add("Cy", "cy@desk.example", queues=["payments", "general"], capacity=2)
+    dee = agents.add("Dee", "dee@desk.example", queues=["general"], capacity=5)
+
+    assert not settings.cases.auto_assign  # off by default: the case waits for "next"
+    left = case_of(settings, store, "aa0@example.com", *TOP_UP, "aa0@example.com")
+    assert Inbox(store).case(left).place is Place.WAITING  # type: ignore[union-attr]
+
+    auto = settings.model_copy(update={"cases": settings.cases.model_copy(update={"auto_assign": True})})
+    cases = [case_of(auto, store, f"aa{n}@example.com", *TOP_UP, f"aa{n}@example.com") for n in range(1, 5)]
+    holders = [Inbox(store).case(case).agent for case in cases]  # type: ignore[union-attr]
+    assert holders[0] != holders[1] and None not in holders[:2]  # in turn
+    assert holders[3] is None  # Ann (1) and Cy (2) are full, Bea is away, Dee does not work payments
+    loads = {agent.name: len(Inbox(store).load(agent.id)) for agent in (ann, bea, cy, dee)}
+    assert loads == {"Ann": 1, "Bea": 0, "Cy": 2, "Dee": 0}
+    assert sorted(c for c, _ in Inbox(store).waiting("payments", Inbox(store).case(left).priority)) == sorted(  # type: ignore[union-attr]
+        [left, cases[3]]
+    )
+    lead = store.get_message(Inbox(store).case(cases[0]).lead)  # type: ignore[union-attr]
+    assert lead is not None and any(note.startswith("assigned to") for note in lead.notes)
+    with ctx.record.connect() as connection:
+        assert connection.scalar(select(func.count()).where(AuditEntry.action == "auto-assign")) == 3
+        held = connection.scalars(select(Conversation.assigned_agent_id).where(Conversation.id.in_(cases))).all()
+    assert sorted(h for h in held if h) == sorted(h for h in holders if h)
+
+    # Cy answers and resolves one: reopened, it goes straight back to someone with room (Cy).
+    mine = next(case for case, holder in zip(cases, holders, strict=True) if holder == cy.id)
+    auto_ctx = context_for(auto, store)
+    answer(auto_ctx, mine, "Refunded.", cy.id)
+    resolve(auto_ctx, mine, cy.id)
+    again = reopen(auto_ctx, mine, cy.id)
+    assert (again.place, again.agent) == (Place.TAKEN, cy.id)
