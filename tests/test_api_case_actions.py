@@ -1,7 +1,7 @@
 """The agents' API's case actions beyond answering, over FastAPI's TestClient on a real Redis and a real PostgreSQL:
 internal notes (masked, searchable, never sent), canned replies (in the customer's language), reopen, and
 recategorize (within the caller's queues; kept for training); each written to the case's audit log, with 401, 403,
-409 and 422 where they apply."""
+409 and 422 where they apply; four callers reopening one case at once reopen it once."""
 
 from __future__ import annotations
 
@@ -222,3 +222,36 @@ def test_recategorize_within_ones_queues_and_kept_for_training(
     ]
     listed = desk.client.get("/api/cases", params={"queue": "cards"}, headers=desk.auth("supervisor")).json()
     assert [c["case"] for c in listed] == [fraud]  # the record's row follows
+
+
+def test_two_supervisors_reopening_one_case_at_once_reopen_it_once(
+    desk: Desk,  # noqa: F811
+    settings: Settings,
+    store: Store,
+) -> None:
+    import threading
+
+    from fastapi.testclient import TestClient
+
+    [(case, _)] = routed(settings, store, ("race1@example.com", FRAUD, "rae@example.com"))
+    assert desk.client.post(f"/api/cases/{case}/resolve", headers=desk.auth("supervisor")).status_code == 200
+    start = threading.Barrier(4)
+    codes: list[int] = []
+    lock = threading.Lock()
+
+    def reopen(who: str) -> None:
+        client = TestClient(desk.client.app)
+        start.wait()
+        answer = client.post(f"/api/cases/{case}/reopen", headers=desk.auth(who))
+        with lock:
+            codes.append(answer.status_code)
+
+    threads = [threading.Thread(target=reopen, args=(who,)) for who in ("supervisor", "admin", "other", "supervisor")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(codes) == [200, 409, 409, 409]
+    state = Inbox(store).case(case)
+    assert state is not None and state.reopened == 1
+    assert [c for c, _ in Inbox(store).waiting("security", state.priority)] == [case]

@@ -1,6 +1,7 @@
 """desk/'s case actions below the API, and their CLI commands: canned replies render in both languages with the
 case's details, a recategorized waiting case keeps its place in line, reopening resumes or restarts the resolution
-clock, and `helpline agent note|reopen|canned list|answer --canned|recategorize` work on any case handle."""
+clock, `helpline agent note|reopen|canned list|answer --canned|recategorize` work on any case handle, and automatic
+assignment (off by default) gives waiting cases in turn within capacity, skipping agents away."""
 
 from __future__ import annotations
 

@@ -153,6 +153,8 @@ def reply(handle: str, body: ReplyIn, who: CallerDep, desk: DeskDep) -> ReplyOut
         raise HTTPException(409, str(exc)) from None
     except CannedNotFound as exc:
         raise HTTPException(422, str(exc)) from None
+    except LookupError as exc:  # the case has no routed message to answer (yet)
+        raise HTTPException(409, str(exc)) from None
     return ReplyOut(reply=done.reply.id, channel=done.reply.channel.value, to=done.reply.to,
                     status=done.case.status.value, newer=done.newer)  # fmt: skip
 
