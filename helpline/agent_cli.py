@@ -16,6 +16,7 @@ from helpline.options import SettingsOption, settings_or_exit, store_errors_exit
 
 if TYPE_CHECKING:
     from desk.context import DeskContext
+    from desk.lookup import Match
 
 agent_app = typer.Typer(help="Take routed work and answer it.", no_args_is_help=True)
 
@@ -37,10 +38,15 @@ CaseArgument = Annotated[
 
 def _one_case(ctx: DeskContext, what: str) -> str:
     """The case a write names; exits 4 listing the cases when the phrase names several."""
+    return _one_match(ctx, what).case_id
+
+
+def _one_match(ctx: DeskContext, what: str) -> Match:
+    """The case a write names, and the message if it named one; exits 4 listing the cases when it names several."""
     from desk.lookup import Ambiguous, one_case
 
     try:
-        return one_case(ctx, what).case_id
+        return one_case(ctx, what)
     except Ambiguous as exc:
         typer.echo(f"error: {exc}", err=True)
         for match in exc.matches:
@@ -329,18 +335,13 @@ def recategorize_case(
     """Change a case's category, priority or queue, saying why. A new category moves the case to that category's
     queue (unless --queue says otherwise) and `helpline train` learns from it, as a correction of the message CASE
     names (else the case's first message)."""
-    from desk.lookup import Ambiguous, one_case
     from desk.recategorize import Change, recategorize
 
     ctx = _context(settings)
     with store_errors_exit(LookupError, ValueError):
         change = Change(reason, category, priority, queue).checked(ctx.settings)  # before any lookup
         actor, _ = _actor(ctx, agent)
-        try:
-            match = one_case(ctx, what)
-        except Ambiguous:
-            _one_case(ctx, what)  # lists the cases, exit 4
-            raise
+        match = _one_match(ctx, what)
         done = recategorize(ctx, match.case_id, change, actor, message_id=match.message_id)
     moved = [f"{field} {a} -> {b}" for field, (a, b) in (("category", done.category), ("queue", done.queue),
              ("priority", (done.priority[0].value, done.priority[1].value))) if a != b]  # fmt: skip

@@ -170,6 +170,8 @@ def test_agent_cli_notes_reopens_sends_canned_and_recategorizes_by_any_handle(
     assert "category top_up -> refund" in moved.output and "kept for training" in moved.output
     state = Inbox(store).case(case)
     assert state is not None and (state.category, state.queue, state.priority) == ("refund", "payments", Priority.HIGH)
+    several = runner.invoke(app, ["agent", "recategorize", "lin@example.com", "-p", "low", "-r", "x", *shipped])
+    assert several.exit_code == 4 and "matches 2 cases" in several.output
     no_reason = runner.invoke(app, ["agent", "recategorize", reference, "--queue", "vip", "--reason", " ", *shipped])
     assert no_reason.exit_code == 1 and "say why" in no_reason.output
 
