@@ -7,6 +7,8 @@ private `_put_*` helpers, so a new write path (an update, an edit, a merge) cann
 - `seal_raw`: the raw payload of a stored message, kept as it came only when neither the message nor the payload
   itself carries a secret; otherwise nothing of it is kept (the masked envelope is complete; the raw copy only
   serves audits).
+- `seal_text`: a free text an agent writes about a case (an internal note, which may quote what the customer sent):
+  masked like a message's text before the record keeps it.
 - `seal_dead_letter`: a dead letter keeps its payload for `helpline replay`, with the secrets in its text-like parts
   masked (core/payload_masking.py), and its error and metadata masked. A replay works on the masked text, which is
   all routing needs.
@@ -113,6 +115,13 @@ def seal_message(message: StoredMessage, before: StoredMessage | None = None) ->
     if envelope is message.envelope and not kinds:
         return message
     return message.model_copy(update={"envelope": envelope, "notes": notes})
+
+
+def seal_text(value: str) -> tuple[str, list[str]]:
+    """An agent's text (a note) as it may be stored, and the kinds of secret masked in it."""
+    kinds: list[str] = []
+    masked = mask_text(value, kinds)
+    return masked, sorted(set(kinds))
 
 
 def seal_raw(channel: Channel, raw: bytes, sealed: Envelope) -> tuple[bytes, str | None]:

@@ -6,7 +6,7 @@ Key (prefix `hl:`):
 
 Minimal on purpose: the case history of a later issue can record corrections here too, or replace this store and
 keep `all()`'s shape. The message itself (its decision's category and a note) is updated by the caller, in
-workers/triage.py.
+desk/recategorize.py.
 """
 
 from __future__ import annotations

@@ -189,6 +189,74 @@ return 1
 """
 
 
+# KEYS: case hash, the set of queue names, pending zset. ARGV: prefix, case id, now, score, since (= now).
+# Returns {1, status it was reopened from} or {0, its status ('' for no case)} when it was not pending or resolved.
+_REOPEN = """
+local h = KEYS[1]
+local status = redis.call('HGET', h, 'status')
+if status ~= 'pending' and status ~= 'resolved' then return {0, status or ''} end
+local q, p = redis.call('HGET', h, 'queue'), redis.call('HGET', h, 'priority')
+if status == 'pending' then
+  redis.call('HINCRBYFLOAT', h, 'clock', tonumber(ARGV[3]) - tonumber(redis.call('HGET', h, 'pending_ts')))
+  redis.call('ZREM', KEYS[3], ARGV[2])
+  redis.call('HDEL', h, 'pending_ts')
+else
+  redis.call('HDEL', h, 'resolved_ts', 'resolved_by')
+  redis.call('HSET', h, 'clock', ARGV[5])
+  redis.call('HINCRBY', h, 'reopened', 1)
+end
+redis.call('HDEL', h, 'agent')
+redis.call('ZADD', ARGV[1] .. ':inbox:' .. q .. ':' .. p, ARGV[4], ARGV[2])
+redis.call('SADD', KEYS[2], q)
+redis.call('HSET', h, 'status', 'open', 'place', 'waiting', 'since', ARGV[5], 'score', ARGV[4])
+return {1, status}
+"""
+
+# KEYS: case hash, the set of queue names. ARGV: prefix, case id, queue, priority, category ('' = unchanged).
+# A waiting case keeps its place in line in its new queue and priority; a taken one stays with its agent and counts
+# in its new queue's open cases; a pending or resolved one just carries the new values. Returns its status, or ''.
+_RECLASSIFY = """
+local h = KEYS[1]
+local status = redis.call('HGET', h, 'status')
+if not status then return '' end
+local q, p, place = redis.call('HGET', h, 'queue'), redis.call('HGET', h, 'priority'), redis.call('HGET', h, 'place')
+local nq, np = ARGV[3], ARGV[4]
+if status == 'open' and place == 'waiting' then
+  local from = ARGV[1] .. ':inbox:' .. q .. ':' .. p
+  local score = redis.call('ZSCORE', from, ARGV[2]) or redis.call('HGET', h, 'score')
+  redis.call('ZREM', from, ARGV[2])
+  redis.call('ZADD', ARGV[1] .. ':inbox:' .. nq .. ':' .. np, score, ARGV[2])
+  redis.call('SADD', KEYS[2], nq)
+elseif status == 'open' and place == 'taken' and nq ~= q then
+  local from = ARGV[1] .. ':open:' .. q
+  local since = redis.call('ZSCORE', from, ARGV[2]) or redis.call('HGET', h, 'since')
+  redis.call('ZREM', from, ARGV[2])
+  redis.call('ZADD', ARGV[1] .. ':open:' .. nq, since, ARGV[2])
+  redis.call('SADD', KEYS[2], nq)
+end
+redis.call('HSET', h, 'queue', nq, 'priority', np)
+if ARGV[5] ~= '' then redis.call('HSET', h, 'category', ARGV[5]) end
+return status
+"""
+
+
+# KEYS: case hash, the agent's set of taken cases. ARGV: prefix, case id, agent, now, capacity.
+# Returns assigned, capacity (the agent holds `capacity` taken cases) or not-waiting (taken or answered meanwhile).
+_ASSIGN = """
+local h = KEYS[1]
+if redis.call('HGET', h, 'status') ~= 'open' or redis.call('HGET', h, 'place') ~= 'waiting' then
+  return 'not-waiting'
+end
+if redis.call('SCARD', KEYS[2]) >= tonumber(ARGV[5]) then return 'capacity' end
+local q, p = redis.call('HGET', h, 'queue'), redis.call('HGET', h, 'priority')
+redis.call('ZREM', ARGV[1] .. ':inbox:' .. q .. ':' .. p, ARGV[2])
+redis.call('ZADD', ARGV[1] .. ':open:' .. q, redis.call('HGET', h, 'since'), ARGV[2])
+redis.call('SADD', KEYS[2], ARGV[2])
+redis.call('HSET', h, 'place', 'taken', 'agent', ARGV[3], 'taken_ts', ARGV[4], 'taken_from', q)
+return 'assigned'
+"""
+
+
 class Place(StrEnum):
     WAITING = "waiting"
     TAKEN = "taken"
@@ -330,6 +398,9 @@ class Inbox:
         self._answered = self.redis.register_script(_ANSWERED)
         self._resolve = self.redis.register_script(_RESOLVE)
         self._reassign = self.redis.register_script(_REASSIGN)
+        self._reopen = self.redis.register_script(_REOPEN)
+        self._reclassify = self.redis.register_script(_RECLASSIFY)
+        self._assign = self.redis.register_script(_ASSIGN)
 
     def _key(self, queue: str, priority: Priority) -> str:
         return self.store.key("inbox", queue, priority.value)
@@ -395,6 +466,13 @@ class Inbox:
         with store_errors():
             return sorted(text(c) for c in self.redis.smembers(self._agent_key(agent)))
 
+    def assign(self, case_id: str, agent: str, at: datetime, *, capacity: int) -> str:
+        """Give a waiting case to `agent` unless they hold `capacity` taken cases (automatic assignment): 'assigned',
+        'capacity', or 'not-waiting' when someone took it (or it was answered) first. One script, like `take`."""
+        keys = [self.case_key(case_id), self._agent_key(agent)]
+        with store_errors():
+            return text(self._assign(keys=keys, args=[self.store.prefix, case_id, agent, _ts(at), str(capacity)]))
+
     def release(self, case_id: str, taken_before: datetime) -> bool:
         """Put a case taken before `taken_before` and still not answered back in its queue (the claim ran out)."""
         keys = [self.case_key(case_id), self._queues_key()]
@@ -413,6 +491,15 @@ class Inbox:
         keys = [self._key(queue, src), self._key(dst_queue, dst), self._queues_key(), self.case_key(case_id)]
         with store_errors():
             return bool(self._move(keys=keys, args=[case_id, dst_queue, dst.value]))
+
+    def reclassify(self, case_id: str, queue: str, priority: Priority, category: str = "") -> Status | None:
+        """Give a case another queue, priority or category in whatever state it is (`_RECLASSIFY`); its status, or
+        None when there is no such case."""
+        keys = [self.case_key(case_id), self._queues_key()]
+        with store_errors():
+            status = text(self._reclassify(keys=keys, args=[self.store.prefix, case_id, queue, priority.value,
+                                                             category]))  # fmt: skip
+        return Status(status) if status else None
 
     # ---- answered, resolved ------------------------------------------------------------------------------------
 
@@ -443,6 +530,16 @@ class Inbox:
             return None
         queue = self.case(case_id)
         return Resolved(queue.queue if queue else "", Place(was), at)
+
+    def reopen(self, case_id: str, at: datetime, due: datetime | None) -> tuple[bool, str]:
+        """Put a pending or resolved case back in its queue at its priority, waiting from `at` (first response `due`
+        orders it); (True, the status it was in), or (False, its status: '' for no case) when it was not pending or
+        resolved. The resolution clock resumes (pending) or restarts (resolved), as a customer's message does."""
+        keys = [self.case_key(case_id), self._queues_key(), self._pending_key()]
+        args = [self.store.prefix, case_id, _ts(at), inbox_score(due, at), _ts(at)]
+        with store_errors():
+            done, status = self._reopen(keys=keys, args=args)
+        return bool(int(done)), text(status)
 
     def pending_since(self, before: datetime) -> list[str]:
         """Cases pending since before `before` (oldest first)."""

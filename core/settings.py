@@ -273,6 +273,11 @@ class CasesSettings(Section):
     claim_timeout_minutes: float = Field(
         0, ge=0, description="a taken case not answered in this long goes back to the queue; 0: it stays taken"
     )
+    auto_assign: bool = Field(
+        False,
+        description="give each case that starts waiting to an agent of its queue at once (round robin, within "
+        "capacity, skipping agents away); false: agents take the next case themselves",
+    )
 
 
 class WorkersSettings(Section):

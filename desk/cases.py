@@ -30,6 +30,7 @@ from core.subjects import reply_subject
 from core.surveys import schedule_survey
 from core.throughput import record_take
 from desk.agents import AgentView
+from desk.assign import auto_assign
 from desk.context import HasDesk, desk_message
 from record.cases import audit, write_case_state
 from router.sla import SlaKind, SlaPolicy
@@ -111,9 +112,12 @@ class Answered:
     newer: bool  # a customer message arrived after what the agent saw: the case stays open
 
 
-def answer(ctx: HasDesk, case_id: str, text: str, agent: str, *, seen: int | None = None) -> Answered:
+def answer(
+    ctx: HasDesk, case_id: str, text: str, agent: str, *, seen: int | None = None, canned: str | None = None
+) -> Answered:
     """Queue an agent's answer to the case's latest message; the case becomes pending (out of the queue, first
-    response met) unless a customer message came after the `seen`-th one (default: as many as the case has now)."""
+    response met) unless a customer message came after the `seen`-th one (default: as many as the case has now).
+    `canned` names the canned reply the text was rendered from (desk/canned.py), for the audit log."""
     inbox = Inbox(ctx.store)
     state = _state(inbox, case_id)
     if state.status is Status.RESOLVED:
@@ -132,7 +136,8 @@ def answer(ctx: HasDesk, case_id: str, text: str, agent: str, *, seen: int | Non
     now = datetime.now(UTC)
     _record_first_response(ctx, state, message, agent, now)
     outcome = inbox.answered(case_id, agent, now, seen_seq)
-    _follow(ctx, state, agent, "answer", {"reply": reply.id, "outcome": outcome}, now)
+    detail = {"reply": reply.id, "outcome": outcome} | ({"canned": canned} if canned else {})
+    _follow(ctx, state, agent, "answer", detail, now)
     return Answered(reply, _state(inbox, case_id), outcome == "newer")
 
 
@@ -202,6 +207,27 @@ def reassign(ctx: HasDesk, case_id: str, to_agent: str, actor: str) -> CaseState
     if not inbox.reassign(case_id, to_agent, now):
         raise CaseError(f"case {case_id} is {state.status.value}: only an open case can be reassigned")
     _follow(ctx, state, actor, "reassign", {"from": state.agent, "to": to_agent}, now)
+    return _state(inbox, case_id)
+
+
+def reopen(ctx: HasDesk, case_id: str, agent: str) -> CaseState:
+    """Put a pending or resolved case back in its queue, waiting at its priority from now (ordered by a first-response
+    due time counted from now), as if the customer had written: an agent found there is more to do. An open case
+    is refused (`CaseError`). Its survey, if one was scheduled, still goes once per case (core/surveys.py). With
+    `[cases].auto_assign` it goes to an agent of its queue at once (desk/assign.py)."""
+    inbox = Inbox(ctx.store)
+    state = _state(inbox, case_id)
+    now = datetime.now(UTC)
+    due = _policy(ctx).first_response_due(state.category, state.priority, state.queue, now)
+    done, was = inbox.reopen(case_id, now, due)
+    if not done:
+        raise CaseError(f"case {conversation_reference(case_id)} is {was}: only a pending or resolved case reopens")
+    desk_message(ctx, state.lead)
+    ctx.store.update_message(
+        state.lead, lambda m: m.notes.append(f"{now:%Y-%m-%d %H:%M} reopened by {agent} (was {was})")
+    )
+    _follow(ctx, state, agent, "reopen", {"was": was, "queue": state.queue, "priority": state.priority.value}, now)
+    auto_assign(ctx, case_id, now)  # [cases].auto_assign: waiting again, it goes to an agent with room
     return _state(inbox, case_id)
 
 

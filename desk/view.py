@@ -1,5 +1,6 @@
 """What an agent reads about a case: its state, every customer message in order (with the details found, merged),
-the replies in the record with their delivery state, and the contact's other cases on any channel."""
+the replies in the record with their delivery state, the agents' internal notes, and the contact's other cases on
+any channel."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from core.ids import conversation_reference
 from core.inbox import Inbox
 from desk.context import HasDesk, desk_message
 from desk.details import case_details
+from desk.notes import case_notes
 from record.models import Conversation
 from record.models import Reply as ReplyRow
 
@@ -67,6 +69,8 @@ def case_view(ctx: HasDesk, case_id: str) -> dict[str, Any]:
         "missing_details": missing,
         "messages": messages,
         "replies": [{"id": r.id, "purpose": r.purpose, "state": r.state, "text": r.text} for r in replies],
+        "notes": [{"id": n.id, "agent": n.agent, "text": n.text, "created_at": n.created_at.isoformat()}
+                  for n in case_notes(ctx, case_id)],
         "other_cases": [{"case": o.id, "reference": o.reference, "channel": o.channel, "status": o.status}
                         for o in others],
     }  # fmt: skip

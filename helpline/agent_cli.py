@@ -1,6 +1,6 @@
-"""`helpline agent next QUEUE…`, `show CASE`, `answer CASE`, `resolve CASE`, `reassign CASE AGENT`, `attachment` and
-`recategorize`: the agents' side from a terminal, a thin client of desk/. CASE is whatever a person has at hand
-(desk/lookup.py)."""
+"""`helpline agent next QUEUE…`, `show CASE`, `answer CASE [--canned NAME]`, `note CASE TEXT`, `resolve CASE`,
+`reopen CASE`, `reassign CASE AGENT`, `recategorize CASE`, `canned list`, `attachment`...: the agents' side from a
+terminal, a thin client of desk/. CASE is whatever a person has at hand (desk/lookup.py)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,12 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from core.envelope import Priority
 from helpline.options import SettingsOption, settings_or_exit, store_errors_exit
 
 if TYPE_CHECKING:
     from desk.context import DeskContext
+    from desk.lookup import Match
 
 agent_app = typer.Typer(help="Take routed work and answer it.", no_args_is_help=True)
 
@@ -36,15 +38,53 @@ CaseArgument = Annotated[
 
 def _one_case(ctx: DeskContext, what: str) -> str:
     """The case a write names; exits 4 listing the cases when the phrase names several."""
+    return _one_match(ctx, what).case_id
+
+
+def _one_match(ctx: DeskContext, what: str) -> Match:
+    """The case a write names, and the message if it named one; exits 4 listing the cases when it names several."""
     from desk.lookup import Ambiguous, one_case
 
     try:
-        return one_case(ctx, what).case_id
+        return one_case(ctx, what)
     except Ambiguous as exc:
         typer.echo(f"error: {exc}", err=True)
         for match in exc.matches:
             typer.echo(f"  {match.reference}  {match.status}  ({match.how})", err=True)
         raise typer.Exit(4) from None
+
+
+def _actor(ctx: DeskContext, agent: str) -> tuple[str, str]:
+    """(id, name) of `--as`: an agent of the store by id or email, or else the name as given (recorded as it is)."""
+    from desk.agents import AgentStore
+
+    try:
+        known = AgentStore(ctx.record).find(agent)
+    except LookupError:
+        return agent, ""
+    return known.id, known.name
+
+
+canned_app = typer.Typer(help="Canned replies: templates in the customer's language.", no_args_is_help=True)
+agent_app.add_typer(canned_app, name="canned")
+
+
+@canned_app.command("list")
+def list_canned(
+    json_out: Annotated[bool, typer.Option("--json", help="as JSON")] = False,
+    settings: SettingsOption = None,
+) -> None:
+    """The canned replies: name, languages and title (send one with `helpline agent answer CASE --canned NAME`)."""
+    from desk.canned import canned_replies
+
+    settings_or_exit(settings)  # like every command: an invalid settings file is refused
+    replies = canned_replies()
+    if json_out:
+        rows = [{"name": c.name, "languages": c.languages, "titles": c.titles} for c in replies]
+        typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    for canned in replies:
+        typer.echo(f"{canned.name:<24} {','.join(canned.languages):<6} {canned.titles.get('en', canned.name)}")
 
 
 @agent_app.command("next")
@@ -113,19 +153,32 @@ def show_cases(
 def answer_case(
     what: CaseArgument,
     text: Annotated[str | None, typer.Option("--text", "-t", help="the answer; default: read stdin")] = None,
+    canned: Annotated[
+        str | None, typer.Option("--canned", "-c", help="send this canned reply (`canned list`) instead of a text")
+    ] = None,
     agent: AgentOption = "agent",
     settings: SettingsOption = None,
 ) -> None:
-    """Send an answer through the channel of the customer's latest message; the case becomes pending."""
+    """Send an answer through the channel of the customer's latest message; the case becomes pending. With
+    `--canned NAME`, the canned reply rendered for the case in the customer's language."""
+    from desk.canned import answer_canned
     from desk.cases import answer
 
-    body = text if text is not None else sys.stdin.read()
-    if not body.strip():
+    if canned is not None and text is not None:
+        typer.echo("error: give --text or --canned, not both", err=True)
+        raise typer.Exit(2)
+    body = "" if canned is not None else (text if text is not None else sys.stdin.read())
+    if canned is None and not body.strip():
         typer.echo("error: the answer is empty", err=True)
         raise typer.Exit(2)
     ctx = _context(settings)
     with store_errors_exit(LookupError, ValueError):
-        done = answer(ctx, _one_case(ctx, what), body, agent)
+        actor, name = _actor(ctx, agent)
+        case = _one_case(ctx, what)
+        if canned is not None:
+            done = answer_canned(ctx, case, canned, actor, agent_name=name)
+        else:
+            done = answer(ctx, case, body, actor)
     state = "stays open: the customer wrote again meanwhile" if done.newer else done.case.status.value
     typer.echo(f"{done.reply.id}: queued to {done.reply.to} by {done.reply.channel.value}; case {state}")
 
@@ -143,6 +196,40 @@ def resolve_case(
     with store_errors_exit(LookupError, ValueError):
         done = resolve(ctx, _one_case(ctx, what), agent)
     typer.echo(f"{done.case_id}: resolved in {done.queue} {done.outcome}")
+
+
+@agent_app.command("note")
+def note_case(
+    what: CaseArgument,
+    text: Annotated[str, typer.Argument(help="the note, for agents only (secrets in it are masked)")],
+    agent: AgentOption = "agent",
+    settings: SettingsOption = None,
+) -> None:
+    """Add an internal note to a case: agents see it with the case; it is never sent to the customer."""
+    from desk.notes import add_note
+
+    ctx = _context(settings)
+    with store_errors_exit(LookupError, ValueError):
+        actor, _ = _actor(ctx, agent)
+        note = add_note(ctx, _one_case(ctx, what), text, actor)
+    masked = f" (masked: {', '.join(note.masked)})" if note.masked else ""
+    typer.echo(f"note {note.id} added to {note.case_id}{masked}")
+
+
+@agent_app.command("reopen")
+def reopen_case(
+    what: CaseArgument,
+    agent: AgentOption = "agent",
+    settings: SettingsOption = None,
+) -> None:
+    """Put a pending or resolved case back in its queue, waiting at its priority (an open case is refused)."""
+    from desk.cases import reopen
+
+    ctx = _context(settings)
+    with store_errors_exit(LookupError, ValueError):
+        actor, _ = _actor(ctx, agent)
+        state = reopen(ctx, _one_case(ctx, what), actor)
+    typer.echo(f"{state.id}: open, waiting in {state.queue} at {state.priority.value}")
 
 
 @agent_app.command("reassign")
@@ -236,27 +323,27 @@ def save_attachment(
 
 
 @agent_app.command("recategorize")
-def recategorize_message(
-    message_id: Annotated[str, typer.Argument(help="the message whose category was wrong")],
-    category: Annotated[str, typer.Argument(help="the right category, e.g. refund")],
-    reason: Annotated[str, typer.Option("--reason", "-r", help="why: kept with the correction")],
+def recategorize_case(
+    what: CaseArgument,
+    reason: Annotated[str, typer.Option("--reason", "-r", help="why: kept with the change and the correction")],
+    category: Annotated[str | None, typer.Argument(help="the right category, e.g. refund")] = None,
+    priority: Annotated[Priority | None, typer.Option("--priority", "-p", help="the case's new priority")] = None,
+    queue: Annotated[str | None, typer.Option("--queue", "-q", help="the case's new queue")] = None,
     agent: AgentOption = "agent",
     settings: SettingsOption = None,
 ) -> None:
-    """Correct a message's category: it changes now (and moves queue if still waiting), and `helpline train` learns
-    from the correction."""
-    from core.redis_conn import connect
-    from core.store import Store
-    from record.engine import connect as connect_record
-    from workers.triage import recategorize
+    """Change a case's category, priority or queue, saying why. A new category moves the case to that category's
+    queue (unless --queue says otherwise) and `helpline train` learns from it, as a correction of the message CASE
+    names (else the case's first message)."""
+    from desk.recategorize import Change, recategorize
 
-    loaded = settings_or_exit(settings)
-    record = connect_record(loaded)
-    hot = int(loaded.retention.hot_message_days * 86400)  # an expired hot copy comes back to take the change
-    try:
-        with store_errors_exit(LookupError, ValueError):
-            done = recategorize(Store(connect(loaded)), loaded.router, message_id, category, agent, reason,
-                                record=record, warm_seconds=hot)  # fmt: skip
-    finally:
-        record.dispose()
-    typer.echo(f"{done.message_id}: category {done.from_category} -> {done.to_category} (kept for training)")
+    ctx = _context(settings)
+    with store_errors_exit(LookupError, ValueError):
+        change = Change(reason, category, priority, queue).checked(ctx.settings)  # before any lookup
+        actor, _ = _actor(ctx, agent)
+        match = _one_match(ctx, what)
+        done = recategorize(ctx, match.case_id, change, actor, message_id=match.message_id)
+    moved = [f"{field} {a} -> {b}" for field, (a, b) in (("category", done.category), ("queue", done.queue),
+             ("priority", (done.priority[0].value, done.priority[1].value))) if a != b]  # fmt: skip
+    kept = " (kept for training)" if done.correction is not None else ""
+    typer.echo(f"{done.case_id}: {', '.join(moved) or 'unchanged'}{kept}")

@@ -31,6 +31,8 @@ from router.normalize import normalize
 from router.text_model import InvalidModel, TextModel
 from router.training import fit, fit_pipeline
 from router.training_data import Example, shipped_examples, split
+from tests.support.work import drain
+from tests.test_pipeline import email
 from workers.live_router import LiveRouter
 from workers.triage import desk_history, shipped_model
 
@@ -209,14 +211,16 @@ def test_a_recorded_correction_changes_the_next_trainings_decision(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("HELPLINE_REDIS__URL", str(settings.redis.url))
+    monkeypatch.setenv("HELPLINE_DATABASE__URL", str(settings.database.url))  # cases are found in the record
     base = small_training(data[0])
     before = compile_router(settings.router, validated=True, model=small_model).classify_text(PROBE)
     assert before != "account"
-    router = compile_router(settings.router)
-    for i, text in enumerate(POINTS):
-        message_id = store.accept(envelope(text, "zh").model_copy(update={"provider_id": f"p{i}"}), b"").message_id
-        decision = router.decide(envelope(text, "zh"))
-        store.update_message(message_id, partial(set_decision, decision))
+    accepted = [
+        store.accept(email(f"p{i}@example.com", text, sender=f"p{i}@example.com", subject="", language="zh"), b"")
+        for i, text in enumerate(POINTS)
+    ]
+    drain(settings)  # routed and filed: each message opens a case
+    for message_id in (a.message_id for a in accepted):
         result = runner.invoke(
             app, ["agent", "recategorize", message_id, "account", "--reason", "points are the account team's",
                   "--as", "ann", "--settings", str(SETTINGS)],
@@ -237,7 +241,7 @@ def test_recategorize_refuses_an_unknown_category(
     result = runner.invoke(
         app, ["agent", "recategorize", message_id, "nonsense", "--reason", "x", "--settings", str(SETTINGS)]
     )
-    assert result.exit_code == 1 and "unknown category 'nonsense'" in result.output
+    assert result.exit_code == 1 and "unknown category 'nonsense'" in result.output  # checked before any lookup
 
 
 # ---- invalid models -------------------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from core.envelope import Channel, Decision, Envelope
 from core.identity import identity_of
 from core.inbox import Filed, Filing, Inbox, Status
 from core.records import StoredMessage
+from desk.assign import auto_assign
 from desk.details import merged_details
 from record.cases import write_case_state
 from router import RoutingContext
@@ -238,6 +239,10 @@ def file_for_agents(work: Work, ctx: Context) -> Work | Drop:
         work.notes.append(f"raised the case's priority to {work.filed.priority.value}")
     if work.filed.outcome in (Filed.BACK, Filed.REOPENED):
         work.notes.append(f"case {work.filed.outcome.value}: waiting in {d.queue} again")
+    if work.filed.outcome in (Filed.NEW, Filed.BACK, Filed.REOPENED):
+        assigned = auto_assign(ctx, work.conversation_id, now)  # [cases].auto_assign; off: nothing happens
+        if assigned is not None:
+            work.notes.append(f"assigned to {assigned} automatically")
     return work
 
 

@@ -1,4 +1,5 @@
-"""The triage model at run time: which model routes, the desk's history as training examples, and corrections.
+"""The triage model at run time: which model routes, and the desk's history as training examples (agents'
+corrections are made in desk/recategorize.py).
 
 Which model: the store's current version (`helpline train` publishes it, core/model_store.py); while the store has
 none, the record's active version (record/triage_models.py: Redis was emptied or lost, the record was not), which
@@ -11,20 +12,18 @@ shipped one used instead of routing on garbage.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from core.corrections import Correction, Corrections
+from core.corrections import Corrections
 from core.errors import StoreUnavailable
 from core.inbox import Inbox
 from core.model_store import ModelStore
-from core.record_queue import queue_correction
 from core.records import StoredMessage
 from core.routing_settings import RouterSettings
 from core.store import Store
-from record.messages import load_message, load_messages
+from record.messages import load_messages
 from record.triage_models import active_model
 from router.engine import Router, compile_router
 from router.text_model import InvalidModel, TextModel
@@ -141,54 +140,3 @@ def desk_history(store: Store, settings: RouterSettings, record: Engine | None =
 def _resolved(store: Store, message: StoredMessage) -> bool:
     """The message's case was resolved (an agent confirmed its category by closing it without a correction)."""
     return bool(message.conversation_id) and Inbox(store).times(message.conversation_id or "").resolved_at is not None
-
-
-def recategorize(
-    store: Store,
-    settings: RouterSettings,
-    message_id: str,
-    category: str,
-    agent: str,
-    reason: str,
-    *,
-    record: Engine | None = None,
-    warm_seconds: int = 0,
-) -> Correction:
-    """An agent's correction: the message's category (and its queue, if it is still waiting) changes now, and the
-    correction is kept for the next training. `LookupError`/`ValueError` for an unknown message or category. A
-    message whose hot copy expired is read from `record` and put back for `warm_seconds` to take the change."""
-    if category not in settings.categories:
-        raise ValueError(f"unknown category {category!r}; the categories are {', '.join(settings.categories)}")
-    message = load_message(store, record, message_id, warm_seconds=warm_seconds)
-    if message is None:
-        raise LookupError(f"no message {message_id}")
-    if message.decision is None:
-        raise ValueError(f"message {message_id} has not been routed yet")
-    if not reason.strip():
-        raise ValueError("say why (--reason): the next agent and the training both read it")
-    decision = message.decision
-    now = datetime.now(UTC)
-    correction = Correction(message_id, decision.category, category, agent, reason.strip(), now)
-    queue = settings.queue_for(category)
-    case = Inbox(store).case(message.conversation_id) if message.conversation_id else None
-    moved = (
-        case is not None
-        and queue != case.queue
-        and Inbox(store).move(case.id, case.queue, case.priority, queue, case.priority)
-    )
-    Corrections(store).record(correction)
-    queue_correction(store, correction, decision.queue)  # the record's audit log, which the reports count
-
-    def change(m: StoredMessage) -> None:
-        assert m.decision is not None
-        m.decision.category = category
-        m.decision.review = None
-        if moved:
-            m.decision.queue = queue
-        m.notes.append(
-            f"{now:%Y-%m-%d %H:%M} category {correction.from_category} -> {category} by {agent}: {correction.reason}"
-            + (f" (moved to queue {queue})" if moved else "")
-        )
-
-    store.update_message(message_id, change)
-    return correction

@@ -133,7 +133,9 @@ def test_queue_report_training_history_and_recategorize_read_expired_messages(
     store: Store, settings: Settings, smtp_sink: SmtpSink, record: Engine
 ) -> None:
     from desk.queue_report import queue_report
-    from workers.triage import desk_history, recategorize
+    from desk.recategorize import Change, recategorize
+    from workers.context import context_for
+    from workers.triage import desk_history
 
     message_id = recorded(store, settings, smtp_sink, "My top-up failed and the money is gone", "h4@example.com")
     hot = store.get_message(message_id)
@@ -146,10 +148,11 @@ def test_queue_report_training_history_and_recategorize_read_expired_messages(
     assert [(r.queue, r.depth, r.breached) for r in rows] == [(hot.decision.queue, 1, 1)]
 
     other = next(c for c in settings.router.categories if c != hot.decision.category)
-    recategorize(store, settings.router, message_id, other, "ana", "wrong category", record=record, warm_seconds=60)
+    assert hot.conversation_id is not None
+    recategorize(context_for(settings, store), hot.conversation_id, Change("wrong category", other), "ana")
     corrected = store.get_message(message_id)
     assert corrected is not None and corrected.decision is not None and corrected.decision.category == other
-    assert 0 < store.redis.ttl(store.key("msg", message_id)) <= 60
+    assert 0 < store.redis.ttl(store.key("msg", message_id)) <= settings.retention.hot_message_days * 86400
 
     store.expire_message(message_id, 0)
     history = desk_history(store, settings.router, record)

@@ -168,16 +168,19 @@ def test_sla_results_are_stored_when_they_happen(
 def test_an_agents_correction_reaches_the_records_audit_log_once_and_the_reports_count_it(
     store: Store, settings: Settings, smtp_sink: SmtpSink, record: Engine
 ) -> None:
+    from desk.recategorize import Change, recategorize
     from record.reports import ReportRange, report
     from workers.record_updates import record_correction
-    from workers.triage import recategorize
 
     accepted = store.accept(email("fees@example.com", "Why was I charged a fee?"), b"raw")
     drain(settings)
     stored = store.get_message(accepted.message_id)
-    assert stored is not None and stored.decision is not None
+    assert stored is not None and stored.decision is not None and stored.conversation_id is not None
     routed_as, routed_to = stored.decision.category, stored.decision.queue
-    correction = recategorize(store, settings.router, accepted.message_id, "refund", "ann", "she wants it back")
+    done = recategorize(context_for(settings, store), stored.conversation_id, Change("she wants it back", "refund"),
+                        "ann")  # fmt: skip
+    correction = done.correction
+    assert correction is not None and correction.message_id == accepted.message_id
     drain(settings)
     context.install(context_for(settings, store))  # the job again, as a retry would run it: still one row
     record_correction(accepted.message_id, routed_as, "refund", routed_to, "ann", "x", correction.at.isoformat())

@@ -27,7 +27,8 @@ from web.api.deps import Desk
 from web.api.schemas import AmbiguousOut, CaseMatch
 
 ROUTERS: tuple[str, ...] = (
-    "web.api.session", "web.api.me", "web.api.agents", "web.api.queues", "web.api.cases", "web.api.incidents",
+    "web.api.session", "web.api.me", "web.api.agents", "web.api.queues", "web.api.cases", "web.api.canned",
+    "web.api.incidents",
 )  # fmt: skip
 
 

@@ -1,4 +1,5 @@
-"""Cases: list, search and read them, take the next one, reply, resolve, reassign, merge — each a thin call of desk/.
+"""Cases: list, search and read them, take the next one, reply (a text or a canned reply), add internal notes, resolve,
+reopen, reassign, recategorize, merge — each a thin call of desk/.
 
 `{handle}` is whatever a person has at hand (desk/lookup.py): the reference (`HL-…`), a case or message id, the
 customer's Message-ID (with or without `<>`), a provider id, an email address or a phone number. Reads list every
@@ -6,10 +7,8 @@ match; a write naming more than one case answers 409 with the matches (`Ambiguou
 
 An agent reads and acts on the cases of their queues and the cases given to them; anything else is 403.
 Supervisors and admins act on every case, and only they reassign. A case's state refusing an action (answering a
-resolved case, merging across customers...) is 409 with desk/'s reason.
-
-Recategorizing is not here yet: its implementation (`workers.triage.recategorize`) lives in `workers`, which the web
-app may not import; it becomes a route once it moves to desk/.
+resolved case, merging across customers...) is 409 with desk/'s reason. Recategorizing moves a case only into one of
+the caller's queues (supervisors and admins: any).
 """
 
 from __future__ import annotations
@@ -21,10 +20,13 @@ from fastapi import APIRouter, HTTPException, Query, Response
 from core.agent_settings import Role
 from core.inbox import Status
 from desk.agents import AgentView
-from desk.cases import CaseError, answer, reassign, resolve, take_next_for
+from desk.canned import CannedNotFound, answer_canned
+from desk.cases import CaseError, answer, reassign, reopen, resolve, take_next_for
 from desk.listing import Scope, list_cases, may_act
 from desk.lookup import Ambiguous, Match, find, one_case
 from desk.merge import merge_cases
+from desk.notes import NoteError, add_note
+from desk.recategorize import Change, queues_of, recategorize
 from desk.view import case_view
 from web.api.deps import CallerDep, DeskDep, at_least
 from web.api.schemas import (
@@ -34,7 +36,11 @@ from web.api.schemas import (
     MergeIn,
     MergeOut,
     NextIn,
+    NoteIn,
+    NoteOut,
     ReassignIn,
+    RecategorizedOut,
+    RecategorizeIn,
     ReplyIn,
     ReplyOut,
     ResolutionOut,
@@ -131,14 +137,23 @@ def read_cases(handle: str, who: CallerDep, desk: DeskDep) -> list[CaseOut]:
     return [_view(desk, m.case_id, m.how) for m in mine]
 
 
-@router.post("/{handle:path}/reply", responses=_WRITE)
+@router.post("/{handle:path}/reply", responses={**_WRITE, 422: {}})
 def reply(handle: str, body: ReplyIn, who: CallerDep, desk: DeskDep) -> ReplyOut:
-    """Answer through the channel of the customer's latest message; the case becomes pending (unless the customer
-    wrote after the `seen`-th message: then it stays open, with the caller)."""
+    """Answer through the channel of the customer's latest message, with `text` or a `canned` reply rendered in the
+    customer's language (422: no such canned reply); the case becomes pending (unless the customer wrote after the
+    `seen`-th message: then it stays open, with the caller)."""
     case = _one(desk, who.agent, handle)
     try:
-        done = answer(desk, case.case_id, body.text, who.agent.id, seen=body.seen)
+        if body.canned is not None:
+            done = answer_canned(desk, case.case_id, body.canned, who.agent.id, agent_name=who.agent.name,
+                                 seen=body.seen)  # fmt: skip
+        else:
+            done = answer(desk, case.case_id, body.text or "", who.agent.id, seen=body.seen)
     except CaseError as exc:
+        raise HTTPException(409, str(exc)) from None
+    except CannedNotFound as exc:
+        raise HTTPException(422, str(exc)) from None
+    except LookupError as exc:  # the case has no routed message to answer (yet)
         raise HTTPException(409, str(exc)) from None
     return ReplyOut(reply=done.reply.id, channel=done.reply.channel.value, to=done.reply.to,
                     status=done.case.status.value, newer=done.newer)  # fmt: skip
@@ -153,6 +168,48 @@ def resolve_case(handle: str, who: CallerDep, desk: DeskDep) -> ResolutionOut:
     except CaseError as exc:
         raise HTTPException(409, str(exc)) from None
     return ResolutionOut(case=done.case_id, queue=done.queue, was=done.was.value, at=done.at, outcome=done.outcome)
+
+
+@router.post("/{handle:path}/notes", status_code=201, responses={**_WRITE, 422: {}})
+def add_case_note(handle: str, body: NoteIn, who: CallerDep, desk: DeskDep) -> NoteOut:
+    """Add an internal note to the case: agents read it in the case, the customer never gets it."""
+    case = _one(desk, who.agent, handle)
+    try:
+        return NoteOut.of(add_note(desk, case.case_id, body.text, who.agent.id))
+    except NoteError as exc:
+        raise HTTPException(422, str(exc)) from None
+
+
+@router.post("/{handle:path}/reopen", responses=_WRITE)
+def reopen_case(handle: str, who: CallerDep, desk: DeskDep) -> CaseOut:
+    """Put a pending or resolved case back in its queue, waiting at its priority; 409 when it is open."""
+    case = _one(desk, who.agent, handle)
+    try:
+        reopen(desk, case.case_id, who.agent.id)
+    except CaseError as exc:
+        raise HTTPException(409, str(exc)) from None
+    except LookupError as exc:
+        raise HTTPException(404, str(exc)) from None
+    return _view(desk, case.case_id)
+
+
+@router.post("/{handle:path}/recategorize", responses={**_WRITE, 422: {}})
+def recategorize_case(handle: str, body: RecategorizeIn, who: CallerDep, desk: DeskDep) -> RecategorizedOut:
+    """Change the case's category, priority or queue, with a reason (a new category alone moves it to that
+    category's queue, and is kept as a correction that `helpline train` learns from). An agent moves a case only
+    into their own queues (403); an unknown category or queue is 422."""
+    case = _one(desk, who.agent, handle)
+    try:
+        change = Change(body.reason, body.category, body.priority, body.queue).checked(desk.settings)
+        current, target = queues_of(desk, case.case_id, change)
+        if target != current and not who.agent.works(target):
+            raise HTTPException(403, f"{target} is not one of your queues: a supervisor can move the case there")
+        done = recategorize(desk, case.case_id, change, who.agent.id, message_id=case.message_id)
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from None
+    except LookupError as exc:
+        raise HTTPException(404, str(exc)) from None
+    return RecategorizedOut.of(done)
 
 
 @router.post("/{handle:path}/reassign", dependencies=[at_least(Role.SUPERVISOR)], responses={**_WRITE, 422: {}})

@@ -5,13 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from core.agent_settings import Role, check_email
+from core.envelope import Priority
 from desk.agents import AgentChanges, AgentView
+from desk.canned import Canned
 from desk.incidents import IncidentView, LinkedCase
 from desk.listing import CaseRow
 from desk.lookup import Match
+from desk.notes import CaseNote
+from desk.recategorize import Recategorized
 
 
 class AgentOut(BaseModel):
@@ -189,6 +193,19 @@ class OtherCaseOut(BaseModel):
     status: str
 
 
+class NoteOut(BaseModel):
+    """An agent's internal note: never sent to the customer; secrets in it are masked."""
+
+    id: int
+    agent: str | None
+    text: str
+    created_at: datetime
+
+    @classmethod
+    def of(cls, note: CaseNote) -> NoteOut:
+        return cls(id=note.id, agent=note.agent, text=note.text, created_at=note.created_at)
+
+
 class CaseOut(BaseModel):
     """What an agent reads about a case (desk/view.py)."""
 
@@ -205,6 +222,7 @@ class CaseOut(BaseModel):
     missing_details: list[str]
     messages: list[CaseMessageOut]
     replies: list[CaseReplyOut]
+    notes: list[NoteOut] = Field(description="agents' internal notes, oldest first")
     other_cases: list[OtherCaseOut] = Field(description="the contact's other cases, on any channel")
     matched_by: str | None = Field(None, description="on a read by handle: what matched")
 
@@ -214,10 +232,19 @@ class NextIn(BaseModel):
 
 
 class ReplyIn(BaseModel):
-    text: str = Field(min_length=1, pattern=r"\S")
+    """The answer's `text`, or the name of a `canned` reply (`GET /api/canned`) rendered for the case: one of them."""
+
+    text: str | None = Field(None, min_length=1, pattern=r"\S")
+    canned: str | None = Field(None, min_length=1, description="a canned reply's name, instead of `text`")
     seen: int | None = Field(
         None, description="how many customer messages the agent saw; if one came after, the case stays open"
     )
+
+    @model_validator(mode="after")
+    def _one_of(self) -> ReplyIn:
+        if (self.text is None) == (self.canned is None):
+            raise ValueError("give either text or canned (one of them)")
+        return self
 
 
 class ReplyOut(BaseModel):
@@ -343,3 +370,43 @@ class IncidentAnswerOut(BaseModel):
     incident: str
     resolved_at: datetime
     cases: list[IncidentCaseOutcomeOut]
+
+
+class NoteIn(BaseModel):
+    text: str = Field(min_length=1, pattern=r"\S", description="kept for agents only; secrets in it are masked")
+
+
+class CannedOut(BaseModel):
+    name: str
+    languages: list[str]
+    titles: dict[str, str] = Field(description="language -> title")
+
+    @classmethod
+    def of(cls, canned: Canned) -> CannedOut:
+        return cls(name=canned.name, languages=canned.languages, titles=canned.titles)
+
+
+class RecategorizeIn(BaseModel):
+    """Any of category, priority and queue; a category alone moves the case to that category's queue."""
+
+    category: str | None = Field(None, min_length=1)
+    priority: Priority | None = None
+    queue: str | None = Field(None, min_length=1)
+    reason: str = Field(min_length=1, pattern=r"\S", description="why: kept with the change and the correction")
+
+
+class RecategorizedOut(BaseModel):
+    case: str
+    message: str = Field(description="the message a category correction is kept against (for training)")
+    status: str
+    category: list[str] = Field(description="[from, to]")
+    priority: list[str] = Field(description="[from, to]")
+    queue: list[str] = Field(description="[from, to]")
+    correction: bool = Field(description="a category correction was kept for `helpline train`")
+
+    @classmethod
+    def of(cls, done: Recategorized) -> RecategorizedOut:
+        return cls(
+            case=done.case_id, message=done.message_id, status=done.status.value, category=list(done.category),
+            priority=[p.value for p in done.priority], queue=list(done.queue), correction=done.correction is not None,
+        )  # fmt: skip
