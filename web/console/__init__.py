@@ -9,6 +9,7 @@ Chart.js for charts (both vendored under static/vendor, with their licenses; no 
 | `i18n.py` | English and Chinese UI strings, and which one a request gets |
 | `sign_in.py` | sign in, sign out |
 | `reports_page.py`, `report_view.py` | the reports page and its CSV, shaped from record/reports.py |
+| `case_actions.py` | the case's actions: canned replies, notes, recategorize, reopen, reassign |
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from starlette.staticfiles import StaticFiles
 from core.settings import Settings
 from core.store import Store
 from desk.auth import SignInLimiter
+from web.console.case_actions import CaseActions
 from web.console.guard import PREFIX, Console, form, page
 from web.console.identity import Identities, Principal
 from web.console.reports_page import Reports
@@ -67,6 +69,7 @@ def routes(settings: Settings, store: Store, identities: Identities, record: Cal
                 Route("/sign-out", form(console, sign_out(console)), methods=["POST"]),
                 Route("/reports", page(console, reports.page(), allow=supervises), methods=["GET"]),
                 Route("/reports.csv", page(console, reports.csv(), allow=supervises), methods=["GET"]),
+                *CaseActions(console, settings, store, record).routes(),
                 Mount("/static", StaticFiles(directory=STATIC), name="console-static"),
             ],
         )

@@ -1,0 +1,325 @@
+"""The case view's actions over HTTP (no browser), on a real Redis and PostgreSQL, the web app on uvicorn and the
+agents' store in the record (the console's real identities: `may_act` reads an agent's queues there): internal
+notes, a canned reply sent in the customer's language (a Chinese customer gets the Chinese text), recategorize with
+a reason, reopen, reassign by a supervisor; 403 outside the agent's queues and for an agent reassigning, 403 without
+the CSRF token, and bad input refused with a 4xx and a readable reason. The partial renders in both UI languages."""
+
+from __future__ import annotations
+
+import contextlib
+import html
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import Engine, select
+
+from core.agent_settings import Role
+from core.corrections import Corrections
+from core.envelope import Priority
+from core.ids import conversation_reference
+from core.inbox import Inbox, Status
+from core.settings import Settings
+from core.store import Store
+from desk.agents import AgentStore
+from desk.cases import resolve
+from desk.context import DeskContext
+from desk.notes import case_notes
+from record.engine import engine_for
+from record.models import AuditEntry
+from record.models import Reply as ReplyRow
+from router.hours import BusinessCalendar
+from tests.support.web_server import WebServer
+from tests.support.work import drain
+from tests.test_pipeline import email
+from web.app import create_app
+from web.console.case_actions import DONE, action_context
+from web.console.guard import CSRF_FIELD, PREFIX, Console
+from web.console.i18n import STRINGS, translator
+from web.console.identity import DeskIdentities
+from web.console.session import Sessions
+
+PASSWORD = "correct horse battery staple"
+FRAUD_ZH = "我的卡被盗刷了，有人盗用我的卡"  # security: Mei works it, Alex does not
+
+
+@dataclass
+class Desk:
+    url: str
+    ctx: DeskContext
+    ids: dict[str, str]  # mei, alex, sofia -> agent id
+
+
+@pytest.fixture
+def desk(settings: Settings, store: Store, tmp_path: Path) -> Iterator[Desk]:
+    """Mei (an agent, Chinese UI) works security, Alex (an agent) general; Sofia supervises."""
+    configured = settings.model_copy(
+        update={"web": settings.web.model_copy(update={"console_secret_file": tmp_path / "console_secret"})}
+    )
+    assert configured.database.url is not None
+    record = engine_for(configured.database.url)
+    agents = AgentStore(record)
+    ids = {}
+    for who, name, role, queues, languages in (
+        ("mei", "陈美", Role.AGENT, ["security"], ["zh", "en"]),
+        ("alex", "Alex Agent", Role.AGENT, ["general"], ["en"]),
+        ("sofia", "Sofia Supervisor", Role.SUPERVISOR, [], ["en"]),
+    ):
+        added = agents.add(name, f"{who}@desk.example", queues=queues, role=role, languages=languages)
+        agents.set_password(added.id, PASSWORD)
+        ids[who] = added.id
+    server = WebServer(create_app(configured, store, record)).start()
+    try:
+        yield Desk(server.url, DeskContext(configured, store, BusinessCalendar.from_settings(configured), record), ids)
+    finally:
+        server.stop()
+        record.dispose()
+
+
+def chinese_case(desk: Desk, provider_id: str = "<ca-zh-1@example.cn>") -> str:
+    """A Chinese customer's mail about a stolen card, routed to security; its case id."""
+    envelope = email(provider_id, FRAUD_ZH, sender="wei@example.cn", language="zh", subject="卡被盗刷")
+    message_id = desk.ctx.store.accept(envelope, b"raw").message_id
+    drain(desk.ctx.settings)
+    message = desk.ctx.store.get_message(message_id)
+    assert message is not None and message.conversation_id is not None and message.decision is not None
+    assert message.decision.queue == "security"
+    return message.conversation_id
+
+
+class Console_:
+    """A signed-in browser stand-in: the session cookie, and the CSRF token every form carries."""
+
+    def __init__(self, client: httpx.Client, token: str) -> None:
+        self.client, self.token = client, token
+
+    def post(self, path: str, **form: str) -> httpx.Response:
+        return self.client.post(f"/console{path}", data={CSRF_FIELD: self.token, **form})
+
+
+@contextlib.contextmanager
+def signed_in(desk: Desk, who: str) -> Iterator[Console_]:
+    with httpx.Client(base_url=desk.url, follow_redirects=False, timeout=20) as client:
+        token = csrf_of(client.get("/console/sign-in").text)
+        answer = client.post("/console/sign-in", data={CSRF_FIELD: token, "email": f"{who}@desk.example",
+                                                        "password": PASSWORD, "next": ""})  # fmt: skip
+        assert answer.status_code == 303, answer.text
+        # A new token at sign-in; any console page carries it (a 403 page too).
+        yield Console_(client, csrf_of(client.get("/console/reports").text))
+
+
+def csrf_of(page: str) -> str:
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert token is not None
+    return token.group(1)
+
+
+def back_to(case: str, done: str) -> str:
+    return f"/console/cases/{conversation_reference(case)}?done={done}"
+
+
+def shown(answer: httpx.Response) -> str:
+    """The page's text as a person reads it (quotes and brackets unescaped)."""
+    return html.unescape(answer.text)
+
+
+def audit_of(record: Engine, case_id: str) -> list[tuple[str, str, dict[str, Any]]]:
+    with record.connect() as connection:
+        rows = connection.execute(
+            select(AuditEntry.actor, AuditEntry.action, AuditEntry.detail)
+            .where(AuditEntry.subject_kind == "case", AuditEntry.subject_id == case_id)
+            .order_by(AuditEntry.id)
+        ).all()
+    return [(r.actor, r.action, r.detail) for r in rows]
+
+
+def test_a_note_is_kept_on_the_case_and_refused_outside_the_agents_queues(desk: Desk) -> None:
+    case = chinese_case(desk)
+    with signed_in(desk, "mei") as mei:
+        added = mei.post(f"/cases/{case}/notes", text="  已致电客户，卡已冻结  ")
+        assert added.status_code == 303 and added.headers["location"] == back_to(case, "noted")
+        by_reference = mei.post(f"/cases/{conversation_reference(case)}/notes", text="second")  # any handle
+        assert by_reference.status_code == 303
+        empty = mei.post(f"/cases/{case}/notes", text="   ")
+        assert empty.status_code == 400 and "the note is empty" in empty.text and "备注未添加" in empty.text
+        assert f'href="/console/cases/{conversation_reference(case)}"' in empty.text  # a way back to the case
+        missing = mei.post("/cases/HL-000000000000/notes", text="hello")
+        assert missing.status_code == 404 and "没有匹配的工单" in missing.text
+    with signed_in(desk, "alex") as alex:
+        outside = alex.post(f"/cases/{case}/notes", text="not mine")
+        assert outside.status_code == 403 and "This case is not in your queues." in outside.text
+    notes = case_notes(desk.ctx, case)
+    assert [(n.agent, n.text) for n in notes] == [
+        (desk.ids["mei"], "已致电客户，卡已冻结"),
+        (desk.ids["mei"], "second"),
+    ]
+    assert [action for _, action, _ in audit_of(desk.ctx.record, case)].count("note") == 2
+
+
+def test_a_canned_reply_goes_out_in_the_customers_language(desk: Desk) -> None:
+    case = chinese_case(desk)
+    with signed_in(desk, "alex") as alex:
+        assert alex.post(f"/cases/{case}/canned", name="known-outage").status_code == 403
+    with signed_in(desk, "mei") as mei:
+        preview = mei.client.get(f"/console/cases/{case}/canned/known-outage/preview", headers={"HX-Request": "true"})
+        assert preview.status_code == 200 and 'data-language="zh"' in preview.text
+        assert "技术团队正在全力修复" in preview.text and "<html" not in preview.text  # a fragment for htmx
+        unknown_preview = mei.client.get(f"/console/cases/{case}/canned/nope/preview")
+        assert unknown_preview.status_code == 404 and "known-outage" in unknown_preview.text
+        unknown = mei.post(f"/cases/{case}/canned", name="nope")
+        assert (
+            unknown.status_code == 400 and "no canned reply 'nope'" in shown(unknown) and "known-outage" in unknown.text
+        )
+        assert mei.post(f"/cases/{case}/canned", name="").status_code == 400
+        state = Inbox(desk.ctx.store).case(case)
+        assert state is not None and state.status is Status.OPEN  # nothing sent
+
+        sent = mei.post(f"/cases/{case}/canned", name="known-outage", seen="1")
+        assert sent.status_code == 303 and sent.headers["location"] == back_to(case, "answered")
+    drain(desk.ctx.settings)
+    with desk.ctx.record.connect() as connection:
+        [text] = connection.scalars(
+            select(ReplyRow.text).where(ReplyRow.conversation_id == case, ReplyRow.purpose == "answer")
+        ).all()
+    assert "技术团队正在全力修复" in text and conversation_reference(case) in text and "陈美" in text  # signed by Mei
+    assert "Hello" not in text
+    state = Inbox(desk.ctx.store).case(case)
+    assert state is not None and state.status is Status.PENDING
+    [(actor, _, detail)] = [a for a in audit_of(desk.ctx.record, case) if a[1] == "answer"]
+    assert actor == desk.ids["mei"] and detail["canned"] == "known-outage"
+    with signed_in(desk, "mei") as mei:  # resolved: nothing more to send
+        resolve(desk.ctx, case, desk.ids["mei"])
+        refused = mei.post(f"/cases/{case}/canned", name="known-outage")
+        assert refused.status_code == 409 and "reopen it first" in refused.text
+
+
+def test_recategorize_with_a_reason_within_the_agents_queues(desk: Desk) -> None:
+    case = chinese_case(desk)
+    with signed_in(desk, "mei") as mei:
+
+        def change(**form: str) -> httpx.Response:
+            return mei.post(f"/cases/{case}/recategorize", **({"category": "", "priority": "", "queue": ""} | form))
+
+        no_reason = change(priority="low", reason="  ")
+        assert no_reason.status_code == 400 and "say why" in no_reason.text
+        nothing = change(reason="x")
+        assert nothing.status_code == 400 and "name a category, a priority or a queue" in nothing.text
+        bad_category = change(category="nonsense", reason="x")
+        assert bad_category.status_code == 400 and "unknown category 'nonsense'" in shown(bad_category)
+        bad_priority = change(priority="urgentest", reason="x")
+        assert bad_priority.status_code == 400 and "unknown priority" in bad_priority.text
+        assert change(queue="nowhere", reason="x").status_code == 400
+        moving_out = change(category="cards", reason="a lost card, not fraud")
+        assert moving_out.status_code == 403 and "cards" in moving_out.text  # not Mei's queue
+
+        lowered = change(priority="low", reason="false alarm: she found the card")
+        assert lowered.status_code == 303 and lowered.headers["location"] == back_to(case, "recategorized")
+    state = Inbox(desk.ctx.store).case(case)
+    assert state is not None and (state.queue, state.priority) == ("security", Priority.LOW)
+    with signed_in(desk, "alex") as alex:
+        assert alex.post(f"/cases/{case}/recategorize", priority="high", reason="x").status_code == 403
+    with signed_in(desk, "sofia") as sofia:
+        moved = sofia.post(f"/cases/{case}/recategorize", category="cards", reason="a lost card, not fraud")
+        assert moved.status_code == 303
+    state = Inbox(desk.ctx.store).case(case)
+    assert state is not None and (state.category, state.queue) == ("cards", "cards")
+    [correction] = Corrections(desk.ctx.store).all()
+    assert (correction.from_category, correction.to_category, correction.agent) == (
+        "security", "cards", desk.ids["sofia"])  # fmt: skip
+    changes = [
+        (actor, d["reason"], d["to"]) for actor, a, d in audit_of(desk.ctx.record, case) if a == "recategorize-case"
+    ]
+    assert changes == [
+        (desk.ids["mei"], "false alarm: she found the card", {"category": "security", "priority": "low",
+                                                              "queue": "security"}),
+        (desk.ids["sofia"], "a lost card, not fraud", {"category": "cards", "priority": "low", "queue": "cards"}),
+    ]  # fmt: skip
+
+
+def test_reopen_and_reassign_by_a_supervisor(desk: Desk) -> None:
+    case = chinese_case(desk)
+    with signed_in(desk, "mei") as mei:
+        still_open = mei.post(f"/cases/{case}/reopen")
+        assert still_open.status_code == 409 and "only a pending or resolved case reopens" in still_open.text
+        resolve(desk.ctx, case, desk.ids["mei"])
+        reopened = mei.post(f"/cases/{case}/reopen")
+        assert reopened.status_code == 303 and reopened.headers["location"] == back_to(case, "reopened")
+        state = Inbox(desk.ctx.store).case(case)
+        assert state is not None and state.status is Status.OPEN and state.reopened == 1
+        agent_reassigns = mei.post(f"/cases/{case}/reassign", agent=desk.ids["mei"])
+        assert agent_reassigns.status_code == 403 and "只有主管和管理员可以转派工单" in agent_reassigns.text
+    with signed_in(desk, "sofia") as sofia:
+        unknown = sofia.post(f"/cases/{case}/reassign", agent="nobody@desk.example")
+        assert unknown.status_code == 400 and "no agent nobody@desk.example" in unknown.text
+        assert sofia.post(f"/cases/{case}/reassign", agent="").status_code == 400
+        given = sofia.post(f"/cases/{case}/reassign", agent="alex@desk.example")  # by email, or by id
+        assert given.status_code == 303 and given.headers["location"] == back_to(case, "reassigned")
+    state = Inbox(desk.ctx.store).case(case)
+    assert state is not None and state.agent == desk.ids["alex"]
+    with signed_in(desk, "alex") as alex:  # the case is his now, outside his queues: he acts on it
+        assert alex.post(f"/cases/{case}/notes", text="on it").status_code == 303
+    actions = [(actor, action) for actor, action, _ in audit_of(desk.ctx.record, case)]
+    assert (desk.ids["mei"], "reopen") in actions and (desk.ids["sofia"], "reassign") in actions
+
+
+def test_every_action_refuses_a_post_without_the_csrf_token(desk: Desk) -> None:
+    case = chinese_case(desk)
+    before = audit_of(desk.ctx.record, case)
+    with signed_in(desk, "sofia") as sofia:
+        for action, form in (("notes", {"text": "x"}), ("canned", {"name": "known-outage"}),
+                             ("recategorize", {"priority": "low", "reason": "x"}), ("reopen", {}),
+                             ("reassign", {"agent": desk.ids["alex"]})):  # fmt: skip
+            for token in ({}, {CSRF_FIELD: "guessed"}):
+                refused = sofia.client.post(f"/console/cases/{case}/{action}", data=form | token)
+                assert refused.status_code == 403 and "has expired" in refused.text, action
+    state = Inbox(desk.ctx.store).case(case)
+    assert state is not None and state.status is Status.OPEN and state.priority is not Priority.LOW
+    assert case_notes(desk.ctx, case) == []
+    assert audit_of(desk.ctx.record, case) == before  # nothing done
+
+
+@pytest.mark.parametrize("language", ["en", "zh"])
+def test_the_partial_renders_for_an_agent_and_a_supervisor(desk: Desk, store: Store, language: str) -> None:
+    case = chinese_case(desk)
+    agents = AgentStore(desk.ctx.record)
+    mei, sofia = agents.get(desk.ids["mei"]), agents.get(desk.ids["sofia"])
+    assert mei is not None and sofia is not None
+    console = Console(Sessions(desk.ctx.settings, store), DeskIdentities(agents))
+    t = translator(language)
+
+    def render(actions: dict[str, Any]) -> str:
+        return console.templates.get_template("case_actions.html").render(
+            actions=actions, t=t, csrf_field=CSRF_FIELD, csrf_token="the-token", prefix=PREFIX, lang=language
+        )
+
+    as_agent = render(action_context(desk.ctx, mei, case))
+    assert STRINGS[language]["act_canned"] in as_agent and STRINGS[language]["act_language_zh"] in as_agent
+    assert "已知故障" in as_agent and "Known outage" not in as_agent  # titles in the customer's language
+    assert f'action="/console/cases/{case}/canned"' in as_agent and 'value="the-token"' in as_agent
+    assert f'hx-get="/console/cases/{case}/canned/known-outage/preview"' in as_agent
+    assert 'id="note-form"' in as_agent and 'id="recategorize-form"' in as_agent
+    queues = as_agent.split('name="queue"')[1].split("</select>")[0]
+    assert '<option value="security">' in queues and '<option value="cards">' not in queues  # Mei's queues only
+    assert 'id="reopen-form"' not in as_agent and 'id="reassign-form"' not in as_agent  # open; an agent
+
+    as_supervisor = render(action_context(desk.ctx, sofia, case))
+    reassign = as_supervisor.split('id="reassign-form"')[1]
+    assert f'<option value="{desk.ids["alex"]}">Alex Agent' in reassign and "陈美" in reassign
+    assert '<option value="cards">' in as_supervisor.split('name="queue"')[1]  # every queue
+
+    with signed_in(desk, "mei") as client:
+        assert client.post(f"/cases/{case}/notes", text="<b>bold</b> 已处理").status_code == 303
+    resolve(desk.ctx, case, desk.ids["mei"])
+    resolved = render(action_context(desk.ctx, mei, case))
+    assert 'id="reopen-form"' in resolved and 'id="canned-replies"' not in resolved  # nothing to answer
+    assert "&lt;b&gt;bold&lt;/b&gt; 已处理" in resolved and "<b>bold</b>" not in resolved  # a note is text
+    assert "陈美" in resolved  # its author by name
+
+
+def test_the_done_values_have_their_words() -> None:
+    for language in ("en", "zh"):
+        assert all(f"done_{done}" in STRINGS[language] for done in DONE)
