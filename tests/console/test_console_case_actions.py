@@ -323,3 +323,16 @@ def test_the_partial_renders_for_an_agent_and_a_supervisor(desk: Desk, store: St
 def test_the_done_values_have_their_words() -> None:
     for language in ("en", "zh"):
         assert all(f"done_{done}" in STRINGS[language] for done in DONE)
+
+
+def test_a_handle_naming_several_cases_acts_on_none(desk: Desk) -> None:
+    first = chinese_case(desk, "<ca-zh-a@example.cn>")
+    resolve(desk.ctx, first, desk.ids["mei"])  # her next mail opens a new case
+    second = chinese_case(desk, "<ca-zh-b@example.cn>")
+    assert first != second
+    with signed_in(desk, "mei") as mei:
+        both = mei.post("/cases/wei@example.cn/notes", text="which one?")
+        assert both.status_code == 409 and conversation_reference(first) in both.text
+        assert conversation_reference(second) in both.text and 'id="back-to-case"' not in both.text
+        assert mei.post(f"/cases/{conversation_reference(second)}/notes", text="this one").status_code == 303
+    assert case_notes(desk.ctx, first) == [] and [n.text for n in case_notes(desk.ctx, second)] == ["this one"]
