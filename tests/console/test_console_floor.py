@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 from sqlalchemy import insert, select
+from starlette.datastructures import QueryParams
 
 from core.agent_settings import Role
 from core.envelope import Priority
@@ -28,6 +29,7 @@ from tests.support.cases import file_case
 from tests.support.work import drain
 from tests.test_api_cases import routed
 from tests.test_pipeline import email
+from web.console.case_list_page import Filters
 from web.console.live import Live
 
 
@@ -176,6 +178,7 @@ def test_the_case_list_filters_and_searches_what_the_agent_may_see(
         assert set(listed(client)) == {refund, chinese, "t-1", "t-2", "t-3"}  # payments, and what was his
         assert listed(client, channel="sms") == ["t-2"]
         assert listed(client, mine="1") == ["t-2", "t-1"]  # newest first
+        assert "<td>Alex Agent</td>" in client.get("/console/cases", params={"mine": "1"}).text  # by name
         assert listed(client, language="zh") == [chinese]
         assert listed(client, state="open", queue="payments") == [chinese, refund, "t-3", "t-2", "t-1"]
         assert listed(client, q="bob@example.com") == []  # a case outside his queues stays out of the search too
@@ -264,3 +267,9 @@ def test_every_change_of_place_in_a_queue_raises_its_counter(store: Store) -> No
     step()
     assert [s.get("payments", 0) for s in seen] == [1, 2, 3, 4, 5, 5, 6]
     assert [s.get("cards", 0) for s in seen] == [0, 0, 0, 1, 1, 2, 2]
+
+
+def test_the_case_lists_pages_link_with_their_filters() -> None:
+    chosen = Filters.of(QueryParams("queue=payments&mine=on&q=ann%40example.com&page=2&state="))
+    assert chosen.query(page=3) == "queue=payments&mine=1&q=ann%40example.com&page=3"
+    assert chosen.query(page=1) == "queue=payments&mine=1&q=ann%40example.com"

@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 from starlette.datastructures import QueryParams
 from starlette.requests import Request
@@ -30,7 +31,7 @@ from desk.lookup import find
 from record.search import QueryTooShort, search_text
 from router.normalize import normalize
 from web.console.desk_access import DeskAccess
-from web.console.floor_page import Floor, visible_queues
+from web.console.floor_page import TIME, Floor, visible_queues
 from web.console.guard import Console, Handler, Visit
 
 PAGE_SIZE = 50
@@ -83,28 +84,29 @@ class Filters:
             "q": self.q,
             "page": self.page,
         } | change
-        return urlencode({k: v for k, v in values.items() if v and not (k == "page" and v == 1)})  # fmt: skip
+        return urlencode({k: v for k, v in values.items() if v and not (k == "page" and v == 1)})
 
 
-def found_cases(desk: DeskAccess, q: str) -> dict[str, str]:
-    """Case id → how it matched: a handle (desk/lookup.py), else the text of its messages, replies or notes."""
+def found_cases(desk: DeskAccess, q: str) -> set[str]:
+    """The cases `q` names as a handle (desk/lookup.py), else those whose messages, replies or notes hold it."""
     ctx = desk.context
-    matches = {m.case_id: m.how for m in find(ctx, q)}
+    matches = {m.case_id for m in find(ctx, q)}
     if matches:
         return matches
     with ctx.record.connect() as connection:
         hits = search_text(connection, normalize(q), limit=PAGE_SIZE * 4)
-    return {hit.conversation_id: hit.kind for hit in hits if hit.conversation_id}
+    return {hit.conversation_id for hit in hits if hit.conversation_id}
 
 
 def cases(desk: DeskAccess, agent: AgentView, chosen: Filters) -> tuple[list[CaseRow], dict[str, str]]:
-    how = found_cases(desk, chosen.q) if chosen.q else {}
+    """The page's cases (one more than a page: is there another?), and the agents' names."""
+    among = found_cases(desk, chosen.q) if chosen.q else None
     rows = list_cases(
         desk.context, Scope.of(agent), queue=chosen.queue, status=chosen.state,
-        agent=agent.id if chosen.mine else None, among=how.keys() if chosen.q else None, channel=chosen.channel,
+        agent=agent.id if chosen.mine else None, among=among, channel=chosen.channel,
         language=chosen.language, limit=PAGE_SIZE + 1, offset=(chosen.page - 1) * PAGE_SIZE,
     )  # fmt: skip
-    return rows, how
+    return rows, desk.agent_names()
 
 
 class CaseList:
@@ -116,22 +118,24 @@ class CaseList:
             agent = await self.floor.agent_of(visit)
             if agent is None:
                 return self.console.render(visit, "forbidden.html", status=403)
+            zone = self.desk.settings.desk.timezone
             choices: dict[str, Any] = {
                 "params": request.query_params, "queues": visible_queues(self.desk, agent, set()),
-                "states": STATES, "channels": CHANNELS, "languages": LANGUAGES,
+                "states": STATES, "channels": CHANNELS, "languages": LANGUAGES, "zone": zone,
+                "local_time": lambda at: at.astimezone(ZoneInfo(zone)).strftime(TIME),
             }  # fmt: skip
             try:
                 chosen = Filters.of(request.query_params)
                 if chosen.queue is not None and not agent.works(chosen.queue):
                     return self.console.render(visit, "forbidden.html", status=403)
-                rows, how = await asyncio.to_thread(cases, self.desk, agent, chosen)
+                rows, names = await asyncio.to_thread(cases, self.desk, agent, chosen)
             except (Refused, QueryTooShort) as exc:
                 error = str(exc) if isinstance(exc, Refused) else "search_too_short"
                 return self.console.render(
-                    visit, "cases.html", status=400, error=error, rows=[], how={}, more=False, chosen=None, **choices
+                    visit, "cases.html", status=400, error=error, rows=[], names={}, more=False, chosen=None, **choices
                 )
             return self.console.render(
-                visit, "cases.html", error=None, rows=rows[:PAGE_SIZE], how=how, more=len(rows) > PAGE_SIZE,
+                visit, "cases.html", error=None, rows=rows[:PAGE_SIZE], names=names, more=len(rows) > PAGE_SIZE,
                 chosen=chosen, **choices,
             )  # fmt: skip
 

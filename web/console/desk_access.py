@@ -48,6 +48,10 @@ class DeskAccess:
         found = AgentStore(self._record()).get(agent_id)
         return found if found is not None and found.active else None
 
+    def agent_names(self) -> dict[str, str]:
+        """Every agent's name by id (lists show who holds a case by name)."""
+        return {agent.id: agent.name for agent in AgentStore(self._record()).all()}
+
     def reference(self, case_id: str) -> str:
         """The reference the record gave the case (it differs from the derived one after a collision)."""
         with self._record().connect() as connection:

@@ -16,6 +16,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from starlette.datastructures import FormData
 from starlette.requests import Request
@@ -35,6 +36,7 @@ from web.console.report_view import duration
 # What `?next=` and `?notice=` may ask the page to say (a fixed list: a link cannot make the page say anything else).
 NEXT_MESSAGES = {"nothing": "next_nothing", "capacity": "next_capacity", "refused": "next_refused"}
 NOTICE_MESSAGES = {"added": "notice_added", "ended": "notice_ended"}
+TIME = "%Y-%m-%d %H:%M"  # times on the floor's pages, in the zone the page names
 
 
 @dataclass(frozen=True)
@@ -111,7 +113,9 @@ class Floor:
         return self.console.render(
             visit, "queues.html", status=status, queues=queues, notices=notices, now=now, message=message,
             may_manage_notices=agent.role.at_least(Role.SUPERVISOR), version=version,
-            notice_zone=self.desk.settings.notices.timezone, **context,
+            notice_zone=self.desk.settings.notices.timezone,
+            notice_time=lambda at: at.astimezone(ZoneInfo(self.desk.settings.notices.timezone)).strftime(TIME),
+            **context,
         )  # fmt: skip
 
     async def agent_of(self, visit: Visit) -> AgentView | None:
