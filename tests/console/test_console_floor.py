@@ -9,10 +9,12 @@ import re
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+from redis import Redis
 from sqlalchemy import insert, select
 from starlette.datastructures import QueryParams
 
@@ -26,9 +28,12 @@ from record.models import Agent, Conversation, NoticeRecord
 from tests.console.conftest import PASSWORD, Site
 from tests.console.test_console_http import signed_in
 from tests.support.cases import file_case
+from tests.support.console_identities import RedisIdentities
+from tests.support.web_server import WebServer
 from tests.support.work import drain
 from tests.test_api_cases import routed
 from tests.test_pipeline import email
+from web.app import create_app
 from web.console.case_list_page import Filters
 from web.console.live import Live
 
@@ -273,3 +278,29 @@ def test_the_case_lists_pages_link_with_their_filters() -> None:
     chosen = Filters.of(QueryParams("queue=payments&mine=on&q=ann%40example.com&page=2&state="))
     assert chosen.query(page=3) == "queue=payments&mine=1&q=ann%40example.com&page=3"
     assert chosen.query(page=1) == "queue=payments&mine=1&q=ann%40example.com"
+
+
+def test_the_floor_says_so_when_the_desks_stores_are_away(
+    settings: Settings, store: Store, redis: Redis, tmp_path: Path
+) -> None:
+    away = "postgresql+psycopg://postgres@/helpline?host=/nonexistent-record-socket"
+    configured = settings.model_copy(
+        update={
+            "database": settings.database.model_copy(update={"url": away}),
+            "web": settings.web.model_copy(update={"console_secret_file": tmp_path / "secret"}),
+        }
+    )
+    identities = RedisIdentities(redis)
+    identities.add("a-sofia", "Sofia Supervisor", "sofia@desk.example", PASSWORD, Role.SUPERVISOR)
+    server = WebServer(create_app(configured, store, identities=identities)).start()
+    try:
+        with signed_in(Site(server.url, identities, None), "sofia@desk.example") as client:  # type: ignore[arg-type]
+            for path in ("/console/queues", "/console/cases"):
+                page = client.get(path)
+                assert page.status_code == 503 and "cannot be reached just now" in page.text, path
+            next_ = client.post("/console/next", data={"csrf_token": csrf(client, "/console/queues")})
+            assert next_.status_code == 503
+            live = client.get("/console/live")  # a stream that only tells the browser when to ask again
+            assert live.status_code == 200 and live.text == "retry: 15000\n\n"
+    finally:
+        server.stop()

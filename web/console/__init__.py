@@ -31,7 +31,7 @@ from core.settings import Settings
 from core.store import Store
 from desk.auth import SignInLimiter
 from web.console.case_list_page import CaseList
-from web.console.desk_access import DeskAccess
+from web.console.desk_access import DeskAccess, available
 from web.console.floor_page import Floor
 from web.console.guard import PREFIX, Console, form, page
 from web.console.identity import Identities, Principal
@@ -80,11 +80,11 @@ def routes(settings: Settings, store: Store, identities: Identities, record: Cal
                 Route("/sign-out", form(console, sign_out(console)), methods=["POST"]),
                 Route("/reports", page(console, reports.page(), allow=supervises), methods=["GET"]),
                 Route("/reports.csv", page(console, reports.csv(), allow=supervises), methods=["GET"]),
-                Route("/queues", page(console, floor.page()), methods=["GET"]),
-                Route("/next", form(console, floor.next()), methods=["POST"]),
-                Route("/notices", form(console, notices.add()), methods=["POST"]),
-                Route("/notices/{notice_id}/end", form(console, notices.end()), methods=["POST"]),
-                Route("/cases", page(console, case_list.page()), methods=["GET"]),
+                Route("/queues", page(console, available(console, floor.page())), methods=["GET"]),
+                Route("/next", form(console, available(console, floor.next())), methods=["POST"]),
+                Route("/notices", form(console, available(console, notices.add())), methods=["POST"]),
+                Route("/notices/{notice_id}/end", form(console, available(console, notices.end())), methods=["POST"]),
+                Route("/cases", page(console, available(console, case_list.page())), methods=["GET"]),
                 Route("/live", Live(console, floor.desk).endpoint(), methods=["GET"]),
                 Mount("/static", StaticFiles(directory=STATIC), name="console-static"),
             ],

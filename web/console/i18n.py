@@ -140,6 +140,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "bad_language": "A language is a code such as en or zh.",
         "bad_page": "That page number is not a number.",
         "search_too_short": "A text search needs 3 characters or more (1 or more in Chinese).",
+        "desk_unavailable": "The desk's stores (Redis, PostgreSQL) cannot be reached just now: try again in a moment.",
     },
     "zh": {
         "app": "Helpline 客服控制台",
@@ -268,6 +269,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "bad_language": "语言请填写代码，例如 en 或 zh。",
         "bad_page": "页码不是数字。",
         "search_too_short": "文字搜索至少需要 3 个字符（中文至少 1 个）。",
+        "desk_unavailable": "暂时无法连接工单存储（Redis、PostgreSQL），请稍后再试。",
     },
 }
 
