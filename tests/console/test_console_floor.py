@@ -40,13 +40,16 @@ from web.console.live import Live
 
 @pytest.fixture
 def floor(site: Site) -> Site:
-    """Alex works payments (capacity 2), Sofia supervises, Ada is an admin: in the agents' store the desk reads."""
+    """Alex works payments (capacity 2), Sofia and Li supervise, Ada is an admin: in the agents' store the desk reads.
+    Gus can sign in (the identity seam knows him) but the agents' store holds no such agent."""
     agents = AgentStore(site.record)
     agents.update("a-alex", AgentChanges(queues=["payments"], capacity=2))
     agents.update("a-sofia", AgentChanges(role=Role.SUPERVISOR))
     with site.record.begin() as connection:
-        connection.execute(insert(Agent).values(id="a-ada", name="Ada", role="admin", created_at=datetime.now(UTC)))
+        for agent_id, name, role in (("a-ada", "Ada", "admin"), ("a-li", "李娜", "supervisor")):
+            connection.execute(insert(Agent).values(id=agent_id, name=name, role=role, created_at=datetime.now(UTC)))
     site.identities.add("a-ada", "Ada Admin", "ada@desk.example", PASSWORD, Role.ADMIN)
+    site.identities.add("a-gus", "Gus Ghost", "gus@desk.example", PASSWORD, Role.SUPERVISOR)
     return site
 
 
@@ -89,8 +92,13 @@ def test_the_overview_is_home_and_shows_each_role_its_queues(floor: Site, settin
         security = re.search(r'<tbody data-queue="security">(.*?)</tbody>', page.text, re.S)
         assert security is not None and 'data-priority="urgent"' in security.group(1)
         assert 'id="notice-form"' in page.text
-    with signed_in(floor, "lina@desk.example") as client:  # signed in, but not an agent the desk's store holds
-        assert client.get("/console/queues").status_code == 403
+    with signed_in(floor, "lina@desk.example") as client:  # her UI is Chinese
+        page = client.get("/console/queues")
+        assert "<h1>队列</h1>" in page.text and ">下一个</button>" in page.text and "添加公告" in page.text
+        assert waiting(page.text, "security") == 1
+    with signed_in(floor, "gus@desk.example") as client:  # signed in, but not an agent the desk's store holds
+        for path in ("/console/queues", "/console/cases"):
+            assert client.get(path).status_code == 403, path
 
 
 def test_next_opens_the_case_taken_or_says_why_nothing_was(floor: Site, settings: Settings, store: Store) -> None:
