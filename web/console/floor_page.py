@@ -31,7 +31,8 @@ from desk.queue_report import QueueRow, queue_report
 from web.console.desk_access import DeskAccess
 from web.console.guard import PREFIX, Console, FormHandler, Handler, Visit
 from web.console.i18n import translator
-from web.console.report_view import duration
+from web.console.live import version
+from web.console.report_view import Translate, duration
 
 # What `?next=` and `?notice=` may ask the page to say (a fixed list: a link cannot make the page say anything else).
 NEXT_MESSAGES = {"nothing": "next_nothing", "capacity": "next_capacity", "refused": "next_refused"}
@@ -61,18 +62,14 @@ class QueueBlock:
     lines: list[Line]  # the priorities with a case waiting or taken
 
 
-def sees(agent: AgentView, queue: str) -> bool:
-    return agent.works(queue)
-
-
 def visible_queues(desk: DeskAccess, agent: AgentView, found: set[str]) -> list[str]:
     """The API's rule (web/api/queues.py): supervisors every queue, configured or with cases; agents their own."""
     if agent.role.at_least(Role.SUPERVISOR):
         return sorted(desk.known_queues | found)
-    return sorted(q for q in agent.queues if sees(agent, q))
+    return sorted(agent.queues)
 
 
-def blocks(desk: DeskAccess, agent: AgentView, now: datetime, t: Any) -> list[QueueBlock]:
+def blocks(desk: DeskAccess, agent: AgentView, now: datetime, t: Translate) -> list[QueueBlock]:
     rows: dict[str, list[QueueRow]] = defaultdict(list)
     for row in queue_report(desk.settings, desk.store, now):
         rows[row.queue].append(row)
@@ -84,7 +81,7 @@ def blocks(desk: DeskAccess, agent: AgentView, now: datetime, t: Any) -> list[Qu
     return out
 
 
-def _line(priority: str, rows: list[QueueRow], t: Any) -> Line:
+def _line(priority: str, rows: list[QueueRow], t: Translate) -> Line:
     ages = [r.oldest_age for r in rows if r.oldest_age is not None]
     return Line(
         priority, sum(r.depth for r in rows), duration(max(ages).total_seconds(), t) if ages else "–",
@@ -100,8 +97,8 @@ class Floor:
     def _overview(self, visit: Visit, agent: AgentView) -> tuple[list[QueueBlock], list[Notice], int]:
         now = datetime.now(UTC)
         t = translator(visit.language)
-        version = sum(n for q, n in Inbox(self.desk.store).changes().items() if sees(agent, q))
-        return blocks(self.desk, agent, now, t), all_notices(self.desk.settings, self.desk.store, now), version
+        seen = version(Inbox(self.desk.store).changes(), agent.works)  # what the page's live stream starts from
+        return blocks(self.desk, agent, now, t), all_notices(self.desk.settings, self.desk.store, now), seen
 
     async def render(
         self, visit: Visit, agent: AgentView, *, status: int = 200, message: str | None = None, **extra: Any
