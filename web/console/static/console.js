@@ -55,3 +55,31 @@
   document.addEventListener("htmx:beforeSwap", forget);
   document.addEventListener("htmx:afterSettle", draw);
 })();
+
+// Live: on a page with [data-live] (the queues overview, the case list), listen to the console's server-sent events
+// (web/console/live.py) and have htmx fetch the page's live element again when its queues changed: the element's
+// hx-trigger is "inbox-changed from:body". The page's version goes along, so a change made between rendering the
+// page and opening the stream is told at once. body[data-live-ready] says the stream is open; data-live-events
+// counts the changes told (the tests watch both).
+(function () {
+  "use strict";
+
+  function listen() {
+    var live = document.querySelector("[data-live]");
+    if (!live || typeof EventSource === "undefined") { return; }
+    var url = live.dataset.live + (live.dataset.version ? "?since=" + encodeURIComponent(live.dataset.version) : "");
+    var source = new EventSource(url);
+    source.addEventListener("open", function () { document.body.dataset.liveReady = "true"; });
+    source.addEventListener("inbox", function () {
+      document.body.dataset.liveEvents = String(Number(document.body.dataset.liveEvents || "0") + 1);
+      if (typeof htmx !== "undefined") { htmx.trigger(document.body, "inbox-changed"); }
+    });
+    window.addEventListener("pagehide", function () { source.close(); });
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", listen);
+  } else {
+    listen();
+  }
+})();
