@@ -219,6 +219,7 @@ else
 end
 redis.call('HDEL', h, 'agent')
 redis.call('ZADD', ARGV[1] .. ':inbox:' .. q .. ':' .. p, ARGV[4], ARGV[2])
+redis.call('HINCRBY', ARGV[1] .. ':inbox-changes', q, 1)
 redis.call('SADD', KEYS[2], q)
 redis.call('HSET', h, 'status', 'open', 'place', 'waiting', 'since', ARGV[5], 'score', ARGV[4])
 return {1, status}
@@ -246,6 +247,8 @@ elseif status == 'open' and place == 'taken' and nq ~= q then
   redis.call('ZADD', ARGV[1] .. ':open:' .. nq, since, ARGV[2])
   redis.call('SADD', KEYS[2], nq)
 end
+redis.call('HINCRBY', ARGV[1] .. ':inbox-changes', q, 1)
+if nq ~= q then redis.call('HINCRBY', ARGV[1] .. ':inbox-changes', nq, 1) end
 redis.call('HSET', h, 'queue', nq, 'priority', np)
 if ARGV[5] ~= '' then redis.call('HSET', h, 'category', ARGV[5]) end
 return status
@@ -262,6 +265,7 @@ end
 if redis.call('SCARD', KEYS[2]) >= tonumber(ARGV[5]) then return 'capacity' end
 local q, p = redis.call('HGET', h, 'queue'), redis.call('HGET', h, 'priority')
 redis.call('ZREM', ARGV[1] .. ':inbox:' .. q .. ':' .. p, ARGV[2])
+redis.call('HINCRBY', ARGV[1] .. ':inbox-changes', q, 1)
 redis.call('ZADD', ARGV[1] .. ':open:' .. q, redis.call('HGET', h, 'since'), ARGV[2])
 redis.call('SADD', KEYS[2], ARGV[2])
 redis.call('HSET', h, 'place', 'taken', 'agent', ARGV[3], 'taken_ts', ARGV[4], 'taken_from', q)

@@ -255,7 +255,8 @@ def test_the_live_stream_tells_an_agent_of_changes_in_their_queues_and_ends_with
 
 
 def test_every_change_of_place_in_a_queue_raises_its_counter(store: Store) -> None:
-    """What the live stream watches (core/inbox.py `changes`): filing, taking, moving, answering and resolving."""
+    """What the live stream watches (core/inbox.py `changes`): filing, taking, moving, answering, resolving, reopening,
+    recategorizing and automatic assignment."""
     inbox = Inbox(store)
     now = datetime.now(UTC)
     seen: list[dict[str, int]] = []
@@ -278,8 +279,14 @@ def test_every_change_of_place_in_a_queue_raises_its_counter(store: Store) -> No
     file_case(store, "payments", Priority.NORMAL, "t-a", now, message_id="m-2")  # the customer writes: back in line
     file_case(store, "payments", Priority.NORMAL, "t-a", now, message_id="t-a")  # filed before: nothing changes
     step()
-    assert [s.get("payments", 0) for s in seen] == [1, 2, 3, 4, 5, 5, 6]
-    assert [s.get("cards", 0) for s in seen] == [0, 0, 0, 1, 1, 2, 2]
+    assert inbox.reopen("t-b", now, None)[0]  # an agent reopens the resolved case
+    step()
+    assert inbox.reclassify("t-b", "payments", Priority.NORMAL) is not None  # and moves it back
+    step()
+    assert inbox.assign("t-b", "a-2", now, capacity=5) == "assigned"  # automatic assignment
+    step()
+    assert [s.get("payments", 0) for s in seen] == [1, 2, 3, 4, 5, 5, 6, 6, 7, 8]
+    assert [s.get("cards", 0) for s in seen] == [0, 0, 0, 1, 1, 2, 2, 3, 4, 4]
 
 
 def test_the_case_lists_pages_link_with_their_filters() -> None:
