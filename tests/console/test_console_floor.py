@@ -24,6 +24,8 @@ from core.inbox import Inbox
 from core.settings import Settings
 from core.store import Store
 from desk.agents import AgentChanges, AgentStore
+from desk.context import desk_context
+from desk.incidents import link_cases, open_incident
 from record.models import Agent, Conversation, NoticeRecord
 from tests.console.conftest import PASSWORD, Site
 from tests.console.test_console_http import signed_in
@@ -207,7 +209,14 @@ def test_the_case_list_filters_and_searches_what_the_agent_may_see(
                           ({"page": "two"}, "not a number")):  # fmt: skip
             refused = client.get("/console/cases", params=bad)
             assert refused.status_code == 400 and said in refused.text, bad
+    outage = open_incident(desk_context(settings, store), "Card payments failing", "a-sofia")
+    link_cases(desk_context(settings, store), outage.id, [refund, fraud], "a-sofia")
+    with signed_in(floor, "alex@desk.example") as client:
+        assert listed(client, incident=outage.id) == [refund]  # the fraud case is linked too, outside his queues
+        assert "Card payments failing</option>" in client.get("/console/cases").text
+        assert client.get("/console/cases", params={"incident": "<x>"}).status_code == 400
     with signed_in(floor, "sofia@desk.example") as client:
+        assert listed(client, incident=outage.id) == [fraud, refund]
         assert listed(client, queue="security") == [fraud, "t-4"]
         assert listed(client, q="bob@example.com") == [fraud]
         assert listed(client, channel="telegram") == ["t-4"]

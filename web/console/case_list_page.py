@@ -1,13 +1,13 @@
 """`/console/cases`: the cases an agent sees (desk/listing.py's `Scope`: an agent the cases of their queues and those
 given to them, supervisors and admins every case), newest first, 50 a page, filtered by queue, state, mine, the
-channel the case began on and the customer's language, and searched.
+channel the case began on, the customer's language and the incident it is linked to, and searched.
 
 A search (`q`) asks desk/lookup.py first, as `GET /api/cases?q=` does: a reference (`HL-…`), a case or message id, a
 Message-ID, a provider id, an email address or a phone number. When that names no case, the text of messages,
 replies and notes is searched (record/search.py, as `helpline search` does; 3 characters or more, 1 for Chinese).
 
-Cases link to `/console/cases/{reference}`, the case view. There is no incident filter: no case is linked to an
-incident in the record yet (desk/listing.py cannot ask for one); it joins the form once one is.
+Cases link to `/console/cases/{reference}`, the case view. The incident filter offers the latest incidents
+(desk/incidents.py), open ones first.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from starlette.responses import Response
 from core.envelope import Channel
 from core.inbox import Status
 from desk.agents import AgentView
+from desk.incidents import list_incidents
 from desk.listing import CaseRow, Scope, list_cases
 from desk.lookup import find
 from record.search import QueryTooShort, search_text
@@ -39,6 +40,7 @@ STATES = [s.value for s in Status]
 CHANNELS = [c.value for c in Channel]
 LANGUAGES = ["en", "zh"]  # the form's choices; the query takes any language code
 _LANGUAGE = re.compile(r"^[a-z]{2,3}$")
+_INCIDENT = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # desk/incidents.py's ids (core/ids.py new_id)
 
 
 class Refused(ValueError):
@@ -54,6 +56,7 @@ class Filters:
     language: str | None
     q: str
     page: int
+    incident: str | None = None
 
     @classmethod
     def of(cls, params: QueryParams) -> Filters:
@@ -67,11 +70,15 @@ class Filters:
             raise Refused("bad_channel")
         if language is not None and not _LANGUAGE.match(language):
             raise Refused("bad_language")
+        incident = one("incident")
+        if incident is not None and not _INCIDENT.match(incident):
+            raise Refused("bad_incident")
         try:
             page = max(1, int(params.get("page") or 1))
         except ValueError:
             raise Refused("bad_page") from None
-        return cls(one("queue"), state, params.get("mine") in ("1", "on"), channel, language, one("q") or "", page)
+        mine = params.get("mine") in ("1", "on")
+        return cls(one("queue"), state, mine, channel, language, one("q") or "", page, incident)
 
     def query(self, **change: Any) -> str:
         """The query string of these filters with `change` made (the pages' links)."""
@@ -81,6 +88,7 @@ class Filters:
             "mine": "1" if self.mine else None,
             "channel": self.channel,
             "language": self.language,
+            "incident": self.incident,
             "q": self.q,
             "page": self.page,
         } | change
@@ -104,9 +112,15 @@ def cases(desk: DeskAccess, agent: AgentView, chosen: Filters) -> tuple[list[Cas
     rows = list_cases(
         desk.context, Scope.of(agent), queue=chosen.queue, status=chosen.state,
         agent=agent.id if chosen.mine else None, among=among, channel=chosen.channel,
-        language=chosen.language, limit=PAGE_SIZE + 1, offset=(chosen.page - 1) * PAGE_SIZE,
+        language=chosen.language, incident=chosen.incident, limit=PAGE_SIZE + 1, offset=(chosen.page - 1) * PAGE_SIZE,
     )  # fmt: skip
     return rows, desk.agent_names()
+
+
+def incident_choices(desk: DeskAccess) -> list[tuple[str, str]]:
+    """(id, title) of the incidents the filter offers: the latest 50, open ones first."""
+    latest = list_incidents(desk.context, limit=50)
+    return [(i.id, i.title) for i in sorted(latest, key=lambda i: i.status == "resolved")]
 
 
 class CaseList:
@@ -122,6 +136,7 @@ class CaseList:
             choices: dict[str, Any] = {
                 "params": request.query_params, "queues": visible_queues(self.desk, agent, set()),
                 "states": STATES, "channels": CHANNELS, "languages": LANGUAGES, "zone": zone,
+                "incidents": await asyncio.to_thread(incident_choices, self.desk),
                 "local_time": lambda at: at.astimezone(ZoneInfo(zone)).strftime(TIME),
             }  # fmt: skip
             try:
