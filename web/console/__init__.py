@@ -9,6 +9,8 @@ Chart.js for charts (both vendored under static/vendor, with their licenses; no 
 | `i18n.py` | English and Chinese UI strings, and which one a request gets |
 | `sign_in.py` | sign in, sign out |
 | `reports_page.py`, `report_view.py` | the reports page and its CSV, shaped from record/reports.py |
+| `case_page.py`, `case_history.py` | the case view: its history, the reply box and Resolve, its files |
+| `mail_html.py`, `case_events.py` | a mail's HTML made safe to show; the case view's live updates (SSE) |
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from starlette.staticfiles import StaticFiles
 from core.settings import Settings
 from core.store import Store
 from desk.auth import SignInLimiter
+from web.console.case_page import CasePages
 from web.console.guard import PREFIX, Console, form, page
 from web.console.identity import Identities, Principal
 from web.console.reports_page import Reports
@@ -67,6 +70,7 @@ def routes(settings: Settings, store: Store, identities: Identities, record: Cal
                 Route("/sign-out", form(console, sign_out(console)), methods=["POST"]),
                 Route("/reports", page(console, reports.page(), allow=supervises), methods=["GET"]),
                 Route("/reports.csv", page(console, reports.csv(), allow=supervises), methods=["GET"]),
+                *CasePages(console, settings, store, record).routes(),
                 Mount("/static", StaticFiles(directory=STATIC), name="console-static"),
             ],
         )
