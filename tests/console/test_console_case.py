@@ -75,7 +75,8 @@ def test_the_agent_of_the_queue_reads_the_case_and_another_queues_agent_gets_403
         assert "https:" not in page.headers["content-security-policy"]  # not asked: the strict policy
         assert "category: top_up" in html.unescape(page.text)  # the routing trace, in words
         assert mei.get(f"/console/cases/{case}/history").status_code == 200
-        assert mei.get("/console/cases/HL-000000000000").status_code == 404
+        for nothing in ("HL-000000000000", "a@", "@", "+1 (", "<>", "t-", "m-", "%25", "x" * 2000, "１２３４５６７"):
+            assert mei.get(f"/console/cases/{nothing}").status_code == 404, nothing  # bad input: a 404, never a 500
     with signed_in(site, "sofia") as sofia:
         assert sofia.get("/console/cases/lin@example.cn").status_code == 200  # a supervisor: any case, any handle
     with signed_in(site, "alex") as alex:
