@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from core.envelope import Attachment
+from core.envelope import Attachment, Channel, Envelope, Party
 from core.ids import conversation_reference
 from core.inbox import Inbox, Status
 from core.settings import Settings
@@ -199,3 +199,29 @@ def test_mail_html_is_cleaned_again_at_display() -> None:
     assert 'target="_blank"' in hidden.html and 'rel="noopener noreferrer"' in hidden.html
     shown = safe_mail_html(raw, show_images=True, inline={})
     assert shown.blocked == 0 and 'src="//t.example/a.gif"' in shown.html and "cid:" not in shown.html
+
+
+def test_a_voicemail_shows_its_transcript_and_recording_and_the_contacts_other_cases_are_linked(
+    site: CaseSite,
+) -> None:
+    first = mail_case(site, "<cz-a@example.cn>")
+    second = file_mail(site.settings, site.store, customer_mail("<cz-b@example.cn>", "另一笔充值也没到账", html=None))
+    assert second != first  # a new mail, not a reply: a case of its own, of the same contact
+    voicemail = Envelope(
+        channel=Channel.VOICE, provider_id="RE0123456789abcdef0123456789abcdef", sender=Party(address="+8613800138000"),
+        text="I topped up fifty dollars yesterday and it is not in my balance", language="en",
+        extras={"recording_sid": "RE0123456789abcdef0123456789abcdef", "recording_duration": "17",
+                "transcription_status": "completed"},
+        attachments=[Attachment(filename="RE0123.mp3", content_type="audio/mpeg",
+                                url="https://api.twilio.com/2010-04-01/Accounts/AC1/Recordings/RE0123.mp3")],
+    )  # fmt: skip
+    call = file_mail(site.settings, site.store, voicemail)
+    with signed_in(site, "sofia") as sofia:
+        page = sofia.get(f"/console/cases/{first}")
+        assert f'href="/console/cases/{second}"' in page.text  # the contact's other case, linked
+        heard = sofia.get(f"/console/cases/{call}")
+        assert heard.status_code == 200 and 'data-channel="voice"' in heard.text
+        assert "Transcript (completed)" in heard.text and "it is not in my balance" in heard.text
+        assert "Recording: 17 s" in heard.text
+        recording = 'href="https://api.twilio.com/2010-04-01/Accounts/AC1/Recordings/RE0123.mp3" target="_blank"'
+        assert recording in heard.text and "kept by the provider" in heard.text
