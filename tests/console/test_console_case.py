@@ -219,6 +219,13 @@ def test_a_voicemail_shows_its_transcript_and_recording_and_the_contacts_other_c
     with signed_in(site, "sofia") as sofia:
         page = sofia.get(f"/console/cases/{first}")
         assert f'href="/console/cases/{second}"' in page.text  # the contact's other case, linked
+        both = sofia.get("/console/cases/lin@example.cn")  # her address names both: the page lists them
+        assert both.status_code == 200 and "Several cases match" in both.text
+        assert f'href="/console/cases/{first}"' in both.text and f'href="/console/cases/{second}"' in both.text
+        token = csrf_of(page.text)
+        refused = sofia.post("/console/cases/lin@example.cn/resolve", data={"csrf_token": token})
+        assert refused.status_code == 409 and "several cases" in refused.text  # a write acts on one case only
+        assert Inbox(site.store).case(first).status is Status.OPEN  # type: ignore[union-attr]
         heard = sofia.get(f"/console/cases/{call}")
         assert heard.status_code == 200 and 'data-channel="voice"' in heard.text
         assert "Transcript (completed)" in heard.text and "it is not in my balance" in heard.text

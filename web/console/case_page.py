@@ -149,8 +149,10 @@ class CasePages:
         history = build_history(self.ctx, view, stored, file_href=f"{base}/files", images_for=images)
         state = Inbox(self.ctx.store).case(case_id)
         version = fingerprint(self.ctx.store, case_id, history.open_replies)
+        holder = AgentStore(self.ctx.record).get(view["agent"]) if view["agent"] else None
         return {"history": history, "view": view, "base": base, "seen": state.seq if state else 0,
-                "version": version, "images": images or ""}  # fmt: skip
+                "version": version, "images": images or "",
+                "holder": holder.name if holder else view["agent"]}  # fmt: skip
 
     async def page(self, request: Request, visit: Visit) -> Response:
         return await self._page(request, visit, request.path_params["handle"])
