@@ -164,6 +164,8 @@ def shoot(page: Page, url: str, email: str, path: Path, ready: str = "body[data-
     page.fill("input[name=password]", PASSWORD)
     page.click("#sign-in-form button[type=submit]")
     page.wait_for_selector(ready)
+    page.wait_for_load_state("load")  # a mail's frame too, with its stylesheet
+    page.wait_for_timeout(500)  # and its layout at the frame's final width
     page.screenshot(path=str(path), full_page=True)
     print(f"wrote {path.relative_to(ROOT)}")
 
