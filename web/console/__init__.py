@@ -14,6 +14,8 @@ Chart.js for charts (both vendored under static/vendor, with their licenses; no 
 | `notices_page.py` | adding and ending status notices from the overview |
 | `case_list_page.py` | the case list: filters and search |
 | `live.py` | server-sent events: the queues an open page shows changed |
+| `case_page.py`, `case_history.py` | the case view: its history, the reply box and Resolve, its files |
+| `mail_html.py`, `case_events.py` | a mail's HTML made safe to show; the case view's live updates (SSE) |
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from core.settings import Settings
 from core.store import Store
 from desk.auth import SignInLimiter
 from web.console.case_list_page import CaseList
+from web.console.case_page import CasePages
 from web.console.desk_access import DeskAccess, available
 from web.console.floor_page import Floor
 from web.console.guard import PREFIX, Console, form, page
@@ -86,6 +89,7 @@ def routes(settings: Settings, store: Store, identities: Identities, record: Cal
                 Route("/notices/{notice_id}/end", form(console, available(console, notices.end())), methods=["POST"]),
                 Route("/cases", page(console, available(console, case_list.page())), methods=["GET"]),
                 Route("/live", Live(console, floor.desk).endpoint(), methods=["GET"]),
+                *CasePages(console, settings, store, record).routes(),
                 Mount("/static", StaticFiles(directory=STATIC), name="console-static"),
             ],
         )

@@ -83,3 +83,36 @@
     listen();
   }
 })();
+
+// The case view's live part (web/console/case_events.py): an EventSource on the URL #case-live names; on "changed"
+// htmx fetches the part again and swaps it in. The fresh part names a new URL (its own fingerprint, the replies still
+// on their way), so the stream is opened again after each swap.
+(function () {
+  "use strict";
+  var source = null;
+  var watching = null;
+
+  function watch() {
+    var live = document.getElementById("case-live");
+    if (!live || typeof EventSource === "undefined" || typeof htmx === "undefined") { return; }
+    var url = live.dataset.events;
+    if (source && url === watching && source.readyState !== EventSource.CLOSED) { return; }
+    if (source) { source.close(); }
+    watching = url;
+    source = new EventSource(url);
+    source.addEventListener("changed", function () {
+      source.close();
+      watching = null;
+      htmx.ajax("GET", live.dataset.history, { target: "#case-live", swap: "outerHTML" }).then(function () {
+        document.body.dataset.caseUpdates = String(Number(document.body.dataset.caseUpdates || "0") + 1);
+        watch();
+      });
+    });
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", watch);
+  } else {
+    watch();
+  }
+})();
