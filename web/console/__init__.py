@@ -9,6 +9,7 @@ Chart.js for charts (both vendored under static/vendor, with their licenses; no 
 | `i18n.py` | English and Chinese UI strings, and which one a request gets |
 | `sign_in.py` | sign in, sign out |
 | `reports_page.py`, `report_view.py` | the reports page and its CSV, shaped from record/reports.py |
+| `incidents_page.py` | incidents: the list, one incident, and the supervisors' forms (desk/incidents.py) |
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from core.store import Store
 from desk.auth import SignInLimiter
 from web.console.guard import PREFIX, Console, form, page
 from web.console.identity import Identities, Principal
+from web.console.incidents_page import IncidentPages
 from web.console.reports_page import Reports
 from web.console.session import Sessions
 from web.console.sign_in import sign_in, sign_in_page, sign_out
@@ -67,6 +69,7 @@ def routes(settings: Settings, store: Store, identities: Identities, record: Cal
                 Route("/sign-out", form(console, sign_out(console)), methods=["POST"]),
                 Route("/reports", page(console, reports.page(), allow=supervises), methods=["GET"]),
                 Route("/reports.csv", page(console, reports.csv(), allow=supervises), methods=["GET"]),
+                *IncidentPages(console, settings, store, record).routes(),
                 Mount("/static", StaticFiles(directory=STATIC), name="console-static"),
             ],
         )
