@@ -9,20 +9,29 @@ import contextlib
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
+from redis import Redis
 from sqlalchemy import insert
 
+from core.agent_settings import Role
 from core.identity import email_identity
 from core.inbox import Inbox, Status
 from core.notices import NoticeBoard
 from core.settings import Settings
 from core.store import Store
+from desk.incidents import STALE_CLAIM
+from record import incidents as rows
+from record.engine import engine_for
 from record.models import ContactIdentity
 from tests.console.conftest import PASSWORD, Site
+from tests.support.console_identities import RedisIdentities
 from tests.support.smtp_sink import SmtpSink
+from tests.support.web_server import WebServer
 from tests.support.work import drain
 from tests.test_pipeline import email
+from web.app import create_app
 
 OUTAGE = "My top-up failed and the money is gone"
 _TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -227,3 +236,46 @@ def test_desk_refusals_are_messages_on_the_page_with_a_4xx(site: Site, settings:
         late = post(li, f"{page}/link-search", query="money is gone")
         assert late.status_code == 409 and "it takes no more changes" in late.text
         assert post(li, f"{page}/unlink", handle=ann).status_code == 409
+
+
+def test_an_answer_lost_to_another_supervisor_is_a_409_on_the_page(site: Site) -> None:
+    with signed_in(site, "sofia@desk.example") as sofia:
+        incident = open_one(sofia)
+        now = datetime.now(UTC)
+        with site.record.begin() as connection:  # 李娜 claimed the answer a moment ago, and is sending it
+            assert rows.claim_answer(connection, incident, "a-li", ("x", "x"), now, now - STALE_CLAIM)
+        lost = post(sofia, f"/console/incidents/{incident}/answer", text_en="Fixed.")
+        assert lost.status_code == 409 and f"incident {incident} is being answered by a-li" in lost.text
+        assert 'data-status="answering"' in lost.text and "Being answered" in lost.text
+        assert "Fixed." in lost.text  # what she wrote stays in the form
+        assert 'id="link-search"' not in lost.text  # no more links while it is answered
+        late = post(sofia, f"/console/incidents/{incident}/link", handles="HL-t-1")
+        assert late.status_code == 409 and "it takes no more changes" in late.text
+
+
+def test_the_pages_say_so_when_the_record_is_away(
+    settings: Settings, store: Store, redis: Redis, tmp_path: Path
+) -> None:
+    """PostgreSQL unreachable (nothing listens on port 1): 503 with a sentence, never a 500."""
+    identities = RedisIdentities(redis)
+    identities.add("a-sofia", "Sofia Supervisor", "sofia@desk.example", PASSWORD, Role.SUPERVISOR)
+    configured = settings.model_copy(
+        update={"web": settings.web.model_copy(update={"console_secret_file": tmp_path / "console_secret"})}
+    )
+    away = engine_for("postgresql+psycopg://postgres@127.0.0.1:1/nothing")
+    server = WebServer(create_app(configured, store, away, identities=identities)).start()
+    try:
+        site = Site(server.url, identities, away)
+        with signed_in(site, "sofia@desk.example") as sofia:
+            for path in ("/console/incidents", "/console/incidents/i-1"):
+                answer = sofia.get(path)
+                assert answer.status_code == 503 and "incidents are unavailable" in answer.text, path
+            for path, form in (("/console/incidents", {"title": "Top-ups"}),
+                               ("/console/incidents/i-1/answer", {"text_en": "Fixed."})):  # fmt: skip
+                token = _TOKEN.search(sofia.get("/console/incidents").text)
+                assert token is not None
+                answer = sofia.post(path, data={"csrf_token": token.group(1), **form})
+                assert answer.status_code == 503 and "incidents are unavailable" in answer.text, path
+    finally:
+        server.stop()
+        away.dispose()

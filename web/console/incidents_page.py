@@ -81,7 +81,7 @@ def refusal(exc: Exception) -> Refusal:
     if isinstance(exc, Ambiguous):
         return Refusal(409, "incident_ambiguous", str(exc), exc.matches)
     if isinstance(exc, LookupError):
-        return Refusal(404, "incident_not_found_case", str(exc).strip("'\""))
+        return Refusal(404, "incident_not_found_case", str(exc))
     if isinstance(exc, IncidentError):
         return Refusal(409, "incident_refused", str(exc))
     return Refusal(400, "incident_bad_input", str(exc))
@@ -197,11 +197,11 @@ class IncidentPages:
     async def list_page(self, request: Request, visit: Visit) -> Response:
         status = request.query_params.get("status") or None
         if status is not None and status not in STATUSES:
-            return await self._list(visit, None, Refusal(400, "incident_bad_status", status), 400)
+            return await self._list(visit, None, Refusal(400, "incident_bad_status", status))
         return await self._list(visit, status)
 
     async def _list(
-        self, visit: Visit, status: str | None, error: Refusal | None = None, code: int = 200, form_: Any = None
+        self, visit: Visit, status: str | None, error: Refusal | None = None, form_: dict[str, str] | None = None
     ) -> Response:
         try:
             incidents = await asyncio.to_thread(list_incidents, self.ctx, status=status, limit=200)
@@ -209,7 +209,7 @@ class IncidentPages:
         except (SQLAlchemyError, StoreUnavailable) as exc:
             return self._unavailable(visit, exc)
         return self.console.render(
-            visit, "incidents.html", status=error.status if error else code, incidents=incidents, names=names,
+            visit, "incidents.html", status=error.status if error else 200, incidents=incidents, names=names,
             status_filter=status, statuses=STATUSES, error=error, when=self._time, writes=supervises(visit),
             form=form_ or {}, notice_zone=self.settings.notices.timezone,
         )  # fmt: skip
