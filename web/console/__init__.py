@@ -16,6 +16,7 @@ Chart.js for charts (both vendored under static/vendor, with their licenses; no 
 | `live.py` | server-sent events: the queues an open page shows changed |
 | `case_page.py`, `case_history.py` | the case view: its history, the reply box and Resolve, its files |
 | `mail_html.py`, `case_events.py` | a mail's HTML made safe to show; the case view's live updates (SSE) |
+| `incidents_page.py` | incidents: the list, one incident, and the supervisors' forms (desk/incidents.py) |
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from web.console.desk_access import DeskAccess, available
 from web.console.floor_page import Floor
 from web.console.guard import PREFIX, Console, form, page
 from web.console.identity import Identities, Principal
+from web.console.incidents_page import IncidentPages
 from web.console.live import Live
 from web.console.notices_page import Notices
 from web.console.reports_page import Reports
@@ -90,6 +92,7 @@ def routes(settings: Settings, store: Store, identities: Identities, record: Cal
                 Route("/cases", page(console, available(console, case_list.page())), methods=["GET"]),
                 Route("/live", Live(console, floor.desk).endpoint(), methods=["GET"]),
                 *CasePages(console, settings, store, record).routes(),
+                *IncidentPages(console, settings, store, record).routes(),
                 Mount("/static", StaticFiles(directory=STATIC), name="console-static"),
             ],
         )
