@@ -19,6 +19,10 @@ Order: most urgent priority first; within a priority, the earliest first-respons
 score packs both: `floor(due) * 2^20 + (2^20 - 1 - min(due - since, 2^20 - 1))` in whole seconds, an integer
 below 2^53 so a double holds it exactly (a wait longer than 12 days ties on age).
 
+`hl:inbox-changes` (a hash, queue → counter) is raised by each script below whenever a case enters, leaves or moves
+within a queue (filed, taken, moved, answered, resolved, released, reassigned): the console polls it (one HGETALL a
+second per open page) to push new cases to agents without reloading (web/console/live.py).
+
 Every change of place is one Lua script, so nothing can interleave with it: two agents never take the same case, a
 follow-up that lands while an agent answers keeps the case open (the answer names the last message it saw), and of
 two agents resolving at once exactly one wins.
@@ -49,6 +53,7 @@ local function wait_in(q, p, s)
   redis.call('ZADD', prefix .. ':inbox:' .. q .. ':' .. p, s, cid)
   redis.call('SADD', KEYS[2], q)
   redis.call('HSET', h, 'status', 'open', 'place', 'waiting', 'queue', q, 'priority', p, 'score', s)
+  redis.call('HINCRBY', prefix .. ':inbox-changes', q, 1)
 end
 local status = redis.call('HGET', h, 'status')
 if redis.call('HEXISTS', h, 'm:' .. mid) == 1 then return {'known', redis.call('HGET', h, 'priority') or prio, ''} end
@@ -108,6 +113,7 @@ for pi = 0, (#KEYS - 1) / nq - 1 do
     local q = ARGV[4 + bestq]
     local h = ARGV[1] .. ':case:' .. best
     redis.call('ZREM', KEYS[1 + pi * nq + bestq], best)
+    redis.call('HINCRBY', ARGV[1] .. ':inbox-changes', q, 1)
     redis.call('ZADD', ARGV[1] .. ':open:' .. q, redis.call('HGET', h, 'since') or now, best)
     redis.call('SADD', KEYS[1], best)
     redis.call('HSET', h, 'place', 'taken', 'agent', agent, 'taken_ts', now, 'taken_from', q)
@@ -117,12 +123,15 @@ end
 return false
 """
 
-# KEYS: source zset, target zset, the set of queue names, the case hash. ARGV: case id, target queue, priority.
+# KEYS: source zset, target zset, the set of queue names, the case hash, the changes hash. ARGV: case id, target
+# queue, priority, source queue.
 _MOVE = """
 local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if not score then return 0 end
 redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('ZADD', KEYS[2], score, ARGV[1])
+redis.call('HINCRBY', KEYS[5], ARGV[4], 1)
+redis.call('HINCRBY', KEYS[5], ARGV[2], 1)
 redis.call('SADD', KEYS[3], ARGV[2])
 redis.call('HSET', KEYS[4], 'queue', ARGV[2], 'priority', ARGV[3])
 return 1
@@ -136,6 +145,7 @@ if redis.call('HGET', h, 'status') ~= 'open' then return 'not-open' end
 if tonumber(redis.call('HGET', h, 'seq') or '0') > tonumber(ARGV[5]) then return 'newer' end
 local q, p, agent = redis.call('HGET', h, 'queue'), redis.call('HGET', h, 'priority'), redis.call('HGET', h, 'agent')
 redis.call('ZREM', ARGV[1] .. ':inbox:' .. q .. ':' .. p, ARGV[2])
+redis.call('HINCRBY', ARGV[1] .. ':inbox-changes', q, 1)
 redis.call('ZREM', ARGV[1] .. ':open:' .. q, ARGV[2])
 if agent then redis.call('SREM', ARGV[1] .. ':agent-cases:' .. agent, ARGV[2]) end
 redis.call('ZADD', KEYS[2], ARGV[4], ARGV[2])
@@ -153,6 +163,7 @@ local was = status
 if status == 'open' then was = redis.call('HGET', h, 'place') end
 local q, p, agent = redis.call('HGET', h, 'queue'), redis.call('HGET', h, 'priority'), redis.call('HGET', h, 'agent')
 redis.call('ZREM', ARGV[1] .. ':inbox:' .. q .. ':' .. p, ARGV[2])
+redis.call('HINCRBY', ARGV[1] .. ':inbox-changes', q, 1)
 redis.call('ZREM', ARGV[1] .. ':open:' .. q, ARGV[2])
 redis.call('ZREM', KEYS[2], ARGV[2])
 if agent then redis.call('SREM', ARGV[1] .. ':agent-cases:' .. agent, ARGV[2]) end
@@ -172,6 +183,7 @@ if ARGV[3] ~= '' and (place ~= 'taken' or tonumber(redis.call('HGET', h, 'taken_
   return 0
 end
 if ARGV[4] == '' and place ~= 'taken' then return 0 end
+redis.call('HINCRBY', ARGV[1] .. ':inbox-changes', q, 1)
 if old and place == 'taken' then redis.call('SREM', ARGV[1] .. ':agent-cases:' .. old, ARGV[2]) end
 if ARGV[4] == '' then
   redis.call('ZREM', ARGV[1] .. ':open:' .. q, ARGV[2])
@@ -207,6 +219,7 @@ else
 end
 redis.call('HDEL', h, 'agent')
 redis.call('ZADD', ARGV[1] .. ':inbox:' .. q .. ':' .. p, ARGV[4], ARGV[2])
+redis.call('HINCRBY', ARGV[1] .. ':inbox-changes', q, 1)
 redis.call('SADD', KEYS[2], q)
 redis.call('HSET', h, 'status', 'open', 'place', 'waiting', 'since', ARGV[5], 'score', ARGV[4])
 return {1, status}
@@ -234,6 +247,8 @@ elseif status == 'open' and place == 'taken' and nq ~= q then
   redis.call('ZADD', ARGV[1] .. ':open:' .. nq, since, ARGV[2])
   redis.call('SADD', KEYS[2], nq)
 end
+redis.call('HINCRBY', ARGV[1] .. ':inbox-changes', q, 1)
+if nq ~= q then redis.call('HINCRBY', ARGV[1] .. ':inbox-changes', nq, 1) end
 redis.call('HSET', h, 'queue', nq, 'priority', np)
 if ARGV[5] ~= '' then redis.call('HSET', h, 'category', ARGV[5]) end
 return status
@@ -250,6 +265,7 @@ end
 if redis.call('SCARD', KEYS[2]) >= tonumber(ARGV[5]) then return 'capacity' end
 local q, p = redis.call('HGET', h, 'queue'), redis.call('HGET', h, 'priority')
 redis.call('ZREM', ARGV[1] .. ':inbox:' .. q .. ':' .. p, ARGV[2])
+redis.call('HINCRBY', ARGV[1] .. ':inbox-changes', q, 1)
 redis.call('ZADD', ARGV[1] .. ':open:' .. q, redis.call('HGET', h, 'since'), ARGV[2])
 redis.call('SADD', KEYS[2], ARGV[2])
 redis.call('HSET', h, 'place', 'taken', 'agent', ARGV[3], 'taken_ts', ARGV[4], 'taken_from', q)
@@ -420,6 +436,9 @@ class Inbox:
     def _queues_key(self) -> str:
         return self.store.key("inbox-queues")
 
+    def _changes_key(self) -> str:
+        return self.store.key("inbox-changes")
+
     # ---- filing: a customer message reaches its case ------------------------------------------------------------
 
     def file(
@@ -488,9 +507,10 @@ class Inbox:
     def move(self, case_id: str, queue: str, src: Priority, dst_queue: str, dst: Priority) -> bool:
         """Move one waiting case (promotion, escalation, a new category), keeping its place in line; False when it
         was no longer waiting there."""
-        keys = [self._key(queue, src), self._key(dst_queue, dst), self._queues_key(), self.case_key(case_id)]
+        keys = [self._key(queue, src), self._key(dst_queue, dst), self._queues_key(), self.case_key(case_id),
+                self._changes_key()]  # fmt: skip
         with store_errors():
-            return bool(self._move(keys=keys, args=[case_id, dst_queue, dst.value]))
+            return bool(self._move(keys=keys, args=[case_id, dst_queue, dst.value, queue]))
 
     def reclassify(self, case_id: str, queue: str, priority: Priority, category: str = "") -> Status | None:
         """Give a case another queue, priority or category in whatever state it is (`_RECLASSIFY`); its status, or
@@ -582,6 +602,13 @@ class Inbox:
         with store_errors():
             rows = self.redis.zrangebyscore(self._open_key(queue), "-inf", high, withscores=True)
         return [(text(row[0]), datetime.fromtimestamp(float(row[1]), UTC)) for row in rows]
+
+    def changes(self) -> dict[str, int]:
+        """Per queue, a counter every script above raises when a case enters, leaves or changes place in that queue:
+        one read tells a watcher (the console's live updates) whether anything moved since it last looked."""
+        with store_errors():
+            raw = self.redis.hgetall(self._changes_key())
+        return {text(q): int(n) for q, n in raw.items()}
 
     def queues(self) -> list[str]:
         with store_errors():

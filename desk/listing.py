@@ -17,7 +17,7 @@ from core.agent_settings import Role
 from core.inbox import Inbox
 from desk.agents import AgentView
 from desk.context import HasDesk
-from record.models import Conversation
+from record.models import Conversation, IncidentCase, Message
 
 
 @dataclass(frozen=True)
@@ -57,10 +57,14 @@ def list_cases(
     status: str | None = None,
     agent: str | None = None,
     among: Collection[str] | None = None,
+    channel: str | None = None,
+    language: str | None = None,
+    incident: str | None = None,
     limit: int = 50,
     offset: int = 0,
 ) -> list[CaseRow]:
-    """The cases in `scope` matching every filter given (`among`: only these case ids), newest first."""
+    """The cases in `scope` matching every filter given (`among`: only these case ids; `channel`: the channel the case
+    began on; `language`: a customer message of the case was in it; `incident`: linked to it), newest first."""
     query = select(
         Conversation.id, Conversation.reference, Conversation.status, Conversation.queue, Conversation.priority,
         Conversation.category, Conversation.assigned_agent_id, Conversation.channel, Conversation.subject,
@@ -78,6 +82,13 @@ def list_cases(
         query = query.where(Conversation.assigned_agent_id == agent)
     if among is not None:
         query = query.where(Conversation.id.in_(sorted(among)))
+    if channel is not None:
+        query = query.where(Conversation.channel == channel)
+    if language is not None:
+        query = query.where(Conversation.id.in_(select(Message.conversation_id).where(Message.language == language)))
+    if incident is not None:
+        linked = select(IncidentCase.conversation_id).where(IncidentCase.incident_id == incident)
+        query = query.where(Conversation.id.in_(linked))
     query = query.order_by(Conversation.created_at.desc(), Conversation.id.desc()).limit(limit).offset(offset)
     with ctx.record.connect() as connection:
         rows = connection.execute(query).all()

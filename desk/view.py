@@ -1,30 +1,47 @@
 """What an agent reads about a case: its state, every customer message in order (with the details found, merged),
-the replies in the record with their delivery state, the agents' internal notes, and the contact's other cases on
-any channel."""
+the replies with their delivery state, the agents' internal notes, and the contact's other cases on any
+channel.
+
+Replies come from the record; an answer queued a moment ago is not there yet (its send job records it), so the
+answers the case's audit log names that the record lacks are read from their hot copy in Redis (`queued`, usually).
+"""
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import Any
 
 from sqlalchemy import select
 
+from core.envelope import Attachment
 from core.ids import conversation_reference
 from core.inbox import Inbox
+from core.records import StoredMessage
 from desk.context import HasDesk, desk_message
 from desk.details import case_details
 from desk.notes import case_notes
-from record.models import Conversation
+from record.attachment_store import open_attachment_store
+from record.models import AuditEntry, Conversation
 from record.models import Reply as ReplyRow
 
 
-def case_view(ctx: HasDesk, case_id: str) -> dict[str, Any]:
+def case_messages(ctx: HasDesk, case_id: str) -> list[StoredMessage]:
+    """The case's customer messages in the order they were filed (hot copies, or rebuilt from the record)."""
+    messages = []
+    for message_id in ctx.store.conversation(case_id).get("messages", []):
+        message = desk_message(ctx, message_id)
+        if message is not None:  # neither Redis nor the record holds it (erased): nothing to show
+            messages.append(message)
+    return messages
+
+
+def case_view(ctx: HasDesk, case_id: str, stored: list[StoredMessage] | None = None) -> dict[str, Any]:
+    """The case as agents read it; `stored`: its messages when the caller has loaded them (`case_messages`)."""
     state = Inbox(ctx.store).case(case_id)
     conversation = ctx.store.conversation(case_id)
     messages = []
-    for message_id in conversation.get("messages", []):
-        message = desk_message(ctx, message_id)
-        if message is None:
-            continue  # its hot copy expired: the record has it (helpline search)
+    for message in case_messages(ctx, case_id) if stored is None else stored:
         envelope = message.envelope
         messages.append({
             "id": message.id, "channel": envelope.channel.value, "from": envelope.sender.model_dump(),
@@ -41,10 +58,20 @@ def case_view(ctx: HasDesk, case_id: str) -> dict[str, Any]:
                 Conversation.id == case_id
             )
         ).first()
-        replies = connection.execute(
-            select(ReplyRow.id, ReplyRow.purpose, ReplyRow.state, ReplyRow.text, ReplyRow.created_at)
-            .where(ReplyRow.conversation_id == case_id)
-            .order_by(ReplyRow.created_at)
+        replies = [
+            {"id": r.id, "purpose": r.purpose, "state": r.state, "text": r.text, "channel": r.channel,
+             "at": r.created_at.isoformat()}
+            for r in connection.execute(
+                select(ReplyRow.id, ReplyRow.purpose, ReplyRow.state, ReplyRow.text, ReplyRow.channel,
+                       ReplyRow.created_at)
+                .where(ReplyRow.conversation_id == case_id)
+                .order_by(ReplyRow.created_at)
+            )
+        ]  # fmt: skip
+        answered = connection.scalars(
+            select(AuditEntry.detail)
+            .where(AuditEntry.subject_kind == "case", AuditEntry.subject_id == case_id, AuditEntry.action == "answer")
+            .order_by(AuditEntry.id)
         ).all()
         others: list[Any] = []
         if row is not None:
@@ -55,6 +82,13 @@ def case_view(ctx: HasDesk, case_id: str) -> dict[str, Any]:
                     .order_by(Conversation.created_at)
                 )
             ]
+    recorded = {r["id"] for r in replies}
+    for detail in answered:
+        reply_id = detail.get("reply") if isinstance(detail, dict) else None
+        hot = ctx.store.get_reply(reply_id) if isinstance(reply_id, str) and reply_id not in recorded else None
+        if hot is not None:
+            replies.append({"id": hot.id, "purpose": hot.purpose, "state": hot.state.value, "text": hot.text,
+                            "channel": hot.channel.value, "at": hot.created_at.isoformat()})  # fmt: skip
     return {
         "case": case_id,
         "reference": row.reference if row is not None else conversation_reference(case_id),
@@ -68,9 +102,24 @@ def case_view(ctx: HasDesk, case_id: str) -> dict[str, Any]:
         "details": found,
         "missing_details": missing,
         "messages": messages,
-        "replies": [{"id": r.id, "purpose": r.purpose, "state": r.state, "text": r.text} for r in replies],
+        "replies": replies,
         "notes": [{"id": n.id, "agent": n.agent, "text": n.text, "created_at": n.created_at.isoformat()}
                   for n in case_notes(ctx, case_id)],
         "other_cases": [{"case": o.id, "reference": o.reference, "channel": o.channel, "status": o.status}
                         for o in others],
     }  # fmt: skip
+
+
+def attachment_content(ctx: HasDesk, attachment: Attachment) -> bytes | None:
+    """The content Helpline keeps of a message's attachment: in the attachment store once the pipeline recorded it
+    (`ref`), in the hot copy until then; None when it kept none (over the size cap, or media a provider hosts at
+    `url`). The store's errors pass through: `AttachmentGone` (erased, past retention), `AttachmentStoreError`.
+    (`helpline agent attachment` reads the same places, plus Telegram's files, in helpline/attachments.py.)"""
+    if attachment.ref is not None:
+        return open_attachment_store(ctx.settings).get(attachment.ref)
+    if attachment.content_b64 is not None and not attachment.truncated:
+        try:
+            return base64.b64decode(attachment.content_b64, validate=True)
+        except binascii.Error:
+            return None
+    return None

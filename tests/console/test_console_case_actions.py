@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import html
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +17,6 @@ import httpx
 import pytest
 from sqlalchemy import Engine, select
 
-from core.agent_settings import Role
 from core.corrections import Corrections
 from core.envelope import Priority
 from core.ids import conversation_reference
@@ -29,69 +27,45 @@ from desk.agents import AgentStore
 from desk.cases import resolve
 from desk.context import DeskContext
 from desk.notes import case_notes
-from record.engine import engine_for
 from record.models import AuditEntry
 from record.models import Reply as ReplyRow
 from router.hours import BusinessCalendar
-from tests.support.web_server import WebServer
+from tests.console.case_support import CaseSite, case_site, csrf_of, customer_mail, file_mail
+from tests.console.case_support import signed_in as signed_in_as
 from tests.support.work import drain
-from tests.test_pipeline import email
-from web.app import create_app
 from web.console.case_actions import DONE, action_context
 from web.console.guard import CSRF_FIELD, PREFIX, Console
 from web.console.i18n import STRINGS, translator
 from web.console.identity import DeskIdentities
 from web.console.session import Sessions
 
-PASSWORD = "correct horse battery staple"
-FRAUD_ZH = "我的卡被盗刷了，有人盗用我的卡"  # security: Mei works it, Alex does not
+TOP_UP = "您好，我昨天充值了 500 元，但是没到账。"  # a top-up: the payments team's (Mei's), not Alex's
 
 
 @dataclass
 class Desk:
-    url: str
+    site: CaseSite
     ctx: DeskContext
     ids: dict[str, str]  # mei, alex, sofia -> agent id
 
 
 @pytest.fixture
 def desk(settings: Settings, store: Store, tmp_path: Path) -> Iterator[Desk]:
-    """Mei (an agent, Chinese UI) works security, Alex (an agent) general; Sofia supervises."""
-    configured = settings.model_copy(
-        update={"web": settings.web.model_copy(update={"console_secret_file": tmp_path / "console_secret"})}
-    )
-    assert configured.database.url is not None
-    record = engine_for(configured.database.url)
-    agents = AgentStore(record)
-    ids = {}
-    for who, name, role, queues, languages in (
-        ("mei", "陈美", Role.AGENT, ["security"], ["zh", "en"]),
-        ("alex", "Alex Agent", Role.AGENT, ["general"], ["en"]),
-        ("sofia", "Sofia Supervisor", Role.SUPERVISOR, [], ["en"]),
-    ):
-        added = agents.add(name, f"{who}@desk.example", queues=queues, role=role, languages=languages)
-        agents.set_password(added.id, PASSWORD)
-        ids[who] = added.id
-    server = WebServer(create_app(configured, store, record)).start()
-    try:
-        yield Desk(server.url, DeskContext(configured, store, BusinessCalendar.from_settings(configured), record), ids)
-    finally:
-        server.stop()
-        record.dispose()
+    """Mei (an agent, Chinese UI) works payments, Alex (an agent) security; Sofia supervises (case_support.py)."""
+    with case_site(settings, store, tmp_path, queue="payments", other_queue="security") as site:
+        calendar = BusinessCalendar.from_settings(site.settings)
+        yield Desk(site, DeskContext(site.settings, site.store, calendar, site.record), site.agents)
 
 
 def chinese_case(desk: Desk, provider_id: str = "<ca-zh-1@example.cn>") -> str:
-    """A Chinese customer's mail about a stolen card, routed to security; its case id."""
-    envelope = email(provider_id, FRAUD_ZH, sender="wei@example.cn", language="zh", subject="卡被盗刷")
-    message_id = desk.ctx.store.accept(envelope, b"raw").message_id
-    drain(desk.ctx.settings)
-    message = desk.ctx.store.get_message(message_id)
-    assert message is not None and message.conversation_id is not None and message.decision is not None
-    assert message.decision.queue == "security"
-    return message.conversation_id
+    """A Chinese customer's mail about a top-up, routed to payments; its case id."""
+    case = file_mail(desk.ctx.settings, desk.ctx.store, customer_mail(provider_id, TOP_UP))
+    state = Inbox(desk.ctx.store).case(case)
+    assert state is not None and state.queue == "payments"
+    return case
 
 
-class Console_:
+class Signed:
     """A signed-in browser stand-in: the session cookie, and the CSRF token every form carries."""
 
     def __init__(self, client: httpx.Client, token: str) -> None:
@@ -102,20 +76,10 @@ class Console_:
 
 
 @contextlib.contextmanager
-def signed_in(desk: Desk, who: str) -> Iterator[Console_]:
-    with httpx.Client(base_url=desk.url, follow_redirects=False, timeout=20) as client:
-        token = csrf_of(client.get("/console/sign-in").text)
-        answer = client.post("/console/sign-in", data={CSRF_FIELD: token, "email": f"{who}@desk.example",
-                                                        "password": PASSWORD, "next": ""})  # fmt: skip
-        assert answer.status_code == 303, answer.text
-        # A new token at sign-in; any console page carries it (a 403 page too).
-        yield Console_(client, csrf_of(client.get("/console/reports").text))
-
-
-def csrf_of(page: str) -> str:
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page)
-    assert token is not None
-    return token.group(1)
+def signed_in(desk: Desk, who: str) -> Iterator[Signed]:
+    with signed_in_as(desk.site, who) as client:
+        # A new token at sign-in; any console page carries it.
+        yield Signed(client, csrf_of(client.get("/console/queues").text))
 
 
 def back_to(case: str, done: str) -> str:
@@ -199,6 +163,9 @@ def test_a_canned_reply_goes_out_in_the_customers_language(desk: Desk) -> None:
 
 def test_recategorize_with_a_reason_within_the_agents_queues(desk: Desk) -> None:
     case = chinese_case(desk)
+    routed = Inbox(desk.ctx.store).case(case)
+    assert routed is not None and routed.priority is not Priority.LOW
+    category = routed.category
     with signed_in(desk, "mei") as mei:
 
         def change(**form: str) -> httpx.Response:
@@ -213,30 +180,30 @@ def test_recategorize_with_a_reason_within_the_agents_queues(desk: Desk) -> None
         bad_priority = change(priority="urgentest", reason="x")
         assert bad_priority.status_code == 400 and "unknown priority" in bad_priority.text
         assert change(queue="nowhere", reason="x").status_code == 400
-        moving_out = change(category="cards", reason="a lost card, not fraud")
+        moving_out = change(category="cards", reason="it is about her card")
         assert moving_out.status_code == 403 and "cards" in moving_out.text  # not Mei's queue
 
-        lowered = change(priority="low", reason="false alarm: she found the card")
+        lowered = change(priority="low", reason="the top-up arrived meanwhile")
         assert lowered.status_code == 303 and lowered.headers["location"] == back_to(case, "recategorized")
     state = Inbox(desk.ctx.store).case(case)
-    assert state is not None and (state.queue, state.priority) == ("security", Priority.LOW)
+    assert state is not None and (state.category, state.queue, state.priority) == (category, "payments", Priority.LOW)
     with signed_in(desk, "alex") as alex:
         assert alex.post(f"/cases/{case}/recategorize", priority="high", reason="x").status_code == 403
     with signed_in(desk, "sofia") as sofia:
-        moved = sofia.post(f"/cases/{case}/recategorize", category="cards", reason="a lost card, not fraud")
+        moved = sofia.post(f"/cases/{case}/recategorize", category="cards", reason="it is about her card")
         assert moved.status_code == 303
     state = Inbox(desk.ctx.store).case(case)
     assert state is not None and (state.category, state.queue) == ("cards", "cards")
     [correction] = Corrections(desk.ctx.store).all()
     assert (correction.from_category, correction.to_category, correction.agent) == (
-        "security", "cards", desk.ids["sofia"])  # fmt: skip
+        category, "cards", desk.ids["sofia"])  # fmt: skip
     changes = [
         (actor, d["reason"], d["to"]) for actor, a, d in audit_of(desk.ctx.record, case) if a == "recategorize-case"
     ]
     assert changes == [
-        (desk.ids["mei"], "false alarm: she found the card", {"category": "security", "priority": "low",
-                                                              "queue": "security"}),
-        (desk.ids["sofia"], "a lost card, not fraud", {"category": "cards", "priority": "low", "queue": "cards"}),
+        (desk.ids["mei"], "the top-up arrived meanwhile", {"category": category, "priority": "low",
+                                                           "queue": "payments"}),
+        (desk.ids["sofia"], "it is about her card", {"category": "cards", "priority": "low", "queue": "cards"}),
     ]  # fmt: skip
 
 
@@ -303,7 +270,7 @@ def test_the_partial_renders_for_an_agent_and_a_supervisor(desk: Desk, store: St
     assert f'hx-get="/console/cases/{case}/canned/known-outage/preview"' in as_agent
     assert 'id="note-form"' in as_agent and 'id="recategorize-form"' in as_agent
     queues = as_agent.split('name="queue"')[1].split("</select>")[0]
-    assert '<option value="security">' in queues and '<option value="cards">' not in queues  # Mei's queues only
+    assert '<option value="payments">' in queues and '<option value="cards">' not in queues  # Mei's queues only
     assert 'id="reopen-form"' not in as_agent and 'id="reassign-form"' not in as_agent  # open; an agent
 
     as_supervisor = render(action_context(desk.ctx, sofia, case))
@@ -331,7 +298,7 @@ def test_a_handle_naming_several_cases_acts_on_none(desk: Desk) -> None:
     second = chinese_case(desk, "<ca-zh-b@example.cn>")
     assert first != second
     with signed_in(desk, "mei") as mei:
-        both = mei.post("/cases/wei@example.cn/notes", text="which one?")
+        both = mei.post("/cases/lin@example.cn/notes", text="which one?")
         assert both.status_code == 409 and conversation_reference(first) in both.text
         assert conversation_reference(second) in both.text and 'id="back-to-case"' not in both.text
         assert mei.post(f"/cases/{conversation_reference(second)}/notes", text="this one").status_code == 303

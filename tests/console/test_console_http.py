@@ -180,11 +180,11 @@ def test_the_ui_language(agent: str | None, header: str, expected: str) -> None:
     ("target", "expected"),
     [
         ("/console/reports?from=2026-03-02", "/console/reports?from=2026-03-02"),
-        ("https://evil.example/console/", "/console/reports"),
-        ("//evil.example/console/", "/console/reports"),
-        ("/console/\\evil", "/console/reports"),
-        ("/elsewhere", "/console/reports"),
-        (None, "/console/reports"),
+        ("https://evil.example/console/", "/console/queues"),
+        ("//evil.example/console/", "/console/queues"),
+        ("/console/\\evil", "/console/queues"),
+        ("/elsewhere", "/console/queues"),
+        (None, "/console/queues"),
     ],
 )
 def test_sign_in_returns_only_to_a_console_page(target: str | None, expected: str) -> None:

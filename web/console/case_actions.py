@@ -21,21 +21,18 @@ case only into one of the agent's queues. Every POST is CSRF-checked by guard.py
 Each action ends in a 303 back to `/console/cases/{reference}?done=<what>` (`DONE`; a canned reply is an answer:
 `answered`, or `answered_newer` when the customer wrote again meanwhile). A refusal is a page with the reason and a
 link back to the case: 400 bad input (desk/'s words: an unknown category, no reason...), 403 not the agent's case or
-role, 404 no such case, 409 the case's state refuses the action (or the handle names several cases), 503 while a
-store is away — never a 500.
+role, 404 no such case, 409 the case's state refuses the action (or the handle names several cases); 503 while a
+store is away (desk_access.py `available`) — never a 500.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from sqlalchemy import Engine, select
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import select
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -43,12 +40,9 @@ from starlette.routing import BaseRoute, Route
 
 from core.agent_settings import Role
 from core.envelope import Priority
-from core.errors import StoreUnavailable
 from core.ids import conversation_reference
 from core.inbox import Inbox, Status
 from core.language import reply_language
-from core.settings import Settings
-from core.store import Store
 from desk.agents import AgentStore, AgentView
 from desk.canned import CannedNotFound, answer_canned, canned_replies, render_canned
 from desk.cases import CaseError, latest_message, reassign, reopen
@@ -58,27 +52,11 @@ from desk.lookup import Ambiguous, Match, one_case
 from desk.notes import NoteError, add_note, case_notes
 from desk.recategorize import Change, known_queues, queues_of, recategorize
 from record.models import Conversation
-from router.hours import BusinessCalendar
+from web.console.desk_access import DeskAccess, available
 from web.console.guard import PREFIX, Console, Visit, form, page
-
-log = logging.getLogger("helpline.web.console")
 
 # The `?done=` values these forms send the case page back with (each has the UI string `done_<value>`).
 DONE = ("noted", "recategorized", "reopened", "reassigned")
-
-
-@dataclass
-class _Desk:
-    """desk/'s `HasDesk` for the console: the record's engine is asked for on use (app.py makes it lazily)."""
-
-    settings: Settings
-    store: Store
-    calendar: BusinessCalendar
-    engine: Callable[[], Engine]
-
-    @property
-    def record(self) -> Engine:
-        return self.engine()
 
 
 class _Refused(Exception):
@@ -137,27 +115,31 @@ def action_context(ctx: HasDesk, agent: AgentView, case_id: str) -> dict[str, An
 
 
 class CaseActions:
-    def __init__(self, console: Console, settings: Settings, store: Store, record: Callable[[], Engine]) -> None:
-        self.console = console
-        self.ctx = _Desk(settings, store, BusinessCalendar.from_settings(settings), record)
+    def __init__(self, console: Console, desk: DeskAccess) -> None:
+        self.console, self.desk = console, desk
+
+    @property
+    def ctx(self) -> HasDesk:
+        return self.desk.context
 
     def routes(self) -> list[BaseRoute]:
         c = self.console
+        # `available`: a store that is away is a 503 page, never a 500.
         return [
-            Route("/cases/{handle}/canned", form(c, self.canned), methods=["POST"]),
-            Route("/cases/{handle}/canned/{name}/preview", page(c, self.preview), methods=["GET"]),
-            Route("/cases/{handle}/notes", form(c, self.note), methods=["POST"]),
-            Route("/cases/{handle}/recategorize", form(c, self.recategorize), methods=["POST"]),
-            Route("/cases/{handle}/reopen", form(c, self.reopen), methods=["POST"]),
-            Route("/cases/{handle}/reassign", form(c, self.reassign), methods=["POST"]),
+            Route("/cases/{handle}/canned", form(c, available(c, self.canned)), methods=["POST"]),
+            Route("/cases/{handle}/canned/{name}/preview", page(c, available(c, self.preview)), methods=["GET"]),
+            Route("/cases/{handle}/notes", form(c, available(c, self.note)), methods=["POST"]),
+            Route("/cases/{handle}/recategorize", form(c, available(c, self.recategorize)), methods=["POST"]),
+            Route("/cases/{handle}/reopen", form(c, available(c, self.reopen)), methods=["POST"]),
+            Route("/cases/{handle}/reassign", form(c, available(c, self.reassign)), methods=["POST"]),
         ]
 
     # ---- the one case a form names, for an agent who may act on it ---------------------------------------------
 
     def _case(self, visit: Visit, handle: str, *, supervisor: bool = False) -> tuple[AgentView, Match]:
         assert visit.principal is not None
-        agent = AgentStore(self.ctx.record).get(visit.principal.id)
-        if agent is None or not agent.active:
+        agent = self.desk.agent(visit.principal.id)
+        if agent is None:  # not (or no longer) an active agent of the store: nothing of the desk
             raise _Refused(403, "act_forbidden")
         if supervisor and not agent.role.at_least(Role.SUPERVISOR):
             raise _Refused(403, "act_supervisors_only")
@@ -192,12 +174,8 @@ class CaseActions:
         return self.console.finish(visit, RedirectResponse(target, status_code=303))
 
     async def _run(self, work: Callable[[], Any]) -> Any:
-        """desk/ work in a thread (the stores are synchronous); a store that is away is a 503, never a 500."""
-        try:
-            return await asyncio.to_thread(work)
-        except (StoreUnavailable, SQLAlchemyError) as exc:
-            log.warning("case actions: a store cannot be reached: %s", type(exc).__name__)
-            raise _Refused(503, "act_unavailable") from exc
+        """desk/ work in a thread (the stores are synchronous; `available` answers for them being away)."""
+        return await asyncio.to_thread(work)
 
     def _refusal(self, visit: Visit, refused: _Refused, reference: str | None) -> Response:
         back = f"{PREFIX}/cases/{quote(reference, safe='')}" if reference else None

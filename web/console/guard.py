@@ -141,4 +141,4 @@ def safe_next(target: str | None) -> str:
     """Only a path inside the console: never an open redirect to another site."""
     if target and target.startswith(PREFIX + "/") and not target.startswith("//") and "\\" not in target:
         return target
-    return f"{PREFIX}/reports"
+    return f"{PREFIX}/queues"
