@@ -303,3 +303,19 @@ def test_a_handle_naming_several_cases_acts_on_none(desk: Desk) -> None:
         assert conversation_reference(second) in both.text and 'id="back-to-case"' not in both.text
         assert mei.post(f"/cases/{conversation_reference(second)}/notes", text="this one").status_code == 303
     assert case_notes(desk.ctx, first) == [] and [n.text for n in case_notes(desk.ctx, second)] == ["this one"]
+
+
+def test_the_case_page_shows_the_actions_and_says_what_was_done(desk: Desk) -> None:
+    case = chinese_case(desk)
+    with signed_in(desk, "mei") as mei:
+        page = mei.client.get(f"/console/cases/{conversation_reference(case)}")
+        assert page.status_code == 200 and 'id="case-more-actions"' in page.text
+        assert "已知故障" in page.text and 'id="note-form"' in page.text and 'id="reassign-form"' not in page.text
+        added = mei.post(f"/cases/{case}/notes", text="已致电客户")
+        back = mei.client.get(added.headers["location"])
+        assert back.status_code == 200 and "备注已添加" in back.text and "已致电客户" in back.text
+        unknown = mei.client.get(f"/console/cases/{case}?done=nonsense")
+        assert unknown.status_code == 200 and 'id="case-done"' not in unknown.text  # an unknown value: no flash
+    with signed_in(desk, "sofia") as sofia:
+        page = sofia.client.get(f"/console/cases/{case}")
+        assert page.status_code == 200 and 'id="reassign-form"' in page.text

@@ -15,6 +15,9 @@ desk/'s reason on the page; an empty reply 400.
 | `GET /cases/{case}/events` | server-sent events: `changed` (web/console/case_events.py) |
 | `GET /cases/{case}/files/{message}/{n}` | the n-th file of a message of the case, as a download |
 | `POST /cases/{case}/reply`, `POST /cases/{case}/resolve` | the reply box and Resolve (CSRF-checked by guard.py) |
+
+The case's other actions (canned replies, notes, recategorize, reopen, reassign) are web/console/case_actions.py's:
+the page adds their `actions` context and includes their partial.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ from desk.lookup import Match, find
 from desk.view import attachment_content, case_messages, case_view
 from record.attachment_store import AttachmentGone, AttachmentStoreError
 from router.hours import BusinessCalendar
+from web.console.case_actions import DONE, action_context
 from web.console.case_events import event_stream, fingerprint
 from web.console.case_history import build_history
 from web.console.guard import PREFIX, Console, Visit, form, page
@@ -160,14 +164,15 @@ class CasePages:
     async def _page(self, request: Request, visit: Visit, handle: str, *, status: int = 200, **extra: Any) -> Response:
         images = request.query_params.get("images") or None
         try:
-            _, mine = await self._guarded(visit, lambda: self._cases(visit, handle))
+            agent, mine = await self._guarded(visit, lambda: self._cases(visit, handle))
             if len(mine) > 1:
                 return self.console.render(visit, "case_choose.html", matches=mine, handle=handle)
             context = await self._guarded(visit, lambda: self._context(visit, mine[0].case_id, images))
+            context["actions"] = await self._guarded(visit, lambda: action_context(self.ctx, agent, mine[0].case_id))
         except _Refused as refused:
             return self._refusal(visit, refused)
         done = request.query_params.get("done")
-        context |= {"done": done if done in ("answered", "answered_newer", "resolved") else None,
+        context |= {"done": done if done in ("answered", "answered_newer", "resolved", *DONE) else None,
                     "error": None, "draft": ""} | extra  # fmt: skip
         return self._render(visit, "case.html", status, bool(images), **context)
 
