@@ -15,8 +15,10 @@ from typing import Any
 
 import httpx
 import pytest
+from redis import Redis
 from sqlalchemy import Engine, select
 
+from core.agent_settings import Role
 from core.corrections import Corrections
 from core.envelope import Priority
 from core.ids import conversation_reference
@@ -27,12 +29,16 @@ from desk.agents import AgentStore
 from desk.cases import resolve
 from desk.context import DeskContext
 from desk.notes import case_notes
+from record.engine import engine_for
 from record.models import AuditEntry
 from record.models import Reply as ReplyRow
 from router.hours import BusinessCalendar
-from tests.console.case_support import CaseSite, case_site, csrf_of, customer_mail, file_mail
+from tests.console.case_support import PASSWORD, CaseSite, case_site, csrf_of, customer_mail, file_mail
 from tests.console.case_support import signed_in as signed_in_as
+from tests.support.console_identities import RedisIdentities
+from tests.support.web_server import WebServer
 from tests.support.work import drain
+from web.app import create_app
 from web.console.case_actions import DONE, action_context
 from web.console.guard import CSRF_FIELD, PREFIX, Console
 from web.console.i18n import STRINGS, translator
@@ -319,3 +325,30 @@ def test_the_case_page_shows_the_actions_and_says_what_was_done(desk: Desk) -> N
     with signed_in(desk, "sofia") as sofia:
         page = sofia.client.get(f"/console/cases/{case}")
         assert page.status_code == 200 and 'id="reassign-form"' in page.text
+
+
+def test_the_actions_say_so_when_the_record_is_away(
+    settings: Settings, store: Store, redis: Redis, tmp_path: Path
+) -> None:
+    """PostgreSQL unreachable (nothing listens on port 1): 503 with a sentence, never a 500."""
+    identities = RedisIdentities(redis)
+    identities.add("a-sofia", "Sofia Supervisor", "sofia@desk.example", PASSWORD, Role.SUPERVISOR)
+    configured = settings.model_copy(
+        update={"web": settings.web.model_copy(update={"console_secret_file": tmp_path / "console_secret"})}
+    )
+    away = engine_for("postgresql+psycopg://postgres@127.0.0.1:1/nothing")
+    server = WebServer(create_app(configured, store, away, identities=identities)).start()
+    try:
+        with httpx.Client(base_url=server.url, follow_redirects=False, timeout=20) as client:
+            token = csrf_of(client.get("/console/sign-in").text)
+            form = {CSRF_FIELD: token, "email": "sofia@desk.example", "password": PASSWORD, "next": ""}
+            assert client.post("/console/sign-in", data=form).status_code == 303
+            token = csrf_of(client.get("/console/reports").text)  # (a page that needs no desk)
+            for action in ("notes", "canned", "recategorize", "reopen", "reassign"):
+                answer = client.post(f"/console/cases/HL-1/{action}", data={CSRF_FIELD: token, "text": "x"})
+                assert answer.status_code == 503 and STRINGS["en"]["desk_unavailable"] in shown(answer), action
+            preview = client.get("/console/cases/HL-1/canned/known-outage/preview")
+            assert preview.status_code == 503
+    finally:
+        server.stop()
+        away.dispose()

@@ -156,8 +156,8 @@ class CaseActions:
     async def _act(
         self, request: Request, visit: Visit, work: Callable[[AgentView, Match], str], *, supervisor: bool = False
     ) -> Response:
-        """Find the case, run `work` (which answers the `done` value or raises `_Refused`) in a thread, and go back to
-        the case; a refusal is a page saying why."""
+        """Find the case, run `work` (which answers the `done` value or raises `_Refused`) in a thread (desk/ and the
+        stores are synchronous), and go back to the case; a refusal is a page saying why."""
         handle = request.path_params["handle"]
         known: list[str] = []
 
@@ -167,15 +167,11 @@ class CaseActions:
             return match.reference, work(agent, match)
 
         try:
-            reference, done = await self._run(run)
+            reference, done = await asyncio.to_thread(run)
         except _Refused as refused:
             return self._refusal(visit, refused, known[0] if known else None)
         target = f"{PREFIX}/cases/{quote(reference, safe='')}?done={done}"
         return self.console.finish(visit, RedirectResponse(target, status_code=303))
-
-    async def _run(self, work: Callable[[], Any]) -> Any:
-        """desk/ work in a thread (the stores are synchronous; `available` answers for them being away)."""
-        return await asyncio.to_thread(work)
 
     def _refusal(self, visit: Visit, refused: _Refused, reference: str | None) -> Response:
         back = f"{PREFIX}/cases/{quote(reference, safe='')}" if reference else None
@@ -219,7 +215,7 @@ class CaseActions:
             return rendered.language, rendered.text
 
         try:
-            language, text = await self._run(load)
+            language, text = await asyncio.to_thread(load)
         except _Refused as refused:
             return self.console.render(visit, "case_canned_preview.html", status=refused.status, error=refused.key,
                                        detail=refused.detail, name=name, language="", text="")  # fmt: skip
