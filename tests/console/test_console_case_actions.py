@@ -2,7 +2,8 @@
 agents' store in the record (the console's real identities: `may_act` reads an agent's queues there): internal
 notes, a canned reply sent in the customer's language (a Chinese customer gets the Chinese text), recategorize with
 a reason, reopen, reassign by a supervisor; 403 outside the agent's queues and for an agent reassigning, 403 without
-the CSRF token, and bad input refused with a 4xx and a readable reason. The partial renders in both UI languages."""
+the CSRF token, bad input refused with a 4xx and a readable reason, 503 while the record is away. The partial
+renders in both UI languages, and the case page shows it and says what was done."""
 
 from __future__ import annotations
 
