@@ -54,7 +54,8 @@ STATIC = Path(__file__).with_name("static")
 def routes(settings: Settings, store: Store, identities: Identities, record: Callable[[], Engine]) -> list[BaseRoute]:
     console = Console(Sessions(settings, store), identities)
     reports = Reports(console, settings, record)
-    floor = Floor(console, DeskAccess(settings, store, record))
+    desk = DeskAccess(settings, store, record)  # the console's one way into desk/
+    floor = Floor(console, desk)
     notices = Notices(floor)
     case_list = CaseList(console, floor)
 
@@ -93,9 +94,9 @@ def routes(settings: Settings, store: Store, identities: Identities, record: Cal
                 Route("/notices/{notice_id}/end", form(console, available(console, notices.end())), methods=["POST"]),
                 Route("/cases", page(console, available(console, case_list.page())), methods=["GET"]),
                 Route("/live", Live(console, floor.desk).endpoint(), methods=["GET"]),
-                *CasePages(console, settings, store, record).routes(),
-                *CaseActions(console, DeskAccess(settings, store, record)).routes(),
-                *IncidentPages(console, settings, store, record).routes(),
+                *CasePages(console, desk).routes(),
+                *CaseActions(console, desk).routes(),
+                *IncidentPages(console, desk).routes(),
                 Mount("/static", StaticFiles(directory=STATIC), name="console-static"),
             ],
         )

@@ -25,11 +25,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.datastructures import FormData
 from starlette.requests import Request
@@ -38,19 +36,17 @@ from starlette.routing import BaseRoute, Route
 
 from core.errors import StoreUnavailable
 from core.inbox import Inbox
-from core.settings import Settings
-from core.store import Store
 from desk.agents import AgentStore, AgentView
 from desk.cases import CaseError, answer, resolve
-from desk.context import desk_message
+from desk.context import DeskContext, desk_message
 from desk.listing import may_act
 from desk.lookup import Match, find
 from desk.view import attachment_content, case_messages, case_view
 from record.attachment_store import AttachmentGone, AttachmentStoreError
-from router.hours import BusinessCalendar
 from web.console.case_actions import DONE, action_context
 from web.console.case_events import event_stream, fingerprint
 from web.console.case_history import build_history
+from web.console.desk_access import DeskAccess
 from web.console.guard import PREFIX, Console, Visit, form, page
 from web.console.i18n import STRINGS, translator
 
@@ -64,29 +60,18 @@ _IMAGES_CSP = (
 )
 
 
-@dataclass
-class _Desk:
-    """desk/'s `HasDesk` for the console: the record's engine is made on first use (app.py)."""
-
-    settings: Settings
-    store: Store
-    calendar: BusinessCalendar
-    engine: Callable[[], Engine]
-
-    @property
-    def record(self) -> Engine:
-        return self.engine()
-
-
 class _Refused(Exception):
     def __init__(self, status: int, key: str) -> None:
         self.status, self.key = status, key
 
 
 class CasePages:
-    def __init__(self, console: Console, settings: Settings, store: Store, record: Callable[[], Engine]) -> None:
-        self.console = console
-        self.ctx = _Desk(settings, store, BusinessCalendar.from_settings(settings), record)
+    def __init__(self, console: Console, desk: DeskAccess) -> None:
+        self.console, self.desk = console, desk
+
+    @property
+    def ctx(self) -> DeskContext:
+        return self.desk.context
 
     def routes(self) -> list[BaseRoute]:
         c = self.console
@@ -103,8 +88,7 @@ class CasePages:
 
     def _agent(self, visit: Visit) -> AgentView | None:
         assert visit.principal is not None
-        agent = AgentStore(self.ctx.record).get(visit.principal.id)
-        return agent if agent is not None and agent.active else None
+        return self.desk.agent(visit.principal.id)
 
     def _cases(self, visit: Visit, handle: str) -> tuple[AgentView, list[Match]]:
         """The cases `handle` names that the agent may act on; `_Refused` 404 for none, 403 for only others'."""

@@ -28,7 +28,6 @@ from typing import Any
 from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.datastructures import FormData
 from starlette.requests import Request
@@ -38,8 +37,6 @@ from starlette.routing import BaseRoute, Route
 from core.agent_settings import Role
 from core.errors import StoreUnavailable
 from core.notices import Notice, NoticeBoard, localize
-from core.settings import Settings
-from core.store import Store
 from desk.context import DeskContext
 from desk.incidents import (
     IncidentError,
@@ -54,7 +51,7 @@ from desk.incidents import (
     unlink_case,
 )
 from desk.lookup import Ambiguous, Match
-from router.hours import BusinessCalendar
+from web.console.desk_access import DeskAccess
 from web.console.guard import PREFIX, Console, Visit, form, page
 
 log = logging.getLogger("helpline.web.console")
@@ -137,15 +134,14 @@ def _field(data: FormData, name: str) -> str:
 
 
 class IncidentPages:
-    def __init__(self, console: Console, settings: Settings, store: Store, record: Callable[[], Engine]) -> None:
-        self.console, self.settings, self.store, self._record = console, settings, store, record
-        self.calendar = BusinessCalendar.from_settings(settings)
-        self.zone = ZoneInfo(settings.desk.timezone)
+    def __init__(self, console: Console, desk: DeskAccess) -> None:
+        self.console, self.desk = console, desk
+        self.settings, self.store = desk.settings, desk.store
+        self.zone = ZoneInfo(desk.settings.desk.timezone)
 
     @property
     def ctx(self) -> DeskContext:
-        """desk/'s `HasDesk`; the record's engine is the app's, made lazily (web/app.py)."""
-        return DeskContext(self.settings, self.store, self.calendar, self._record())
+        return self.desk.context
 
     def routes(self) -> list[BaseRoute]:
         c = self.console
