@@ -15,6 +15,7 @@ on a laptop).
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import json
 from collections.abc import Iterable, Iterator
@@ -47,6 +48,8 @@ BATCH = 512  # lines decided together: enough to spread the model's per-call cos
 YOUNG_COLLECTION = 10_000
 _DRY_RUN_PARTY = Party(address=DRY_RUN_SENDER)  # frozen: one for every line that names no sender
 _ENCODER = json.JSONEncoder(ensure_ascii=False)  # json.dumps(..., ensure_ascii=False) would make one per call
+M_TOP_PAD = -2  # glibc's mallopt parameter: free memory kept at the top of the heap instead of given back
+TOP_PAD = 16 * 1024 * 1024
 
 
 class BadLine(ValueError):
@@ -71,6 +74,18 @@ def route_lines(lines: Iterable[str], router: Router, out: TextIO, *, trace: boo
         if batch:
             bad += route_batch(batch, router, out, trace=trace)
     return bad
+
+
+def keep_heap_top() -> None:
+    """Ask the C allocator (glibc's; elsewhere nothing changes) to keep 16 MiB of freed memory at the top of the heap
+    for the process's life. Each of the model's batches allocates a few MiB of numpy arrays and frees them at its end;
+    glibc gave that memory back to the system every time and the kernel faulted it in again, page by page, for the
+    next batch: 440,000 page faults and a seventh of the run's CPU time on 40,000 lines."""
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError, TypeError):  # no C library to ask, or one without mallopt
+        return
+    mallopt(M_TOP_PAD, TOP_PAD)
 
 
 @contextmanager
@@ -258,6 +273,7 @@ def run_route(
         stderr.write(f"error: --model: {exc}\n" if model else f"error: {exc}\n")
         return 2
     if not replay_stored:
+        keep_heap_top()
         return 1 if route_lines(stdin, router, stdout, trace=trace) else 0
     try:
         window = parse_time(since, "--since"), parse_time(until, "--until")
