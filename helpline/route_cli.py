@@ -117,7 +117,7 @@ def route_batch(batch: list[tuple[int, str]], router: Router, out: TextIO, *, tr
             results.append(_ENCODER.encode({"line": number, "error": str(exc)}))
             continue
         results.append(None)
-    decisions = iter(router.decide_many(messages))
+    decisions = iter(router.decide_many(messages, trace=trace))
     out.write("".join((r if r is not None else decision_json(next(decisions), trace)) + "\n" for r in results))
     return len(batch) - len(messages)
 
@@ -125,7 +125,7 @@ def route_batch(batch: list[tuple[int, str]], router: Router, out: TextIO, *, tr
 def decision_json(decision: Decision, trace: bool) -> str:
     result: dict[str, Any] = {
         "category": decision.category,
-        "priority": decision.priority.value,
+        "priority": decision.priority,  # a StrEnum: JSON writes its value
         "queue": decision.queue,
         "reasons": decision.reasons,
     }
