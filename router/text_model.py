@@ -177,7 +177,9 @@ class TextModel:
             # weights in column 0 to its squared norm.
             repeated = tf > 1
             tf[repeated] = 1.0 + np.log(tf[repeated])
-            rows = self._columns[:, cols]  # one row per column of the table: the sums run along contiguous memory
+            # one row per column of the table, so the sums run along contiguous memory (`take` gathers them in half
+            # the time of `[:, cols]`)
+            rows = np.take(self._columns, cols, axis=1)
             weighted = rows * tf
             weighted[0] *= tf
             sums = np.add.reduceat(weighted, starts, axis=1)
