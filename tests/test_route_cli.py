@@ -107,7 +107,7 @@ def varied_lines() -> list[str]:
             line["language"] = example.language
         if rnd.random() < 0.3:
             line["subject"] = rnd.choice(["Help", "求助", "URGENT refund", ""])
-        for key, values in [
+        shapes: list[tuple[str, list[object]]] = [
             ("channel", ["email", "sms", "telegram", "whatsapp", "voice"]),
             ("sender", ["+8613800000000", "vip@bank.example", "staff@wallet.example"]),
             ("recipient", ["fraud@wallet.example", "support@wallet.example"]),
@@ -115,7 +115,8 @@ def varied_lines() -> list[str]:
             ("contact_tags", [["vip"], [], ["a", "b"]]),
             ("new_conversation", [True, False]),
             ("business_hours", [True, False, None]),
-        ]:
+        ]
+        for key, values in shapes:
             if rnd.random() < 0.25:
                 line[key] = rnd.choice(values)
         lines.append(json.dumps(line, ensure_ascii=rnd.random() < 0.5))
