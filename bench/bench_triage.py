@@ -11,7 +11,8 @@ in a child process — start-up, reading stdin, deciding, writing one JSON decis
 default model given by `--model`; the baseline is the same command with the model disabled by its environment
 override. The routing step is `Router.decide` (keyword pass, model scoring, rules, trace) timed message by message
 in this process. For scale, scikit-learn's own pipeline (`predict_proba` on one message) is timed on a few hundred
-messages.
+messages. Where the time goes: `helpline route`'s stages timed one by one in this process on the distinct file
+(`stages`), with the start-up of the command on an empty input.
 """
 
 from __future__ import annotations
@@ -24,19 +25,23 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from bench.support import ROOT, fmt_ratio
 from core.envelope import Channel, Envelope, Party
 from core.settings import load_settings
+from helpline.route_cli import BATCH, BadLine, decision_json, few_collections, parse_line
 from router import RoutingContext, compile_router
+from router.normalize import fold, match_form
+from router.text_model import TextModel
 from router.training import fit_pipeline
 from router.training_data import shipped_examples, split
 from workers.triage import SHIPPED_MODEL, shipped_model
 
 MESSAGES = 40_000
 STEP_SAMPLE = 10_000
-ROUNDS = 2  # the shared machine's load drifts over minutes: more rounds run longer than they steady
+ROUNDS = 3  # taken in turn: the shared machine's load drifts over minutes, so each run meets it alike
 MODEL_FILE = ROOT / "router" / "triage_data" / SHIPPED_MODEL
 
 
@@ -63,13 +68,16 @@ def lines(*, distinct: bool = False) -> list[str]:
     return out
 
 
+def command(model: bool) -> tuple[list[str], dict[str, str]]:
+    env = dict(os.environ, HELPLINE_ROUTER__TRIAGE__ENABLED="true" if model else "false")
+    args = [sys.executable, "-m", "helpline", "route", "--settings", str(ROOT / "settings.toml")]
+    return ([*args, "--model", str(MODEL_FILE)] if model else args), env
+
+
 def run_once(path: Path, *, model: bool) -> tuple[float, float]:
     """Decisions per second of one `helpline route` run over `path`: of wall time, and of the child's CPU time (user
     + system), which the other processes on a shared machine inflate much less."""
-    env = dict(os.environ, HELPLINE_ROUTER__TRIAGE__ENABLED="true" if model else "false")
-    args = [sys.executable, "-m", "helpline", "route", "--settings", str(ROOT / "settings.toml")]
-    if model:
-        args += ["--model", str(MODEL_FILE)]
+    args, env = command(model)
     with path.open("rb") as stdin:
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
@@ -114,6 +122,75 @@ def step_times(model: bool, source: list[str]) -> list[float]:
     return times
 
 
+def startup_cpu(model: bool) -> float:
+    """CPU seconds of `helpline route` on an empty input (imports, settings, compiling the rules, loading the
+    model), the best of ROUNDS."""
+    args, env = command(model)
+    best = float("inf")
+    for _ in range(ROUNDS):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        subprocess.run(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, env=env, check=True, cwd=ROOT)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        best = min(best, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime))
+    return best
+
+
+def stages(source: list[str]) -> list[tuple[str, float]]:
+    """CPU µs per line of each stage of `helpline route` on `source`, each timed alone over every line, in
+    batches of the command's BATCH, under the command's collector settings; the best of ROUNDS. Routing with the
+    model less routing without it is what the model adds: its kernel (timed alone) and the rest (blending its
+    probabilities with the keyword scores, its part of the reasons)."""
+    settings = load_settings(ROOT / "settings.toml").router
+    blob = MODEL_FILE.read_bytes()
+    messages = []
+    for line in source:
+        try:
+            messages.append(parse_line(line))
+        except BadLine:
+            continue
+    batches = [messages[at : at + BATCH] for at in range(0, len(messages), BATCH)]
+    texts = [match_form(fold(f"{e.subject}\n{e.text}" if e.subject else e.text)) for e, _ in messages]
+    rules_only = compile_router(settings, validated=True)
+    decisions = [d for batch in batches for d in rules_only.decide_many(batch, trace=False)]
+
+    def cpu(work: Callable[[], object]) -> float:
+        best = float("inf")
+        for _ in range(ROUNDS):
+            with few_collections():
+                start = time.process_time()
+                work()
+                best = min(best, time.process_time() - start)
+        return best / len(source) * 1e6
+
+    def with_model() -> None:
+        router = compile_router(settings, validated=True, model=TextModel.from_bytes(blob))  # nothing remembered
+        for batch in batches:
+            router.decide_many(batch, trace=False)
+
+    def kernel() -> None:
+        model = TextModel.from_bytes(blob)
+        for at in range(0, len(texts), BATCH):
+            model.score_many_normalised(texts[at : at + BATCH])
+
+    loading = cpu(lambda: TextModel.from_bytes(blob))  # counted in with_model and kernel: taken out again
+    parse = cpu(lambda: [parse_line(line) for line in source])
+    normal_forms = cpu(
+        lambda: [match_form(fold(f"{e.subject}\n{e.text}" if e.subject else e.text)) for e, _ in messages]
+    )
+    routing = cpu(lambda: [rules_only.decide_many(batch, trace=False) for batch in batches])
+    model_routing = cpu(with_model) - loading
+    scoring = cpu(kernel) - loading
+    writing = cpu(lambda: [decision_json(d, False) for d in decisions])
+    return [
+        ("reading a line: JSON, checks, the envelope (`parse_line`)", parse),
+        ("normal forms of the text (`fold`, `match_form`)", normal_forms),
+        ("keywords, rules, reasons (`decide_many` without the model, less the normal forms)", routing - normal_forms),
+        ("the model's kernel (`score_many_normalised`: features, sparse product, softmax, weighing)", scoring),
+        ("the model's blend and its part of the reasons", model_routing - routing - scoring),
+        ("writing the decision (`decision_json`)", writing),
+    ]
+
+
 def sklearn_single_call_us() -> float:
     training, held_out = split(shipped_examples())
     vectorizer, classifier = fit_pipeline([e for e in training if e.language == "zh"])
@@ -125,6 +202,7 @@ def sklearn_single_call_us() -> float:
 
 
 def main() -> str:
+    load_before = os.getloadavg()[0]
     repeated, distinct = lines(), lines(distinct=True)
     distinct_texts = len({json.loads(line)["text"] for line in repeated})
     unique_texts = len({json.loads(line)["text"] for line in distinct})
@@ -138,6 +216,8 @@ def main() -> str:
     rules_steps, model_steps = step_times(False, repeated), step_times(True, repeated)
     unique_rules_steps, unique_model_steps = step_times(False, distinct), step_times(True, distinct)
     sklearn_us = sklearn_single_call_us()
+    startup_model, startup_rules = startup_cpu(True), startup_cpu(False)
+    split_up = stages(distinct)
 
     def row(name: str, steps: list[float], rates: tuple[float, float], base: tuple[float, float]) -> str:
         q = statistics.quantiles(steps, n=100)
@@ -158,6 +238,15 @@ def main() -> str:
         )
 
     load = os.getloadavg()[0]
+    per_line = 1e6 / unique_model_rate[1]  # CPU µs per line of the measured run, start-up included
+    rules_per_line = 1e6 / unique_rules_rate[1]
+    stage_rows = [
+        f"| start-up of the command (imports, settings, rules; the model's loading: "
+        f"{(startup_model - startup_rules) * 1e3:.0f} ms), {startup_model:.2f} s once | "
+        f"{startup_model / MESSAGES * 1e6:.1f} | {startup_model / MESSAGES * 1e6 / per_line:.0%} |",
+        *(f"| {name} | {us:.1f} | {us / per_line:.0%} |" for name, us in split_up),
+    ]
+    summed = startup_model / MESSAGES * 1e6 + sum(us for _, us in split_up)
     return "\n".join(
         [
             "## Triage model: `helpline route` end to end and the routing step, against rules only",
@@ -167,8 +256,10 @@ def main() -> str:
             "taken in turn with the baseline; the routing step (`Router.decide`: keywords, model, 4 default rules, "
             f"trace) timed per message on {STEP_SAMPLE:,} messages. Rules only = the same "
             "settings with `HELPLINE_ROUTER__TRIAGE__ENABLED=false` (keyword scores propose the category). "
-            f"Load average when the run ended: {load:.1f} on {os.cpu_count()} cores (other work shares them; the "
-            "ratio is the figure to read).",
+            "`helpline route` without `--trace` builds no trace (`Router.decide_many(trace=False)`); the routing "
+            f"step builds the whole trace, as a worker does. Load average (1 min) when the run began: "
+            f"{load_before:.1f}, when it ended: {load:.1f}, on {os.cpu_count()} cores (other work shares them: "
+            "the ratios and the CPU rates are the figures to read).",
             "",
             "| router | `helpline route`, decisions/s (wall) | vs rules only | decisions per CPU second | vs rules "
             "only | step median µs | step mean µs | step p99 µs |",
@@ -187,6 +278,15 @@ def main() -> str:
             f"For scale: scikit-learn's fitted pipeline scores one message in {sklearn_us:,.0f} µs "
             "(`vectorizer.transform` + `predict_proba`), which is why workers score with the exported arrays "
             "(router/text_model.py).",
+            "",
+            f"Where `helpline route`'s time goes with the model, on the distinct unseen texts: each stage timed "
+            f"alone in the bench's process (CPU µs per line, best of {ROUNDS}), against the {per_line:.0f} µs per "
+            f"line of CPU the command took end to end above ({rules_per_line:.0f} µs with rules only).",
+            "",
+            "| stage | CPU µs per line | share of the run |",
+            "|---|---:|---:|",
+            *stage_rows,
+            f"| sum of the stages | {summed:.1f} | {summed / per_line:.0%} |",
         ]
     )
 

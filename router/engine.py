@@ -230,9 +230,14 @@ class Router:
         folded = fold(f"{envelope.subject}\n{envelope.text}" if envelope.subject else envelope.text)
         return self._decide(envelope, context, folded, match_form(folded), None)
 
-    def decide_many(self, batch: Sequence[tuple[Envelope, RoutingContext | None]]) -> list[Decision]:
+    def decide_many(
+        self, batch: Sequence[tuple[Envelope, RoutingContext | None]], *, trace: bool = True
+    ) -> list[Decision]:
         """`decide` of each (envelope, context), the same decisions: the triage model scores the batch's texts in one
-        pass of its kernel (router/text_model.py), which costs far less per message than scoring them one by one."""
+        pass of its kernel (router/text_model.py), which costs far less per message than scoring them one by one.
+
+        `trace=False` leaves every decision's trace empty, and builds none of its entries: for a caller that shows
+        none (`helpline route` without `--trace`). Everything else is the same, reasons and review included."""
         folded = [fold(f"{e.subject}\n{e.text}" if e.subject else e.text) for e, _ in batch]
         texts = [match_form(f) for f in folded]
         scores: list[Scored | None] = [None] * len(batch)
@@ -242,14 +247,21 @@ class Router:
             for i, scored in zip(wanted, self.model.score_many_normalised([texts[i] for i in wanted]), strict=True):
                 scores[i] = scored
         return [
-            self._decide(envelope, context, folded[i], texts[i], scores[i])
+            self._decide(envelope, context, folded[i], texts[i], scores[i], trace)
             for i, (envelope, context) in enumerate(batch)
         ]
 
     def _decide(
-        self, envelope: Envelope, context: RoutingContext | None, folded: str, text: str, scored: Scored | None
+        self,
+        envelope: Envelope,
+        context: RoutingContext | None,
+        folded: str,
+        text: str,
+        scored: Scored | None,
+        traced: bool = True,
     ) -> Decision:
-        """`decide`, given the text's two normal forms and, if the batch scored it already, the model's scores."""
+        """`decide`, given the text's two normal forms and, if the batch scored it already, the model's scores;
+        `traced=False`: no trace (`decide_many`)."""
         ctx = context if context is not None else RoutingContext()
         sender = envelope.sender.address.lower()
         tags = set(ctx.contact_tags)
@@ -272,12 +284,14 @@ class Router:
             in_business_hours=ctx.in_business_hours,
             tags=tags,
         )
-        context_entry = ctx.trace_entry()
-        if given:
-            context_entry["tags_from_settings"] = given
-        trace: list[dict[str, Any]] = [context_entry]
+        trace: list[dict[str, Any]] = []
+        if traced:
+            context_entry = ctx.trace_entry()
+            if given:
+                context_entry["tags_from_settings"] = given
+            trace.append(context_entry)
         reasons: list[str] = []
-        facts.category, review = self._classify(facts, reasons, trace, scored)
+        facts.category, review = self._classify(facts, reasons, trace if traced else None, scored)
         category = self._categories.get(facts.category)
         priority = category.priority if category else self.settings.default_priority
         queue = category.queue if category else self.settings.queue_for(facts.category)
@@ -295,17 +309,19 @@ class Router:
         woken += [by_key[k] for k in message_keys(facts) if k in by_key]
         order = sorted(self._unguarded.union(*woken)) if woken else self._unguarded_order
         rules, checks, failures = self._rules, self._checks, self._failures
-        rule_entries = self._skip_entries[:]
+        rule_entries = self._skip_entries[:] if traced else []
         last = len(rules) - 1  # the last rule tried
         for index in order:
             why_not = checks[index](facts)
             if why_not is not None:
-                entry = failures[index].get(why_not)
-                rule_entries[index] = entry if entry is not None else self._failure_entry(index, why_not)
+                if traced:
+                    entry = failures[index].get(why_not)
+                    rule_entries[index] = entry if entry is not None else self._failure_entry(index, why_not)
                 continue
             rule = rules[index]
             why = rule.node.why(facts)
-            rule_entries[index] = rule.matched_entry(why)
+            if traced:
+                rule_entries[index] = rule.matched_entry(why)
             reasons.append(rule.reason_prefix + why + rule.reason_suffix)
             if rule.category is not None and rule.category != facts.category:
                 facts.category = rule.category
@@ -356,28 +372,37 @@ class Router:
         return self._failures[index].setdefault(why_not, entry)
 
     def _classify(
-        self, facts: Facts, reasons: list[str], trace: list[dict[str, Any]], scored: Scored | None = None
+        self, facts: Facts, reasons: list[str], trace: list[dict[str, Any]] | None, scored: Scored | None = None
     ) -> tuple[str, str | None]:
-        """The proposed category, and why an agent should check it (None: no need)."""
+        """The proposed category, and why an agent should check it (None: no need); its entry goes to `trace`
+        unless that is None."""
         chosen = facts.chosen_category
         if chosen and chosen in self._categories:
             reasons.append(f"category {chosen}: chosen by the customer (menu or button), no keyword guessing")
-            trace.append({"step": "classify", "category": chosen, "chosen": True})
+            if trace is not None:
+                trace.append({"step": "classify", "category": chosen, "chosen": True})
             return chosen, None
         if chosen:
             reasons.append(f"the customer chose an unknown category {chosen!r}; classified by keywords instead")
-        entry, reason, review = self.propose(facts.text, facts.spans, scored)
+        entry, reason, review = self.propose(facts.text, facts.spans, scored, explained=trace is not None)
         reasons.append(reason)
-        trace.append(entry)
+        if trace is not None:
+            trace.append(entry)
         return entry["category"], review
 
     def propose(
-        self, text: str, spans: list[tuple[int, int, int]] | None = None, scored: Scored | None = None
+        self,
+        text: str,
+        spans: list[tuple[int, int, int]] | None = None,
+        scored: Scored | None = None,
+        *,
+        explained: bool = True,
     ) -> tuple[dict[str, Any], str, str | None]:
         """The classify step on normalised `text`: its trace entry, its reason, and the review flag.
 
         `spans` are the keyword matches when the caller has them already (decide); evaluation passes text alone.
-        `scored` is the model's score of `text` when a batch has it already (`decide_many`).
+        `scored` is the model's score of `text` when a batch has it already (`decide_many`). `explained=False`
+        leaves the model's part out of the entry (a decision without a trace): the category and reason are the same.
         """
         if spans is None:
             spans = self._index.find(text)[1]
@@ -403,10 +428,10 @@ class Router:
             keyword_reason = "no category keyword matched (the default)"
         if self.model is None:
             return entry, f"category {entry['category']}: {keyword_reason}", None
-        return self._propose_with_model(text, entry, keyword_reason, scored)
+        return self._propose_with_model(text, entry, keyword_reason, scored, explained)
 
     def _propose_with_model(
-        self, text: str, entry: dict[str, Any], keyword_reason: str, scored: Scored | None
+        self, text: str, entry: dict[str, Any], keyword_reason: str, scored: Scored | None, explained: bool
     ) -> tuple[dict[str, Any], str, str | None]:
         assert self.model is not None
         triage = self.settings.triage
@@ -423,13 +448,14 @@ class Router:
                 blended[self._category_positions[name]] += share * score / total
         confidence = max(blended)
         best = self._category_names[blended.index(confidence)]
-        entry["model"] = {
-            "version": self.model.version,
-            "top": [[name, round(p, 3)] for name, p in scored.ranked],
-            "weighing": [[feature, weight] for feature, weight in scored.weighing],
-            "confidence": round(confidence, 3),
-            "keyword_share": share,
-        }
+        if explained:
+            entry["model"] = {
+                "version": self.model.version,
+                "top": [[name, round(p, 3)] for name, p in scored.ranked],
+                "weighing": [[feature, weight] for feature, weight in scored.weighing],
+                "confidence": round(confidence, 3),
+                "keyword_share": share,
+            }
         top = ", ".join(f"{name} {p:.0%}" for name, p in scored.ranked)
         if confidence >= triage.min_confidence:
             entry["category"] = best

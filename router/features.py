@@ -21,12 +21,11 @@ import re
 from collections import Counter
 from itertools import pairwise
 
-from router.normalize import has_cjk, normalize
+from router.normalize import has_cjk, normalize, single_spaced
 
 FEATURES_VERSION = 3  # stored in every model: a model trained on other features is refused
 _DIGITS = re.compile(r"\d+")
 _WORDS = re.compile(r"[a-z0-9']+")
-_SPACES = re.compile(r"\s+")
 
 
 def model_text(text: str) -> str:
@@ -36,7 +35,7 @@ def model_text(text: str) -> str:
 
 def clean_normalised(normalised: str) -> str:
     """`model_text` of text already in `normalize`'s form (the router has it): digits and spaces only."""
-    return _SPACES.sub(" ", _DIGITS.sub("0", normalised)).strip()
+    return single_spaced(_DIGITS.sub("0", normalised)).strip()
 
 
 def features(text: str) -> list[str]:

@@ -17,8 +17,12 @@ from functools import lru_cache
 import opencc
 
 _converter = opencc.OpenCC("t2s")
-_APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "`": "'"})
-_DASHES_AND_SPACE = re.compile(r"[\s\-\u2010-\u2015_]+")
+# Curly apostrophes become ', dashes and underscores spaces; then every whitespace run becomes one space.
+_APOSTROPHES_AND_DASHES = str.maketrans(
+    {"\u2019": "'", "\u2018": "'", "\u02bc": "'", "`": "'", "-": " ", "_": " "}
+    | dict.fromkeys(map(chr, range(0x2010, 0x2016)), " ")
+)
+_SPACES = re.compile(r"\s+")
 # OpenCC writes 帳 as 帐, but mainland Chinese writes money accounts with 账 (账户, 转账, 到账); 帐 alone (帐篷, a tent)
 # never comes up in a wallet's support mail, so fold it too, and 轉帳 / 转帐 / 转账 all meet.
 _VARIANTS = str.maketrans({"帐": "账"})
@@ -33,7 +37,17 @@ def fold(text: str) -> str:
 
 def match_form(folded: str) -> str:
     """The keyword-matching form of text that has been through `fold` already."""
-    return _DASHES_AND_SPACE.sub(" ", folded.casefold().translate(_APOSTROPHES))
+    text = folded.casefold()
+    # Mostly ASCII without a backtick, dash or underscore: nothing to translate (three scans in C cost less).
+    if not text.isascii() or "`" in text or "-" in text or "_" in text:
+        text = text.translate(_APOSTROPHES_AND_DASHES)
+    return single_spaced(text)
+
+
+def single_spaced(text: str) -> str:
+    """`text` with every run of whitespace made one space. Most texts have nothing to change, which two scans in C
+    tell (every whitespace character but the space is unprintable): the substitution costs more."""
+    return text if text.isprintable() and "  " not in text else _SPACES.sub(" ", text)
 
 
 def normalize(text: str) -> str:

@@ -38,9 +38,10 @@ from router.features import (
 FORMAT = "helpline-triage-model"
 FORMAT_VERSION = 1
 TOKEN_CACHE = 50_000
-# Texts scored by one pass of the kernel: enough to spread its per-call costs, and few enough that a text, a feature
-# and the place of an occurrence fit in one 63-bit key (`_entries`) with vocabularies and texts of any sane size.
+# Texts scored by one pass of the kernel: enough to spread its per-call costs.
 KERNEL_BATCH = 128
+# Fewer if texts × vocabulary would pass this many entries: the size of `_entries`'s table (4 bytes an entry).
+TABLE_ENTRIES = 1 << 21
 SCORE_CACHE = 20_000  # texts; a Scored is a few hundred bytes
 MAX_BYTES = 64 * 1024 * 1024  # a model bigger than this is a mistake, not a model
 
@@ -151,8 +152,9 @@ class TextModel:
         scores depend on its own features alone, in an order they fix, so scoring a text alone or in any batch
         gives the same floats (tests/test_triage.py checks it)."""
         out: list[Scored] = []
-        for at in range(0, len(cleans), KERNEL_BATCH):
-            out += self._score_batch(cleans[at : at + KERNEL_BATCH], top, weighing)
+        size = max(1, min(KERNEL_BATCH, TABLE_ENTRIES // len(self.vocabulary)))
+        for at in range(0, len(cleans), size):
+            out += self._score_batch(cleans[at : at + size], top, weighing)
         return out
 
     def _score_batch(self, cleans: Sequence[str], top: int, weighing: int) -> list[Scored]:
@@ -175,7 +177,9 @@ class TextModel:
             # weights in column 0 to its squared norm.
             repeated = tf > 1
             tf[repeated] = 1.0 + np.log(tf[repeated])
-            rows = self._columns[:, cols]  # one row per column of the table: the sums run along contiguous memory
+            # one row per column of the table, so the sums run along contiguous memory (`take` gathers them in half
+            # the time of `[:, cols]`)
+            rows = np.take(self._columns, cols, axis=1)
             weighted = rows * tf
             weighted[0] *= tf
             sums = np.add.reduceat(weighted, starts, axis=1)
@@ -207,25 +211,22 @@ class TextModel:
     ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp], npt.NDArray[np.float64]]:
         """The distinct (text, feature) pairs of the occurrences `ids` (`sizes` of them per text, in order), with
         their counts: by text, and within a text by first occurrence, as `Counter` orders them (the weighing's
-        ties keep that order). No stable sort: one plain sort of keys (text, feature, place of the occurrence)
-        packed in an integer puts each pair's first occurrence first, and a scatter by that place restores the
-        order."""
+        ties keep that order). No sort (sorting the occurrences cost more than the rest of the kernel): a table
+        with a slot per (text, feature) takes the place of each pair's first occurrence (`minimum.at`, whatever
+        the order it visits them in), and the occurrences that are their pair's first are the distinct pairs,
+        already in that order. Only the slots of pairs present are written, and read."""
         m = len(ids)
-        feature_bits, place_bits = len(self.vocabulary).bit_length(), m.bit_length()
-        if len(sizes).bit_length() + feature_bits + place_bits > 63:  # not with KERNEL_BATCH texts of sane size
-            raise ValueError(f"{m} feature occurrences in {len(sizes)} texts: score fewer texts at once")
-        texts = np.repeat(np.arange(len(sizes), dtype=np.int64), sizes)
-        keys = (((texts << feature_bits) | ids) << place_bits) | np.arange(m, dtype=np.int64)
-        keys.sort()
-        pairs = keys >> place_bits
-        firsts = np.flatnonzero(np.diff(pairs, prepend=-1))  # where each distinct pair starts
-        counts = np.diff(firsts, append=m)
-        slot = np.full(m, -1, dtype=np.intp)
-        slot[keys[firsts] & ((1 << place_bits) - 1)] = np.arange(len(firsts))
-        order = slot[slot >= 0]
-        distinct = pairs[firsts[order]]
-        cols = (distinct & ((1 << feature_bits) - 1)).astype(np.intp)
-        return (distinct >> feature_bits).astype(np.intp), cols, counts[order].astype(np.float64)
+        features_count = len(self.vocabulary)
+        texts = np.repeat(np.arange(len(sizes), dtype=np.intp), sizes)
+        keys = texts * features_count + ids
+        places = np.arange(m, dtype=np.int32)
+        table = np.empty(len(sizes) * features_count, dtype=np.int32)
+        table[keys] = m
+        np.minimum.at(table, keys, places)
+        firsts = table[keys]  # per occurrence, the place of its pair's first occurrence
+        distinct = firsts == places
+        counts = np.bincount(firsts, minlength=m)[distinct]
+        return texts[distinct], ids[distinct].astype(np.intp), counts.astype(np.float64)
 
     def _found(self, clean: str) -> list[int]:
         found: array[int] = array("q")

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import gc
+import io
 import json
+import random
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,9 +17,13 @@ from core.envelope import Channel, Decision, Envelope, Party
 from core.records import StoredMessage
 from core.settings import load_settings
 from core.store import Store
+from helpline import route_cli
 from helpline.cli import app
-from router import RoutingContext, compile_router
+from router import RoutingContext, compile_router, text_model
+from router.text_model import TextModel
+from router.training_data import shipped_examples, split
 from tests.support.redis_server import RedisServer
+from workers.triage import shipped_model
 
 ROOT = Path(__file__).resolve().parent.parent
 SETTINGS = str(ROOT / "settings.toml")
@@ -79,6 +86,90 @@ def test_context_fields_and_trace_option() -> None:
     assert out[0].get("suppress_ack") is True
     assert out[0]["priority"] == "low"
     assert out[0]["trace"][0]["new_conversation"] is False  # type: ignore[index]
+
+
+def varied_lines() -> list[str]:
+    """Held-out English and Chinese texts in every shape a dry run may get: subjects, channels, senders, recipients,
+    chosen categories (known, unknown, empty), contact tags, context flags, odd spacing, dashes, curly apostrophes,
+    traditional and full-width characters, repeated texts, and bad lines between them."""
+    held_out = split(shipped_examples())[1]
+    rnd = random.Random(5)
+    lines = []
+    for i, example in enumerate(held_out[::7] + held_out[:40]):
+        text = example.text
+        shape = i % 6
+        if shape == 1:
+            text = "  " + text.upper().replace(" ", "\t -- ") + " top-up_now  "
+        elif shape == 2:
+            text = "帳戶被鎖 ＡＢＣ１２３ Don’t " + text
+        line: dict[str, object] = {"text": text}
+        if rnd.random() < 0.7:
+            line["language"] = example.language
+        if rnd.random() < 0.3:
+            line["subject"] = rnd.choice(["Help", "求助", "URGENT refund", ""])
+        shapes: list[tuple[str, list[object]]] = [
+            ("channel", ["email", "sms", "telegram", "whatsapp", "voice"]),
+            ("sender", ["+8613800000000", "vip@bank.example", "staff@wallet.example"]),
+            ("recipient", ["fraud@wallet.example", "support@wallet.example"]),
+            ("chosen_category", ["refund", "cards", "nonsense", ""]),
+            ("contact_tags", [["vip"], [], ["a", "b"]]),
+            ("new_conversation", [True, False]),
+            ("business_hours", [True, False, None]),
+        ]
+        for key, values in shapes:
+            if rnd.random() < 0.25:
+                line[key] = rnd.choice(values)
+        lines.append(json.dumps(line, ensure_ascii=rnd.random() < 0.5))
+        if i % 50 == 0:
+            lines.append(rnd.choice(["not json", "[1]", '{"text": 3}', '{"text": "x", "channel": "fax"}', "  "]))
+    return lines
+
+
+def without_time(decision: dict[str, object]) -> dict[str, object]:
+    """A decision as JSON with its context's time left out (each path reads the clock when it decides)."""
+    for entry in decision.get("trace", []):  # type: ignore[attr-defined]
+        entry.pop("now", None)
+    return decision
+
+
+@pytest.mark.parametrize("trace", [False, True])
+def test_batched_dry_run_decides_every_line_as_deciding_it_alone(trace: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`helpline route`'s path (lines in batches, the model scoring each batch in one pass, no trace built unless
+    asked) prints, line for line, what deciding each message alone with `Router.decide` gives, with the model and
+    rules only; batches and kernel passes that end mid-sample included."""
+    lines = varied_lines()
+    settings = load_settings(SETTINGS).router
+    monkeypatch.setattr(route_cli, "BATCH", 37)
+    monkeypatch.setattr(text_model, "TABLE_ENTRIES", 5 * (len(shipped_model().vocabulary)))  # type: ignore[union-attr]
+    for model in (shipped_model(), None):
+        batched = io.StringIO()
+        bad = route_cli.route_lines(
+            [line + "\n" for line in lines], compile_router(settings, model=model), batched, trace=trace
+        )
+        alone = compile_router(settings, model=TextModel.from_bytes(model.to_bytes()) if model else None)
+        expected = []
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                envelope, context = route_cli.parse_line(line)
+            except route_cli.BadLine as exc:
+                expected.append({"line": number, "error": str(exc)})
+                continue
+            expected.append(json.loads(route_cli.decision_json(alone.decide(envelope, context), trace)))
+        printed = [json.loads(line) for line in batched.getvalue().splitlines()]
+        assert bad == sum(1 for d in expected if "error" in d) > 0
+        assert [without_time(d) for d in printed] == [without_time(d) for d in expected]
+        assert len({d.get("category") for d in printed}) > 5 and any(d.get("review") for d in printed) == bool(model)
+        assert all(("trace" in d) == trace for d in printed if "error" not in d)
+
+
+def test_a_dry_run_leaves_the_garbage_collector_as_it_found_it() -> None:
+    threshold, frozen = gc.get_threshold(), gc.get_freeze_count()
+    route_cli.route_lines(
+        ['{"text": "refund please"}\n'], compile_router(load_settings(SETTINGS).router), io.StringIO()
+    )
+    assert (gc.get_threshold(), gc.get_freeze_count()) == (threshold, frozen)
 
 
 def test_route_with_candidate_rules(tmp_path: Path) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import random
+import re
+import sys
 from datetime import UTC, datetime
 from typing import Any
 
@@ -10,6 +13,8 @@ import pytest
 from core.envelope import Channel, Decision, Priority
 from router import RoutingContext, compile_router
 from router.errors import RouterConfigError
+from router.features import clean_normalised
+from router.normalize import match_form
 from tests.router_helpers import envelope, router_settings
 
 
@@ -52,6 +57,31 @@ def test_full_width_and_case_are_folded() -> None:
 def test_curly_apostrophe_and_dashes_are_folded() -> None:
     assert decide("I don’t recognise this").category == "security"
     assert decide("top-up").category == "top_up"
+
+
+def test_the_matching_form_is_one_substitution_whatever_the_text() -> None:
+    """match_form and clean_normalised skip their substitutions when nothing needs one: the result is the single
+    substitution they replaced, on random text full of spaces, dashes, apostrophes and unprintable characters."""
+    apostrophes = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "`": "'"})
+    dashes_and_space = re.compile(r"[\s\-\u2010-\u2015_]+")
+    # the shortcut's premise: every character \s matches but the space is unprintable
+    assert [c for c in map(chr, range(sys.maxunicode + 1)) if c != " " and c.isprintable() and c.isspace()] == []
+    alphabet = [
+        *"aZ9 -_`'’‘ʼ\t\n\r\x0b\x0c\x1c\x85\xa0\u1680\u2003\u200b\u2010\u2013\u2015\u2016\u2028\u3000帳號ＡＢ１٣ßﬁ",
+        "  ",
+    ]
+    rnd = random.Random(13)
+    for text in [
+        "",
+        " ",
+        "-",
+        "a--b",
+        " Don’t TOP-UP__now ",
+        *("".join(rnd.choices(alphabet, k=rnd.randint(0, 12))) for _ in range(20_000)),
+    ]:
+        expected = dashes_and_space.sub(" ", text.casefold().translate(apostrophes))
+        assert match_form(text) == expected, repr(text)
+        assert clean_normalised(expected) == re.sub(r"\s+", " ", re.sub(r"\d+", "0", expected)).strip(), repr(text)
 
 
 def test_traditional_chinese_matches_simplified_keywords() -> None:

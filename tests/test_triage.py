@@ -162,6 +162,26 @@ def test_scoring_in_batches_equals_scoring_one_at_a_time_in_both_languages(
     assert decided[3].category == "refund" and {d.category for d in decided} >= {"cards", "top_up"}
 
 
+def test_the_kernel_counts_each_texts_features_in_the_order_they_first_occur(
+    data: tuple[list[Example], list[Example]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`_entries` (a table of first places, no sort) gives what a `Counter` of each text's features gives, text by
+    text: the features in the order they first occur, with their counts; also when the table bounds the batch."""
+    model = shipped_model()
+    assert model is not None
+    texts = [e.text for e in data[1][:150]] + ["", "refund refund refund my card card", "充值充值 没到账 top up 失败"]
+    cleans = [model_text(text) for text in texts]
+    found = [model._found(clean) for clean in cleans]
+    ids = np.array([i for f in found for i in f], dtype=np.int64)
+    of_text, cols, tf = model._entries(ids, [len(f) for f in found])
+    expected = [(t, feature, count) for t, f in enumerate(found) for feature, count in Counter(f).items()]
+    assert list(zip(of_text.tolist(), cols.tolist(), tf.tolist(), strict=True)) == expected
+    assert max(Counter(f).most_common(1)[0][1] for f in found if f) > 1  # repeats were counted
+    batch = model.score_many_clean(cleans)
+    monkeypatch.setattr(text_model, "TABLE_ENTRIES", 3 * len(model.vocabulary))  # three texts a pass
+    assert TextModel.from_bytes(model.to_bytes()).score_many_clean(cleans) == batch
+
+
 def test_digits_are_one_feature_and_rare_features_are_dropped(small_model: TextModel) -> None:
     assert model_text("code 483920 sent on 12/03") == "code 0 sent on 0/0"
     assert "w:0" in features("pay 100 yuan")
