@@ -1,16 +1,20 @@
 """What the case view's tests share: the web app on uvicorn over the agents' store in the record (the console's real
 identities, since `may_act` reads an agent's queues there), three agents, and customer mail filed through the intake
-(`store.accept`, then the workers' jobs, drained in-process)."""
+(`store.accept`, then the workers' jobs, drained in-process) or mailed to Helpline's own SMTP server; for the browser
+tests, a Chinese HTML mail carrying a script and a remote image, and a browser context signed in as one agent."""
 
 from __future__ import annotations
 
 import contextlib
 import re
+import smtplib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from email.message import EmailMessage
 from pathlib import Path
 
 import httpx
+from playwright.sync_api import Browser, Page
 from sqlalchemy import Engine
 
 from core.agent_settings import Role
@@ -18,12 +22,21 @@ from core.envelope import Channel, Envelope, Party
 from core.settings import Settings
 from core.store import Store
 from desk.agents import AgentStore
+from ingest.email.smtp_server import controller
 from record.engine import engine_for
+from tests.support.ports import free_port
 from tests.support.web_server import WebServer
 from tests.support.work import drain
 from web.app import create_app
 
 PASSWORD = "correct horse battery staple"
+TITLE_SCRIPT = "<script>document.title = 'pwned'; window.pwned = true;</script>"
+HTML = (
+    "<html><body><p>您好，我昨天用借记卡<b>充值</b>了 500 元，但是一直没到账。</p>"
+    f"{TITLE_SCRIPT}"
+    '<img src="http://tracker.invalid/open.gif" onerror="window.pwned = true; document.title = \'pwned\'">'
+    "<p>订单号 TX20260302</p></body></html>"
+)
 
 
 @dataclass
@@ -101,3 +114,61 @@ def csrf_of(page: str) -> str:
     token = re.search(r'name="csrf_token" value="([^"]+)"', page)
     assert token is not None
     return token.group(1)
+
+
+@contextlib.contextmanager
+def smtp_intake(site: CaseSite) -> Iterator[int]:
+    """Helpline's own SMTP server (the intake), on a free port."""
+    port = free_port()
+    server = controller(site.settings, site.store, port=port)
+    server.start()
+    try:
+        yield port
+    finally:
+        server.stop()
+
+
+def chinese_html_mail(message_id: str) -> bytes:
+    """A multipart/alternative mail as a Chinese client sends it: GB18030 text and HTML parts."""
+    message = EmailMessage()
+    message["From"] = "林晓 <lin@example.cn>"
+    message["To"] = "support@wallet.example"
+    message["Subject"] = "充值没到账"
+    message["Message-ID"] = message_id
+    message.set_content("您好，我昨天用借记卡充值了 500 元，但是一直没到账。订单号 TX20260302", charset="gb18030")
+    message.add_alternative(HTML, subtype="html", charset="gb18030")
+    return message.as_bytes()
+
+
+def mailed_case(site: CaseSite, port: int, message_id: str) -> str:
+    """The Chinese HTML mail sent over SMTP to the intake and routed (the workers' jobs run); its case id."""
+    with smtplib.SMTP("127.0.0.1", port) as client:
+        assert client.sendmail("lin@example.cn", ["support@wallet.example"], chinese_html_mail(message_id)) == {}
+    drain(site.settings)
+    messages = [site.store.get_message(m) for m in site.store.message_ids()]
+    found = [(m.envelope.message_id, m.conversation_id, m.state) for m in messages if m is not None]
+    cases = [c for mid, c, _ in found if mid in (message_id, message_id.strip("<>"))]
+    assert len(cases) == 1, found
+    case = cases[0]
+    assert case is not None
+    return case
+
+
+def signed_in_page(browser: Browser, site: CaseSite, who: str, path: str) -> Page:
+    """A fresh context (its own cookies) sent to sign in on the way to `path`, signed in as `who`, back at `path`."""
+    context = browser.new_context(locale="en-US")
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    page.goto(site.console(path))
+    page.fill("input[name=email]", f"{who}@desk.example")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("#sign-in-form button[type=submit]")
+    page.wait_for_url(f"**/console{path}")
+    return page
+
+
+def open_case(browser: Browser, site: CaseSite, who: str, case: str) -> Page:
+    """`who` signed in with the case open, its live stream on the page."""
+    page = signed_in_page(browser, site, who, f"/cases/{case}")
+    page.wait_for_selector("#case-live")
+    return page

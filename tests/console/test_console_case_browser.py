@@ -6,32 +6,29 @@ a new customer message arrive without a reload, and a `<script>` stored in that 
 
 from __future__ import annotations
 
-import smtplib
 from collections.abc import Iterator
-from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page
+from playwright.sync_api import Browser
 
 from core.ids import conversation_reference
 from core.settings import Settings
 from core.store import Store
-from ingest.email.smtp_server import controller
-from tests.console.case_support import PASSWORD, CaseSite, case_site, customer_mail, file_mail
-from tests.support.ports import free_port
+from tests.console.case_support import (
+    TITLE_SCRIPT,
+    CaseSite,
+    case_site,
+    customer_mail,
+    file_mail,
+    mailed_case,
+    open_case,
+    smtp_intake,
+)
 from tests.support.smtp_sink import SmtpSink
 from tests.support.work import drain
 
 pytestmark = pytest.mark.slow
-
-TITLE_SCRIPT = "<script>document.title = 'pwned'; window.pwned = true;</script>"
-HTML = (
-    "<html><body><p>您好，我昨天用借记卡<b>充值</b>了 500 元，但是一直没到账。</p>"
-    f"{TITLE_SCRIPT}"
-    '<img src="http://tracker.invalid/open.gif" onerror="window.pwned = true; document.title = \'pwned\'">'
-    "<p>订单号 TX20260302</p></body></html>"
-)
 
 
 @pytest.fixture
@@ -42,49 +39,8 @@ def site(settings: Settings, store: Store, tmp_path: Path) -> Iterator[CaseSite]
 
 @pytest.fixture
 def smtp_port(site: CaseSite) -> Iterator[int]:
-    port = free_port()
-    server = controller(site.settings, site.store, port=port)
-    server.start()
-    yield port
-    server.stop()
-
-
-def chinese_html_mail(message_id: str) -> bytes:
-    """A multipart/alternative mail as a Chinese client sends it: GB18030 text and HTML parts."""
-    message = EmailMessage()
-    message["From"] = "林晓 <lin@example.cn>"
-    message["To"] = "support@wallet.example"
-    message["Subject"] = "充值没到账"
-    message["Message-ID"] = message_id
-    message.set_content("您好，我昨天用借记卡充值了 500 元，但是一直没到账。订单号 TX20260302", charset="gb18030")
-    message.add_alternative(HTML, subtype="html", charset="gb18030")
-    return message.as_bytes()
-
-
-def mailed_case(site: CaseSite, port: int, message_id: str) -> str:
-    with smtplib.SMTP("127.0.0.1", port) as client:
-        assert client.sendmail("lin@example.cn", ["support@wallet.example"], chinese_html_mail(message_id)) == {}
-    drain(site.settings)
-    messages = [site.store.get_message(m) for m in site.store.message_ids()]
-    found = [(m.envelope.message_id, m.conversation_id, m.state) for m in messages if m is not None]
-    cases = [c for mid, c, _ in found if mid in (message_id, message_id.strip("<>"))]
-    assert len(cases) == 1, found
-    case = cases[0]
-    assert case is not None
-    return case
-
-
-def open_case(browser: Browser, site: CaseSite, who: str, case: str) -> Page:
-    context = browser.new_context(locale="en-US")
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    page.goto(site.console(f"/cases/{case}"))
-    page.fill("input[name=email]", f"{who}@desk.example")  # sent to sign in first, and back to the case after
-    page.fill("input[name=password]", PASSWORD)
-    page.click("#sign-in-form button[type=submit]")
-    page.wait_for_url(f"**/console/cases/{case}")
-    page.wait_for_selector("#case-live")
-    return page
+    with smtp_intake(site) as port:
+        yield port
 
 
 def test_read_a_chinese_html_mail_reply_resolve_and_the_survey_goes(
