@@ -23,7 +23,8 @@ from core.store import Store
 from tests.console.case_support import CaseSite, case_site, csrf_of, customer_mail, file_mail, signed_in
 from tests.support.smtp_sink import SmtpSink
 from tests.support.work import drain
-from web.console.case_events import fingerprint
+from web.console import case_page
+from web.console.case_events import STALE, fingerprint
 from web.console.mail_html import safe_mail_html
 
 HOSTILE = (
@@ -185,6 +186,25 @@ def test_the_event_stream_says_changed_when_the_case_moves(site: CaseSite) -> No
         with mei.stream("GET", f"/console/cases/{case}/events", params={"since": now}, timeout=2.5) as stream:
             for line in stream.iter_lines():
                 assert not line.startswith("event:")  # nothing moved: no event
+
+
+def test_a_page_drawn_while_its_case_moved_is_stamped_stale(site: CaseSite, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A change landing between reading the case and taking its fingerprint would never be announced to that page;
+    stamped stale, its stream says "changed" at once and the page fetches the history again."""
+    case = mail_case(site)
+    reading = case_page.case_messages  # type: ignore[attr-defined]
+
+    def read_while_the_case_moves(*args: object, **kwargs: object) -> object:
+        found = reading(*args, **kwargs)  # type: ignore[arg-type]
+        site.store.redis.hincrby(Inbox(site.store).case_key(case), "seq", 1)  # the pipeline files a message now
+        return found
+
+    with signed_in(site, "mei") as mei:
+        monkeypatch.setattr(case_page, "case_messages", read_while_the_case_moves)
+        assert f"since={STALE}" in mei.get(f"/console/cases/{case}").text
+        monkeypatch.setattr(case_page, "case_messages", reading)
+        calm = mei.get(f"/console/cases/{case}").text
+        assert f"since={STALE}" not in calm and re.search(r"since=[0-9a-f]{16}&", calm)  # a fingerprint again
 
 
 def test_mail_html_is_cleaned_again_at_display() -> None:

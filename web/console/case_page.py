@@ -44,7 +44,7 @@ from desk.lookup import Match, find
 from desk.view import attachment_content, case_messages, case_view
 from record.attachment_store import AttachmentGone, AttachmentStoreError
 from web.console.case_actions import DONE, action_context
-from web.console.case_events import event_stream, fingerprint
+from web.console.case_events import STALE, case_state, event_stream, fingerprint
 from web.console.case_history import build_history
 from web.console.desk_access import DeskAccess
 from web.console.guard import PREFIX, Console, Visit, form, page
@@ -131,12 +131,17 @@ class CasePages:
     # ---- reading -----------------------------------------------------------------------------------------------
 
     def _context(self, visit: Visit, case_id: str, images: str | None) -> dict[str, Any]:
+        before = case_state(self.ctx.store, case_id)
         stored = case_messages(self.ctx, case_id)
         view = case_view(self.ctx, case_id, stored)
         base = f"{PREFIX}/cases/{quote(case_id)}"
         history = build_history(self.ctx, view, stored, file_href=f"{base}/files", images_for=images)
         state = Inbox(self.ctx.store).case(case_id)
         version = fingerprint(self.ctx.store, case_id, history.open_replies)
+        if case_state(self.ctx.store, case_id) != before:
+            # The case moved while it was read: what the page shows may predate `version`, and a stream started
+            # from it would never announce that change. Stamped stale, the page fetches the history once more.
+            version = STALE
         holder = AgentStore(self.ctx.record).get(view["agent"]) if view["agent"] else None
         return {"history": history, "view": view, "base": base, "seen": state.seq if state else 0,
                 "version": version, "images": images or "",
