@@ -18,6 +18,7 @@ from core.envelope import Attachment
 from core.ids import conversation_reference
 from core.inbox import Inbox
 from core.records import StoredMessage
+from core.settings import Settings
 from desk.context import HasDesk, desk_message
 from desk.details import case_details
 from desk.notes import case_notes
@@ -110,16 +111,17 @@ def case_view(ctx: HasDesk, case_id: str, stored: list[StoredMessage] | None = N
     }  # fmt: skip
 
 
-def attachment_content(ctx: HasDesk, attachment: Attachment) -> bytes | None:
+def attachment_content(settings: Settings, attachment: Attachment) -> bytes | None:
     """The content Helpline keeps of a message's attachment: in the attachment store once the pipeline recorded it
     (`ref`), in the hot copy until then; None when it kept none (over the size cap, or media a provider hosts at
     `url`). The store's errors pass through: `AttachmentGone` (erased, past retention), `AttachmentStoreError`.
-    (`helpline agent attachment` reads the same places, plus Telegram's files, in helpline/attachments.py.)"""
+    (`helpline agent attachment` reads it here too, and Telegram's files besides: helpline/attachments.py.)"""
     if attachment.ref is not None:
-        return open_attachment_store(ctx.settings).get(attachment.ref)
+        return open_attachment_store(settings).get(attachment.ref)
     if attachment.content_b64 is not None and not attachment.truncated:
         try:
             return base64.b64decode(attachment.content_b64, validate=True)
         except binascii.Error:
             return None
+    return None
     return None

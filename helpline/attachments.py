@@ -12,8 +12,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -63,20 +61,17 @@ def fetch_attachment(settings: Settings, store: Store, message_id: str, index: i
     url = attachment.url or ""
     if url.startswith(TELEGRAM_FILE):
         return _telegram(settings, url.removeprefix(TELEGRAM_FILE))
-    if attachment.ref is not None:
-        from record.attachment_store import AttachmentGone, AttachmentStoreError, open_attachment_store
+    from desk.view import attachment_content
+    from record.attachment_store import AttachmentGone, AttachmentStoreError
 
-        try:
-            return open_attachment_store(settings).get(attachment.ref)
-        except AttachmentGone as exc:
-            raise AttachmentUnavailable("the content is no longer kept (erased, or past its retention)") from exc
-        except AttachmentStoreError as exc:  # the bucket away or refusing: its message says which
-            raise AttachmentUnavailable(str(exc)) from exc
-    if attachment.content_b64 is not None and not attachment.truncated:
-        try:
-            return base64.b64decode(attachment.content_b64, validate=True)
-        except binascii.Error as exc:
-            raise AttachmentUnavailable(f"stored content is not valid base64: {exc}") from exc
+    try:
+        content = attachment_content(settings, attachment)
+    except AttachmentGone as exc:
+        raise AttachmentUnavailable("the content is no longer kept (erased, or past its retention)") from exc
+    except AttachmentStoreError as exc:  # the bucket away or refusing: its message says which
+        raise AttachmentUnavailable(str(exc)) from exc
+    if content is not None:
+        return content
     if url:
         return HostedElsewhere(url)
     raise AttachmentUnavailable(

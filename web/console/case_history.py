@@ -126,7 +126,7 @@ def _message(ctx: HasDesk, message: StoredMessage, file_href: str, show_images: 
 
 def _content(ctx: HasDesk, message: StoredMessage, index: int) -> bytes | None:
     try:
-        return attachment_content(ctx, message.envelope.attachments[index - 1])
+        return attachment_content(ctx.settings, message.envelope.attachments[index - 1])
     except (LookupError, AttachmentStoreError) as exc:  # gone, or the store away: the image is not drawn
         log.info("inline image %s/%s not shown: %s", message.id, index, exc)
         return None

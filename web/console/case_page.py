@@ -204,7 +204,7 @@ class CasePages:
                 raise _Refused(404, "file_not_found")
             attachment = attachments[int(index) - 1]
             try:
-                content = attachment_content(self.ctx, attachment)
+                content = attachment_content(self.ctx.settings, attachment)
             except AttachmentGone:
                 raise _Refused(410, "file_gone") from None
             except AttachmentStoreError as exc:
