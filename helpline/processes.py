@@ -24,6 +24,9 @@ class Process:
     reloads_rules: bool = False  # SIGHUP reloads the rules; every other process ignores SIGHUP
 
 
+GRACEFUL_STOP_SECONDS = 5
+
+
 def serve_redis(settings: Settings) -> None:
     """The embedded Redis in the foreground, for Procfile runners (`helpline run` starts its own first)."""
     import signal
@@ -87,8 +90,11 @@ def serve_web(settings: Settings) -> None:
         "web: webhooks, /healthz, /metrics, the agents' API (/api/docs) and /console on %s:%s", web.host, web.port
     )
     # No logging set-up of uvicorn's own: its loggers follow `[logging] libraries` like every library's.
+    # The console's live streams (server-sent events) stay open for minutes: a stop waits this long for them, then
+    # ends them (the browsers reconnect to the process that replaces this one).
     servers = [uvicorn.Server(uvicorn.Config(create_app(settings, store, record), host=web.host, port=web.port,
-                                             log_config=None, log_level=None))]  # fmt: skip
+                                             log_config=None, log_level=None,
+                                             timeout_graceful_shutdown=GRACEFUL_STOP_SECONDS))]  # fmt: skip
     if web.metrics_bind:
         host, _, port = web.metrics_bind.rpartition(":")
         logging.getLogger("helpline.web").info("web: /metrics alone on %s", web.metrics_bind)
