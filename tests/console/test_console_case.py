@@ -58,6 +58,7 @@ def test_the_agent_of_the_queue_reads_the_case_and_another_queues_agent_gets_403
         assert 'lang="zh-CN"' in page.text and "处理中" in page.text  # Mei's UI is Chinese; the case is open
         assert reference in page.text and "林晓" in page.text and 'data-channel="email"' in page.text
         assert "您好，我昨天充值了 500 元，但是没到账。" in page.text  # the text, and the HTML in its frame
+        assert "<dt>金额</dt><dd>500 CNY</dd>" in page.text and "<dt>amount</dt>" not in page.text  # details, named
         frame = re.search(r'<iframe class="mail-html" sandbox="([^"]*)"[^>]*srcdoc="([^"]*)"', page.text, re.S)
         assert frame is not None and "allow-scripts" not in frame.group(1) and "allow-same-origin" not in frame.group(1)
         shown = html.unescape(frame.group(2))

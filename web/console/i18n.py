@@ -140,6 +140,11 @@ STRINGS: dict[str, dict[str, str]] = {
         "bad_language": "A language is a code such as en or zh.",
         "incident": "Incident",
         "bad_incident": "Choose an incident from the list.",
+        # transaction details (router/details.py), as the case view names them
+        "detail_account": "Account",
+        "detail_transaction_time": "Transaction time",
+        "detail_amount": "Amount",
+        "detail_reference": "Reference",
         "bad_page": "That page number is not a number.",
         "search_too_short": "A text search needs 3 characters or more (1 or more in Chinese).",
         "desk_unavailable": "The desk's stores (Redis, PostgreSQL) cannot be reached just now: try again in a moment.",
@@ -432,6 +437,11 @@ STRINGS: dict[str, dict[str, str]] = {
         "bad_language": "语言请填写代码，例如 en 或 zh。",
         "incident": "事件",
         "bad_incident": "请从列表中选择事件。",
+        # transaction details (router/details.py), as the case view names them
+        "detail_account": "账户",
+        "detail_transaction_time": "交易时间",
+        "detail_amount": "金额",
+        "detail_reference": "交易单号",
         "bad_page": "页码不是数字。",
         "search_too_short": "文字搜索至少需要 3 个字符（中文至少 1 个）。",
         "desk_unavailable": "暂时无法连接工单存储（Redis、PostgreSQL），请稍后再试。",
