@@ -20,6 +20,7 @@ from core.ids import conversation_reference
 from core.inbox import Inbox, Status
 from core.settings import Settings
 from core.store import Store
+from desk.agents import AgentStore
 from tests.console.case_support import CaseSite, case_site, csrf_of, customer_mail, file_mail, signed_in
 from tests.support.smtp_sink import SmtpSink
 from tests.support.work import drain
@@ -253,3 +254,21 @@ def test_a_voicemail_shows_its_transcript_and_recording_and_the_contacts_other_c
         assert "Recording: 17 s" in heard.text
         recording = 'href="https://api.twilio.com/2010-04-01/Accounts/AC1/Recordings/RE0123.mp3" target="_blank"'
         assert recording in heard.text and "kept by the provider" in heard.text
+
+
+def test_an_agent_signs_in_with_their_api_token_and_rotating_it_ends_the_session(site: CaseSite) -> None:
+    agents = AgentStore(site.record)
+    token = agents.rotate_token(site.agents["alex"])
+    with httpx.Client(base_url=site.url, follow_redirects=False, timeout=20) as client:
+        form = client.get("/console/sign-in").text
+        assert 'name="token"' in form
+        wrong = client.post("/console/sign-in", data={"csrf_token": csrf_of(form), "token": token + "x", "next": ""})
+        assert wrong.status_code == 401 and "not the API token" in wrong.text
+        signed = client.post("/console/sign-in", data={"csrf_token": csrf_of(form), "token": token, "next": ""})
+        assert signed.status_code == 303
+        assert 'data-agent="' + site.agents["alex"] + '"' in client.get("/console/queues").text
+        agents.rotate_token(site.agents["alex"])  # the token leaked: rotated, its session ends too
+        assert client.get("/console/queues").status_code in (302, 303)  # back to sign-in
+        form = client.get("/console/sign-in").text
+        stale = client.post("/console/sign-in", data={"csrf_token": csrf_of(form), "token": token, "next": ""})
+        assert stale.status_code == 401

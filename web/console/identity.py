@@ -1,8 +1,9 @@
 """The seam between the console and the agents' store: who may sign in, and whether a session still stands.
 
-The console asks two questions and keeps nothing of its own about agents:
+The console asks three questions and keeps nothing of its own about agents:
 - `authenticate(email, password)`: the agent whose password this is, or None (unknown email, wrong password, an
   agent who may not sign in);
+- `authenticate_token(token)`: the active agent whose API token this is (`helpline agent rotate-token`), or None;
 - `principal(agent_id)`: the agent as they are now, or None (removed, deactivated).
 
 Each answer carries `session_version`: a number the agents' store raises when the agent's password or token is
@@ -43,6 +44,8 @@ class Principal:
 class Identities(Protocol):
     def authenticate(self, email: str, password: str) -> Principal | None: ...
 
+    def authenticate_token(self, token: str) -> Principal | None: ...
+
     def principal(self, agent_id: str) -> Principal | None: ...
 
 
@@ -63,6 +66,10 @@ class DeskIdentities:
 
     def authenticate(self, email: str, password: str) -> Principal | None:
         agent = self.agents.check_password(email, password)
+        return _principal(agent) if agent is not None else None
+
+    def authenticate_token(self, token: str) -> Principal | None:
+        agent = self.agents.by_token(token)
         return _principal(agent) if agent is not None else None
 
     def principal(self, agent_id: str) -> Principal | None:

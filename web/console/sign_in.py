@@ -19,6 +19,8 @@ from desk.auth import SignInLimiter
 from web.console.guard import PREFIX, Console, Endpoint, FormHandler, Visit, safe_next
 from web.console.session import COOKIE
 
+TOKEN_ACCOUNT = "api-token-from:"  # the limiter's account key of token sign-ins, per client address
+
 
 def sign_in_page(console: Console) -> Endpoint:
     async def endpoint(request: Request) -> Response:
@@ -33,17 +35,25 @@ def sign_in_page(console: Console) -> Endpoint:
 def sign_in(console: Console, limiter: SignInLimiter) -> FormHandler:
     async def handler(request: Request, visit: Visit, data: FormData) -> Response:
         email, password = str(data.get("email") or "").strip(), str(data.get("password") or "")
+        token = str(data.get("token") or "").strip()
         target = str(data.get("next") or "")
         client = request.client.host if request.client else "-"
-        blocked = await asyncio.to_thread(limiter.attempt, email, client) if email else 0
+        # A token names no account: its attempts count against the client address alone (a 256-bit token cannot be
+        # guessed anyway; the limit keeps a guesser from trying).
+        account = email or (f"{TOKEN_ACCOUNT}{client}" if token else "")
+        blocked = await asyncio.to_thread(limiter.attempt, account, client) if account else 0
         if blocked:
             context = _form_context(console, target) | {"failed": "too_many_failures", "email": email}
             return console.render(visit, "sign_in.html", status=429, **context)
-        principal = await asyncio.to_thread(console.identities.authenticate, email, password) if email else None
+        if email:
+            principal = await asyncio.to_thread(console.identities.authenticate, email, password)
+        else:
+            principal = await asyncio.to_thread(console.identities.authenticate_token, token) if token else None
         if principal is None:  # the attempt is already counted
-            context = _form_context(console, target) | {"failed": "bad_credentials", "email": email}
+            failed = "bad_credentials" if email or not token else "bad_token"
+            context = _form_context(console, target) | {"failed": failed, "email": email}
             return console.render(visit, "sign_in.html", status=401, **context)
-        await asyncio.to_thread(limiter.succeeded, email, client)
+        await asyncio.to_thread(limiter.succeeded, account, client)
         response = RedirectResponse(safe_next(target), status_code=303)
         console.set_session(response, visit.session.signed_in(principal.id, principal.session_version))
         return console.finish(visit, response)
