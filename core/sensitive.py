@@ -92,6 +92,7 @@ _CVV = re.compile(
 # of 13 digits or more can hold a card: the look-ahead skips the others inside the regex engine, not in Python (a
 # mail of prices, dates and order numbers has thousands of short runs).
 _DIGIT_RUN = re.compile(r"(?<![\d+])(?=\d(?:[ -]?\d){12})\d+(?:[ -]\d+)*(?!\d)")
+_ID_TOKEN = re.compile(r"[A-Z]{0,4}[0-9a-f]{24,}|[0-9A-F]{24,}")
 _CARD_PREFIX = re.compile(r"^(?:4|5[1-5]|2(?:2[2-9]|[3-6]\d|7[01]|720)|3[47]|35|30[0-5]|3[689]|6(?:011|5|4[4-9]|2))")
 
 
@@ -123,9 +124,24 @@ def _stars(text: str) -> str:
     return "*" * len(text)
 
 
+def _inside_an_id(text: str, start: int, end: int) -> bool:
+    """Whether text[start:end] is part of a longer ASCII token shaped like a machine id: hex of 24 characters or
+    more, after an optional upper-case prefix (a Twilio SID `SM` + 32 hex, a UUID's or a hash's hex). Such ids hold
+    13-digit runs that pass Luhn now and then (one Twilio SID in a few hundred); masking them corrupted the id in a
+    stored raw payload. A card number a person writes is not glued to hex letters."""
+    low, high = start, end
+    while low > 0 and text[low - 1].isascii() and text[low - 1].isalnum():
+        low -= 1
+    while high < len(text) and text[high].isascii() and text[high].isalnum():
+        high += 1
+    return (low, high) != (start, end) and _ID_TOKEN.fullmatch(text, low, high) is not None
+
+
 def _mask_cards(text: str, kinds: list[str]) -> str:
     def one_run(m: re.Match[str]) -> str:
         run = m.group(0)
+        if _inside_an_id(m.string, m.start(), m.end()):
+            return run
         groups = [g.span() for g in re.finditer(r"\d+", run)]
         out = list(run)
         i = 0

@@ -54,6 +54,31 @@ def test_harmless_numbers_are_kept(text: str) -> None:
     assert masked.kinds == []
 
 
+# SMef35779079654529b1dabc874614b86e holds 35779079654529, a 14-digit run with a card's prefix that passes Luhn.
+TWILIO_SID = "SMef35779079654529b1dabc874614b86e"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"MessageSid={TWILIO_SID}&Body=hi",  # a raw Twilio payload: its SID must survive to be replayed
+        f"SmsSid={TWILIO_SID.upper()[2:]}",
+        "trace 3577907965452900aa11bb22cc33dd44",  # a hash's hex
+    ],
+)
+def test_a_card_shaped_run_inside_a_machine_id_is_kept(text: str) -> None:
+    assert is_card_number("35779079654529")
+    assert mask_sensitive(text).text == text
+
+
+@pytest.mark.parametrize(
+    "text", ["card4111111111111111", "卡号4111111111111111", "num=4111111111111111&x", "x 4111111111111111abc"]
+)
+def test_a_card_glued_to_words_is_still_masked(text: str) -> None:
+    masked = mask_sensitive(text)
+    assert "4111111111111111" not in masked.text and masked.kinds == [CARD_NUMBER]
+
+
 @pytest.mark.parametrize(
     ("text", "secret"),
     [
