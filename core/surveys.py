@@ -51,6 +51,12 @@ class Surveys:
         with store_errors():
             return bool(self.store.redis.set(self._key(conversation_id), message_id, nx=True))
 
+    def release(self, conversation_id: str) -> None:
+        """The claimed survey did not go (the case was reopened before its delay passed): the case's next resolution
+        may claim it again."""
+        with store_errors():
+            self.store.redis.delete(self._key(conversation_id))
+
     def mark_sent(
         self, conversation_id: str, contact_id: str | None, reply_id: str, message_id: str, at: datetime, window: float
     ) -> None:

@@ -213,8 +213,8 @@ def reassign(ctx: HasDesk, case_id: str, to_agent: str, actor: str) -> CaseState
 def reopen(ctx: HasDesk, case_id: str, agent: str) -> CaseState:
     """Put a pending or resolved case back in its queue, waiting at its priority from now (ordered by a first-response
     due time counted from now), as if the customer had written: an agent found there is more to do. An open case
-    is refused (`CaseError`). Its survey, if one was scheduled, still goes once per case (core/surveys.py). With
-    `[cases].auto_assign` it goes to an agent of its queue at once (desk/assign.py)."""
+    is refused (`CaseError`). A survey scheduled and not sent yet does not go: its next resolution asks
+    (workers/survey.py). With `[cases].auto_assign` it goes to an agent of its queue at once (desk/assign.py)."""
     inbox = Inbox(ctx.store)
     state = _state(inbox, case_id)
     now = datetime.now(UTC)

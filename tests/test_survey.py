@@ -18,7 +18,7 @@ from core.records import MessageState, utcnow
 from core.settings import Settings
 from core.store import Store
 from core.surveys import Surveys
-from desk.cases import answer, resolve, take_next
+from desk.cases import answer, reopen, resolve, take_next
 from ingest.email.smtp_server import controller
 from record.engine import engine_for
 from record.models import Conversation, SurveyScore
@@ -141,6 +141,28 @@ def test_the_survey_is_in_the_customers_language_and_goes_once_per_case(
     assert schedule_survey(context_for(settings, store), message) is False
     drain(settings, include_scheduled=True)
     assert len(surveys_sent(smtp_sink)) == 1
+
+
+def test_a_case_reopened_before_its_survey_went_is_asked_at_its_next_resolution(
+    store: Store, settings: Settings, smtp_sink: SmtpSink
+) -> None:
+    accepted = store.accept(email("ro-1@example.com", "My refund never arrived"), b"raw")
+    drain(settings)
+    ctx = context_for(settings, store)
+    message = store.get_message(accepted.message_id)
+    assert message is not None and message.decision is not None and message.conversation_id is not None
+    case = message.conversation_id
+    assert take_next(ctx, message.decision.queue, "mei") is not None
+    answer(ctx, case, "The refund is on its way.", "mei")
+    resolve(ctx, case, "mei")
+    reopen(ctx, case, "mei")  # the customer calls back before the survey's delay has passed
+    drain(settings, include_scheduled=True)
+    assert surveys_sent(smtp_sink) == []  # a case open again is not asked to be rated
+    assert take_next(ctx, message.decision.queue, "mei") is not None
+    answer(ctx, case, "Credited now.", "mei")
+    resolve(ctx, case, "mei")
+    drain(settings, include_scheduled=True)
+    assert len(surveys_sent(smtp_sink)) == 1  # asked once, at the resolution that stood
 
 
 def rated(

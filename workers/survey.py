@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 
 from core import surveys
+from core.inbox import Inbox, Status
 from core.language import reply_language
 from core.record_queue import RECORD_QUEUE
 from core.records import Reply, StoredMessage, utcnow
@@ -53,6 +54,12 @@ def send_survey(message_id: str) -> str:
     survey_id = f"r-survey-{message.id}"  # one per message: a retried job finds it instead of making a second
     if ctx.store.get_reply(survey_id) is not None:  # saved in the MULTI that queued its send: nothing more to do
         return f"survey {survey_id} already queued"
+    case = Inbox(ctx.store).case(message.conversation_id)
+    if case is not None and case.status is not Status.RESOLVED:
+        # Reopened (by an agent, or by the customer writing) before the delay passed: rating a case that is open
+        # again would be asking too soon. Its next resolution asks instead.
+        Surveys(ctx.store).release(message.conversation_id)
+        return f"not surveyed: the case is {case.status.value} again"
     envelope = message.envelope
     language = reply_language(envelope.language, ctx.settings.replies.default_language)
     now = utcnow()
