@@ -1,5 +1,7 @@
 """Automatic assignment (`[cases].auto_assign`, off by default): a case that starts waiting — a new case, a pending
-one the customer answered, a reopened one — goes at once to an agent of its queue instead of waiting for "next".
+one the customer answered, a reopened one, one whose claim expired (`[cases].claim_timeout_minutes`) — goes at once
+to an agent of its queue instead of waiting for "next" (an expired claim's case to someone else than its holder
+when anyone else has room).
 
 Who: active agents, not away, whose queues (skills) include the case's queue, taken in turn (round robin: a counter
 per queue, `hl:assign-turn:{queue}`, over the candidates sorted by id), skipping those who already hold their
@@ -23,9 +25,9 @@ from record.cases import audit, write_case_state
 ACTOR = "auto-assign"
 
 
-def auto_assign(ctx: HasDesk, case_id: str, at: datetime | None = None) -> str | None:
-    """Give the waiting case to the next agent of its queue with room (module docstring); their id, or None (the
-    setting is off, the case is not waiting, nobody has room)."""
+def auto_assign(ctx: HasDesk, case_id: str, at: datetime | None = None, *, skip: str | None = None) -> str | None:
+    """Give the waiting case to the next agent of its queue with room (module docstring), other than `skip` unless
+    nobody else may take it; their id, or None (the setting is off, the case is not waiting, nobody has room)."""
     if not ctx.settings.cases.auto_assign:
         return None
     inbox = Inbox(ctx.store)
@@ -36,6 +38,8 @@ def auto_assign(ctx: HasDesk, case_id: str, at: datetime | None = None) -> str |
         (a for a in AgentStore(ctx.record).all() if a.active and not a.away and state.queue in a.queues),
         key=lambda a: a.id,
     )
+    others = [a for a in candidates if a.id != skip]
+    candidates = others or candidates
     if not candidates:
         return None
     with store_errors():

@@ -248,6 +248,7 @@ def release_unanswered(ctx: HasDesk, now: datetime) -> list[str]:
             if inbox.release(case_id, before):
                 _follow(ctx, state, "scheduler", "claim-expired", {"agent": state.agent, "minutes": minutes}, now)
                 released.append(case_id)
+                auto_assign(ctx, case_id, now, skip=state.agent)  # [cases].auto_assign: to someone else with room
     return released
 
 

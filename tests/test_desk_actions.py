@@ -6,7 +6,7 @@ assignment (off by default) gives waiting cases in turn within capacity, skippin
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from typer.testing import CliRunner
@@ -16,7 +16,7 @@ from core.inbox import Inbox, Place, Status
 from core.settings import Settings
 from core.store import Store
 from desk.canned import CannedNotFound, canned_replies, render_canned
-from desk.cases import answer, reopen, resolve, take_next
+from desk.cases import answer, release_unanswered, reopen, resolve, take_next
 from desk.notes import NoteError, add_note, case_notes
 from desk.recategorize import Change, recategorize
 from helpline.cli import app
@@ -220,3 +220,12 @@ def test_auto_assign_gives_waiting_cases_in_turn_within_capacity_skipping_agents
     resolve(auto_ctx, mine, cy.id)
     again = reopen(auto_ctx, mine, cy.id)
     assert (again.place, again.agent) == (Place.TAKEN, cy.id)
+
+    # A claim left unanswered past claim_timeout_minutes goes to someone else with room, not back to its holder.
+    timed = auto.model_copy(update={"cases": auto.cases.model_copy(update={"claim_timeout_minutes": 30})})
+    agents.set_away(bea.id, False)
+    lapsed = next(case for case, holder in zip(cases, holders, strict=True) if holder == ann.id)
+    later = datetime.now(UTC) + timedelta(minutes=31)
+    released = release_unanswered(context_for(timed, store), later)  # every unanswered claim is that old here
+    assert lapsed in released
+    assert Inbox(store).case(lapsed).agent not in (None, ann.id)  # type: ignore[union-attr]
