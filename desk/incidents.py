@@ -158,11 +158,6 @@ def list_incidents(ctx: HasDesk, *, status: str | None = None, limit: int = 50) 
         return [IncidentView.of(row) for row in rows.incidents(connection, status=status, limit=limit)]
 
 
-def _live_status(ctx: HasDesk, case_id: str, recorded: str) -> str:
-    state = Inbox(ctx.store).case(case_id)
-    return state.status.value if state is not None else recorded
-
-
 def show_incident(ctx: HasDesk, incident_id: str) -> IncidentView:
     """The incident with its linked cases and their live states; `LookupError` when there is none."""
     with ctx.record.connect() as connection:
@@ -170,10 +165,11 @@ def show_incident(ctx: HasDesk, incident_id: str) -> IncidentView:
         if row is None:
             raise LookupError(f"no incident {incident_id}")
         linked = rows.links(connection, incident_id)
+    live = Inbox(ctx.store).statuses([link.case_id for link in linked])  # the record's status when Redis has none
     cases = [
         LinkedCase(
-            link.case_id, link.reference, _live_status(ctx, link.case_id, link.status), link.channel, link.queue,
-            link.linked_by, link.linked_at, link.answered_at, link.reply_id, link.outcome,
+            link.case_id, link.reference, live[link.case_id].value if link.case_id in live else link.status,
+            link.channel, link.queue, link.linked_by, link.linked_at, link.answered_at, link.reply_id, link.outcome,
         )
         for link in linked
     ]  # fmt: skip
