@@ -32,7 +32,7 @@ from bench.support import ROOT, fmt_ratio
 from core.envelope import Attachment, Channel, Envelope, Party
 from core.routing_settings import RouterSettings
 from core.settings import load_settings
-from router import Router, RoutingContext, compile_router
+from router.engine import Router, RoutingContext, compile_router
 
 RULES = 200
 DECISIONS = 20_000

@@ -32,7 +32,7 @@ from bench.support import ROOT, fmt_ratio
 from core.envelope import Channel, Envelope, Party
 from core.settings import load_settings
 from helpline.route_cli import BATCH, BadLine, decision_json, few_collections, parse_line
-from router import RoutingContext, compile_router
+from router.engine import RoutingContext, compile_router
 from router.normalize import fold, match_form
 from router.text_model import TextModel
 from router.training import fit_pipeline

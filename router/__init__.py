@@ -1,5 +1,6 @@
-"""The routing engine: pure functions from an envelope (and a little context) to a `Decision`. No I/O."""
+"""The routing engine: pure functions from an envelope (and a little context) to a `Decision`. No I/O.
 
-from router.engine import Router, RoutingContext, compile_router
-
-__all__ = ["Router", "RoutingContext", "compile_router"]
+The engine is `router.engine` (`Router`, `RoutingContext`, `compile_router`); this package imports nothing itself,
+so a module that needs only `router.hours` or `router.sla` (the CLI's `queues`, the desk) does not load the engine
+and numpy with it.
+"""

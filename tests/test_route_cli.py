@@ -19,7 +19,8 @@ from core.settings import load_settings
 from core.store import Store
 from helpline import route_cli
 from helpline.cli import app
-from router import RoutingContext, compile_router, text_model
+from router import text_model
+from router.engine import RoutingContext, compile_router
 from router.text_model import TextModel
 from router.training_data import shipped_examples, split
 from tests.support.redis_server import RedisServer

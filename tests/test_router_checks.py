@@ -14,9 +14,9 @@ import re
 import pytest
 
 from core.envelope import Decision
-from router import compile_router
 from router.check_codegen import compile_check
 from router.conditions import RegexSearch
+from router.engine import compile_router
 from router.facts import Facts
 from router.keywords import KeywordIndex
 from router.regex_guard import required_characters

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from core.envelope import Channel, Decision, Priority
-from router import RoutingContext, compile_router
+from router.engine import RoutingContext, compile_router
 from router.errors import RouterConfigError
 from router.features import clean_normalised
 from router.normalize import match_form

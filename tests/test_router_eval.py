@@ -20,7 +20,7 @@ import pytest
 
 from core.envelope import Envelope, Party
 from core.settings import load_settings
-from router import compile_router
+from router.engine import compile_router
 
 ROOT = Path(__file__).resolve().parent.parent
 EVAL = ROOT / "tests" / "data" / "routing_eval.jsonl"
@@ -104,7 +104,7 @@ def test_the_legal_rule_does_not_fire_on_names_or_places() -> None:
 
     from core.envelope import Channel, Envelope, Party
     from core.settings import load_settings
-    from router import compile_router
+    from router.engine import compile_router
 
     router = compile_router(load_settings(Path(__file__).resolve().parent.parent / "settings.toml").router)
 

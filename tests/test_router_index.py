@@ -9,7 +9,7 @@ import pytest
 
 from bench.bench_router import generated_rules, realistic_rules, settings_with
 from core.envelope import Attachment, Channel, Decision, Envelope, Party
-from router import RoutingContext, compile_router
+from router.engine import RoutingContext, compile_router
 from router.regex_guard import required_literals
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -16,8 +16,8 @@ import pytest
 
 from core.routing_settings import Condition
 from core.rule_implication import implies
-from router import RoutingContext, compile_router
 from router.condition_tree import compile_condition
+from router.engine import RoutingContext, compile_router
 from router.facts import Facts
 from router.keywords import KeywordIndex
 from router.normalize import fold, match_form

@@ -24,7 +24,8 @@ from core.settings import Settings, load_settings
 from core.store import Store
 from helpline.cli import app
 from helpline.train_cli import evaluate_router, run_train
-from router import RoutingContext, compile_router, text_model
+from router import text_model
+from router.engine import RoutingContext, compile_router
 from router.explain import explain
 from router.features import features, features_of_normalised, model_text
 from router.normalize import normalize

@@ -19,7 +19,7 @@ from core.store import Store
 from record.attachment_store import AttachmentStore, open_attachment_store
 from record.engine import connect as connect_record
 from record.messages import load_message
-from router import Router
+from router.engine import Router
 from router.hours import BusinessCalendar
 from workers.triage import compile_with_model, current_model
 

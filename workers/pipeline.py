@@ -18,8 +18,8 @@ from core.records import StoredMessage
 from desk.assign import auto_assign
 from desk.details import merged_details
 from record.cases import write_case_state
-from router import RoutingContext
 from router.details import find_details
+from router.engine import RoutingContext
 from router.sla import SlaPolicy
 from workers.context import Context
 from workers.ordering import wait_for_earlier

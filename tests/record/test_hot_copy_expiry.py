@@ -19,7 +19,7 @@ from helpline.explain_cli import run_explain
 from helpline.route_cli import replay
 from record.engine import engine_for
 from record.messages import load_message, recorded_message
-from router import compile_router
+from router.engine import compile_router
 from tests.record.test_pipeline_record import email
 from tests.support.smtp_sink import SmtpSink
 from tests.support.work import drain
