@@ -4,6 +4,7 @@ message, and its in-flight entry is gone. The real senders against the real SMTP
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 from pydantic import SecretStr
@@ -12,6 +13,7 @@ from rq.registry import FailedJobRegistry, ScheduledJobRegistry
 from channels.email import EmailSender, reply_message_id
 from core import inflight
 from core.envelope import Channel, Envelope, Party
+from core.inbox import Inbox
 from core.inflight import Kind
 from core.queues import QUEUE_ORDER
 from core.records import Reply, ReplyState, StoredMessage
@@ -259,6 +261,9 @@ def test_a_survey_job_run_twice_queues_one_survey(store: Store, settings: Settin
     context.install(context.context_for(settings, store))
     accepted = store.accept(email_from("alice@example.com", "survey@example.com"), b"raw")
     process_message(accepted.message_id)
+    message = store.get_message(accepted.message_id)
+    assert message is not None and message.conversation_id is not None
+    assert Inbox(store).resolve(message.conversation_id, "mei", datetime.now(UTC))  # surveys ask of resolved cases
     first, again = send_survey(accepted.message_id), send_survey(accepted.message_id)
     survey_id = f"r-survey-{accepted.message_id}"
     assert first == f"survey {survey_id} queued" and again == f"survey {survey_id} already queued"
