@@ -142,7 +142,7 @@ def import_redis_data(
         if answered is None:
             counts["replies to messages not recorded, skipped"] += 1
             continue
-        write_reply(connection, reply, answered.conversation_id, fold)
+        write_reply(connection, reply, fold)
         counts["replies"] += 1
     return dict(counts)
 

@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 
 from psycopg.errors import QueryCanceled
 from sqlalchemy import Engine, func, insert, select, update
-from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
 
 from core import inflight
 from core.inflight import Kind
@@ -45,7 +45,7 @@ from record.hot_copy import contact_entry
 from record.models import AuditEntry, Conversation, Message, SlaEvent
 from record.notices import withdraw_notice, write_notice
 from record.updates import refresh_contact, refresh_message
-from record.writer import entry_for, write_reply
+from record.writer import entry_for, reply_awaits_message, write_reply
 from router.normalize import normalize
 from workers.context import Context, current
 
@@ -236,11 +236,13 @@ def _notice(ctx: Context, notice_id: str, notice_json: str | None, withdrawn_at:
 
 
 def _write_reply(ctx: Context, reply: Reply) -> None:
-    original = ctx.store.get_message(reply.message_id)
-    with ctx.record.begin() as connection:
-        if connection.scalar(select(Message.id).where(Message.id == reply.message_id)) is None:
-            raise NotYetRecorded(f"reply {reply.id}: its message {reply.message_id} is not in the record yet")
-        write_reply(connection, reply, original.conversation_id if original else None, normalize)
+    try:
+        with ctx.record.begin() as connection:
+            write_reply(connection, reply, normalize)
+    except IntegrityError as exc:
+        if reply_awaits_message(exc):
+            raise NotYetRecorded(f"reply {reply.id}: its message {reply.message_id} is not in the record yet") from exc
+        raise
 
 
 def record_reply(reply: Reply) -> None:

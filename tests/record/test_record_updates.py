@@ -31,6 +31,7 @@ from tests.support.work import drain
 from web.app import create_app
 from workers import context
 from workers.context import context_for
+from workers.record_updates import record_reply
 from workers.scheduler import run_once
 
 UNREACHABLE = "postgresql+psycopg://postgres@/helpline?host=/nonexistent-record-socket"
@@ -59,6 +60,29 @@ def test_the_send_job_records_the_reply_and_its_outcome(
     assert (reply["message_id"], reply["purpose"], reply["state"]) == (accepted.message_id, "acknowledgement", "sent")
     assert reply["provider_id"] and reply["attempts"] == 1 and reply["conversation_id"] is not None
     assert list(events) == ["sent"]
+
+
+def test_a_reply_to_a_message_not_recorded_yet_waits_for_it(store: Store, settings: Settings, record: Engine) -> None:
+    """The send job's write of its reply finds no message in the record (the reply's foreign key): a record-update
+    job writes the reply once the message is there, nothing fails and nothing is written half."""
+    accepted = store.accept(email("s9@example.com", "My top-up failed"), b"raw")
+    reply = Reply(
+        id="r-early", message_id=accepted.message_id, channel=Channel.EMAIL, to="s9@example.com", purpose="answer",
+        language="en", text="We are on it", state="sent", attempts=1, provider_id="<early@helpline>",
+    )  # fmt: skip
+    store.save_reply(reply)
+    context.install(context_for(settings, store))
+    record_reply(reply)
+    with record.connect() as connection:
+        assert connection.scalar(select(ReplyRow.id)) is None
+    assert ScheduledJobRegistry(queue=store.queue(RECORD_QUEUE)).count == 1  # type: ignore[no-untyped-call]
+
+    drain(settings, include_scheduled=True)  # the pipeline records the message, then the waiting job the reply
+    with record.connect() as connection:
+        row = connection.execute(select(ReplyRow.state, ReplyRow.conversation_id).where(ReplyRow.id == "r-early"))
+        state, conversation_id = row.one()
+        recorded = connection.scalar(select(Message.conversation_id).where(Message.id == accepted.message_id))
+    assert state == "sent" and conversation_id == recorded is not None
 
 
 def test_a_delivery_status_webhook_reaches_the_record_through_a_job(
