@@ -8,9 +8,9 @@ too: a message accepted a second time under a new id (its dedupe key expired, a 
 reported as a duplicate of the first instead of being recorded again.
 
 Round trips are what a job waits for (on a busy machine each one waits for the database process to be scheduled),
-so a message is written in three statements, data-modifying CTEs carrying the rest: the duplicate check with the
-contact and its identities, the conversation (its own statement: a reference collision retries it), then the
-conversation's placement, the thread references and the message. BENCHMARKS.md (bench_record) has the figures.
+so a message is written in one statement, data-modifying CTEs carrying the contact and its identities, the
+conversation, its placement and the thread references; only a message the record already holds takes a second one.
+BENCHMARKS.md (bench_record) has the figures.
 """
 
 from __future__ import annotations
@@ -21,14 +21,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CTE, Connection, func, literal, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import CTE, ColumnElement, Connection, Exists, case, func, literal, select, update
+from sqlalchemy.dialects.postgresql import Insert, insert
 from sqlalchemy.exc import IntegrityError
 
 from core.ids import alternative_reference, conversation_reference
 from core.records import Reply as HotReply
 from core.records import StoredMessage
-from record.models import Contact, ContactIdentity, Conversation, DeliveryEvent, Message, ThreadReference
+from record.models import Base, Contact, ContactIdentity, Conversation, DeliveryEvent, Message, ThreadReference
 from record.models import Reply as ReplyRow
 from record.search import cjk_grams
 
@@ -86,54 +86,100 @@ def entry_for(
 @dataclass(frozen=True)
 class Written:
     """What the record holds for the message now: `duplicate_of` names the message that already holds its
-    `(channel, provider_id)` under another id; `reference` is its conversation's reference in the record."""
+    `(channel, provider_id)` under another id."""
 
     duplicate_of: str | None = None
-    reference: str | None = None
 
 
 def write_message(connection: Connection, entry: MessageEntry, now: datetime) -> Written:
+    """The message with its contact, identities, conversation, placement and thread references: one statement.
+
+    The message's insert does nothing on a conflict: with its own id (a re-run) or with its `(channel,
+    provider_id)` under another id (a twin: accepted twice). Only then a second statement asks which. A twin's
+    conversation, placement and thread references are not written (`unless` it has one); its contact is, as for a
+    message accepted twice it is the same person's hot copy."""
     message = entry.message
     envelope = message.envelope
-    same_key = select(Message.id).where(
-        Message.channel == envelope.channel.value, Message.provider_id == envelope.provider_id
-    )
-    # The contact is written whatever the check finds: for a message accepted twice it is the same person's hot copy.
-    holder = connection.scalar(same_key.add_cte(*_contact_ctes(entry.contact)) if entry.contact else same_key)
-    if holder is not None and holder != message.id:
-        return Written(duplicate_of=holder)
-    reference = None
+    same_key = (Message.channel == envelope.channel.value) & (Message.provider_id == envelope.provider_id)
+    twin = select(Message.id).where(same_key, Message.id != message.id).exists()
+    ctes = _contact_ctes(entry.contact) if entry.contact else []
     written = insert(Message).values(**message_row(entry, now)).on_conflict_do_nothing().returning(Message.id)
     if entry.conversation is not None:
-        reference = write_conversation(connection, entry.conversation)
-        placed: dict[str, Any] = {"last_message_at": func.greatest(Conversation.last_message_at, envelope.received_at)}
-        if message.decision is not None:  # the first routed message decides where the case sits
-            decision = message.decision
-            placed["category"] = func.coalesce(Conversation.category, decision.category)
-            placed["queue"] = func.coalesce(Conversation.queue, decision.queue)
-            placed["priority"] = func.coalesce(Conversation.priority, decision.priority.value)
-        conversation_id = entry.conversation.id
-        written = written.add_cte(
-            update(Conversation).where(Conversation.id == conversation_id).values(**placed).cte("placed")
-        )
-        for i, thread_reference in enumerate(dict.fromkeys(entry.thread_references)):
-            row = {"reference": thread_reference, "conversation_id": conversation_id, "created_at": now}
-            written = written.add_cte(insert(ThreadReference).values(row).on_conflict_do_nothing().cte(f"threaded_{i}"))
-    inserted = connection.execute(written).first()
-    if inserted is None:  # written by an earlier run of this job, or a concurrent twin won the race
-        holder = connection.scalar(
-            select(Message.id).where(
-                Message.channel == envelope.channel.value, Message.provider_id == envelope.provider_id
-            )
-        )
-        if holder != message.id:
-            return Written(duplicate_of=holder)
-    return Written(reference=reference)
+        conversation_ctes = _conversation_ctes(entry, now, unless=twin)
+        ctes += conversation_ctes
+        written = written.returning(select(conversation_ctes[0].c.reference).scalar_subquery().label("reference"))
+    inserted = connection.execute(written.add_cte(*ctes)).first()
+    if inserted is None:  # written by an earlier run of this job, or by its twin (perhaps a concurrent one)
+        holder = connection.scalar(select(Message.id).where(same_key))
+        return Written(duplicate_of=holder if holder != message.id else None)
+    if entry.conversation is not None and inserted.reference is not None:
+        _warn_if_collided(entry.conversation.id, inserted.reference)
+    return Written()
 
 
 def write_contact(connection: Connection, contact: ContactEntry) -> None:
     """Insert the contact, or bring its tags, language and channel states up to the hot store's."""
     connection.execute(select(literal(1)).add_cte(*_contact_ctes(contact)))
+
+
+def _conversation_ctes(entry: MessageEntry, now: datetime, *, unless: Exists) -> list[CTE]:
+    """The conversation's insert (first), its placement and its thread references, none of them for a twin. A new
+    conversation is inserted placed; an existing one is placed by an update (the two never touch the same row: a
+    statement's CTEs all see the table as it was before it)."""
+    assert entry.conversation is not None
+    conversation, message = entry.conversation, entry.message
+    received_at = message.envelope.received_at
+    placement: dict[str, Any] = {}
+    placed: dict[str, Any] = {"last_message_at": func.greatest(Conversation.last_message_at, received_at)}
+    if message.decision is not None:  # the first routed message decides where the case sits
+        decision = message.decision
+        placement = {"category": decision.category, "queue": decision.queue, "priority": decision.priority.value}
+        columns = Conversation.__table__.c
+        placed |= {column: func.coalesce(columns[column], value) for column, value in placement.items()}
+    new = {**_conversation_values(conversation), **placement, "last_message_at": received_at}
+    ctes = [_insert_unless(Conversation, new, unless).on_conflict_do_nothing(index_elements=[Conversation.id])
+            .returning(Conversation.reference).cte("conversation_written")]  # fmt: skip
+    ctes.append(update(Conversation).where(Conversation.id == conversation.id, ~unless).values(**placed).cte("placed"))
+    for i, thread_reference in enumerate(dict.fromkeys(entry.thread_references)):
+        row = {"reference": thread_reference, "conversation_id": conversation.id, "created_at": now, "outbound": False}
+        ctes.append(_insert_unless(ThreadReference, row, unless).on_conflict_do_nothing().cte(f"threaded_{i}"))
+    return ctes
+
+
+def _insert_unless(table: type[Base], values: dict[str, Any], unless: Exists | None) -> Insert:
+    """`INSERT ... SELECT values [WHERE NOT unless]`: an insert that a condition in the same statement can stop.
+    Columns not in `values` take their server defaults (SQLAlchemy's Python-side ones do not reach a SELECT)."""
+    columns = table.__table__.c
+    row = select(*[v if isinstance(v, ColumnElement) else literal(v, columns[k].type) for k, v in values.items()])
+    where = row if unless is None else row.where(~unless)
+    return insert(table).from_select(list(values), where, include_defaults=False)
+
+
+def _conversation_values(conversation: ConversationEntry) -> dict[str, Any]:
+    """A new conversation's row. Its reference is the first of its candidates no other conversation holds (a
+    collision of the derived reference takes the next; the unique index still decides a race). A case it is linked
+    to that predates the record (the data import brings it) is left out, so the row stays writable."""
+    candidates = [conversation_reference(conversation.id)]
+    candidates += [alternative_reference(conversation.id, attempt) for attempt in range(1, REFERENCE_ATTEMPTS)]
+    free = [(~select(Conversation.id).where(Conversation.reference == c).exists(), literal(c)) for c in candidates]
+    linked_to = None
+    if conversation.linked_to is not None:
+        linked_to = select(Conversation.id).where(Conversation.id == conversation.linked_to).scalar_subquery()
+    return {
+        "id": conversation.id,
+        "reference": case(*free, else_=literal(candidates[0])),
+        "contact_id": conversation.contact_id,
+        "channel": conversation.channel,
+        "subject": conversation.subject,
+        "status": "open",
+        "created_at": conversation.created_at,
+        "linked_to": linked_to,
+    }
+
+
+def _warn_if_collided(conversation_id: str, reference: str) -> None:
+    if reference != conversation_reference(conversation_id):
+        log.warning("conversation %s: reference collided, recorded as %s", conversation_id, reference)
 
 
 def _contact_ctes(contact: ContactEntry) -> list[CTE]:
@@ -155,38 +201,15 @@ def _contact_ctes(contact: ContactEntry) -> list[CTE]:
 
 
 def write_conversation(connection: Connection, conversation: ConversationEntry) -> str:
-    """Insert the conversation once; returns its reference in the record (on a collision with another
-    conversation's reference, an alternative one: the unique index decides, not a check before the insert)."""
-    linked_to = conversation.linked_to
-    if linked_to is not None and connection.scalar(select(Conversation.id).where(Conversation.id == linked_to)) is None:
-        linked_to = None  # the linked one predates the record (the data import brings it); keep the row writable
-    candidates = [conversation_reference(conversation.id)]
-    candidates += [alternative_reference(conversation.id, attempt) for attempt in range(1, REFERENCE_ATTEMPTS)]
-    for candidate in candidates:
-        inserted = connection.execute(
-            insert(Conversation)
-            .values(
-                id=conversation.id,
-                reference=candidate,
-                contact_id=conversation.contact_id,
-                channel=conversation.channel,
-                subject=conversation.subject,
-                status="open",
-                created_at=conversation.created_at,
-                linked_to=linked_to,
-            )
-            .on_conflict_do_nothing()
-            .returning(Conversation.reference)
-        ).first()
-        if inserted is not None:
-            stored: str | None = inserted.reference
-        else:  # this conversation was written before (a follow-up, a re-run), or the reference collided
-            stored = connection.scalar(select(Conversation.reference).where(Conversation.id == conversation.id))
-        if stored is not None:
-            if stored != candidates[0]:
-                log.warning("conversation %s: reference collided, recorded as %s", conversation.id, stored)
-            return stored
-    raise RuntimeError(f"no free reference for conversation {conversation.id} after {REFERENCE_ATTEMPTS} attempts")
+    """Insert the conversation once (no placement: its messages bring that); returns its reference in the record."""
+    statement = _insert_unless(Conversation, _conversation_values(conversation), None)
+    inserted = connection.scalar(
+        statement.on_conflict_do_nothing(index_elements=[Conversation.id]).returning(Conversation.reference)
+    )
+    if inserted is None:  # written before (a follow-up, a re-run)
+        return str(connection.scalar(select(Conversation.reference).where(Conversation.id == conversation.id)))
+    _warn_if_collided(conversation.id, inserted)
+    return str(inserted)
 
 
 def write_reply(connection: Connection, reply: HotReply, fold: Callable[[str], str]) -> None:

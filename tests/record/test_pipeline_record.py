@@ -100,6 +100,7 @@ def test_a_message_accepted_twice_under_new_ids_is_recorded_and_answered_once(
     assert twin is not None and twin.state is MessageState.DROPPED
     assert twin.drop_reason == f"accepted again under a new id: the record holds it as {first.message_id}"
     assert count(record, Message) == 1
+    assert count(record, Conversation) == 1  # the twin's new case in Redis never reaches the record
     assert len(smtp_sink.wait_for(1)) == 1
 
 
