@@ -27,6 +27,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from email import message_from_bytes, policy
 from pathlib import Path
 
@@ -42,6 +43,8 @@ from tests.support.smtp_sink import SmtpSink
 MESSAGES = 1000
 CLIENTS = 4  # concurrent SMTP connections, as several MTAs deliver at once
 GOLDEN = ROOT / "tests" / "golden" / "email"
+SERVE = (sys.executable, "-m", "helpline", "serve")
+WORKER = (*SERVE, "worker")
 _MESSAGE_ID = re.compile(rb"^Message-ID:[^\r\n]*(\r?\n[ \t][^\r\n]*)*\r?\n", re.I | re.M)
 
 
@@ -104,7 +107,11 @@ def _commands(redis: Redis) -> int:
     return int(redis.info("stats")["total_commands_processed"])
 
 
-def run_helpline(mails: list[bytes], redis_url: str, database_url: str, sink: SmtpSink) -> dict[str, float]:
+def run_helpline(
+    mails: list[bytes], redis_url: str, database_url: str, sink: SmtpSink, *, worker_command: Sequence[str] = WORKER
+) -> dict[str, float]:
+    """One timed run of `helpline serve smtp` and `workers.count` workers (`worker_command` each: bench_record swaps
+    in a worker without the record) on `mails`; the processes are stopped before it returns."""
     workers = load_settings(ROOT / "settings.toml").workers.count
     port = free_port()
     env = {
@@ -118,9 +125,9 @@ def run_helpline(mails: list[bytes], redis_url: str, database_url: str, sink: Sm
     }
     logs = Path(tempfile.mkdtemp(prefix="hl-bench-ingest-"))
     processes = []
-    for number, name in enumerate(["smtp"] + ["worker"] * workers):
+    roles = [("smtp", [*SERVE, "smtp"])] + [("worker", list(worker_command))] * workers
+    for number, (name, command) in enumerate(roles):
         log = (logs / f"{name}-{number}.log").open("wb")
-        command = [sys.executable, "-m", "helpline", "serve", name]
         processes.append(subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT))
     redis = Redis.from_url(redis_url)
     try:
