@@ -19,11 +19,28 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import CTE, ColumnElement, Connection, Exists, case, func, literal, select, update
+from sqlalchemy import (
+    CTE,
+    BindParameter,
+    ColumnElement,
+    Connection,
+    Exists,
+    Select,
+    Text,
+    bindparam,
+    case,
+    false,
+    func,
+    literal,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import Insert, insert
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.dml import ReturningInsert
 
 from core.ids import alternative_reference, conversation_reference
 from core.records import Reply as HotReply
@@ -96,116 +113,52 @@ def write_message(connection: Connection, entry: MessageEntry, now: datetime) ->
 
     The message's insert does nothing on a conflict: with its own id (a re-run) or with its `(channel,
     provider_id)` under another id (a twin: accepted twice). Only then a second statement asks which. A twin's
-    conversation, placement and thread references are not written (`unless` it has one); its contact is, as for a
-    message accepted twice it is the same person's hot copy."""
-    message = entry.message
-    envelope = message.envelope
-    same_key = (Message.channel == envelope.channel.value) & (Message.provider_id == envelope.provider_id)
-    twin = select(Message.id).where(same_key, Message.id != message.id).exists()
-    ctes = _contact_ctes(entry.contact) if entry.contact else []
-    written = insert(Message).values(**message_row(entry, now)).on_conflict_do_nothing().returning(Message.id)
-    if entry.conversation is not None:
-        conversation_ctes = _conversation_ctes(entry, now, unless=twin)
-        ctes += conversation_ctes
-        written = written.returning(select(conversation_ctes[0].c.reference).scalar_subquery().label("reference"))
-    inserted = connection.execute(written.add_cte(*ctes)).first()
+    conversation, placement and thread references are not written; its contact is, as for a message accepted twice
+    it is the same person's hot copy."""
+    message, contact, conversation = entry.message, entry.contact, entry.conversation
+    row = message_row(entry, now)
+    references = list(dict.fromkeys(entry.thread_references)) if conversation is not None else []
+    shape = _MessageShape(
+        columns=tuple(row),
+        identities=len(dict.fromkeys(contact.identities)) if contact is not None else None,
+        conversation=conversation is not None,
+        references=len(references),
+        decided=message.decision is not None,
+        linked=conversation is not None and conversation.linked_to is not None,
+    )
+    params = {f"m_{column}": value for column, value in row.items()}
+    params |= {f"ref_{i}": reference for i, reference in enumerate(references)}
+    if contact is not None:
+        params |= _contact_params(contact)
+    if conversation is not None:
+        params |= _conversation_params(conversation)
+    if message.decision is not None:
+        decision = message.decision
+        params |= {"d_category": decision.category, "d_queue": decision.queue, "d_priority": decision.priority.value}
+    inserted = connection.execute(_message_statement(shape), params).first()
     if inserted is None:  # written by an earlier run of this job, or by its twin (perhaps a concurrent one)
-        holder = connection.scalar(select(Message.id).where(same_key))
+        envelope = message.envelope
+        holder = connection.scalar(
+            select(Message.id).where(
+                Message.channel == envelope.channel.value, Message.provider_id == envelope.provider_id
+            )
+        )
         return Written(duplicate_of=holder if holder != message.id else None)
-    if entry.conversation is not None and inserted.reference is not None:
-        _warn_if_collided(entry.conversation.id, inserted.reference)
+    if conversation is not None and inserted.reference is not None:
+        _warn_if_collided(conversation.id, inserted.reference)
     return Written()
 
 
 def write_contact(connection: Connection, contact: ContactEntry) -> None:
     """Insert the contact, or bring its tags, language and channel states up to the hot store's."""
-    connection.execute(select(literal(1)).add_cte(*_contact_ctes(contact)))
-
-
-def _conversation_ctes(entry: MessageEntry, now: datetime, *, unless: Exists) -> list[CTE]:
-    """The conversation's insert (first), its placement and its thread references, none of them for a twin. A new
-    conversation is inserted placed; an existing one is placed by an update (the two never touch the same row: a
-    statement's CTEs all see the table as it was before it)."""
-    assert entry.conversation is not None
-    conversation, message = entry.conversation, entry.message
-    received_at = message.envelope.received_at
-    placement: dict[str, Any] = {}
-    placed: dict[str, Any] = {"last_message_at": func.greatest(Conversation.last_message_at, received_at)}
-    if message.decision is not None:  # the first routed message decides where the case sits
-        decision = message.decision
-        placement = {"category": decision.category, "queue": decision.queue, "priority": decision.priority.value}
-        columns = Conversation.__table__.c
-        placed |= {column: func.coalesce(columns[column], value) for column, value in placement.items()}
-    new = {**_conversation_values(conversation), **placement, "last_message_at": received_at}
-    ctes = [_insert_unless(Conversation, new, unless).on_conflict_do_nothing(index_elements=[Conversation.id])
-            .returning(Conversation.reference).cte("conversation_written")]  # fmt: skip
-    ctes.append(update(Conversation).where(Conversation.id == conversation.id, ~unless).values(**placed).cte("placed"))
-    for i, thread_reference in enumerate(dict.fromkeys(entry.thread_references)):
-        row = {"reference": thread_reference, "conversation_id": conversation.id, "created_at": now, "outbound": False}
-        ctes.append(_insert_unless(ThreadReference, row, unless).on_conflict_do_nothing().cte(f"threaded_{i}"))
-    return ctes
-
-
-def _insert_unless(table: type[Base], values: dict[str, Any], unless: Exists | None) -> Insert:
-    """`INSERT ... SELECT values [WHERE NOT unless]`: an insert that a condition in the same statement can stop.
-    Columns not in `values` take their server defaults (SQLAlchemy's Python-side ones do not reach a SELECT)."""
-    columns = table.__table__.c
-    row = select(*[v if isinstance(v, ColumnElement) else literal(v, columns[k].type) for k, v in values.items()])
-    where = row if unless is None else row.where(~unless)
-    return insert(table).from_select(list(values), where, include_defaults=False)
-
-
-def _conversation_values(conversation: ConversationEntry) -> dict[str, Any]:
-    """A new conversation's row. Its reference is the first of its candidates no other conversation holds (a
-    collision of the derived reference takes the next; the unique index still decides a race). A case it is linked
-    to that predates the record (the data import brings it) is left out, so the row stays writable."""
-    candidates = [conversation_reference(conversation.id)]
-    candidates += [alternative_reference(conversation.id, attempt) for attempt in range(1, REFERENCE_ATTEMPTS)]
-    free = [(~select(Conversation.id).where(Conversation.reference == c).exists(), literal(c)) for c in candidates]
-    linked_to = None
-    if conversation.linked_to is not None:
-        linked_to = select(Conversation.id).where(Conversation.id == conversation.linked_to).scalar_subquery()
-    return {
-        "id": conversation.id,
-        "reference": case(*free, else_=literal(candidates[0])),
-        "contact_id": conversation.contact_id,
-        "channel": conversation.channel,
-        "subject": conversation.subject,
-        "status": "open",
-        "created_at": conversation.created_at,
-        "linked_to": linked_to,
-    }
-
-
-def _warn_if_collided(conversation_id: str, reference: str) -> None:
-    if reference != conversation_reference(conversation_id):
-        log.warning("conversation %s: reference collided, recorded as %s", conversation_id, reference)
-
-
-def _contact_ctes(contact: ContactEntry) -> list[CTE]:
-    """The contact's upsert and its identities' inserts, as CTEs of one statement (PostgreSQL checks the identities'
-    foreign key at the statement's end, when the contact row is there)."""
-    row = {"language": contact.language, "tags": sorted(contact.tags), "attributes": contact.attributes}
-    ctes = [
-        insert(Contact)
-        .values(id=contact.id, created_at=contact.created_at, **row)
-        .on_conflict_do_update(index_elements=[Contact.id], set_=row)
-        .cte("contact_written")
-    ]
-    # An identity already known belongs to whoever got it first; linking identities is its own, audited step. One
-    # single-row insert each: SQLAlchemy caches their compiled form (a multi-row VALUES it compiles every time).
-    for i, identity in enumerate(dict.fromkeys(contact.identities)):
-        known = insert(ContactIdentity).values(identity=identity, contact_id=contact.id, created_at=contact.created_at)
-        ctes.append(known.on_conflict_do_nothing().cte(f"identity_{i}"))
-    return ctes
+    statement = _contact_statement(len(dict.fromkeys(contact.identities)))
+    connection.execute(statement, _contact_params(contact))
 
 
 def write_conversation(connection: Connection, conversation: ConversationEntry) -> str:
     """Insert the conversation once (no placement: its messages bring that); returns its reference in the record."""
-    statement = _insert_unless(Conversation, _conversation_values(conversation), None)
-    inserted = connection.scalar(
-        statement.on_conflict_do_nothing(index_elements=[Conversation.id]).returning(Conversation.reference)
-    )
+    statement = _conversation_statement(conversation.linked_to is not None)
+    inserted = connection.scalar(statement, _conversation_params(conversation))
     if inserted is None:  # written before (a follow-up, a re-run)
         return str(connection.scalar(select(Conversation.reference).where(Conversation.id == conversation.id)))
     _warn_if_collided(conversation.id, inserted)
@@ -216,39 +169,149 @@ def write_reply(connection: Connection, reply: HotReply, fold: Callable[[str], s
     """Insert a reply, or bring its delivery state up to the hot copy's; each state it reached is a delivery event.
     Its conversation is its message's in the record. A reply whose message the record does not hold yet breaks the
     foreign key (`reply_awaits_message` tells): one statement instead of a check before it, a round trip per send."""
-    conversation_id = select(Message.conversation_id).where(Message.id == reply.message_id).scalar_subquery()
     folded = fold(f"{reply.subject}\n{reply.text}")
-    state = {
-        "state": reply.state.value, "attempts": reply.attempts, "provider_id": reply.provider_id,
-        "error": reply.error, "updated_at": reply.updated_at,
+    row = {
+        "id": reply.id, "message_id": reply.message_id, "channel": reply.channel.value, "to_address": reply.to,
+        "purpose": reply.purpose, "language": reply.language, "subject": reply.subject, "text": reply.text,
+        "headers": reply.headers, "search_text": folded, "search_bigrams": cjk_grams(folded),
+        "created_at": reply.created_at, "state": reply.state.value, "attempts": reply.attempts,
+        "provider_id": reply.provider_id, "error": reply.error, "updated_at": reply.updated_at,
     }  # fmt: skip
-    written = (
-        insert(ReplyRow)
-        .values(
-            id=reply.id,
-            message_id=reply.message_id,
-            conversation_id=conversation_id,
-            channel=reply.channel.value,
-            to_address=reply.to,
-            purpose=reply.purpose,
-            language=reply.language,
-            subject=reply.subject,
-            text=reply.text,
-            headers=reply.headers,
-            search_text=folded,
-            search_bigrams=cjk_grams(folded),
-            created_at=reply.created_at,
-            **state,
-        )
-        .on_conflict_do_update(index_elements=[ReplyRow.id], set_=state)
-        .cte("reply_written")
+    connection.execute(_reply_statement(tuple(row)), {f"r_{column}": value for column, value in row.items()})
+
+
+# Statements are built once per shape and cached: building a statement of a dozen CTEs and computing its cache key
+# cost the workers more CPU than PostgreSQL spends running it (bench/profile_record.py). Their bind parameters are
+# filled per row: `m_*` the message, `c_*` its contact, `v_*` its conversation, `d_*` its decision.
+
+
+@dataclass(frozen=True)
+class _MessageShape:
+    columns: tuple[str, ...]
+    identities: int | None  # None: no contact
+    conversation: bool
+    references: int
+    decided: bool
+    linked: bool
+
+
+@cache
+def _message_statement(shape: _MessageShape) -> ReturningInsert[Any]:
+    m = _bound(Message, "m_", shape.columns)
+    same_key = (Message.channel == m["channel"]) & (Message.provider_id == m["provider_id"])
+    twin = select(Message.id).where(same_key, Message.id != m["id"]).exists()
+    ctes = _contact_ctes(shape.identities) if shape.identities is not None else []
+    written = insert(Message).values(m).on_conflict_do_nothing().returning(Message.id)
+    if shape.conversation:
+        decision = _bound(Conversation, "d_", ("category", "queue", "priority")) if shape.decided else {}
+        placement: dict[str, Any] = {"last_message_at": m["received_at"], **decision}
+        new = _insert_unless(Conversation, {**_conversation_values(shape.linked), **placement}, twin)
+        conversation = new.on_conflict_do_nothing(index_elements=[Conversation.id]).returning(Conversation.reference)
+        conversation_written = conversation.cte("conversation_written")
+        placed = {"last_message_at": func.greatest(Conversation.last_message_at, m["received_at"])}
+        columns = Conversation.__table__.c
+        placed |= {column: func.coalesce(columns[column], value) for column, value in decision.items()}
+        conversation_id = m["conversation_id"]
+        ctes += [
+            conversation_written,
+            update(Conversation).where(Conversation.id == conversation_id, ~twin).values(placed).cte("placed"),
+        ]
+        for i in range(shape.references):
+            row = {"reference": bindparam(f"ref_{i}", type_=Text()), "conversation_id": conversation_id,
+                   "created_at": m["recorded_at"], "outbound": false()}  # fmt: skip
+            ctes.append(_insert_unless(ThreadReference, row, twin).on_conflict_do_nothing().cte(f"threaded_{i}"))
+        written = written.returning(select(conversation_written.c.reference).scalar_subquery().label("reference"))
+    return written.add_cte(*ctes)
+
+
+@cache
+def _contact_statement(identities: int) -> Select[Any]:
+    return select(literal(1)).add_cte(*_contact_ctes(identities))
+
+
+def _contact_ctes(identities: int) -> list[CTE]:
+    """The contact's upsert and its identities' inserts, as CTEs of one statement (PostgreSQL checks the identities'
+    foreign key at the statement's end, when the contact row is there)."""
+    c = _bound(Contact, "c_", ("id", "created_at", "language", "tags", "attributes"))
+    upsert = insert(Contact).values(c)
+    kept = {column: upsert.excluded[column] for column in ("language", "tags", "attributes")}
+    ctes = [upsert.on_conflict_do_update(index_elements=[Contact.id], set_=kept).cte("contact_written")]
+    # An identity already known belongs to whoever got it first; linking identities is its own, audited step.
+    for i in range(identities):
+        known = {"identity": bindparam(f"c_identity_{i}", type_=Text()), "contact_id": c["id"],
+                 "created_at": c["created_at"]}  # fmt: skip
+        ctes.append(insert(ContactIdentity).values(known).on_conflict_do_nothing().cte(f"identity_{i}"))
+    return ctes
+
+
+def _contact_params(contact: ContactEntry) -> dict[str, Any]:
+    params = {"c_id": contact.id, "c_created_at": contact.created_at, "c_language": contact.language,
+              "c_tags": sorted(contact.tags), "c_attributes": contact.attributes}  # fmt: skip
+    return params | {f"c_identity_{i}": identity for i, identity in enumerate(dict.fromkeys(contact.identities))}
+
+
+@cache
+def _conversation_statement(linked: bool) -> ReturningInsert[Any]:
+    new = _insert_unless(Conversation, _conversation_values(linked), None)
+    return new.on_conflict_do_nothing(index_elements=[Conversation.id]).returning(Conversation.reference)
+
+
+def _conversation_values(linked: bool) -> dict[str, ColumnElement[Any]]:
+    """A new conversation's row. Its reference is the first of its candidates no other conversation holds (a
+    collision of the derived reference takes the next; the unique index still decides a race). A case it is linked
+    to that predates the record (the data import brings it) is left out, so the row stays writable."""
+    v = _bound(Conversation, "v_", ("id", "contact_id", "channel", "subject", "status", "created_at"))
+    candidates = [bindparam(f"v_reference_{i}", type_=Text()) for i in range(REFERENCE_ATTEMPTS)]
+    free = [(~select(Conversation.id).where(Conversation.reference == c).exists(), c) for c in candidates]
+    values: dict[str, ColumnElement[Any]] = {**v, "reference": case(*free, else_=candidates[0])}
+    if linked:
+        linked_to = bindparam("v_linked_to", type_=Text())
+        values["linked_to"] = select(Conversation.id).where(Conversation.id == linked_to).scalar_subquery()
+    return values
+
+
+def _conversation_params(conversation: ConversationEntry) -> dict[str, Any]:
+    candidates = [conversation_reference(conversation.id)]
+    candidates += [alternative_reference(conversation.id, attempt) for attempt in range(1, REFERENCE_ATTEMPTS)]
+    params = {"v_id": conversation.id, "v_contact_id": conversation.contact_id, "v_channel": conversation.channel,
+              "v_subject": conversation.subject, "v_status": "open", "v_created_at": conversation.created_at,
+              "v_linked_to": conversation.linked_to}  # fmt: skip
+    return params | {f"v_reference_{i}": candidate for i, candidate in enumerate(candidates)}
+
+
+@cache
+def _reply_statement(columns: tuple[str, ...]) -> Insert:
+    r = _bound(ReplyRow, "r_", columns)
+    of_message = select(Message.conversation_id).where(Message.id == r["message_id"]).scalar_subquery()
+    upsert = insert(ReplyRow).values({**r, "conversation_id": of_message})
+    state = {column: upsert.excluded[column] for column in REPLY_STATE}
+    written = upsert.on_conflict_do_update(index_elements=[ReplyRow.id], set_=state).cte("reply_written")
+    event = {"reply_id": r["id"], "state": r["state"], "error": r["error"], "at": r["updated_at"]}
+    # One statement: the event's foreign key is checked at its end, when the reply is there.
+    return insert(DeliveryEvent).values(event).on_conflict_do_nothing().add_cte(written)
+
+
+REPLY_STATE = ("state", "attempts", "provider_id", "error", "updated_at")  # what a later write of a reply changes
+
+
+def _bound(model: type[Base], prefix: str, attributes: Sequence[str]) -> dict[str, BindParameter[Any]]:
+    """A bind parameter per attribute, typed as its column (JSONB, arrays and times need their types)."""
+    columns = model.__mapper__.columns
+    return {a: bindparam(f"{prefix}{a}", type_=columns[a].type) for a in attributes}
+
+
+def _insert_unless(model: type[Base], values: dict[str, ColumnElement[Any]], unless: Exists | None) -> Insert:
+    """`INSERT ... SELECT values [WHERE NOT unless]`: an insert that a condition in the same statement can stop.
+    Columns not in `values` take their server defaults (SQLAlchemy's Python-side ones do not reach a SELECT)."""
+    row = select(*values.values())
+    return insert(model).from_select(
+        list(values), row if unless is None else row.where(~unless), include_defaults=False
     )
-    connection.execute(  # one statement: the event's foreign key is checked at its end, when the reply is there
-        insert(DeliveryEvent)
-        .values(reply_id=reply.id, state=reply.state.value, error=reply.error, at=reply.updated_at)
-        .on_conflict_do_nothing()
-        .add_cte(written)
-    )
+
+
+def _warn_if_collided(conversation_id: str, reference: str) -> None:
+    if reference != conversation_reference(conversation_id):
+        log.warning("conversation %s: reference collided, recorded as %s", conversation_id, reference)
 
 
 def reply_awaits_message(exc: IntegrityError) -> bool:
