@@ -28,7 +28,7 @@ ROWS: dict[str, Match] = {
     "    entry_for (search columns)": lambda f, n: n == "entry_for",
     "    start_retention": lambda f, n: n == "start_retention" and "store.py" in f,
     "send_reply": lambda f, n: n == "send_reply",
-    "  record_reply": lambda f, n: n == "record_reply",
+    "record_replies (the job recording sent replies)": lambda f, n: n == "record_replies",
     "psycopg execute": lambda f, n: n == "execute" and "psycopg/cursor.py" in f,
     "SQLAlchemy compile (or cache lookup)": lambda f, n: n == "_compile_w_cache",
     "waiting on a socket (Redis)": lambda f, n: "recv' of '_socket" in n,

@@ -40,17 +40,105 @@ class Item(StrEnum):
 
 def queue_update(store: Store, item: Item, item_id: str, *, delay: float = 0.0) -> None:
     """Queue a record-update job for `item_id` (after `delay` seconds). Its retries (RQ's) cover an item the record
-    does not hold yet; a PostgreSQL outage does not spend them (the job queues itself again instead)."""
+    does not hold yet; a PostgreSQL outage does not spend them (the job queues itself again instead). A reply waits
+    with the others instead (`wait_for_record`), for one job that records them together."""
     from datetime import timedelta
 
     from core.store import JOB_RETRY, store_errors
 
+    if item is Item.REPLY:
+        with store_errors(), store.redis.pipeline() as pipe:
+            wait_for_record(store, item_id, pipe)
+            pipe.execute()
+        queue_replies(store, delay=delay)
+        return
     queue = store.queue(RECORD_QUEUE)
     with store_errors():
         if delay > 0:
             queue.enqueue_in(timedelta(seconds=delay), RECORD_UPDATE_JOB, str(item), item_id, retry=JOB_RETRY)
         else:
             queue.enqueue_call(RECORD_UPDATE_JOB, args=(str(item), item_id), retry=JOB_RETRY)
+
+
+# Replies waiting for the record: a sorted set of reply ids, each scored with when it last changed. A reply joins it
+# in the MULTI that makes it final (workers/jobs.py `record_final`) or that changes its delivery state, so none is
+# lost between Redis and the record; one job records many together (a transaction and its fsync for a batch, not
+# per reply: BENCHMARKS.md, bench_record), and lets go only of those that did not change while it ran.
+REPLIES_JOB = "workers.record_updates.record_replies"
+# A flag per kind of queued run (now, or later for replies whose message is not recorded yet): one queued at a
+# time. Its short life bounds what a lost job costs: the next reply, or the reconciler, queues another.
+_QUEUED_FLAG_SECONDS = 60
+_FORGET_UNCHANGED = """
+local removed = 0
+for i = 1, #ARGV, 2 do
+  local score = redis.call('ZSCORE', KEYS[1], ARGV[i])
+  if score and tonumber(score) <= tonumber(ARGV[i + 1]) then
+    removed = removed + redis.call('ZREM', KEYS[1], ARGV[i])
+  end
+end
+return removed
+"""
+
+
+def wait_for_record(store: Store, reply_id: str, pipe: Pipeline) -> None:
+    """In the caller's MULTI: the reply's current state is for the record to take (`queue_replies` runs the job)."""
+    pipe.zadd(_waiting_key(store), {reply_id: time.time()})
+
+
+def queue_replies(store: Store, *, delay: float = 0.0) -> None:
+    """Queue the job that records the waiting replies (after `delay` seconds), unless one is queued already."""
+    from datetime import timedelta
+
+    from core.store import JOB_RETRY, store_errors
+
+    flag = store.key("record", "replies-job", "later" if delay > 0 else "now")
+    with store_errors():
+        if not store.redis.set(flag, "1", nx=True, ex=int(delay) + _QUEUED_FLAG_SECONDS):
+            return
+        queue = store.queue(RECORD_QUEUE)
+        if delay > 0:
+            queue.enqueue_in(timedelta(seconds=delay), REPLIES_JOB, retry=JOB_RETRY)
+        else:
+            queue.enqueue_call(REPLIES_JOB, retry=JOB_RETRY)
+
+
+def replies_job_started(store: Store) -> None:
+    """The job runs: a reply changed from now on queues the next run."""
+    from core.store import store_errors
+
+    with store_errors():
+        store.redis.delete(store.key("record", "replies-job", "now"), store.key("record", "replies-job", "later"))
+
+
+def waiting_replies(store: Store, limit: int) -> list[tuple[str, float]]:
+    """The longest-waiting replies (id, when it last changed)."""
+    from core.store import store_errors
+
+    with store_errors():
+        rows: list[tuple[Any, float]] = store.redis.zrange(_waiting_key(store), 0, limit - 1, withscores=True)  # type: ignore[assignment]
+    return [(member.decode() if isinstance(member, bytes) else str(member), float(score)) for member, score in rows]
+
+
+def replies_recorded(store: Store, recorded: list[tuple[str, float]]) -> None:
+    """Let go of recorded replies, but of none that changed again since it was read (its new state waits)."""
+    from core.store import store_errors
+
+    if not recorded:
+        return
+    arguments = [value for reply_id, changed in recorded for value in (reply_id, repr(changed))]
+    with store_errors():
+        store.redis.eval(_FORGET_UNCHANGED, 1, _waiting_key(store), *arguments)
+
+
+def replies_waiting(store: Store) -> int:
+    from core.store import store_errors
+
+    with store_errors():
+        return int(store.redis.zcard(_waiting_key(store)))
+
+
+def _waiting_key(store: Store) -> str:
+    return store.key("record", "replies")
 
 
 SLA_EVENT_JOB = "workers.record_updates.record_sla_event"
@@ -125,5 +213,6 @@ def record_lag(store: Store, now: float | None = None) -> RecordLag:
         arrived = [float(score) for score in scores or [] if score is not None]
         queue = store.queue(RECORD_QUEUE)
         updates = queue.count + ScheduledJobRegistry(queue=queue).count  # type: ignore[no-untyped-call]
+        updates += replies_waiting(store)
     oldest = max(0.0, now - min(arrived)) if arrived else 0.0
     return RecordLag(inflight.count(store, Kind.PROCESS), oldest, int(updates))

@@ -32,7 +32,7 @@ from record.writer import (
     write_contact,
     write_conversation,
     write_message,
-    write_reply,
+    write_replies,
 )
 
 
@@ -142,7 +142,7 @@ def import_redis_data(
         if answered is None:
             counts["replies to messages not recorded, skipped"] += 1
             continue
-        write_reply(connection, reply, fold)
+        write_replies(connection, [reply], fold)
         counts["replies"] += 1
     return dict(counts)
 

@@ -1,8 +1,8 @@
 """Bringing rows the record already holds up to their hot copies: a message edited or given its transcript after it
 was recorded, a contact whose channel states or identities changed (an opt-out, a phone number shared on Telegram).
-Replies use `record.writer.write_reply`, which inserts or updates. Run by the record-update job
-(workers/record_updates.py); every statement sets columns to the hot copy's values, so running one twice, or two
-out of order, leaves the latest."""
+Replies use `record.writer.write_replies`, which inserts or updates (workers/record_updates.py `record_replies`).
+Run by the record-update job (workers/record_updates.py); every statement sets columns to the hot copy's values, so
+running one twice, or two out of order, leaves the latest."""
 
 from __future__ import annotations
 

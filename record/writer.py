@@ -39,7 +39,6 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects.postgresql import Insert, insert
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.dml import ReturningInsert
 
 from core.ids import alternative_reference, conversation_reference
@@ -165,19 +164,25 @@ def write_conversation(connection: Connection, conversation: ConversationEntry) 
     return str(inserted)
 
 
-def write_reply(connection: Connection, reply: HotReply, fold: Callable[[str], str]) -> None:
-    """Insert a reply, or bring its delivery state up to the hot copy's; each state it reached is a delivery event.
-    Its conversation is its message's in the record. A reply whose message the record does not hold yet breaks the
-    foreign key (`reply_awaits_message` tells): one statement instead of a check before it, a round trip per send."""
+def write_replies(connection: Connection, replies: Sequence[HotReply], fold: Callable[[str], str]) -> None:
+    """Insert replies, or bring their delivery states up to their hot copies'; each state a reply reached is a
+    delivery event. A reply's conversation is its message's in the record, which must hold the message. One
+    statement, run for all of them in one round trip (psycopg's pipeline mode)."""
+    if replies:
+        rows = [_reply_row(reply, fold) for reply in replies]
+        params = [{f"r_{column}": value for column, value in row.items()} for row in rows]
+        connection.execute(_reply_statement(tuple(rows[0])), params)
+
+
+def _reply_row(reply: HotReply, fold: Callable[[str], str]) -> dict[str, Any]:
     folded = fold(f"{reply.subject}\n{reply.text}")
-    row = {
+    return {
         "id": reply.id, "message_id": reply.message_id, "channel": reply.channel.value, "to_address": reply.to,
         "purpose": reply.purpose, "language": reply.language, "subject": reply.subject, "text": reply.text,
         "headers": reply.headers, "search_text": folded, "search_bigrams": cjk_grams(folded),
         "created_at": reply.created_at, "state": reply.state.value, "attempts": reply.attempts,
         "provider_id": reply.provider_id, "error": reply.error, "updated_at": reply.updated_at,
     }  # fmt: skip
-    connection.execute(_reply_statement(tuple(row)), {f"r_{column}": value for column, value in row.items()})
 
 
 # Statements are built once per shape and cached: building a statement of a dozen CTEs and computing its cache key
@@ -312,15 +317,6 @@ def _insert_unless(model: type[Base], values: dict[str, ColumnElement[Any]], unl
 def _warn_if_collided(conversation_id: str, reference: str) -> None:
     if reference != conversation_reference(conversation_id):
         log.warning("conversation %s: reference collided, recorded as %s", conversation_id, reference)
-
-
-def reply_awaits_message(exc: IntegrityError) -> bool:
-    """Whether `write_reply` failed because the record does not hold the reply's message yet."""
-    diag = getattr(exc.orig, "diag", None)
-    return getattr(diag, "constraint_name", None) == REPLY_MESSAGE_KEY
-
-
-REPLY_MESSAGE_KEY = "fk_replies_message_id_messages"  # `replies.message_id`'s foreign key (record/models.py NAMING)
 
 
 def message_row(entry: MessageEntry, now: datetime) -> dict[str, Any]:

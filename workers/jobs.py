@@ -21,6 +21,7 @@ from core.envelope import Priority
 from core.errors import PermanentSendError, SendError, StoreUnavailable, TransientSendError
 from core.inflight import Kind
 from core.queues import reply_queue
+from core.record_queue import queue_replies, wait_for_record
 from core.records import MessageState, Reply, ReplyState, StoredMessage
 from core.sending import SEND_JOB as SEND_JOB  # re-exported: the reconciler names the job by it
 from core.sending import send_job_id as send_job_id
@@ -29,7 +30,7 @@ from workers import acknowledge
 from workers.context import Context, current
 from workers.pipeline import Drop, Work, run_pipeline
 from workers.record_step import record_dropped
-from workers.record_updates import RecordUnreachable, pause_process, record_reply, with_record
+from workers.record_updates import RecordUnreachable, pause_process, with_record
 from workers.send_failures import report_send_failure
 
 log = logging.getLogger("helpline.jobs")
@@ -201,7 +202,7 @@ def _send_leased(ctx: Context, reply_id: str) -> str:
             fail_for_good(LookupError(f"reply {reply_id} is not in the store"))
         if reply.state is not ReplyState.QUEUED:
             record_final(ctx.store, reply)  # again: the job that made it final may have died before recording it
-            record_reply(reply)
+            queue_replies(ctx.store)
             return f"already {reply.state.value}"
         return _attempt(ctx, reply)
     finally:
@@ -236,7 +237,7 @@ def _attempt(ctx: Context, reply: Reply) -> str:
 
     # The provider has it: a Redis restart now must not make it look unsent (a re-send would be a duplicate).
     _until_stored(record_sent, seconds=ctx.settings.workers.job_timeout_seconds / 2)
-    record_reply(reply)
+    queue_replies(ctx.store)
     return f"sent as {reply.provider_id}"
 
 
@@ -274,7 +275,7 @@ def _retry_or_fail(ctx: Context, reply: Reply, original: StoredMessage, exc: Exc
 def _finish_failed(ctx: Context, reply: Reply, original: StoredMessage | None, error: str) -> None:
     reply.state, reply.error = ReplyState.FAILED, error
     record_final(ctx.store, reply, original, save=True)
-    record_reply(reply)
+    queue_replies(ctx.store)
     report_send_failure(ctx, reply, original)
 
 
@@ -304,6 +305,7 @@ def record_final(store: Store, reply: Reply, original: StoredMessage | None = No
         if outbound_id is not None:
             store.remember_outbound_id(*outbound_id, pipe)
         inflight.clear(store, Kind.SEND, reply.id, pipe)
+        wait_for_record(store, reply.id, pipe)  # the record takes it in a job for many (`queue_replies`)
 
     if not _record_send_outcome(store, reply.message_id, status, reply.purpose, also=writes):
         with store_errors(), store.redis.pipeline() as pipe:  # no message to record it on: the rest alone

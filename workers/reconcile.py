@@ -41,7 +41,7 @@ from rq.results import Result
 
 from core import inflight
 from core.inflight import Entry, Kind
-from core.record_queue import Item, queue_update
+from core.record_queue import queue_replies, replies_waiting
 from core.records import ReplyState, StoredMessage
 from core.settings import Settings
 from core.store import JOB_RETRY, PROCESS_JOB, Store
@@ -97,6 +97,8 @@ def reconcile(settings: Settings, store: Store, now: float) -> Reconciled:
                 _record_failure(store, entry, why)
                 done.failed.append(f"{kind} {entry.item_id}: {why}")
                 log.error("%s %s failed for good (job %s): %s", kind, entry.item_id, entry.job_id, why)
+    if replies_waiting(store):  # their job may have been lost with its worker: queued unless one is
+        queue_replies(store)
     return done
 
 
@@ -178,7 +180,7 @@ def _record_failure(store: Store, entry: Entry, why: str) -> None:
             store.save_reply(reply)
         if reply is not None:
             record_final(store, reply)
-            queue_update(store, Item.REPLY, reply.id)  # into the record, as the send job would have
+            queue_replies(store)  # into the record, as the send job would have
             return
     else:
 

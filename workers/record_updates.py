@@ -1,13 +1,15 @@
 """The record follows the hot store: record-update jobs, the send job's outcome, and what a PostgreSQL outage does.
 
-**Record-update jobs** (`update_record`, queued by core/record_queue.py from webhooks and senders) copy a reply, a
-message or a contact from its hot copy into the record. A reply or message the record does not hold yet (its
+**Record-update jobs** (`update_record`, queued by core/record_queue.py from webhooks and senders) copy a message
+or a contact from its hot copy into the record. A message the record does not hold yet (its
 pipeline job has not run) raises, and RQ retries it later; one that never reached the record (it predates it and the
 import has not run) is logged and left.
 
-**The send job** writes the reply and its outcome (sent or failed, the provider's id) into the record itself once
-it is final (`record_reply`); if the record is unreachable it queues a record-update job instead: the reply was
-sent, and nothing may make the send job run again.
+**Replies** reach the record in batches (`record_replies`): a reply made final by its send job, or changed by a
+delivery-status webhook, joins Redis's set of replies waiting for the record in the same MULTI
+(core/record_queue.py), and one job writes up to `REPLY_BATCH` of them in one transaction. Under load that is one
+commit for many replies instead of one each; a send job never waits for PostgreSQL, and the reply was sent whatever
+the record does next.
 
 **A PostgreSQL outage pauses jobs rather than spending their retries.** A job that finds the record unreachable
 queues itself again `PAUSE_SECONDS` later under a new job id and ends normally, so RQ's retries (six, up to an hour
@@ -30,13 +32,24 @@ from typing import Any, TypeVar
 
 from psycopg.errors import QueryCanceled
 from sqlalchemy import Engine, func, insert, select, update
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from core import inflight
 from core.inflight import Kind
 from core.notices import Notice
-from core.record_queue import CORRECTION_JOB, NOTICE_JOB, RECORD_QUEUE, SLA_EVENT_JOB, Item, queue_update
-from core.records import MessageState, Reply, ReplyState, utcnow
+from core.record_queue import (
+    CORRECTION_JOB,
+    NOTICE_JOB,
+    RECORD_QUEUE,
+    SLA_EVENT_JOB,
+    Item,
+    queue_replies,
+    queue_update,
+    replies_job_started,
+    replies_recorded,
+    waiting_replies,
+)
+from core.records import MessageState, Reply, utcnow
 from core.store import INBOUND_QUEUE, JOB_RETRY, PROCESS_JOB, store_errors
 from record.attachment_store import AttachmentStoreUnavailable
 from record.corrections import ACTION as CORRECTION
@@ -45,7 +58,7 @@ from record.hot_copy import contact_entry
 from record.models import AuditEntry, Conversation, Message, SlaEvent
 from record.notices import withdraw_notice, write_notice
 from record.updates import refresh_contact, refresh_message
-from record.writer import entry_for, reply_awaits_message, write_reply
+from record.writer import entry_for, write_replies
 from router.normalize import normalize
 from workers.context import Context, current
 
@@ -117,12 +130,6 @@ def update_record(item: str, item_id: str) -> str:
 
 
 def _update(ctx: Context, kind: Item, item_id: str) -> str:
-    if kind is Item.REPLY:
-        reply = ctx.store.get_reply(item_id)
-        if reply is None:
-            return f"reply {item_id} is no longer in the store"
-        _write_reply(ctx, reply)
-        return f"reply {item_id} recorded as {reply.state.value}"
     if kind is Item.MESSAGE:
         message = ctx.store.get_message(item_id)
         if message is None:
@@ -235,27 +242,40 @@ def _notice(ctx: Context, notice_id: str, notice_json: str | None, withdrawn_at:
     return f"notice {notice_id} " + ("withdrawn" if withdrawn else "recorded")
 
 
-def _write_reply(ctx: Context, reply: Reply) -> None:
-    try:
-        with ctx.record.begin() as connection:
-            write_reply(connection, reply, normalize)
-    except IntegrityError as exc:
-        if reply_awaits_message(exc):
-            raise NotYetRecorded(f"reply {reply.id}: its message {reply.message_id} is not in the record yet") from exc
-        raise
+REPLY_BATCH = 500
 
 
-def record_reply(reply: Reply) -> None:
-    """The send job's last step: the reply and its outcome into the record, or, when the record is away or does not
-    hold its message yet, a record-update job that does it later. Never raises for the record: the reply is sent."""
-    if reply.state is ReplyState.QUEUED:
-        return
+def record_replies() -> str:
+    """Record the replies waiting for the record (core/record_queue.py), up to `REPLY_BATCH` of them, their rows
+    and delivery events in one transaction. A reply whose message the record does not hold yet (its pipeline job
+    has not run) waits for a later run; one whose message is nowhere (gone from Redis, never recorded: it predates
+    the record) is logged and let go, as is one no longer in Redis."""
     ctx = current()
+    replies_job_started(ctx.store)
+    batch = waiting_replies(ctx.store, REPLY_BATCH)
+    replies = [reply for reply in (ctx.store.get_reply(reply_id) for reply_id, _ in batch) if reply is not None]
     try:
-        with_record(ctx.record, lambda: _write_reply(ctx, reply))
-    except (RecordUnreachable, NotYetRecorded) as exc:
-        log.info("reply %s: recording later (%s)", reply.id, exc)
-        queue_update(ctx.store, Item.REPLY, reply.id, delay=PAUSE_SECONDS)
-    except SQLAlchemyError:  # the record refused the row: a record-update job keeps the failure where it is seen
-        log.exception("reply %s: the record refused it; a record-update job will try again", reply.id)
-        queue_update(ctx.store, Item.REPLY, reply.id, delay=PAUSE_SECONDS)
+        waiting = with_record(ctx.record, lambda: _write_replies(ctx, replies))
+    except RecordUnreachable:
+        queue_replies(ctx.store, delay=PAUSE_SECONDS)
+        return f"paused: the record is unreachable; again in {PAUSE_SECONDS:g}s"
+    orphans = {reply.id for reply in waiting if ctx.store.get_message(reply.message_id) is None}
+    for reply_id in sorted(orphans):
+        log.warning("reply %s: its message is neither in the record nor in Redis; not recorded", reply_id)
+    still_waiting = {reply.id for reply in waiting} - orphans
+    replies_recorded(ctx.store, [(reply_id, changed) for reply_id, changed in batch if reply_id not in still_waiting])
+    if len(batch) == REPLY_BATCH:
+        queue_replies(ctx.store)
+    elif still_waiting:
+        queue_replies(ctx.store, delay=PAUSE_SECONDS)
+    recorded = len(replies) - len(waiting)
+    return f"recorded {recorded} replies; {len(still_waiting)} wait for their messages"
+
+
+def _write_replies(ctx: Context, replies: list[Reply]) -> list[Reply]:
+    """Write the replies whose messages the record holds; returns the others."""
+    with ctx.record.begin() as connection:
+        messages = {reply.message_id for reply in replies}
+        recorded = set(connection.scalars(select(Message.id).where(Message.id.in_(messages)))) if messages else set()
+        write_replies(connection, [reply for reply in replies if reply.message_id in recorded], normalize)
+    return [reply for reply in replies if reply.message_id not in recorded]

@@ -10,12 +10,21 @@ from datetime import timedelta
 import httpx
 import pytest
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 
 from core.envelope import Channel
 from core.phone import mark_opted_out, parse_address
 from core.queues import queues
-from core.record_queue import RECORD_QUEUE, record_lag
+from core.record_queue import (
+    RECORD_QUEUE,
+    Item,
+    queue_update,
+    record_lag,
+    replies_recorded,
+    replies_waiting,
+    wait_for_record,
+    waiting_replies,
+)
 from core.records import MessageState, Reply, utcnow
 from core.settings import Settings
 from core.store import INBOUND_QUEUE, Store
@@ -31,7 +40,7 @@ from tests.support.work import drain
 from web.app import create_app
 from workers import context
 from workers.context import context_for
-from workers.record_updates import record_reply
+from workers.record_updates import record_replies
 from workers.scheduler import run_once
 
 UNREACHABLE = "postgresql+psycopg://postgres@/helpline?host=/nonexistent-record-socket"
@@ -63,26 +72,53 @@ def test_the_send_job_records_the_reply_and_its_outcome(
 
 
 def test_a_reply_to_a_message_not_recorded_yet_waits_for_it(store: Store, settings: Settings, record: Engine) -> None:
-    """The send job's write of its reply finds no message in the record (the reply's foreign key): a record-update
-    job writes the reply once the message is there, nothing fails and nothing is written half."""
+    """The job that records replies finds the reply's message not recorded yet (its pipeline job has not run): the
+    reply waits, a later run is scheduled, and once the message is recorded the reply follows, in its case."""
     accepted = store.accept(email("s9@example.com", "My top-up failed"), b"raw")
     reply = Reply(
         id="r-early", message_id=accepted.message_id, channel=Channel.EMAIL, to="s9@example.com", purpose="answer",
         language="en", text="We are on it", state="sent", attempts=1, provider_id="<early@helpline>",
     )  # fmt: skip
     store.save_reply(reply)
+    queue_update(store, Item.REPLY, reply.id)
     context.install(context_for(settings, store))
-    record_reply(reply)
+    assert record_replies() == "recorded 0 replies; 1 wait for their messages"
     with record.connect() as connection:
         assert connection.scalar(select(ReplyRow.id)) is None
+    assert replies_waiting(store) == 1
     assert ScheduledJobRegistry(queue=store.queue(RECORD_QUEUE)).count == 1  # type: ignore[no-untyped-call]
 
-    drain(settings, include_scheduled=True)  # the pipeline records the message, then the waiting job the reply
+    drain(settings, include_scheduled=True)  # the pipeline records the message, then the later run the reply
     with record.connect() as connection:
         row = connection.execute(select(ReplyRow.state, ReplyRow.conversation_id).where(ReplyRow.id == "r-early"))
         state, conversation_id = row.one()
         recorded = connection.scalar(select(Message.conversation_id).where(Message.id == accepted.message_id))
     assert state == "sent" and conversation_id == recorded is not None
+    assert replies_waiting(store) == 0
+
+
+def test_one_job_records_many_replies_and_keeps_one_that_changed_meanwhile(
+    store: Store, settings: Settings, smtp_sink: SmtpSink, record: Engine
+) -> None:
+    for n in range(3):
+        store.accept(email(f"many{n}@example.com", "My top-up failed"), b"raw")
+    drain(settings)
+    with record.connect() as connection:
+        assert connection.scalar(select(func.count()).select_from(ReplyRow)) == 3
+    assert replies_waiting(store) == 0
+
+    # A delivery status arrives while the job is writing the reply's earlier state: the reply stays waiting.
+    with store.redis.pipeline() as pipe:
+        wait_for_record(store, "r-changing", pipe)
+        pipe.execute()
+    read = waiting_replies(store, 10)
+    with store.redis.pipeline() as pipe:
+        wait_for_record(store, "r-changing", pipe)  # changed again after it was read
+        pipe.execute()
+    replies_recorded(store, read)
+    assert [reply_id for reply_id, _ in waiting_replies(store, 10)] == ["r-changing"]
+    replies_recorded(store, waiting_replies(store, 10))
+    assert replies_waiting(store) == 0
 
 
 def test_a_delivery_status_webhook_reaches_the_record_through_a_job(
