@@ -162,7 +162,7 @@ job), Redis without persistence, with the record and with the same stand-in; bes
 Nothing but the worker's jobs is in these figures: no SMTP server, no fsync in Redis, no second worker sharing
 the cores.
 
-| one in-process worker | jobs/s | with / without |
+| one in-process worker | messages/s | with / without |
 |---|---:|---:|
 | without the record (bench-only stand-in) | {one_without:,.0f} | |
 | with the record | {one_with:,.0f} | {fmt_ratio(one_with / one_without)} |
