@@ -216,13 +216,14 @@ class Store:
         hot_seconds: int | None = None,
         *,
         only_unset: bool = False,
+        pipe: Pipeline | None = None,
     ) -> int:
         """Once the record holds these messages (message id, dedupe key), their raw payload, dedupe key and (with
         `hot_seconds`) hot copy `msg:{id}` expire after their `[retention]` lifetimes: an expiry set on the keys
         themselves needs no sweep, a re-delivery after the dedupe key is gone is caught by the record's unique
         `(channel, provider_id)`, and a message whose hot copy is gone is read from the record
         (record/messages.py). `only_unset` leaves keys that already have an expiry alone (a data import run again).
-        Returns how many keys got one."""
+        With `pipe`, the expiries join the caller's MULTI (not with `only_unset`). Returns how many keys get one."""
         lifetimes = [("raw", raw_seconds), ("dedupe", dedupe_seconds)]
         if hot_seconds is not None:
             lifetimes.append(("msg", hot_seconds))
@@ -231,6 +232,10 @@ class Store:
             for message_id, dedupe_key in recorded
             for kind, seconds in lifetimes
         ]
+        if pipe is not None and not only_unset:
+            for key, seconds in keys:
+                pipe.expire(key, seconds)
+            return len(keys)
         with store_errors():
             if only_unset:
                 with self.redis.pipeline(transaction=False) as pipe:

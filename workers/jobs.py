@@ -81,14 +81,19 @@ def _process(ctx: Context, message: StoredMessage) -> tuple[str, AckPlan | None]
             log.info("dropped %s: %s", message_id, outcome.reason)
             return f"dropped: {outcome.reason}", None
 
+        recorded = outcome.recorded
+
         def routed(m: StoredMessage) -> None:
             m.state = MessageState.ROUTED
             m.contact_id, m.conversation_id, m.decision = outcome.contact_id, outcome.conversation_id, outcome.decision
             m.envelope.extras.update(outcome.envelope.extras)
             m.notes += outcome.notes
+            if recorded is not None:  # attachments' content now in the attachment store, not the hot copy
+                recorded.change(m)
 
         # The acknowledgement is planned on the routed message before it is written, so that the message, its
-        # acknowledgement's state, the reply and the reply's in-flight entry are one write (one fsync), not four.
+        # acknowledgement's state, the reply and the reply's in-flight entry, and the expiries of its hot copies
+        # are one write (one fsync), not five.
         planned = message.model_copy(deep=True)
         routed(planned)
         plan = plan_acknowledgement(planned)
@@ -97,7 +102,12 @@ def _process(ctx: Context, message: StoredMessage) -> tuple[str, AckPlan | None]
             routed(m)
             plan.change(m)
 
-        message = ctx.store.update_message(message_id, routed_and_planned, also=plan.writes)
+        def writes(pipe: Pipeline, m: StoredMessage) -> None:
+            plan.writes(pipe, m)
+            if recorded is not None:
+                recorded.retain(ctx, m, pipe)
+
+        message = ctx.store.update_message(message_id, routed_and_planned, also=writes)
         return _routed_outcome(message), plan
     if message.state is MessageState.DROPPED:
         record_dropped(message, ctx)  # a re-run after a crash between the two writes; recording twice is a no-op

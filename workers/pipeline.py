@@ -23,7 +23,7 @@ from router.engine import RoutingContext
 from router.sla import SlaPolicy
 from workers.context import Context
 from workers.ordering import wait_for_earlier
-from workers.record_step import Routed, record_routed
+from workers.record_step import Recorded, Routed, record_routed
 from workers.survey_step import survey_answer
 
 
@@ -41,6 +41,7 @@ class Work:
     decision: Decision | None = None
     notes: list[str] = field(default_factory=list)
     filed: Filing | None = None  # what the message did to its case (core/inbox.py), once filed
+    recorded: Recorded | None = None  # what the record step leaves for the routed message's write (workers/jobs.py)
 
     @property
     def envelope(self) -> Envelope:
@@ -207,8 +208,11 @@ def record(work: Work, ctx: Context) -> Work | Drop:
     after it arrived, goes no further."""
     assert work.decision is not None
     routed = Routed(work.contact_id, work.conversation_id, work.decision, work.notes)
-    reason = record_routed(ctx, work.message, routed)
-    return work if reason is None else Drop(reason)
+    result = record_routed(ctx, work.message, routed)
+    if isinstance(result, str):
+        return Drop(result)
+    work.recorded = result
+    return work
 
 
 def file_for_agents(work: Work, ctx: Context) -> Work | Drop:

@@ -8,8 +8,8 @@ is never acknowledged twice. `record_dropped` keeps messages the pipeline droppe
 
 Re-running a job writes nothing twice (record/writer.py: every insert is keyed by an id the hot store gave).
 Attachments' content goes to the attachment store once the transaction has committed (record/attachments.py), and
-leaves the hot copy. Once recorded, the message's raw payload, dedupe key and hot copy in Redis start their
-`[retention]` lifetimes.
+leaves the hot copy with the routed message's write (`Recorded`); that write also starts the `[retention]`
+lifetimes of the message's raw payload, dedupe key and hot copy in Redis (one MULTI, one fsync).
 The SMTP and webhook answers never wait for this: it runs in the worker, long after the `250`/`200`.
 """
 
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from redis.client import Pipeline
 from sqlalchemy import select
 
 from core.envelope import Attachment, Channel, Decision
@@ -32,9 +33,11 @@ from router.normalize import normalize
 from workers.context import Context
 
 
-def record_routed(ctx: Context, message: StoredMessage, outcome: Routed) -> str | None:
-    """Write a routed message in one transaction; returns why the pipeline must drop it instead (it was accepted
-    twice and the record holds it under another id; its sender's data was erased after it arrived), else None."""
+def record_routed(ctx: Context, message: StoredMessage, outcome: Routed) -> Recorded | str:
+    """Write a routed message in one transaction, then its attachments' content to the attachment store; returns
+    what the routed message's write in Redis carries from here (`Recorded`), or why the pipeline must drop it
+    instead (it was accepted twice and the record holds it under another id; its sender's data was erased after it
+    arrived)."""
     if _erased(ctx, message):
         _forget_new_copies(ctx, outcome)
         return ERASED
@@ -64,12 +67,28 @@ def record_routed(ctx: Context, message: StoredMessage, outcome: Routed) -> str 
         if written.duplicate_of is None and envelope.attachments:
             salt = contact_salt(connection, outcome.contact_id)
             kept, files = record_attachments(connection, message, salt, now)
-    if written.duplicate_of is None and envelope.attachments:
-        store_attachment_files(ctx, message.id, kept, files)
-    start_retention(ctx, message)
-    if written.duplicate_of is not None:
+    if written.duplicate_of is not None:  # dropped: its record_dropped starts the hot copies' retention
         return f"accepted again under a new id: the record holds it as {written.duplicate_of}"
-    return None
+    for file in files:
+        ctx.attachments.put(file.ref, file.content)
+    return Recorded(kept if envelope.attachments else None)
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What the routed message's write in Redis (workers/jobs.py, one MULTI with its acknowledgement's plan) carries
+    once the record holds the message: its attachments as the hot copy keeps them from now (metadata and `ref`, the
+    content in the attachment store; None: unchanged), and the start of its hot copies' retention (`retain`). A
+    crash before that write leaves the content in Redis and no expiry set; the job's re-run writes both."""
+
+    attachments: list[Attachment] | None
+
+    def change(self, message: StoredMessage) -> None:
+        if self.attachments is not None:
+            message.envelope.attachments = self.attachments
+
+    def retain(self, ctx: Context, message: StoredMessage, pipe: Pipeline) -> None:
+        start_retention(ctx, message, pipe)
 
 
 @dataclass(frozen=True)
@@ -140,13 +159,15 @@ def _forget_new_copies(ctx: Context, outcome: Routed) -> None:
     erase_hot(ctx.store, plan, [])
 
 
-def start_retention(ctx: Context, message: StoredMessage) -> None:
+def start_retention(ctx: Context, message: StoredMessage, pipe: Pipeline | None = None) -> None:
     """Once the record holds the message (the transaction has committed), its hot copies start their retention: the
-    raw payload, the dedupe key and `msg:{id}` itself (readers then find it in the record: record/messages.py)."""
+    raw payload, the dedupe key and `msg:{id}` itself (readers then find it in the record: record/messages.py). With
+    `pipe`, in the caller's MULTI."""
     retention = ctx.settings.retention
     ctx.store.start_retention(
         [(message.id, message.envelope.dedupe_key)],
         int(retention.raw_payload_days * 86400),
         int(retention.dedupe_key_days * 86400),
         int(retention.hot_message_days * 86400),
+        pipe=pipe,
     )
