@@ -2,27 +2,23 @@
 the replies with their delivery state, the agents' internal notes, and the contact's other cases on any
 channel.
 
-Replies come from the record; an answer queued a moment ago is not there yet (its send job records it), so the
-answers the case's audit log names that the record lacks are read from their hot copy in Redis (`queued`, usually).
+Replies come from the record; an answer queued a moment ago is not there yet (recorded once final, in a batch:
+workers/record_updates.py), so the answers the case's audit log names that the record lacks are read from their
+hot copy in Redis (`queued`, usually).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import Any
 
 from sqlalchemy import select
 
-from core.envelope import Attachment
 from core.ids import conversation_reference
 from core.inbox import Inbox
 from core.records import StoredMessage
-from core.settings import Settings
 from desk.context import HasDesk, desk_message
 from desk.details import case_details
 from desk.notes import case_notes
-from record.attachment_store import open_attachment_store
 from record.models import AuditEntry, Conversation
 from record.models import Reply as ReplyRow
 
@@ -109,19 +105,3 @@ def case_view(ctx: HasDesk, case_id: str, stored: list[StoredMessage] | None = N
         "other_cases": [{"case": o.id, "reference": o.reference, "channel": o.channel, "status": o.status}
                         for o in others],
     }  # fmt: skip
-
-
-def attachment_content(settings: Settings, attachment: Attachment) -> bytes | None:
-    """The content Helpline keeps of a message's attachment: in the attachment store once the pipeline recorded it
-    (`ref`), in the hot copy until then; None when it kept none (over the size cap, or media a provider hosts at
-    `url`). The store's errors pass through: `AttachmentGone` (erased, past retention), `AttachmentStoreError`.
-    (`helpline agent attachment` reads it here too, and Telegram's files besides: helpline/attachments.py.)"""
-    if attachment.ref is not None:
-        return open_attachment_store(settings).get(attachment.ref)
-    if attachment.content_b64 is not None and not attachment.truncated:
-        try:
-            return base64.b64decode(attachment.content_b64, validate=True)
-        except binascii.Error:
-            return None
-    return None
-    return None

@@ -1,14 +1,6 @@
-"""An attachment's content for an agent (`helpline agent attachment`), from wherever its channel keeps it.
-
-- Telegram (`url = "telegram-file:<file_id>"`): only metadata is stored; the content is fetched now with `getFile`
-  through `channels.telegram.fetch_file`, refused above `[telegram] max_file_bytes` before it is downloaded.
-- Email: the content was kept when it was under `[email] max_attachment_bytes`: in the attachment store (a folder
-  or an S3 bucket, record/attachment_store.py) once the pipeline recorded the message (`ref`), in the hot copy
-  (`content_b64`) until then; a larger one was kept as metadata only (the raw message still holds it).
-- Media a provider hosts (Twilio MMS and WhatsApp media URLs): the URL, which must be fetched with the account's
-  credentials (Twilio answers media requests with HTTP basic auth of the account SID and auth token). Helpline does
-  not fetch it for the agent, so the credentials stay out of agents' hands and out of this command.
-"""
+"""An attachment's content for `helpline agent attachment`: what desk/files.py gives an agent (kept by Helpline, or
+fetched from Telegram), or, for media a provider hosts (Twilio MMS and WhatsApp), its URL to fetch with the
+account's credentials, which Helpline does not do for the agent."""
 
 from __future__ import annotations
 
@@ -21,9 +13,6 @@ from core.store import Store
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
-
-TELEGRAM_FILE = "telegram-file:"
-
 
 class AttachmentUnavailable(Exception):
     """The attachment exists but its content cannot be had here (not kept, too large, the provider refused)."""
@@ -58,35 +47,19 @@ def fetch_attachment(settings: Settings, store: Store, message_id: str, index: i
         attachment = attachment_of(store, message_id, index, record)
     finally:
         record.dispose()
-    url = attachment.url or ""
-    if url.startswith(TELEGRAM_FILE):
-        return _telegram(settings, url.removeprefix(TELEGRAM_FILE))
-    from desk.view import attachment_content
+    from desk.files import FileUnavailable, attachment_content
     from record.attachment_store import AttachmentGone, AttachmentStoreError
 
     try:
         content = attachment_content(settings, attachment)
     except AttachmentGone as exc:
         raise AttachmentUnavailable("the content is no longer kept (erased, or past its retention)") from exc
-    except AttachmentStoreError as exc:  # the bucket away or refusing: its message says which
+    except (AttachmentStoreError, FileUnavailable) as exc:  # the bucket or Telegram away or refusing: it says which
         raise AttachmentUnavailable(str(exc)) from exc
     if content is not None:
         return content
-    if url:
-        return HostedElsewhere(url)
+    if attachment.url:
+        return HostedElsewhere(attachment.url)
     raise AttachmentUnavailable(
         f"the content was not kept ({attachment.size} bytes, over the size cap); the raw message holds it"
     )
-
-
-def _telegram(settings: Settings, file_id: str) -> bytes:
-    from telegram.error import TelegramError
-
-    from channels.telegram import FileTooLarge, TelegramNotConfigured, fetch_file
-
-    try:
-        return fetch_file(settings.telegram, file_id)
-    except (FileTooLarge, TelegramNotConfigured) as exc:
-        raise AttachmentUnavailable(str(exc)) from exc
-    except TelegramError as exc:  # an expired or unknown file id, the Bot API unreachable
-        raise AttachmentUnavailable(f"telegram: {exc.message}") from exc

@@ -22,6 +22,7 @@ from core.settings import Settings
 from core.store import Store
 from desk.agents import AgentStore
 from tests.console.case_support import CaseSite, case_site, csrf_of, customer_mail, file_mail, signed_in
+from tests.support.fake_telegram import FakeTelegram, settings_for
 from tests.support.smtp_sink import SmtpSink
 from tests.support.work import drain
 from web.console import case_page
@@ -221,6 +222,45 @@ def test_mail_html_is_cleaned_again_at_display() -> None:
     assert 'target="_blank"' in hidden.html and 'rel="noopener noreferrer"' in hidden.html
     shown = safe_mail_html(raw, show_images=True, inline={})
     assert shown.blocked == 0 and 'src="//t.example/a.gif"' in shown.html and "cid:" not in shown.html
+
+
+def test_a_telegram_photo_is_fetched_from_the_bot_api_when_the_agent_downloads_it(
+    settings: Settings, store: Store, tmp_path: Path
+) -> None:
+    """Helpline keeps only a Telegram file's id: the console fetches the content with getFile on the download, and
+    says so when Telegram does not give it (an expired file id here)."""
+    fake = FakeTelegram().start()
+    try:
+        with case_site(settings_for(settings, fake), store, tmp_path, queue="payments", other_queue="security") as site:
+            receipt = bytes(range(256)) * 4
+            fake.add_file("receipt-photo", receipt)
+            photos = [
+                Attachment(
+                    filename="photo.jpg",
+                    content_type="image/jpeg",
+                    size=len(receipt),
+                    url="telegram-file:receipt-photo",
+                ),
+                Attachment(filename="old.jpg", content_type="image/jpeg", size=10, url="telegram-file:expired"),
+            ]
+            envelope = Envelope(
+                channel=Channel.TELEGRAM, provider_id="tg:700:1", sender=Party(address="7001", name="Lin"),
+                text="我充值了 500 元，没到账，截图在这里", language="zh", attachments=photos,
+            )  # fmt: skip
+            case = file_mail(site.settings, site.store, envelope)
+            assert fake.calls("getFile") == []  # nothing fetched when the message came in
+            with signed_in(site, "mei") as mei:
+                page = mei.get(f"/console/cases/{case}")
+                links = re.findall(r'href="(/console/cases/[^"]+/files/[^"]+/[12])" download', page.text)
+                assert len(links) == 2  # both downloadable: Telegram holds them
+                got = mei.get(links[0])
+                assert got.status_code == 200 and got.content == receipt
+                assert got.headers["content-disposition"].startswith("attachment;")
+                refused = mei.get(links[1])
+                assert refused.status_code == 502 and "Telegram 暂时未提供该文件" in refused.text
+            assert [call.params["file_id"] for call in fake.calls("getFile")] == ["receipt-photo", "expired"]
+    finally:
+        fake.stop()
 
 
 def test_a_voicemail_shows_its_transcript_and_recording_and_the_contacts_other_cases_are_linked(

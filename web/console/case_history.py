@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 from core.records import StoredMessage
 from desk.context import HasDesk
-from desk.view import attachment_content
+from desk.files import FileUnavailable, attachment_content, downloadable
 from record.attachment_store import AttachmentStoreError
 from router.explain import explain
 from web.console.mail_html import MailHtml, safe_mail_html
@@ -95,7 +95,7 @@ def _message(ctx: HasDesk, message: StoredMessage, file_href: str, show_images: 
     envelope = message.envelope
     files, inline = [], {}
     for index, attachment in enumerate(envelope.attachments, start=1):
-        kept = attachment.ref is not None or (attachment.content_b64 is not None and not attachment.truncated)
+        kept = downloadable(attachment)
         files.append(
             FileLink(
                 attachment.filename or f"file-{index}", attachment.content_type, attachment.size, attachment.inline,
@@ -127,6 +127,6 @@ def _message(ctx: HasDesk, message: StoredMessage, file_href: str, show_images: 
 def _content(ctx: HasDesk, message: StoredMessage, index: int) -> bytes | None:
     try:
         return attachment_content(ctx.settings, message.envelope.attachments[index - 1])
-    except (LookupError, AttachmentStoreError) as exc:  # gone, or the store away: the image is not drawn
+    except (LookupError, AttachmentStoreError, FileUnavailable) as exc:  # gone, or away: the image is not drawn
         log.info("inline image %s/%s not shown: %s", message.id, index, exc)
         return None

@@ -39,9 +39,10 @@ from core.inbox import Inbox
 from desk.agents import AgentStore, AgentView
 from desk.cases import CaseError, answer, resolve
 from desk.context import DeskContext, desk_message
+from desk.files import FileUnavailable, attachment_content
 from desk.listing import may_act
 from desk.lookup import Match, find
-from desk.view import attachment_content, case_messages, case_view
+from desk.view import case_messages, case_view
 from record.attachment_store import AttachmentGone, AttachmentStoreError
 from web.console.case_actions import DONE, action_context
 from web.console.case_events import STALE, case_state, event_stream, fingerprint
@@ -210,6 +211,9 @@ class CasePages:
             except AttachmentStoreError as exc:
                 log.warning("case view: the attachment store refused: %s", exc)
                 raise _Refused(503, "case_unavailable") from None
+            except FileUnavailable as exc:  # Telegram: too large to fetch, no bot token here, refused or away
+                log.warning("case view: %s", exc)
+                raise _Refused(502, "file_unavailable") from None
             return attachment.filename or f"file-{index}", attachment.content_type, content
 
         try:
