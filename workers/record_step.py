@@ -26,7 +26,7 @@ from core.records import MessageState, StoredMessage, utcnow
 from record.attachments import ToWrite, contact_salt, message_salt, record_attachments
 from record.erase import ErasurePlan
 from record.erase_hot import erase_hot, erased_before
-from record.hot_copy import contact_entry, conversation_entry
+from record.hot_copy import routed_entries
 from record.models import Contact
 from record.writer import entry_for, write_message
 from router.normalize import normalize
@@ -52,13 +52,10 @@ def record_routed(ctx: Context, message: StoredMessage, outcome: Routed) -> Reco
     )
     envelope = message.envelope
     references = [envelope.message_id] if envelope.channel is Channel.EMAIL and envelope.message_id else []
-    entry = entry_for(
-        message,
-        normalize,
-        contact=contact_entry(ctx.store, outcome.contact_id, fallback_time=envelope.received_at),
-        conversation=conversation_entry(ctx.store, outcome.conversation_id, fallback_time=envelope.received_at),
-        thread_references=references,
+    contact, conversation = routed_entries(
+        ctx.store, outcome.contact_id, outcome.conversation_id, fallback_time=envelope.received_at
     )
+    entry = entry_for(message, normalize, contact=contact, conversation=conversation, thread_references=references)
     now = utcnow()
     kept: list[Attachment] = []
     files: list[ToWrite] = []
