@@ -265,8 +265,9 @@ accounts for {census_per:,.0f} B of it, by family and lifetime (families that di
 **Sizing** from these figures (Redis's allocator overhead spread pro rata over the key families): Redis grows by
 what is kept for good each day and levels off, for what expires (`[retention]`'s raw payloads and dedupe keys, RQ's
 finished jobs and results after minutes), at volume × time kept; PostgreSQL
-keeps everything (the record's own retention is not built yet). Attachments and long mails weigh more: these are
-short texts.
+keeps every row (its retention, `resolved_case_years`, anonymises a resolved case's content after five years by
+default and keeps its rows for the reports), so the table's year is all growth. Attachments (on disk, not here) and
+long mails weigh more: these are short texts.
 
 | messages/day | Redis, kept for good, per day | Redis, expiring keys (steady state) | Redis after a year \
 | PostgreSQL per day | PostgreSQL after a year |

@@ -6,8 +6,8 @@ The stand-in (`without_the_record`) replaces the jobs' writes to the record with
 them up: the pipeline's record step (`workers.pipeline.record_routed`: the message's transaction and what follows
 its commit, the attachments' files and the start of the hot copies' retention in Redis), a case's state on a
 follow-up (`workers.pipeline.write_case_state`; the empty transaction around it stays), a dropped message
-(`workers.jobs.record_dropped`) and the job that records sent replies (`workers.jobs.queue_replies`: none is
-queued; a reply's id still joins the set of replies waiting for the record, in a MULTI that is written anyway).
+(`workers.jobs.record_dropped`) and sent replies (`workers.jobs.wait_for_record`, `workers.jobs.queue_replies`: a
+reply joins no set of replies waiting for the record, and no job to record them is queued).
 Everything else is the worker's own entry point, `helpline serve worker` (helpline/cli.py), unchanged: it still
 connects to the record, waits for it and checks its schema at start."""
 
@@ -24,6 +24,7 @@ _STAND_IN = (
     "workers.pipeline.record_routed",  # its None means "recorded": the pipeline goes on to filing
     "workers.pipeline.write_case_state",
     "workers.jobs.record_dropped",
+    "workers.jobs.wait_for_record",
     "workers.jobs.queue_replies",
 )
 
