@@ -130,6 +130,9 @@ def update_record(item: str, item_id: str) -> str:
 
 
 def _update(ctx: Context, kind: Item, item_id: str) -> str:
+    if kind is Item.REPLY:  # a job an earlier version queued: the reply joins the others waiting for the record
+        queue_update(ctx.store, kind, item_id)
+        return f"reply {item_id} waits with the replies for the record"
     if kind is Item.MESSAGE:
         message = ctx.store.get_message(item_id)
         if message is None:

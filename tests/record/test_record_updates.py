@@ -40,7 +40,7 @@ from tests.support.work import drain
 from web.app import create_app
 from workers import context
 from workers.context import context_for
-from workers.record_updates import record_replies
+from workers.record_updates import record_replies, update_record
 from workers.scheduler import run_once
 
 UNREACHABLE = "postgresql+psycopg://postgres@/helpline?host=/nonexistent-record-socket"
@@ -118,6 +118,21 @@ def test_one_job_records_many_replies_and_keeps_one_that_changed_meanwhile(
     replies_recorded(store, read)
     assert [reply_id for reply_id, _ in waiting_replies(store, 10)] == ["r-changing"]
     replies_recorded(store, waiting_replies(store, 10))
+    assert replies_waiting(store) == 0
+
+
+def test_a_reply_update_job_queued_by_an_earlier_version_still_reaches_the_record(
+    store: Store, settings: Settings, smtp_sink: SmtpSink, record: Engine
+) -> None:
+    store.accept(email("older@example.com", "My top-up failed"), b"raw")
+    drain(settings)
+    with record.connect() as connection:
+        reply_id = connection.scalar(select(ReplyRow.id))
+    assert isinstance(reply_id, str) and replies_waiting(store) == 0
+    context.install(context_for(settings, store))
+    assert update_record("reply", reply_id) == f"reply {reply_id} waits with the replies for the record"
+    assert replies_waiting(store) == 1
+    drain(settings)
     assert replies_waiting(store) == 0
 
 
