@@ -196,7 +196,8 @@ def queue_notice(
 @dataclass(frozen=True)
 class RecordLag:
     """Accepted but not yet recorded: messages waiting for (or paused in) their pipeline job, the oldest's age in
-    seconds since it arrived, and record-update jobs waiting (queued or scheduled)."""
+    seconds since it arrived, and record-update jobs waiting (queued or scheduled) with the replies waiting for the
+    record."""
 
     messages: int
     oldest_seconds: float
