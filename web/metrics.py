@@ -68,7 +68,8 @@ class StoreCollector(Collector):
         )
         oldest_unrecorded.add_metric([], lag.oldest_seconds)
         updates = GaugeMetricFamily(
-            "helpline_record_updates_waiting", "Record-update jobs waiting (queued or paused for the record)"
+            "helpline_record_updates_waiting",
+            "Record-update jobs waiting (queued or paused for the record) and replies waiting for the record",
         )
         updates.add_metric([], lag.updates_waiting)
         failures = CounterMetricFamily(
