@@ -14,6 +14,7 @@ from core.store import Store
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
+
 class AttachmentUnavailable(Exception):
     """The attachment exists but its content cannot be had here (not kept, too large, the provider refused)."""
 
