@@ -94,7 +94,7 @@ def _process(ctx: Context, message: StoredMessage) -> tuple[str, AckPlan | None]
         # The acknowledgement is planned on the routed message before it is written, so that the message, its
         # acknowledgement's state, the reply and the reply's in-flight entry, and the expiries of its hot copies
         # are one write (one fsync), not five.
-        planned = message.model_copy(deep=True)
+        planned = StoredMessage.model_validate_json(message.model_dump_json())  # a copy: cheaper than a deep copy
         routed(planned)
         plan = plan_acknowledgement(planned)
 
