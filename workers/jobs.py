@@ -212,7 +212,6 @@ def _send_leased(ctx: Context, reply_id: str) -> str:
             fail_for_good(LookupError(f"reply {reply_id} is not in the store"))
         if reply.state is not ReplyState.QUEUED:
             record_final(ctx.store, reply)  # again: the job that made it final may have died before recording it
-            queue_replies(ctx.store)
             return f"already {reply.state.value}"
         return _attempt(ctx, reply)
     finally:
@@ -247,7 +246,6 @@ def _attempt(ctx: Context, reply: Reply) -> str:
 
     # The provider has it: a Redis restart now must not make it look unsent (a re-send would be a duplicate).
     _until_stored(record_sent, seconds=ctx.settings.workers.job_timeout_seconds / 2)
-    queue_replies(ctx.store)
     return f"sent as {reply.provider_id}"
 
 
@@ -285,7 +283,6 @@ def _retry_or_fail(ctx: Context, reply: Reply, original: StoredMessage, exc: Exc
 def _finish_failed(ctx: Context, reply: Reply, original: StoredMessage | None, error: str) -> None:
     reply.state, reply.error = ReplyState.FAILED, error
     record_final(ctx.store, reply, original, save=True)
-    queue_replies(ctx.store)
     report_send_failure(ctx, reply, original)
 
 
@@ -315,12 +312,13 @@ def record_final(store: Store, reply: Reply, original: StoredMessage | None = No
         if outbound_id is not None:
             store.remember_outbound_id(*outbound_id, pipe)
         inflight.clear(store, Kind.SEND, reply.id, pipe)
-        wait_for_record(store, reply.id, pipe)  # the record takes it in a job for many (`queue_replies`)
+        wait_for_record(store, reply.id, pipe)  # the record takes it in a job for many
 
     if not _record_send_outcome(store, reply.message_id, status, reply.purpose, also=writes):
         with store_errors(), store.redis.pipeline() as pipe:  # no message to record it on: the rest alone
             writes(pipe)
             pipe.execute()
+    queue_replies(store)  # the job that records the replies waiting, unless one is queued
     if save:
         store.apply_early_statuses(reply)
 

@@ -179,8 +179,7 @@ def _record_failure(store: Store, entry: Entry, why: str) -> None:
             reply.state, reply.error = ReplyState.FAILED, f"the send job failed for good: {why}"
             store.save_reply(reply)
         if reply is not None:
-            record_final(store, reply)
-            queue_replies(store)  # into the record, as the send job would have
+            record_final(store, reply)  # into the record too, as the send job would have
             return
     else:
 
