@@ -549,6 +549,14 @@ class Store:
     def get_reply(self, reply_id: str) -> Reply | None:
         return self._get_model(self.key("reply", reply_id), Reply)
 
+    def get_replies(self, reply_ids: Sequence[str]) -> list[Reply]:
+        """The replies still in the store, in one round trip."""
+        if not reply_ids:
+            return []
+        with store_errors():
+            values = self.redis.mget([self.key("reply", reply_id) for reply_id in reply_ids])
+        return [Reply.model_validate_json(raw) for raw in values if raw is not None]
+
     def reply_by_provider_id(self, provider_id: str) -> Reply | None:
         with store_errors():
             reply_id = self.redis.get(self.key("replyref", provider_id))

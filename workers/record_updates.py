@@ -256,7 +256,7 @@ def record_replies() -> str:
     ctx = current()
     replies_job_started(ctx.store)
     batch = waiting_replies(ctx.store, REPLY_BATCH)
-    replies = [reply for reply in (ctx.store.get_reply(reply_id) for reply_id, _ in batch) if reply is not None]
+    replies = ctx.store.get_replies([reply_id for reply_id, _ in batch])
     try:
         waiting = with_record(ctx.record, lambda: _write_replies(ctx, replies))
     except RecordUnreachable:
