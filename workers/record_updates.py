@@ -267,9 +267,9 @@ def record_replies() -> str:
         log.warning("reply %s: its message is neither in the record nor in Redis; not recorded", reply_id)
     still_waiting = {reply.id for reply in waiting} - orphans
     replies_recorded(ctx.store, [(reply_id, changed) for reply_id, changed in batch if reply_id not in still_waiting])
-    if len(batch) == REPLY_BATCH:
+    if len(batch) == REPLY_BATCH and len(still_waiting) < len(batch):  # more behind these, and this run moved on
         queue_replies(ctx.store)
-    elif still_waiting:
+    elif still_waiting:  # later: at once would read the same waiting replies again and again
         queue_replies(ctx.store, delay=PAUSE_SECONDS)
     recorded = len(replies) - len(waiting)
     return f"recorded {recorded} replies; {len(still_waiting)} wait for their messages"

@@ -38,7 +38,7 @@ from tests.support.smtp_sink import SmtpSink
 from tests.support.web_server import WebServer
 from tests.support.work import drain
 from web.app import create_app
-from workers import context
+from workers import context, record_updates
 from workers.context import context_for
 from workers.record_updates import record_replies, update_record
 from workers.scheduler import run_once
@@ -95,6 +95,28 @@ def test_a_reply_to_a_message_not_recorded_yet_waits_for_it(store: Store, settin
         recorded = connection.scalar(select(Message.conversation_id).where(Message.id == accepted.message_id))
     assert state == "sent" and conversation_id == recorded is not None
     assert replies_waiting(store) == 0
+
+
+def test_a_full_batch_that_only_waits_is_tried_later_not_at_once(
+    store: Store, settings: Settings, record: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Replies whose messages are not recorded yet fill a whole batch: the next run is scheduled, not queued at once
+    (it would read the same replies again and again)."""
+    monkeypatch.setattr(record_updates, "REPLY_BATCH", 2)
+    for n in range(3):
+        accepted = store.accept(email(f"batch{n}@example.com", "My top-up failed"), b"raw")
+        reply = Reply(
+            id=f"r-batch{n}", message_id=accepted.message_id, channel=Channel.EMAIL, to=f"batch{n}@example.com",
+            purpose="answer", language="en", text="We are on it", state="sent", attempts=1,
+        )  # fmt: skip
+        store.save_reply(reply)
+        queue_update(store, Item.REPLY, reply.id)
+    context.install(context_for(settings, store))
+    jobs = store.queue(RECORD_QUEUE)
+    jobs.empty()  # type: ignore[no-untyped-call]  # the run queue_update queued: this test runs it by hand
+    assert record_replies() == "recorded 0 replies; 2 wait for their messages"
+    assert jobs.count == 0 and ScheduledJobRegistry(queue=jobs).count == 1  # type: ignore[no-untyped-call]
+    assert replies_waiting(store) == 3
 
 
 def test_one_job_records_many_replies_and_keeps_one_that_changed_meanwhile(
