@@ -625,9 +625,11 @@ class Inbox:
     def stats(self, queue: str, *, oldest: bool = True) -> list[QueueStats]:
         """Depth per priority, and (with `oldest`) when the longest wait began."""
         out = []
-        for priority in Priority:
-            with store_errors():
-                depth = int(self.redis.zcard(self._key(queue, priority)))
+        with store_errors(), self.redis.pipeline(transaction=False) as pipe:  # one round trip: every acknowledgement
+            for priority in Priority:
+                pipe.zcard(self._key(queue, priority))
+            depths = [int(depth) for depth in pipe.execute()]
+        for priority, depth in zip(Priority, depths, strict=True):
             at = None
             if oldest and depth:
                 at = min(since for _, since in self.waiting(queue, priority))

@@ -91,6 +91,7 @@ class NoticeBoard:
             pipe.set(self.store.key("notice", notice.id), notice.model_dump_json())
             pipe.expire(self.store.key("notice", notice.id), math.ceil((until - now).total_seconds()) + 1)
             pipe.zadd(self.index, {notice.id: until.timestamp()})
+            pipe.zremrangebyscore(self.index, "-inf", now.timestamp())  # the ended ones, so the index stays small
             queue_notice(self.store, pipe, notice.id, notice.model_dump_json())
             pipe.execute()
         return notice
@@ -98,8 +99,7 @@ class NoticeBoard:
     def list(self, now: datetime | None = None) -> list[Notice]:
         """Notices not yet ended (including ones that start later), soonest end first."""
         now = now or utcnow()
-        with store_errors():
-            self.redis.zremrangebyscore(self.index, "-inf", now.timestamp())
+        with store_errors():  # read only: every acknowledgement reads the board; `add` drops the ended ones
             ids = [text(i) for i in self.redis.zrangebyscore(self.index, now.timestamp(), "+inf")]
             raw = self.redis.mget([self.store.key("notice", i) for i in ids]) if ids else []
         notices = [Notice.model_validate_json(r) for r in raw if r is not None]

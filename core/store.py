@@ -164,7 +164,12 @@ class Store:
                 return []
             return [text(m) for m in self.redis.zrange(self._sender_key(envelope), 0, rank - 1)]
 
-    def mark_threaded(self, envelope: Envelope, message_ids: list[str]) -> None:
+    def mark_threaded(self, envelope: Envelope, message_ids: list[str], pipe: Pipeline | None = None) -> None:
+        """The messages joined their conversations: the sender's next may go (workers/ordering.py). With `pipe`,
+        inside the caller's MULTI."""
+        if pipe is not None:
+            pipe.zrem(self._sender_key(envelope), *message_ids)
+            return
         with store_errors():
             self.redis.zrem(self._sender_key(envelope), *message_ids)
 
@@ -418,45 +423,56 @@ class Store:
                     linked_to = linked_to or text(existing)
                     self.redis.delete(current)  # over: the SET NX below opens a new one
             conversation_id = new_conversation_id()
-            self.redis.hset(
-                self.key("conv", conversation_id),
-                mapping={
-                    "contact_id": contact_id,
-                    "channel": channel.value,
-                    "subject": subject,
-                    "created_at": utcnow().isoformat(),
-                    "linked_to": linked_to or "",
-                },
-            )
-            if reuse:
-                # SET NX: two workers racing for the same contact end up in one conversation.
-                if not self.redis.set(current, conversation_id, nx=True):
-                    self.redis.delete(self.key("conv", conversation_id))
-                    value = self.redis.get(current)
-                    assert value is not None
-                    return text(value)
-            else:
-                self.redis.set(current, conversation_id)
+            with self.redis.pipeline() as pipe:  # the conversation and the contact's pointer to it: one round trip
+                pipe.hset(
+                    self.key("conv", conversation_id),
+                    mapping={
+                        "contact_id": contact_id,
+                        "channel": channel.value,
+                        "subject": subject,
+                        "created_at": utcnow().isoformat(),
+                        "linked_to": linked_to or "",
+                    },
+                )
+                # SET NX with `reuse`: two workers racing for the same contact end up in one conversation.
+                pipe.set(current, conversation_id, nx=reuse)
+                _, pointed = pipe.execute()
+            if not pointed:
+                self.redis.delete(self.key("conv", conversation_id))
+                value = self.redis.get(current)
+                assert value is not None
+                return text(value)
             return conversation_id
 
     def add_to_conversation(
-        self, conversation_id: str, message_id: str, participant: str, references: list[str], *, new: bool = True
-    ) -> None:
-        """Append a message; RPUSH/SADD are atomic, so concurrent workers never lose one another's entries.
+        self,
+        conversation_id: str,
+        message_id: str,
+        participant: str,
+        references: list[str],
+        *,
+        new: bool = True,
+        also: Callable[[Pipeline], None] | None = None,
+    ) -> bool:
+        """Append a message; RPUSH/SADD are atomic, so concurrent workers never lose one another's entries. `also`
+        adds writes to the same MULTI. False when the message had joined a conversation already (nothing written).
 
         `msgconv:{message}` records the conversation a message joined (and whether it opened it), written first
         with NX: a re-run after a crash finds it and does not append the message a second time."""
         marker = f"{conversation_id} {'new' if new else 'follow-up'}"
         with store_errors():
             if not self.redis.set(self.key("msgconv", message_id), marker, nx=True):
-                return
+                return False
         with store_errors(), self.redis.pipeline() as pipe:
             pipe.hset(self.key("conv", conversation_id), "last_at", str(utcnow().timestamp()))
             pipe.rpush(self.key("conv", conversation_id, "messages"), message_id)
             pipe.sadd(self.key("conv", conversation_id, "participants"), participant.lower())
             for reference in references:
                 pipe.set(self.key("threadref", reference), conversation_id, nx=True)
+            if also is not None:
+                also(pipe)
             pipe.execute()
+        return True
 
     def move_to_conversation(
         self, message_id: str, source: str, target: str, participant: str, references: list[str]

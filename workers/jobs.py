@@ -56,7 +56,7 @@ def process_message(message_id: str) -> str:
         inflight.clear(ctx.store, Kind.PROCESS, message_id)
         fail_for_good(LookupError(f"message {message_id} is not in the store"))
     try:
-        outcome, plan = with_record(ctx.record, lambda: _process(ctx, message))
+        outcome, plan, written = with_record(ctx.record, lambda: _process(ctx, message))
     except RecordUnreachable:  # waits for the record without spending an RQ retry (workers/record_updates.py)
         return pause_process(ctx, message_id)
     if plan is None:
@@ -64,11 +64,12 @@ def process_message(message_id: str) -> str:
         return outcome
     # A plan written clears the message's in-flight entry in its MULTI (the message's work is done); the reply's own
     # entry stands for the send from there on.
-    return outcome if plan.send is None else f"{outcome}; acknowledgement {_send_now(ctx, plan.send)}"
+    return outcome if plan.send is None else f"{outcome}; acknowledgement {_send_now(ctx, plan.send, written)}"
 
 
-def _process(ctx: Context, message: StoredMessage) -> tuple[str, AckPlan | None]:
-    """The pipeline and the acknowledgement's plan; returns the outcome and the plan when one was written."""
+def _process(ctx: Context, message: StoredMessage) -> tuple[str, AckPlan | None, StoredMessage]:
+    """The pipeline and the acknowledgement's plan; returns the outcome, the plan when one was written, and the
+    message as written (the send reads its envelope: no need to read it back from the store)."""
     message_id = message.id
     if message.state is MessageState.RECEIVED:
         outcome = run_pipeline(Work(message), ctx)
@@ -77,9 +78,10 @@ def _process(ctx: Context, message: StoredMessage) -> tuple[str, AckPlan | None]
             def dropped(m: StoredMessage) -> None:
                 m.state, m.drop_reason = MessageState.DROPPED, outcome.reason
 
-            record_dropped(ctx.store.update_message(message_id, dropped), ctx)
+            message = ctx.store.update_message(message_id, dropped)
+            record_dropped(message, ctx)
             log.info("dropped %s: %s", message_id, outcome.reason)
-            return f"dropped: {outcome.reason}", None
+            return f"dropped: {outcome.reason}", None, message
 
         recorded = outcome.recorded
 
@@ -108,18 +110,18 @@ def _process(ctx: Context, message: StoredMessage) -> tuple[str, AckPlan | None]
                 recorded.retain(ctx, m, pipe)
 
         message = ctx.store.update_message(message_id, routed_and_planned, also=writes)
-        return _routed_outcome(message), plan
+        return _routed_outcome(message), plan, message
     if message.state is MessageState.DROPPED:
         record_dropped(message, ctx)  # a re-run after a crash between the two writes; recording twice is a no-op
     if message.state is not MessageState.ROUTED:
-        return f"already {message.state.value}", None
+        return f"already {message.state.value}", None, message
     if message.ack_status not in (None, "queued"):  # "queued" too: a crash may have come before the send was planned
-        return _routed_outcome(message), None
+        return _routed_outcome(message), None, message
     plan = plan_acknowledgement(message)
     if plan.status is None and plan.new_reply is None and plan.send is None:
-        return _routed_outcome(message), None
-    ctx.store.update_message(message_id, plan.change, also=plan.writes)
-    return _routed_outcome(message), plan
+        return _routed_outcome(message), None, message
+    message = ctx.store.update_message(message_id, plan.change, also=plan.writes)
+    return _routed_outcome(message), plan, message
 
 
 def _routed_outcome(message: StoredMessage) -> str:
@@ -182,10 +184,11 @@ def plan_acknowledgement(message: StoredMessage) -> AckPlan:
     return plan
 
 
-def _send_now(ctx: Context, reply_id: str) -> str:
-    """Send a just-planned reply in this job; its retries, if any, are jobs of their own (`send_reply`)."""
+def _send_now(ctx: Context, reply_id: str, message: StoredMessage) -> str:
+    """Send a just-planned reply to `message` in this job; its retries, if any, are jobs of their own
+    (`send_reply`)."""
     try:
-        return _send_leased(ctx, reply_id)
+        return _send_leased(ctx, reply_id, message)
     except SendGaveUp as exc:  # recorded on the reply and the message; the pipeline job itself did not fail
         return f"failed: {exc}"
 
@@ -199,7 +202,8 @@ def send_reply(reply_id: str) -> str:
     return _send_leased(current(), reply_id)
 
 
-def _send_leased(ctx: Context, reply_id: str) -> str:
+def _send_leased(ctx: Context, reply_id: str, message: StoredMessage | None = None) -> str:
+    """Send under the reply's lease; `message` is the reply's message when the caller has it just written."""
     lease = ctx.store.redis.lock(
         ctx.store.key("sendlease", reply_id), timeout=ctx.settings.workers.job_timeout_seconds, blocking=False
     )
@@ -213,14 +217,14 @@ def _send_leased(ctx: Context, reply_id: str) -> str:
         if reply.state is not ReplyState.QUEUED:
             record_final(ctx.store, reply)  # again: the job that made it final may have died before recording it
             return f"already {reply.state.value}"
-        return _attempt(ctx, reply)
+        return _attempt(ctx, reply, message if message is not None and message.id == reply.message_id else None)
     finally:
         with contextlib.suppress(LockError):  # expired: the job ran past its timeout
             lease.release()
 
 
-def _attempt(ctx: Context, reply: Reply) -> str:
-    original = ctx.message(reply.message_id)
+def _attempt(ctx: Context, reply: Reply, message: StoredMessage | None = None) -> str:
+    original = message or ctx.message(reply.message_id)
     if original is None:
         _finish_failed(ctx, reply, None, f"permanent: message {reply.message_id} is not in the store")
         fail_for_good(SendGaveUp(reply.error or ""))

@@ -132,10 +132,16 @@ def thread(work: Work, ctx: Context) -> Work | Drop:
         )
         work.new_conversation = len(store.conversation(work.conversation_id)["messages"]) == 0
         references = []
-    store.add_to_conversation(
-        work.conversation_id, work.message.id, envelope.sender.address, references, new=work.new_conversation
-    )
-    store.mark_threaded(envelope, [work.message.id])  # the sender's next message may go now (workers/ordering.py)
+    # Marked threaded in the same MULTI: the sender's next message may go now (workers/ordering.py).
+    if not store.add_to_conversation(
+        work.conversation_id,
+        work.message.id,
+        envelope.sender.address,
+        references,
+        new=work.new_conversation,
+        also=lambda pipe: store.mark_threaded(envelope, [work.message.id], pipe),
+    ):
+        store.mark_threaded(envelope, [work.message.id])  # joined by a twin run meanwhile: the marking is still due
     return work
 
 
