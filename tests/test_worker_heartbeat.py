@@ -32,3 +32,36 @@ def test_a_heartbeat_extends_the_worker_key_and_one_right_after_it_is_skipped(re
     worker.heartbeat(timeout=600)  # an explicit timeout always goes out
     assert redis.ttl(worker.key) > 420
     worker.register_death()  # type: ignore[no-untyped-call]
+
+
+def test_the_suspension_checks_heartbeat_is_skipped_too_but_a_job_starting_writes_its_own(redis: Redis) -> None:
+    from rq.suspension import is_suspended
+
+    worker = HelplineWorker([Queue("inbound", connection=redis)], connection=redis)
+    worker.register_birth()  # type: ignore[no-untyped-call]
+    worker.heartbeat()
+    redis.persist(worker.key)
+    assert not is_suspended(redis, worker)  # RQ's check, each turn of its loop: the heartbeat rides in its MULTI
+    assert redis.ttl(worker.key) == -1  # within the second: nothing written (a write waits for an fsync)
+    a_second_passes(worker)
+    assert not is_suspended(redis, worker)
+    assert redis.ttl(worker.key) > 0
+    redis.persist(worker.key)
+    with redis.pipeline() as pipe:  # a job starting: RQ's heartbeat with the job's TTL, in its pipeline
+        worker.heartbeat(300, pipeline=pipe)
+        pipe.execute()
+    assert redis.ttl(worker.key) > 240
+    worker.register_death()  # type: ignore[no-untyped-call]
+
+
+def test_setting_the_state_it_has_writes_nothing(redis: Redis) -> None:
+    worker = HelplineWorker([Queue("inbound", connection=redis)], connection=redis)
+    worker.register_birth()  # type: ignore[no-untyped-call]
+    worker.set_state("idle")
+    assert redis.hget(worker.key, "state") == b"idle"
+    redis.hset(worker.key, "state", "marker")
+    worker.set_state("idle")  # RQ does this before each dequeue, right after setting it at the job's end
+    assert redis.hget(worker.key, "state") == b"marker"
+    worker.set_state("busy")
+    assert redis.hget(worker.key, "state") == b"busy"
+    worker.register_death()  # type: ignore[no-untyped-call]

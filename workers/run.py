@@ -73,18 +73,26 @@ class HelplineWorker(SimpleWorker):
 
     def heartbeat(self, timeout: int | None = None, pipeline: Pipeline | None = None) -> None:
         """RQ's heartbeat (the worker key's last_heartbeat and TTLs), in one round trip instead of three, and not
-        again within `HEARTBEAT_SECONDS` of the last one: RQ sends one before and after each dequeue, and with
-        `appendfsync always` each write waits for an fsync. The TTLs it extends are minutes long, so a heartbeat a
-        second later changes nothing; one inside a pipeline RQ passes (a job starting) always goes out."""
-        if pipeline is not None:
-            super().heartbeat(timeout, pipeline=pipeline)
-            return
+        again within `HEARTBEAT_SECONDS` of the last one: RQ sends one before and after each dequeue (one in the
+        suspension check's MULTI), and with `appendfsync always` each write waits for an fsync. The TTLs it extends
+        are minutes long, so a heartbeat a second later changes nothing; one with its own timeout (a job starting,
+        its TTL the job's) always goes out."""
         last = getattr(self, "last_heartbeat", None)
         if timeout is None and last is not None and (now() - last).total_seconds() < self.HEARTBEAT_SECONDS:
+            return
+        if pipeline is not None:
+            super().heartbeat(timeout, pipeline=pipeline)
             return
         with self.connection.pipeline(transaction=False) as own:
             super().heartbeat(timeout, pipeline=own)
             own.execute()
+
+    def set_state(self, state: str, pipeline: Pipeline | None = None) -> None:
+        """RQ sets the worker idle after each job and again before each dequeue: the second write (an fsync with
+        `appendfsync always`) changes nothing. A state in a pipeline RQ passes always goes out."""
+        if pipeline is None and state == self._state:
+            return
+        super().set_state(state, pipeline)
 
 
 def work(settings: Settings, *, burst: bool = False, stop: threading.Event | None = None) -> None:
