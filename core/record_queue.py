@@ -68,6 +68,9 @@ REPLIES_JOB = "workers.record_updates.record_replies"
 # A flag per kind of queued run (now, or later for replies whose message is not recorded yet): one queued at a
 # time. Its short life bounds what a lost job costs: the next reply, or the reconciler, queues another.
 _QUEUED_FLAG_SECONDS = 60
+# Under a burst the job runs at most about once a second (`replies_run_ended`): a reply reaches the record that much
+# later, and a batch holds a second's replies.
+BATCH_SECONDS = 1.0
 _FORGET_UNCHANGED = """
 local removed = 0
 for i = 1, #ARGV, 2 do
@@ -103,11 +106,42 @@ def queue_replies(store: Store, *, delay: float = 0.0) -> None:
 
 
 def replies_job_started(store: Store) -> None:
-    """The job runs: a reply changed from now on queues the next run."""
+    """The job runs: a run queued for later (replies waiting for their messages) is this one or covered by it.
+    The flag of a run queued now stays until the run ends (`replies_run_ended`)."""
     from core.store import store_errors
 
     with store_errors():
-        store.redis.delete(store.key("record", "replies-job", "now"), store.key("record", "replies-job", "later"))
+        store.redis.delete(store.key("record", "replies-job", "later"))
+
+
+def replies_run_ended(store: Store, *, still_waiting: int, full: bool, moved_on: bool) -> None:
+    """The job has recorded its batch (`full`: as many as it takes, and `moved_on`: it let go of some of them).
+
+    After a full batch that moved on, the next run is queued at once; after one that did not (every reply in it
+    waits for its message: `still_waiting`, tried again later), none. Otherwise, when replies changed while it ran
+    (more are waiting than the ones it left), the next run is queued `BATCH_SECONDS` from now: under a burst one run
+    a second takes everything the second's sends made final, in one transaction, instead of a run (an RQ job and a
+    commit) for every few replies. The flag of a queued run is kept for the next one; with none queued it goes, and
+    the next reply to change queues a run at once; a reply that changed between the count and the flag's removal
+    is seen by the second count (a reply joins the waiting set before it tries the flag)."""
+    from datetime import timedelta
+
+    from core.store import JOB_RETRY, store_errors
+
+    flag = store.key("record", "replies-job", "now")
+    queue = store.queue(RECORD_QUEUE)
+    with store_errors():
+        if full and moved_on:
+            store.redis.set(flag, "1", ex=_QUEUED_FLAG_SECONDS)
+            queue.enqueue_call(REPLIES_JOB, retry=JOB_RETRY)
+            return
+        if not full and int(store.redis.zcard(_waiting_key(store))) > still_waiting:
+            store.redis.set(flag, "1", ex=int(BATCH_SECONDS) + _QUEUED_FLAG_SECONDS)
+            queue.enqueue_in(timedelta(seconds=BATCH_SECONDS), REPLIES_JOB, retry=JOB_RETRY)
+            return
+        store.redis.delete(flag)
+        if not full and int(store.redis.zcard(_waiting_key(store))) > still_waiting:
+            queue_replies(store)
 
 
 def waiting_replies(store: Store, limit: int) -> list[tuple[str, float]]:

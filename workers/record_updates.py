@@ -47,6 +47,7 @@ from core.record_queue import (
     queue_update,
     replies_job_started,
     replies_recorded,
+    replies_run_ended,
     waiting_replies,
 )
 from core.records import MessageState, Reply, utcnow
@@ -267,10 +268,10 @@ def record_replies() -> str:
         log.warning("reply %s: its message is neither in the record nor in Redis; not recorded", reply_id)
     still_waiting = {reply.id for reply in waiting} - orphans
     replies_recorded(ctx.store, [(reply_id, changed) for reply_id, changed in batch if reply_id not in still_waiting])
-    if len(batch) == REPLY_BATCH and len(still_waiting) < len(batch):  # more behind these, and this run moved on
-        queue_replies(ctx.store)
-    elif still_waiting:  # later: at once would read the same waiting replies again and again
+    if still_waiting:  # later: at once would read the same waiting replies again and again
         queue_replies(ctx.store, delay=PAUSE_SECONDS)
+    full, moved_on = len(batch) == REPLY_BATCH, len(still_waiting) < len(batch)
+    replies_run_ended(ctx.store, still_waiting=len(still_waiting), full=full, moved_on=moved_on)
     recorded = len(replies) - len(waiting)
     return f"recorded {recorded} replies; {len(still_waiting)} wait for their messages"
 

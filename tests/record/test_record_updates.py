@@ -18,9 +18,11 @@ from core.queues import queues
 from core.record_queue import (
     RECORD_QUEUE,
     Item,
+    queue_replies,
     queue_update,
     record_lag,
     replies_recorded,
+    replies_run_ended,
     replies_waiting,
     wait_for_record,
     waiting_replies,
@@ -117,6 +119,25 @@ def test_a_full_batch_that_only_waits_is_tried_later_not_at_once(
     assert record_replies() == "recorded 0 replies; 2 wait for their messages"
     assert jobs.count == 0 and ScheduledJobRegistry(queue=jobs).count == 1  # type: ignore[no-untyped-call]
     assert replies_waiting(store) == 3
+
+
+def test_replies_that_change_while_the_job_runs_wait_for_one_run_a_second_later(store: Store) -> None:
+    """Under a burst the job runs about once a second, not once for every few replies: a run that ends with more
+    replies waiting than it left schedules the next, and the replies changing meanwhile queue none of their own."""
+    jobs = store.queue(RECORD_QUEUE)
+    for n in range(3):
+        with store.redis.pipeline() as pipe:
+            wait_for_record(store, f"r-burst{n}", pipe)
+            pipe.execute()
+    replies_run_ended(store, still_waiting=1, full=False, moved_on=True)
+    scheduled = ScheduledJobRegistry(queue=jobs)  # type: ignore[no-untyped-call]
+    assert jobs.count == 0 and scheduled.count == 1
+    queue_replies(store)  # a reply made final meanwhile: the scheduled run will take it
+    assert jobs.count == 0 and scheduled.count == 1
+    replies_run_ended(store, still_waiting=3, full=False, moved_on=True)  # that run: nothing new
+    assert jobs.count == 0 and scheduled.count == 1
+    queue_replies(store)  # the flag went with it: the next reply queues a run at once
+    assert jobs.count == 1
 
 
 def test_one_job_records_many_replies_and_keeps_one_that_changed_meanwhile(
