@@ -8,10 +8,13 @@ tests' `drain`) install a context explicitly; a bare `rq worker` falls back to l
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 
+from channels.base import Sender
+from channels.registry import sender_for
+from core.envelope import Channel
 from core.records import StoredMessage
 from core.redis_conn import connect
 from core.settings import Settings, load_settings
@@ -33,6 +36,14 @@ class Context:
     calendar: BusinessCalendar
     record: Engine  # the system of record (PostgreSQL); connects on first use
     attachments: AttachmentStore  # attachments' content (a folder or an S3 bucket)
+    _senders: dict[Channel, Sender] = field(default_factory=dict)
+
+    def sender(self, channel: Channel) -> Sender:
+        """The channel's sender, made once per context (per worker process): the Twilio client keeps its HTTP
+        connection (and its API objects) from one send to the next, as the email relay and the Telegram bot do."""
+        if channel not in self._senders:
+            self._senders[channel] = sender_for(channel, self.settings, self.store)
+        return self._senders[channel]
 
     def message(self, message_id: str, *, warm: bool = True) -> StoredMessage | None:
         """A stored message, for every job and command that reads one: its hot copy in Redis, or once that has

@@ -15,7 +15,6 @@ from redis.exceptions import LockError
 from rq import get_current_job
 
 from channels.email import send_notice
-from channels.registry import sender_for
 from core import inflight, sending
 from core.envelope import Priority
 from core.errors import PermanentSendError, SendError, StoreUnavailable, TransientSendError
@@ -235,7 +234,7 @@ def _attempt(ctx: Context, reply: Reply, message: StoredMessage | None = None) -
     reply.attempts += 1
     ctx.store.save_reply(reply)  # counted before the provider call: an attempt a dying worker takes with it counts
     try:
-        reply.provider_id = sender_for(reply.channel, ctx.settings, ctx.store).send(reply, original.envelope)
+        reply.provider_id = ctx.sender(reply.channel).send(reply, original.envelope)
     except PermanentSendError as exc:
         _finish_failed(ctx, reply, original, f"permanent: {exc}")
         fail_for_good(SendGaveUp(reply.error or ""))  # no retry can help: the job ends failed at once
