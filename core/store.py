@@ -59,6 +59,8 @@ _STATE_ORDER = {ReplyState.QUEUED: 0, ReplyState.SENT: 1, ReplyState.DELIVERED: 
 PROCESS_JOB = "workers.jobs.process_message"
 # Every job Helpline queues is retried with backoff when it fails (a Redis blip, a bug fixed by a deploy): each one is
 # idempotent. A job lost with its worker is found by the reconciler instead (core/inflight.py).
+# The channels whose provider calls back with delivery statuses (Twilio's status callback).
+DELIVERY_STATUS_CHANNELS = frozenset({Channel.SMS, Channel.WHATSAPP, Channel.VOICE})
 JOB_RETRY = Retry(max=6, interval=[2, 10, 60, 300, 900, 3600])
 # A sender's arrival line only orders messages waiting for the pipeline; a day covers every retry that matters.
 SENDER_ORDER_TTL_SECONDS = 86400
@@ -552,8 +554,10 @@ class Store:
         self.apply_early_statuses(reply)
 
     def apply_early_statuses(self, reply: Reply) -> None:
-        """Apply the provider statuses that arrived before the reply's provider id was saved (see `save_reply`)."""
-        if reply.provider_id:
+        """Apply the provider statuses that arrived before the reply's provider id was saved (see `save_reply`).
+        Only Twilio reports delivery statuses (ingest/twilio/delivery_status.py): an email or a Telegram reply has
+        none to look for, and every send would otherwise pay a round trip for nothing."""
+        if reply.provider_id and reply.channel in DELIVERY_STATUS_CHANNELS:
             with store_errors():
                 early = self.redis.lrange(self.key("earlystatus", reply.provider_id), 0, -1)
             if early:

@@ -97,7 +97,7 @@ def _process(ctx: Context, message: StoredMessage) -> tuple[str, AckPlan | None,
         # are one write (one fsync), not five.
         planned = StoredMessage.model_validate_json(message.model_dump_json())  # a copy: cheaper than a deep copy
         routed(planned)
-        plan = plan_acknowledgement(planned)
+        plan = plan_acknowledgement(planned, new=True)
 
         def routed_and_planned(m: StoredMessage) -> None:
             routed(m)
@@ -154,12 +154,13 @@ class AckPlan:
         inflight.clear(store, Kind.PROCESS, self.message_id, pipe)
 
 
-def plan_acknowledgement(message: StoredMessage) -> AckPlan:
-    """Whether and what to acknowledge (a message routed, or found routed again on a re-run)."""
+def plan_acknowledgement(message: StoredMessage, *, new: bool = False) -> AckPlan:
+    """Whether and what to acknowledge (a message routed, or found routed again on a re-run). `new`: the message is
+    being routed now, so it has no acknowledgement yet (one is only ever saved in the MULTI that routes it)."""
     ctx = current()
     assert message.decision is not None
     plan = AckPlan(message.id, message.decision.priority)
-    reply = ctx.store.get_reply(acknowledge.acknowledgement_id(message))
+    reply = None if new else ctx.store.get_reply(acknowledge.acknowledgement_id(message))
     if reply is None:
         reason = acknowledge.skip_reason(message, ctx)
         if reason is None and not acknowledge.take_cap_slot(message, ctx):
