@@ -59,11 +59,25 @@ _STATE_ORDER = {ReplyState.QUEUED: 0, ReplyState.SENT: 1, ReplyState.DELIVERED: 
 PROCESS_JOB = "workers.jobs.process_message"
 # Every job Helpline queues is retried with backoff when it fails (a Redis blip, a bug fixed by a deploy): each one is
 # idempotent. A job lost with its worker is found by the reconciler instead (core/inflight.py).
-# The channels whose provider calls back with delivery statuses (Twilio's status callback).
-DELIVERY_STATUS_CHANNELS = frozenset({Channel.SMS, Channel.WHATSAPP, Channel.VOICE})
 JOB_RETRY = Retry(max=6, interval=[2, 10, 60, 300, 900, 3600])
 # A sender's arrival line only orders messages waiting for the pipeline; a day covers every retry that matters.
 SENDER_ORDER_TTL_SECONDS = 86400
+# The channels whose provider calls back with delivery statuses (Twilio's status callback).
+DELIVERY_STATUS_CHANNELS = frozenset({Channel.SMS, Channel.WHATSAPP, Channel.VOICE})
+# A message joins its conversation in one step: `msgconv:{message}` set only if unset (a re-run finds it), and only
+# then the conversation's last time, message list, participants and thread references, and the sender's arrival
+# line let go of it (workers/ordering.py). One script, so that a crash cannot leave the marker without the append.
+# KEYS: msgconv, conv, conv messages, conv participants, sender's arrivals, threadref...; ARGV: marker, last_at,
+# message id, participant, conversation id.
+_ADD_TO_CONVERSATION = """
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX') then return 0 end
+redis.call('HSET', KEYS[2], 'last_at', ARGV[2])
+redis.call('RPUSH', KEYS[3], ARGV[3])
+redis.call('SADD', KEYS[4], ARGV[4])
+redis.call('ZREM', KEYS[5], ARGV[3])
+for i = 6, #KEYS do redis.call('SET', KEYS[i], ARGV[5], 'NX') end
+return 1
+"""
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
@@ -91,6 +105,7 @@ class Store:
         self.redis = redis
         self.prefix = prefix
         self._queues: dict[str, Queue] = {}
+        self._add_to_conversation = redis.register_script(_ADD_TO_CONVERSATION)
 
     def queue(self, name: str) -> Queue:
         """The RQ queue `name` on this store's Redis, made once: a new `Queue` asks the server for its version
@@ -166,12 +181,8 @@ class Store:
                 return []
             return [text(m) for m in self.redis.zrange(self._sender_key(envelope), 0, rank - 1)]
 
-    def mark_threaded(self, envelope: Envelope, message_ids: list[str], pipe: Pipeline | None = None) -> None:
-        """The messages joined their conversations: the sender's next may go (workers/ordering.py). With `pipe`,
-        inside the caller's MULTI."""
-        if pipe is not None:
-            pipe.zrem(self._sender_key(envelope), *message_ids)
-            return
+    def mark_threaded(self, envelope: Envelope, message_ids: list[str]) -> None:
+        """The messages joined their conversations: the sender's next may go (workers/ordering.py)."""
         with store_errors():
             self.redis.zrem(self._sender_key(envelope), *message_ids)
 
@@ -449,32 +460,26 @@ class Store:
     def add_to_conversation(
         self,
         conversation_id: str,
-        message_id: str,
-        participant: str,
+        message: tuple[str, Envelope],
         references: list[str],
         *,
         new: bool = True,
-        also: Callable[[Pipeline], None] | None = None,
     ) -> bool:
-        """Append a message; RPUSH/SADD are atomic, so concurrent workers never lose one another's entries. `also`
-        adds writes to the same MULTI. False when the message had joined a conversation already (nothing written).
-
-        `msgconv:{message}` records the conversation a message joined (and whether it opened it), written first
-        with NX: a re-run after a crash finds it and does not append the message a second time."""
+        """Append a message (its id and envelope) to a conversation, its sender a participant and `references`
+        pointing at it, and let the sender's next message go (`mark_threaded`), in one atomic step
+        (`_ADD_TO_CONVERSATION`); RPUSH/SADD never lose concurrent workers' entries. False when the message had
+        joined a conversation already (nothing written): `msgconv:{message}` records the conversation a message
+        joined (and whether it opened it), so a re-run does not append it a second time."""
+        message_id, envelope = message
+        keys = [
+            self.key("msgconv", message_id), self.key("conv", conversation_id),
+            self.key("conv", conversation_id, "messages"), self.key("conv", conversation_id, "participants"),
+            self._sender_key(envelope), *(self.key("threadref", reference) for reference in references),
+        ]  # fmt: skip
         marker = f"{conversation_id} {'new' if new else 'follow-up'}"
+        arguments = [marker, str(utcnow().timestamp()), message_id, envelope.sender.address.lower(), conversation_id]
         with store_errors():
-            if not self.redis.set(self.key("msgconv", message_id), marker, nx=True):
-                return False
-        with store_errors(), self.redis.pipeline() as pipe:
-            pipe.hset(self.key("conv", conversation_id), "last_at", str(utcnow().timestamp()))
-            pipe.rpush(self.key("conv", conversation_id, "messages"), message_id)
-            pipe.sadd(self.key("conv", conversation_id, "participants"), participant.lower())
-            for reference in references:
-                pipe.set(self.key("threadref", reference), conversation_id, nx=True)
-            if also is not None:
-                also(pipe)
-            pipe.execute()
-        return True
+            return bool(self._add_to_conversation(keys=keys, args=arguments))
 
     def move_to_conversation(
         self, message_id: str, source: str, target: str, participant: str, references: list[str]

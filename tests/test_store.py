@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
 
 from core.envelope import Channel, Envelope, Party
 from core.records import Reply, ReplyState
@@ -59,3 +60,21 @@ def test_concurrent_accepts_of_one_provider_id_store_it_once(store: Store) -> No
     assert len({r.message_id for r in results}) == 1
     assert sum(not r.duplicate for r in results) == 1
     assert len(store.message_ids()) == 1
+
+
+def test_a_message_joins_its_conversation_once_and_leaves_its_senders_line_in_the_same_step(store: Store) -> None:
+    first = Envelope(
+        channel=Channel.EMAIL, provider_id="a@x", sender=Party(address="Ann@Example.com"), text="hi", message_id="a@x"
+    )
+    later = first.received_at + timedelta(seconds=1)  # the sender's line is ordered by arrival
+    second = first.model_copy(update={"provider_id": "b@x", "message_id": "b@x", "text": "again", "received_at": later})
+    one, two = store.accept(first, b"raw"), store.accept(second, b"raw")
+    assert store.earlier_arrivals(second, two.message_id) == [one.message_id]  # the second waits for the first
+    conversation = store.open_conversation("c-1", Channel.EMAIL, "hi")
+    assert store.add_to_conversation(conversation, (one.message_id, first), ["a@x"])
+    assert store.earlier_arrivals(second, two.message_id) == []  # let go with the append
+    assert not store.add_to_conversation(conversation, (one.message_id, first), ["a@x"])  # a re-run: nothing twice
+    info = store.conversation(conversation)
+    assert info["messages"] == [one.message_id] and info["participants"] == ["ann@example.com"]
+    assert store.conversation_for_reference("a@x") == conversation
+    assert store.conversation_of(one.message_id) == (conversation, True)

@@ -132,14 +132,9 @@ def thread(work: Work, ctx: Context) -> Work | Drop:
         )
         work.new_conversation = len(store.conversation(work.conversation_id)["messages"]) == 0
         references = []
-    # Marked threaded in the same MULTI: the sender's next message may go now (workers/ordering.py).
+    # Marked threaded with it: the sender's next message may go now (workers/ordering.py).
     if not store.add_to_conversation(
-        work.conversation_id,
-        work.message.id,
-        envelope.sender.address,
-        references,
-        new=work.new_conversation,
-        also=lambda pipe: store.mark_threaded(envelope, [work.message.id], pipe),
+        work.conversation_id, (work.message.id, envelope), references, new=work.new_conversation
     ):
         store.mark_threaded(envelope, [work.message.id])  # joined by a twin run meanwhile: the marking is still due
     return work
