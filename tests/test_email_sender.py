@@ -7,8 +7,10 @@ import socket
 import pytest
 
 from channels import email as email_channel
-from channels.email import send_notice
+from channels.email import EmailSender, recipient_address, send_notice
+from core.envelope import Channel, Envelope, Party
 from core.errors import PermanentSendError, TransientSendError
+from core.records import Reply
 from core.settings import Settings
 from tests.support.smtp_sink import SmtpSink
 
@@ -59,3 +61,34 @@ def test_a_relay_that_is_gone_is_a_transient_error_after_a_kept_connection(setti
     with pytest.raises(TransientSendError, match="unreachable"):
         send_notice(outbound, ["duty@wallet.example"], "second", "body")
     assert email_channel._relay.smtp is None
+
+
+def test_a_reply_in_chinese_reaches_an_internationalised_domain_through_any_relay(
+    settings: Settings, smtp_sink: SmtpSink
+) -> None:
+    """The reply's subject and the desk's name in Chinese are RFC 2047-encoded; a domain in Chinese is written in its
+    IDNA form, so a relay without SMTPUTF8 takes it too."""
+    outbound = settings.email.outbound.model_copy(update={"sender_name": "钱包客服"})
+    reply = Reply(
+        id="r-idn", message_id="m-idn", channel=Channel.EMAIL, to="Alice@例子.中国", purpose="acknowledgement",
+        language="zh", subject="回复：充值失败 [Case HL-ABC123]", text="您好，我们已收到您的消息。",
+    )  # fmt: skip
+    original = Envelope(
+        channel=Channel.EMAIL, provider_id="orig@example.com", sender=Party(address="Alice@例子.中国"),
+        text="充值失败", subject="充值失败", message_id="orig@example.com", references=["first@example.com"],
+    )  # fmt: skip
+    assert EmailSender(outbound).send(reply, original) == "helpline.r-idn@wallet.example"
+    (sent,) = smtp_sink.wait_for(1)
+    assert sent.rcpt_tos == ["Alice@xn--fsqu00a.xn--fiqs8s"]
+    mail = sent.message
+    assert mail["To"] == "Alice@xn--fsqu00a.xn--fiqs8s" and mail["From"].addresses[0].display_name == "钱包客服"
+    assert mail["Subject"] == "回复：充值失败 [Case HL-ABC123]"
+    assert mail["Message-ID"] == "<helpline.r-idn@wallet.example>" and mail["In-Reply-To"] == "<orig@example.com>"
+    assert mail["References"] == "<first@example.com> <orig@example.com>"
+    assert mail["Auto-Submitted"] == "auto-replied" and mail["X-Auto-Response-Suppress"] == "All"
+    assert mail.get_content().strip() == "您好，我们已收到您的消息。"
+
+
+def test_a_domain_that_is_no_internationalised_name_fails_for_good() -> None:
+    with pytest.raises(PermanentSendError, match="internationalised"):
+        recipient_address("alice@☃.com")  # no IDNA 2008 name may hold a snowman
