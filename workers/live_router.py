@@ -153,7 +153,9 @@ class LiveRouter:
 
     def _watch_loop(self, debounce_ms: int) -> None:
         # Any change in the folder counts (a ConfigMap update swaps a `..data` link, not the file itself); the
-        # rules are reloaded only when what the path reads now differs from what they were last loaded from.
+        # rules are reloaded only when what the path reads now differs from what they were last loaded from. The
+        # file is also read on every quiet half second (`yield_on_timeout`): a change made while the watcher was
+        # still being set up, or an event the OS dropped, is then picked up within that, not never.
         try:
             for _changes in watchfiles.watch(
                 # The link's folder (a repoint) and, when the path is a link, its target's (an edit in place).
@@ -161,7 +163,7 @@ class LiveRouter:
                 stop_event=self._stop,
                 debounce=debounce_ms,
                 rust_timeout=500,
-                yield_on_timeout=False,
+                yield_on_timeout=True,
                 recursive=False,
             ):
                 content = self._content()
