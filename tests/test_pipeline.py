@@ -345,22 +345,25 @@ def test_a_crash_between_planning_and_sending_the_acknowledgement_does_not_lose_
     accepted = store.accept(email("gap@example.com", "my withdrawal is pending"), b"raw")
     store.queue(INBOUND_QUEUE).empty()  # type: ignore[no-untyped-call]  # the job is run by hand
     context.install(context.context_for(settings, store))
-    real_send = jobs._send_leased
 
     def worker_dies(*args: object, **kwargs: object) -> str:
         raise RuntimeError("worker killed right before sending the acknowledgement")
 
-    monkeypatch.setattr(jobs, "_send_leased", worker_dies)
-    with pytest.raises(RuntimeError):
-        jobs.process_message(accepted.message_id)
+    with monkeypatch.context() as patched:
+        patched.setattr(jobs, "_send_new", worker_dies)
+        with pytest.raises(RuntimeError):
+            jobs.process_message(accepted.message_id)
     reply_id = f"r-ack-{accepted.message_id}"
     assert store.get_message(accepted.message_id).ack_status == "queued"  # type: ignore[union-attr]
     assert inflight.is_tracked(store, Kind.SEND, reply_id) and not inflight.is_tracked(store, Kind.PROCESS, reply_id)
-    monkeypatch.setattr(jobs, "_send_leased", real_send)
     assert not jobs.process_message(accepted.message_id).count("acknowledgement")  # RQ's retry: the entry has it
     assert [job for name in QUEUE_ORDER for job in store.queue(name).job_ids] == []
     report = reconcile(settings, store, time.time() + settings.workers.abandoned_after_seconds + 1)
     assert report.requeued == [f"send {reply_id}: its job is gone"]
+    # The dead job's send lease, taken when the reply was planned, expires within `workers.job_timeout_seconds`,
+    # before the reconciler's window ends; the test's clock is ahead of Redis's, so it goes here by hand.
+    assert 0 < store.redis.pttl(store.key("sendlease", reply_id)) <= settings.workers.job_timeout_seconds * 1000
+    store.redis.delete(store.key("sendlease", reply_id))
     drain(settings)
     assert len(smtp_sink.wait_for(1)) == 1
     assert store.get_message(accepted.message_id).ack_status == "sent"  # type: ignore[union-attr]

@@ -230,26 +230,53 @@ def test_a_sent_reply_leaves_no_marker_behind(store: Store, settings: Settings, 
 
 
 def test_one_job_at_a_time_sends_a_reply_and_a_sent_reply_is_not_sent_again(
-    store: Store, settings: Settings, smtp_sink: SmtpSink
+    store: Store, settings: Settings, smtp_sink: SmtpSink, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """What makes queuing a send job again safe: the reconciler's requeue, RQ's retry and a late duplicate alike."""
-    from workers import context
+    from workers import context, jobs
     from workers.jobs import process_message, send_reply
 
     context.install(context.context_for(settings, store))
     accepted = store.accept(email_from("alice@example.com", "lease@example.com"), b"raw")
     reply_id = f"r-ack-{accepted.message_id}"
-    other = store.redis.lock(store.key("sendlease", reply_id), timeout=30)
-    assert other.acquire(blocking=False)  # another job is sending it right now
-    # The pipeline job sends the acknowledgement itself, and it too finds the lease taken.
-    assert process_message(accepted.message_id).endswith("; acknowledgement being sent by another job")
-    assert send_reply(reply_id) == "being sent by another job"
+
+    def worker_dies(*args: object) -> str:
+        raise RuntimeError("worker killed right before sending the acknowledgement")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(jobs, "_send_new", worker_dies)
+        with pytest.raises(RuntimeError):
+            process_message(accepted.message_id)
+    lease = store.key("sendlease", reply_id)
+    # The reply was planned with its lease taken and its first attempt counted, in the MULTI that routed the message.
+    assert store.redis.pttl(lease) > 0 and store.get_reply(reply_id).attempts == 1  # type: ignore[union-attr]
+    assert "acknowledgement" not in process_message(accepted.message_id)  # RQ's retry: the reply's entry has it
+    assert send_reply(reply_id) == "being sent by another job"  # the dead job's lease stands until it expires
     assert smtp_sink.messages == [] and inflight.is_tracked(store, Kind.SEND, reply_id)
-    other.release()
+    store.redis.delete(lease)  # as its expiry would (`workers.job_timeout_seconds`)
     assert send_reply(reply_id).startswith("sent as ")
     assert send_reply(reply_id) == "already sent"
     assert len(smtp_sink.wait_for(1)) == 1 and acknowledged(store, accepted.message_id)[0].ack_status == "sent"
+    assert store.get_reply(reply_id).attempts == 2  # type: ignore[union-attr]  # the lost one counts
     assert_nothing_in_flight(store)
+
+
+def test_a_new_acknowledgement_is_sent_without_taking_its_lease_again_and_lets_go_of_it(
+    store: Store, settings: Settings, smtp_sink: SmtpSink
+) -> None:
+    from workers import context
+    from workers.jobs import process_message
+
+    context.install(context.context_for(settings, store))
+    accepted = store.accept(email_from("bob@example.com", "fresh@example.com"), b"raw")
+    assert process_message(accepted.message_id).endswith(
+        "acknowledgement sent as "
+        + (f"helpline.r-ack-{accepted.message_id}@{settings.email.outbound.sender.rpartition('@')[2]}")
+    )
+    reply = store.get_reply(f"r-ack-{accepted.message_id}")
+    assert reply is not None and reply.state is ReplyState.SENT and reply.attempts == 1
+    assert len(smtp_sink.wait_for(1)) == 1
+    assert_nothing_in_flight(store)  # the lease went with the MULTI that recorded the send
 
 
 def test_a_survey_job_run_twice_queues_one_survey(store: Store, settings: Settings) -> None:

@@ -18,6 +18,7 @@ from channels.email import send_notice
 from core import inflight, sending
 from core.envelope import Priority
 from core.errors import PermanentSendError, SendError, StoreUnavailable, TransientSendError
+from core.ids import new_id
 from core.inflight import Kind
 from core.queues import reply_queue
 from core.record_queue import queue_replies, wait_for_record
@@ -63,7 +64,7 @@ def process_message(message_id: str) -> str:
         return outcome
     # A plan written clears the message's in-flight entry in its MULTI (the message's work is done); the reply's own
     # entry stands for the send from there on.
-    return outcome if plan.send is None else f"{outcome}; acknowledgement {_send_now(ctx, plan.send, written)}"
+    return outcome if plan.send is None else f"{outcome}; acknowledgement {_send_now(ctx, plan, written)}"
 
 
 def _process(ctx: Context, message: StoredMessage) -> tuple[str, AckPlan | None, StoredMessage]:
@@ -131,22 +132,32 @@ def _routed_outcome(message: StoredMessage) -> str:
 @dataclass
 class AckPlan:
     """What becomes of a routed message's acknowledgement, written with the message in one MULTI (`writes`): its
-    `ack_status`, a new reply to save, and the reply to send now (its in-flight entry written with it)."""
+    `ack_status`, a new reply to save, and the reply to send now (its in-flight entry written with it).
+
+    A new reply to send now is saved with its first attempt counted and its send lease taken (`lease`), in that
+    MULTI: this job sends it next, and no other job can have seen it yet, so the three writes and the read a send
+    otherwise starts with (lease, read the reply, count the attempt) are not needed. A worker dying before the send
+    leaves the lease to expire (`workers.job_timeout_seconds`, shorter than the reconciler's abandoned-job window)
+    and the counted attempt, as when it dies during a send."""
 
     message_id: str
     priority: Priority
     status: str | None = None
     new_reply: Reply | None = None
     send: str | None = None
+    lease: str | None = None
 
     def change(self, message: StoredMessage) -> None:
         if self.status is not None:
             message.ack_status = self.status
 
     def writes(self, pipe: Pipeline, message: StoredMessage) -> None:
-        store = current().store
+        ctx = current()
+        store = ctx.store
         if self.new_reply is not None:
             store.save_new_reply(self.new_reply, pipe)
+        if self.lease is not None:
+            pipe.set(self.lease, new_id("lease"), px=ctx.settings.workers.job_timeout_seconds * 1000)
         if self.send is not None:
             queue = reply_queue(self.priority, store)
             inflight.track(pipe, store, Kind.SEND, self.send, queue.name, send_job_id(self.send, 1), time.time())
@@ -174,7 +185,8 @@ def plan_acknowledgement(message: StoredMessage, *, new: bool = False) -> AckPla
             log.error("acknowledgement for %s not rendered: %s", message.id, exc)
             plan.status = f"failed: template {exc}"
             return plan
-        plan.new_reply = reply
+        reply.attempts = 1  # counted before the provider call, as every attempt is (`_attempt`)
+        plan.new_reply, plan.lease = reply, send_lease_key(ctx.store, reply.id)
     elif reply.state is not ReplyState.QUEUED:
         return plan  # sent or failed already, and its outcome recorded: nothing to send again
     elif inflight.is_tracked(ctx.store, Kind.SEND, reply.id):
@@ -184,13 +196,35 @@ def plan_acknowledgement(message: StoredMessage, *, new: bool = False) -> AckPla
     return plan
 
 
-def _send_now(ctx: Context, reply_id: str, message: StoredMessage) -> str:
+def _send_now(ctx: Context, plan: AckPlan, message: StoredMessage) -> str:
     """Send a just-planned reply to `message` in this job; its retries, if any, are jobs of their own
-    (`send_reply`)."""
+    (`send_reply`). A new reply comes with its lease taken and its attempt counted (`AckPlan`)."""
+    assert plan.send is not None
     try:
-        return _send_leased(ctx, reply_id, message)
+        if plan.new_reply is None or plan.lease is None:
+            return _send_leased(ctx, plan.send, message)
+        return _send_new(ctx, plan.new_reply, message, plan.lease)
     except SendGaveUp as exc:  # recorded on the reply and the message; the pipeline job itself did not fail
         return f"failed: {exc}"
+
+
+def _send_new(ctx: Context, reply: Reply, message: StoredMessage, lease: str) -> str:
+    """Send a reply saved with its lease and first attempt in the MULTI that planned it. Sent, the lease goes in the
+    MULTI that records it; any other way out lets go of it at once, so that a retry job need not wait for it."""
+    sent = False
+    try:
+        outcome = _attempt(ctx, reply, message, lease=lease)
+        sent = reply.state is ReplyState.SENT
+        return outcome
+    finally:
+        if not sent:
+            with contextlib.suppress(StoreUnavailable), store_errors():
+                ctx.store.redis.delete(lease)
+
+
+def send_lease_key(store: Store, reply_id: str) -> str:
+    """The key of a reply's send lease: only the job holding it may send the reply."""
+    return store.key("sendlease", reply_id)
 
 
 def send_reply(reply_id: str) -> str:
@@ -205,7 +239,7 @@ def send_reply(reply_id: str) -> str:
 def _send_leased(ctx: Context, reply_id: str, message: StoredMessage | None = None) -> str:
     """Send under the reply's lease; `message` is the reply's message when the caller has it just written."""
     lease = ctx.store.redis.lock(
-        ctx.store.key("sendlease", reply_id), timeout=ctx.settings.workers.job_timeout_seconds, blocking=False
+        send_lease_key(ctx.store, reply_id), timeout=ctx.settings.workers.job_timeout_seconds, blocking=False
     )
     if not lease.acquire():
         return "being sent by another job"  # if that job dies, the reconciler queues this reply again
@@ -223,17 +257,20 @@ def _send_leased(ctx: Context, reply_id: str, message: StoredMessage | None = No
             lease.release()
 
 
-def _attempt(ctx: Context, reply: Reply, message: StoredMessage | None = None) -> str:
+def _attempt(ctx: Context, reply: Reply, message: StoredMessage | None = None, *, lease: str | None = None) -> str:
+    """One attempt at sending `reply`. With `lease`, a new reply whose first attempt is counted and whose lease is
+    held already (`AckPlan`): the lease goes in the MULTI that records it sent."""
     original = message or ctx.message(reply.message_id)
     if original is None:
         _finish_failed(ctx, reply, None, f"permanent: message {reply.message_id} is not in the store")
         fail_for_good(SendGaveUp(reply.error or ""))
-    limit = ctx.settings.replies.max_send_attempts
-    if reply.attempts >= limit:  # the last attempts never finished: their workers died mid-send
-        _finish_failed(ctx, reply, original, f"gave up after {reply.attempts} attempts that never finished")
-        fail_for_good(SendGaveUp(reply.error or ""))
-    reply.attempts += 1
-    ctx.store.save_reply(reply)  # counted before the provider call: an attempt a dying worker takes with it counts
+    if lease is None:
+        limit = ctx.settings.replies.max_send_attempts
+        if reply.attempts >= limit:  # the last attempts never finished: their workers died mid-send
+            _finish_failed(ctx, reply, original, f"gave up after {reply.attempts} attempts that never finished")
+            fail_for_good(SendGaveUp(reply.error or ""))
+        reply.attempts += 1
+        ctx.store.save_reply(reply)  # counted before the provider call: an attempt a dying worker takes with it counts
     try:
         reply.provider_id = ctx.sender(reply.channel).send(reply, original.envelope)
     except PermanentSendError as exc:
@@ -246,7 +283,7 @@ def _attempt(ctx: Context, reply: Reply, message: StoredMessage | None = None) -
     reply.state, reply.error = ReplyState.SENT, None
 
     def record_sent() -> None:
-        record_final(ctx.store, reply, original, save=True)
+        record_final(ctx.store, reply, original, save=True, lease=lease)
 
     # The provider has it: a Redis restart now must not make it look unsent (a re-send would be a duplicate).
     _until_stored(record_sent, seconds=ctx.settings.workers.job_timeout_seconds / 2)
@@ -290,9 +327,12 @@ def _finish_failed(ctx: Context, reply: Reply, original: StoredMessage | None, e
     report_send_failure(ctx, reply, original)
 
 
-def record_final(store: Store, reply: Reply, original: StoredMessage | None = None, *, save: bool = False) -> None:
+def record_final(
+    store: Store, reply: Reply, original: StoredMessage | None = None, *, save: bool = False, lease: str | None = None
+) -> None:
     """Record a final reply's outcome on its message (idempotent), then forget its in-flight entry; with `save`,
-    the reply itself too. One MULTI for all of it when the message is there: each write waits for an fsync."""
+    the reply itself too, and with `lease`, let go of its send lease. One MULTI for all of it when the message is
+    there: each write waits for an fsync."""
     if reply.state is ReplyState.QUEUED:
         if save:
             store.save_reply(reply)
@@ -317,6 +357,8 @@ def record_final(store: Store, reply: Reply, original: StoredMessage | None = No
             store.remember_outbound_id(*outbound_id, pipe)
         inflight.clear(store, Kind.SEND, reply.id, pipe)
         wait_for_record(store, reply.id, pipe)  # the record takes it in a job for many
+        if lease is not None:
+            pipe.delete(lease)
 
     if not _record_send_outcome(store, reply.message_id, status, reply.purpose, also=writes):
         with store_errors(), store.redis.pipeline() as pipe:  # no message to record it on: the rest alone
