@@ -101,9 +101,7 @@ def erase(
             # The files before the record: a store that fails (a bucket away) stops the erasure while the record
             # still knows the contact and its refs, so running it again finishes it. The other order would leave
             # content no row points at any more, which nothing would ever remove.
-            attachments = open_attachment_store(loaded)
-            for ref in plan.refs:
-                attachments.delete(ref)
+            open_attachment_store(loaded).delete(*plan.refs)
             with engine.begin() as connection:
                 erase_record(connection, plan, actor=actor or getpass.getuser(), now=now)
             erase_hot(store, plan, addresses_of(plan.identities))

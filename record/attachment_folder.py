@@ -44,8 +44,9 @@ class AttachmentFolder:
         except FileNotFoundError as exc:
             raise AttachmentGone(ref) from exc
 
-    def delete(self, ref: str) -> None:
-        self.path(ref).unlink(missing_ok=True)
+    def delete(self, *refs: str) -> None:
+        for ref in refs:
+            self.path(ref).unlink(missing_ok=True)
 
     def exists(self, ref: str) -> bool:
         return self.path(ref).is_file()

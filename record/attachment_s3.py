@@ -5,7 +5,8 @@ boto3 is the client: AWS's own, the reference every S3-compatible server tests a
 retries (standard mode: three attempts with backoff, on throttling and 5xx too) and its credential chain.
 An object is whole once `PutObject` returns (S3 has no partial objects), so no temporary name is needed. The
 bucket's own settings (encryption at rest, versioning, lifecycle rules, replication) are the operator's; Helpline
-only needs `s3:PutObject`, `s3:GetObject`, `s3:DeleteObject` and `s3:ListBucket` on it.
+only needs `s3:PutObject`, `s3:GetObject`, `s3:DeleteObject` (which `DeleteObjects` also asks for) and
+`s3:ListBucket` on it.
 
 A server that cannot be reached (refused, timed out, a connection dropped, a 5xx after the retries) raises
 `AttachmentStoreUnavailable`; an answer that says the request is wrong (no such bucket, access denied) raises
@@ -33,6 +34,7 @@ from record.attachment_store import (
 )
 
 _MISSING = {"NoSuchKey", "404", "NotFound"}
+DELETE_BATCH = 1000  # the most keys S3's DeleteObjects takes in one request
 
 
 class S3Attachments:
@@ -85,9 +87,22 @@ class S3Attachments:
                 raise
             return bytes(answer["Body"].read())
 
-    def delete(self, ref: str) -> None:
-        with _reachable():
-            self.client.delete_object(Bucket=self.bucket, Key=self.key(ref))  # no error for a missing key
+    def delete(self, *refs: str) -> None:
+        """`DeleteObjects`, a thousand keys a request (S3's limit): a retention pass or an erasure with many
+        attachments makes one request per thousand, not one each. A key that is not there is no error; a key S3
+        could not delete (its answer lists it under `Errors`) fails the call, as one `DeleteObject` would."""
+        keys = [self.key(ref) for ref in refs]
+        for start in range(0, len(keys), DELETE_BATCH):
+            batch = [{"Key": key} for key in keys[start : start + DELETE_BATCH]]
+            with _reachable():
+                answer = self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
+            errors = answer.get("Errors") or []
+            if errors:
+                first = errors[0]
+                raise AttachmentStoreError(
+                    f"the attachment bucket did not delete {len(errors)} of {len(batch)} objects, e.g. "
+                    f"{first.get('Key')}: {first.get('Code')} {first.get('Message')}"
+                )
 
     def exists(self, ref: str) -> bool:
         with _reachable():

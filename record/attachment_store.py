@@ -58,8 +58,9 @@ class AttachmentStore(Protocol):
     def get(self, ref: str) -> bytes:
         """The content; `AttachmentGone` when there is none."""
 
-    def delete(self, ref: str) -> None:
-        """Remove the content; a ref with none is not an error (erasure and retention may run twice)."""
+    def delete(self, *refs: str) -> None:
+        """Remove the refs' content (a bucket takes up to a thousand in one request); a ref with none is not an
+        error (erasure and retention may run twice)."""
 
     def exists(self, ref: str) -> bool: ...
 
@@ -97,9 +98,7 @@ def copy_attachments(source: AttachmentStore, target: AttachmentStore, *, replac
     how many were copied."""
     wanted = set(source.refs())
     if replace:
-        for ref in list(target.refs()):
-            if ref not in wanted:
-                target.delete(ref)
+        target.delete(*(ref for ref in list(target.refs()) if ref not in wanted))
     for ref in sorted(wanted):
         target.put(ref, source.get(ref))
     return len(wanted)

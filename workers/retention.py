@@ -41,9 +41,7 @@ def run_retention(
             if dry_run or not plan:
                 return plan
             unused = apply_retention(connection, plan, now)
-            attachments = open_attachment_store(settings)
-            for ref in unused:
-                attachments.delete(ref)
+            open_attachment_store(settings).delete(*unused)
     finally:
         if own:
             engine.dispose()

@@ -64,6 +64,20 @@ def test_the_store_contract(on_each_backend: Settings) -> None:
         store.put("../../etc/passwd", b"x")  # a ref names a file or an object: nothing else passes for one
 
 
+def test_many_refs_go_in_one_call_in_batches_the_bucket_takes(
+    on_each_backend: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("record.attachment_s3.DELETE_BATCH", 3)  # S3 takes 1,000 a request; 3 covers the batching
+    store = open_attachment_store(on_each_backend)
+    refs = [f"{n:x}" * 64 for n in range(1, 8)]
+    for ref in refs:
+        store.put(ref, PDF)
+    store.delete(*refs[:5], "9" * 64)  # the last was never kept: no error
+    assert list(store.refs()) == sorted(refs[5:])
+    store.delete()  # nothing to delete: no request, no error
+    assert list(store.refs()) == sorted(refs[5:])
+
+
 def test_objects_are_named_under_the_prefix_and_other_objects_are_left_alone(
     settings: Settings, s3_server: S3Server
 ) -> None:
