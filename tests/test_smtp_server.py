@@ -162,3 +162,31 @@ def test_the_header_to_counts_when_the_transaction_names_another_address(
     message = store.get_message(message_id)
     assert message is not None and "fraud@wallet.example" in message.envelope.other_recipients
     assert message.decision is not None and message.decision.category == "security"
+
+
+def test_the_greeting_name_is_looked_up_once_not_for_every_connection(
+    settings: Settings, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """aiosmtpd calls socket.getfqdn() for each connection unless told the name: a resolver round trip in the event
+    loop, which every other connection would wait for."""
+    import socket
+
+    lookups: list[str] = []
+    real = socket.getfqdn
+
+    def counted(name: str = "") -> str:
+        lookups.append(name)
+        return real(name)
+
+    monkeypatch.setattr(socket, "getfqdn", counted)
+    port = free_port()
+    server = controller(settings, store, port=port)
+    server.start()
+    try:
+        for _ in range(3):
+            with smtplib.SMTP("127.0.0.1", port, local_hostname="client.example") as client:
+                code, greeting = client.ehlo()
+                assert code == 250 and greeting.decode().startswith(real())
+    finally:
+        server.stop()
+    assert lookups == [""]  # once, when the server was made

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import socket
 from typing import Any
 
 from aiosmtpd.controller import Controller
@@ -93,6 +94,9 @@ def controller(settings: Settings, store: Store, *, port: int | None = None) -> 
         SupportMailHandler(settings, store),
         line_length_limit=inbound.max_line_bytes,
         hostname=inbound.host,
+        # The name in the greeting, looked up once: aiosmtpd would call socket.getfqdn() for every connection, a
+        # resolver round trip in the event loop that every other connection waits for.
+        server_hostname=socket.getfqdn(),
         port=inbound.port if port is None else port,
         data_size_limit=inbound.max_message_bytes,
         decode_data=False,
