@@ -90,19 +90,12 @@ def wait_for_record(store: Store, reply_id: str, pipe: Pipeline) -> None:
 
 def queue_replies(store: Store, *, delay: float = 0.0) -> None:
     """Queue the job that records the waiting replies (after `delay` seconds), unless one is queued already."""
-    from datetime import timedelta
+    from core.store import store_errors
 
-    from core.store import JOB_RETRY, store_errors
-
-    flag = store.key("record", "replies-job", "later" if delay > 0 else "now")
+    flag = _queued_flag(store, "later" if delay > 0 else "now")
     with store_errors():
-        if not store.redis.set(flag, "1", nx=True, ex=int(delay) + _QUEUED_FLAG_SECONDS):
-            return
-        queue = store.queue(RECORD_QUEUE)
-        if delay > 0:
-            queue.enqueue_in(timedelta(seconds=delay), REPLIES_JOB, retry=JOB_RETRY)
-        else:
-            queue.enqueue_call(REPLIES_JOB, retry=JOB_RETRY)
+        if store.redis.set(flag, "1", nx=True, ex=int(delay) + _QUEUED_FLAG_SECONDS):
+            _enqueue_replies_job(store, delay)
 
 
 def replies_job_started(store: Store) -> None:
@@ -111,7 +104,7 @@ def replies_job_started(store: Store) -> None:
     from core.store import store_errors
 
     with store_errors():
-        store.redis.delete(store.key("record", "replies-job", "later"))
+        store.redis.delete(_queued_flag(store, "later"))
 
 
 def replies_run_ended(store: Store, *, still_waiting: int, full: bool, moved_on: bool) -> None:
@@ -124,24 +117,44 @@ def replies_run_ended(store: Store, *, still_waiting: int, full: bool, moved_on:
     commit) for every few replies. The flag of a queued run is kept for the next one; with none queued it goes, and
     the next reply to change queues a run at once; a reply that changed between the count and the flag's removal
     is seen by the second count (a reply joins the waiting set before it tries the flag)."""
-    from datetime import timedelta
+    from core.store import store_errors
 
-    from core.store import JOB_RETRY, store_errors
-
-    flag = store.key("record", "replies-job", "now")
-    queue = store.queue(RECORD_QUEUE)
+    flag = _queued_flag(store, "now")
+    delay = _next_run_in(store, still_waiting=still_waiting, full=full, moved_on=moved_on)
     with store_errors():
-        if full and moved_on:
-            store.redis.set(flag, "1", ex=_QUEUED_FLAG_SECONDS)
-            queue.enqueue_call(REPLIES_JOB, retry=JOB_RETRY)
-            return
-        if not full and int(store.redis.zcard(_waiting_key(store))) > still_waiting:
-            store.redis.set(flag, "1", ex=int(BATCH_SECONDS) + _QUEUED_FLAG_SECONDS)
-            queue.enqueue_in(timedelta(seconds=BATCH_SECONDS), REPLIES_JOB, retry=JOB_RETRY)
+        if delay is not None:
+            store.redis.set(flag, "1", ex=int(delay) + _QUEUED_FLAG_SECONDS)
+            _enqueue_replies_job(store, delay)
             return
         store.redis.delete(flag)
-        if not full and int(store.redis.zcard(_waiting_key(store))) > still_waiting:
-            queue_replies(store)
+    if not full and replies_waiting(store) > still_waiting:
+        queue_replies(store)
+
+
+def _next_run_in(store: Store, *, still_waiting: int, full: bool, moved_on: bool) -> float | None:
+    """Seconds until the next run of the replies job (`replies_run_ended`); None for none now."""
+    if full:
+        return 0.0 if moved_on else None
+    if replies_waiting(store) > still_waiting:
+        return BATCH_SECONDS
+    return None
+
+
+def _queued_flag(store: Store, when: str) -> str:
+    """The flag of a queued run of the replies job: `now` (or a second from now) or `later` (`PAUSE_SECONDS`)."""
+    return store.key("record", "replies-job", when)
+
+
+def _enqueue_replies_job(store: Store, delay: float) -> None:
+    from datetime import timedelta
+
+    from core.store import JOB_RETRY
+
+    queue = store.queue(RECORD_QUEUE)
+    if delay > 0:
+        queue.enqueue_in(timedelta(seconds=delay), REPLIES_JOB, retry=JOB_RETRY)
+    else:
+        queue.enqueue_call(REPLIES_JOB, retry=JOB_RETRY)
 
 
 def waiting_replies(store: Store, limit: int) -> list[tuple[str, float]]:
