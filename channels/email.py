@@ -23,6 +23,7 @@ from email.headerregistry import Address
 from email.message import Message
 from email.mime.text import MIMEText
 from email.utils import format_datetime, formataddr, make_msgid
+from functools import cache
 from typing import TypeAlias, cast
 
 import idna
@@ -94,6 +95,13 @@ def recipient_address(to: str) -> str:
     return Address(username=address.username, domain=domain).addr_spec
 
 
+@cache
+def _sender_address(sender: str) -> str:
+    """The desk's own address (`email.outbound.sender`) written as `recipient_address` writes any: a setting, so
+    parsed once per process, not twice per reply."""
+    return recipient_address(sender)
+
+
 # compat32 takes a `Header` for any header's value; typeshed types MIMEText's values as str only.
 Mail: TypeAlias = "Message[str, str | Header]"
 
@@ -101,7 +109,7 @@ Mail: TypeAlias = "Message[str, str | Header]"
 def _text_mail(text: str, settings: OutboundEmailSettings, to: str) -> Mail:
     """A plain-text UTF-8 mail from the desk's sender to `to` (addresses already plain ASCII)."""
     message = cast(Mail, MIMEText(text, "plain", "utf-8"))
-    message["From"] = formataddr((settings.sender_name, recipient_address(settings.sender)), charset="utf-8")
+    message["From"] = formataddr((settings.sender_name, _sender_address(settings.sender)), charset="utf-8")
     message["To"] = to
     return message
 
@@ -144,7 +152,7 @@ def _deliver(settings: OutboundEmailSettings, message: Mail, recipients: list[st
             smtp = fresh or _relay.connection(settings)
             try:
                 # Envelope sender "<>" would be a bounce; use our address so DSNs about the message reach us.
-                refused = smtp.send_message(message, from_addr=recipient_address(settings.sender), to_addrs=recipients)
+                refused = smtp.send_message(message, from_addr=_sender_address(settings.sender), to_addrs=recipients)
                 break
             except (smtplib.SMTPServerDisconnected, OSError):
                 _relay.close()
