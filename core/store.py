@@ -458,19 +458,13 @@ class Store:
             return conversation_id
 
     def add_to_conversation(
-        self,
-        conversation_id: str,
-        message: tuple[str, Envelope],
-        references: list[str],
-        *,
-        new: bool = True,
+        self, conversation_id: str, message_id: str, envelope: Envelope, references: list[str], *, new: bool = True
     ) -> bool:
         """Append a message (its id and envelope) to a conversation, its sender a participant and `references`
         pointing at it, and let the sender's next message go (`mark_threaded`), in one atomic step
         (`_ADD_TO_CONVERSATION`); RPUSH/SADD never lose concurrent workers' entries. False when the message had
         joined a conversation already (nothing written): `msgconv:{message}` records the conversation a message
         joined (and whether it opened it), so a re-run does not append it a second time."""
-        message_id, envelope = message
         keys = [
             self.key("msgconv", message_id), self.key("conv", conversation_id),
             self.key("conv", conversation_id, "messages"), self.key("conv", conversation_id, "participants"),

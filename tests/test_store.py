@@ -71,9 +71,9 @@ def test_a_message_joins_its_conversation_once_and_leaves_its_senders_line_in_th
     one, two = store.accept(first, b"raw"), store.accept(second, b"raw")
     assert store.earlier_arrivals(second, two.message_id) == [one.message_id]  # the second waits for the first
     conversation = store.open_conversation("c-1", Channel.EMAIL, "hi")
-    assert store.add_to_conversation(conversation, (one.message_id, first), ["a@x"])
+    assert store.add_to_conversation(conversation, one.message_id, first, ["a@x"])
     assert store.earlier_arrivals(second, two.message_id) == []  # let go with the append
-    assert not store.add_to_conversation(conversation, (one.message_id, first), ["a@x"])  # a re-run: nothing twice
+    assert not store.add_to_conversation(conversation, one.message_id, first, ["a@x"])  # a re-run: nothing twice
     info = store.conversation(conversation)
     assert info["messages"] == [one.message_id] and info["participants"] == ["ann@example.com"]
     assert store.conversation_for_reference("a@x") == conversation

@@ -134,7 +134,7 @@ def thread(work: Work, ctx: Context) -> Work | Drop:
         references = []
     # Marked threaded with it: the sender's next message may go now (workers/ordering.py).
     if not store.add_to_conversation(
-        work.conversation_id, (work.message.id, envelope), references, new=work.new_conversation
+        work.conversation_id, work.message.id, envelope, references, new=work.new_conversation
     ):
         store.mark_threaded(envelope, [work.message.id])  # joined by a twin run meanwhile: the marking is still due
     return work
