@@ -7,7 +7,8 @@ without its job) and cleared by the job when the work reached its end: the messa
 or failed for good.
 
 Keys: `hl:inflight:{kind}` zset, item id -> when its current job was queued (unix seconds);
-      `hl:inflight:{kind}:jobs` hash, item id -> "{rq queue} {job id}";
+      `hl:inflight:{kind}:jobs` hash, item id -> "{rq queue} {job id}", or "{rq queue} {job id} {taker}" once a
+      running pipeline job took the item's job from its queue to run it itself (`Store.take_queued_message`);
       `hl:inflight:{kind}:requeues` hash, item id -> how many times the reconciler queued it again;
       `hl:inflight:{kind}:suspects` hash, item id -> "{job id} {unix seconds}": when its job was first seen in no
       queue and not started (a worker may have just taken it: it is lost only if a later look still finds it so).
@@ -37,6 +38,7 @@ class Entry:
     queue: str
     job_id: str
     queued_at: float
+    taken_by: str = ""  # the running job that took `job_id` from its queue and runs its work (none: RQ runs it)
 
 
 def track(pipe: Pipeline, store: Store, kind: Kind, item_id: str, queue: str, job_id: str, at: float) -> None:
@@ -116,8 +118,9 @@ def queued_before(store: Store, kind: Kind, before: float, limit: int) -> list[E
     entries = []
     for pair, job in zip(pairs, jobs, strict=True):
         item, at = pair[0], pair[1]
-        queue, _, job_id = text(job or b"").partition(" ")
-        entries.append(Entry(kind, text(item), queue, job_id, float(at)))
+        queue, _, rest = text(job or b"").partition(" ")
+        job_id, _, taken_by = rest.partition(" ")
+        entries.append(Entry(kind, text(item), queue, job_id, float(at), taken_by))
     return entries
 
 

@@ -43,6 +43,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, WatchError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import Queue, Retry
+from rq.job import Job
 
 from core import inflight
 from core.content_gate import seal_dead_letter, seal_message, seal_raw
@@ -79,6 +80,27 @@ for i = 6, #KEYS do redis.call('SET', KEYS[i], ARGV[5], 'NX') end
 return 1
 """
 
+# The pipeline job at the head of the inbound queue, taken by a pipeline job that is running (workers/jobs.py,
+# `_take_queued`) instead of going through RQ's dequeue and bookkeeping: popped only when its message's in-flight
+# entry names it (anything else is left to RQ), the entry then naming the taking job as well and counting from now,
+# and its RQ job hash deleted (it will never run; the reconciler queues the message again under the same job id if
+# the taking job dies). KEYS: the queue's list, the in-flight zset and jobs hash; ARGV: now, the taking job's id,
+# RQ's job key prefix, the queue's name. Returns the message id, or false.
+_TAKE_QUEUED_MESSAGE = """
+local job = redis.call('LINDEX', KEYS[1], 0)
+if not job then return false end
+local message = string.match(job, '^process%-(.+)$')
+if not message then return false end
+message = string.gsub(message, '%-paused%-%d+$', '')
+local entry = ARGV[4] .. ' ' .. job
+if redis.call('HGET', KEYS[3], message) ~= entry then return false end
+redis.call('LPOP', KEYS[1])
+redis.call('HSET', KEYS[3], message, entry .. ' ' .. ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[1], message)
+redis.call('DEL', ARGV[3] .. job)
+return message
+"""
+
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
 
@@ -106,6 +128,7 @@ class Store:
         self.prefix = prefix
         self._queues: dict[str, Queue] = {}
         self._add_to_conversation = redis.register_script(_ADD_TO_CONVERSATION)
+        self._take_queued_message = redis.register_script(_TAKE_QUEUED_MESSAGE)
 
     def queue(self, name: str) -> Queue:
         """The RQ queue `name` on this store's Redis, made once: a new `Queue` asks the server for its version
@@ -159,6 +182,18 @@ class Store:
                     except WatchError:
                         continue  # someone stored the same key meanwhile: loop and report the duplicate
         raise StoreUnavailable("could not store the message: too much contention on its dedupe key")
+
+    def take_queued_message(self, taker: str) -> str | None:
+        """The message whose pipeline job is next in the inbound queue, for the running pipeline job `taker` to
+        run at once (workers/jobs.py): its in-flight entry names `taker` from now on (core/inflight.py). None when
+        the queue is empty or its head is not a pipeline job this can take."""
+        with store_errors():
+            taken = self._take_queued_message(
+                keys=[self.queue(INBOUND_QUEUE).key, self.key("inflight", Kind.PROCESS),
+                      self.key("inflight", Kind.PROCESS, "jobs")],
+                args=[time.time(), taker, Job.redis_job_namespace_prefix, INBOUND_QUEUE],
+            )  # fmt: skip
+        return text(taken) if taken else None
 
     # ---- arrival order per sender ------------------------------------------------------------------------------
 

@@ -131,12 +131,19 @@ def desk(tmp_path: Path, smtp_sink: SmtpSink, record_url: str) -> Iterator[Desk]
 
 
 def holder_of(desk: Desk, message_id: str) -> int:
-    """The pid of the worker whose current job is the acknowledgement of `message_id`."""
+    """The pid of the worker sending the acknowledgement of `message_id`: the one running that message's pipeline
+    job, or, when another pipeline job took it from the queue (workers/jobs.py), the one pipeline job still running
+    once every other message has its acknowledgement (the holder takes nothing more while it waits)."""
+    running: dict[int, str] = {}
     for worker in Worker.all(connection=desk.store.redis):
         job_id = worker.get_current_job_id()
-        if job_id and message_id in job_id:
-            assert worker.pid is not None
-            return worker.pid
+        if job_id and job_id.startswith("process-") and worker.pid is not None:
+            running[worker.pid] = job_id
+    mine = [pid for pid, job_id in running.items() if message_id in job_id]
+    if mine:
+        return mine[0]
+    if len(running) == 1 and len(desk.acks()) == len(desk.accepted) - 1:
+        return next(iter(running))
     raise AssertionError(f"no worker holds the acknowledgement of {message_id}")
 
 
@@ -149,7 +156,7 @@ def test_a_worker_killed_mid_send_loses_no_acknowledgement(desk: Desk, smtp_sink
         desk.accept(n)
     assert smtp_sink.wait_for_rcpt(customer(7), timeout=60)  # two workers start first: slow on a busy machine
     held = desk.accepted[7]
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 30
     while True:  # RQ records the job as the worker's current one just before it runs it
         try:
             pid = holder_of(desk, held)

@@ -17,7 +17,10 @@ than `workers.abandoned_after_seconds` ago:
   queued again;
 - finished while its entry is still there: its work did not finish (it found another job sending the reply):
   queued again;
-- failed (its retries ran out), stopped or cancelled: final, recorded on the reply and the message, entry cleared.
+- failed (its retries ran out), stopped or cancelled: final, recorded on the reply and the message, entry cleared;
+- taken from its queue by a running pipeline job (which runs queued pipeline jobs after its own: workers/jobs.py):
+  alive while that job runs and started within the window; otherwise (its worker died, or it ended without
+  finishing the message) queued again, under its own job id.
 
 An item whose job was lost `MAX_REQUEUES` times already (one that takes its worker down every time) is recorded as
 failed instead of being queued a sixth time.
@@ -104,6 +107,8 @@ def reconcile(settings: Settings, store: Store, now: float) -> Reconciled:
 
 def _verdict(store: Store, entry: Entry, started_before: float) -> tuple[str, str] | None:
     """("requeue" | "lost?" | "fail", why), or None while the job is alive."""
+    if entry.taken_by:
+        return _taken_verdict(store, entry, started_before)
     try:
         job = Job.fetch(entry.job_id, connection=store.redis)
     except NoSuchJobError:
@@ -131,6 +136,23 @@ def _verdict(store: Store, entry: Entry, started_before: float) -> tuple[str, st
         lines = (error or "").strip().splitlines()
         return "fail", f"its job {status.value}: {lines[-1] if lines else 'no error recorded'}"
     return "requeue", f"its job {status.value if status else 'vanished'} without finishing the work"
+
+
+def _taken_verdict(store: Store, entry: Entry, started_before: float) -> tuple[str, str] | None:
+    """An item whose job a running pipeline job took from the queue (`Store.take_queued_message`): the taker clears
+    the entry once the message's work is done, and is stopped at `workers.job_timeout_seconds` like any job."""
+    try:
+        taker = Job.fetch(entry.taken_by, connection=store.redis)
+    except NoSuchJobError:
+        return "requeue", "the job that took it from the queue is gone"
+    status = taker.get_status(refresh=False)
+    if status == JobStatus.STARTED:
+        started = taker.started_at or taker.enqueued_at
+        if started is not None and started.timestamp() >= started_before:
+            return None
+        return "requeue", "the job that took it from the queue started and its worker died"
+    why = status.value if status else "vanished"
+    return "requeue", f"the job that took it from the queue {why} without finishing it"
 
 
 def _scheduled_time(store: Store, entry: Entry) -> float | None:

@@ -23,6 +23,7 @@ unreachable record: the pipeline job that writes the content pauses the same way
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 import weakref
@@ -35,6 +36,7 @@ from sqlalchemy import Engine, func, insert, select, update
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from core import inflight
+from core.errors import StoreUnavailable
 from core.inflight import Kind
 from core.notices import Notice
 from core.record_queue import (
@@ -107,16 +109,26 @@ def with_record(record: Engine, work: Callable[[], _T]) -> _T:
 def pause_process(ctx: Context, message_id: str) -> str:
     """Queue the message's pipeline job again `PAUSE_SECONDS` from now, under a new id, its in-flight entry pointing
     at it (one MULTI): the reconciler sees a scheduled job, not a lost one."""
+    _process_later(ctx, message_id, PAUSE_SECONDS, f"process-{message_id}-paused-{time.time_ns()}")
+    return f"paused: the record is unreachable; again in {PAUSE_SECONDS:g}s"
+
+
+def retry_process_later(ctx: Context, message_id: str) -> None:
+    """A message whose pipeline failed in another message's job (workers/jobs.py `_run_queued`): its own job, with
+    RQ's retries, after the first retry's wait, as if its own job had failed."""
+    with contextlib.suppress(StoreUnavailable):  # its in-flight entry still names the job that took it: reconciled
+        _process_later(ctx, message_id, JOB_RETRY.intervals[0], f"process-{message_id}")
+
+
+def _process_later(ctx: Context, message_id: str, delay: float, job_id: str) -> None:
     queue = ctx.store.queue(INBOUND_QUEUE)
-    job_id = f"process-{message_id}-paused-{time.time_ns()}"
     with store_errors(), ctx.store.redis.pipeline() as pipe:
         pipe.multi()  # explicitly first: RQ adds its own MULTI to a pipeline that has none yet
         queue.enqueue_in(
-            timedelta(seconds=PAUSE_SECONDS), PROCESS_JOB, message_id, job_id=job_id, retry=JOB_RETRY, pipeline=pipe
+            timedelta(seconds=delay), PROCESS_JOB, message_id, job_id=job_id, retry=JOB_RETRY, pipeline=pipe
         )
-        inflight.track(pipe, ctx.store, Kind.PROCESS, message_id, queue.name, job_id, time.time() + PAUSE_SECONDS)
+        inflight.track(pipe, ctx.store, Kind.PROCESS, message_id, queue.name, job_id, time.time() + delay)
         pipe.execute()
-    return f"paused: the record is unreachable; again in {PAUSE_SECONDS:g}s"
 
 
 def update_record(item: str, item_id: str) -> str:
