@@ -85,7 +85,8 @@ return 1
 # entry names it (anything else is left to RQ), the entry then naming the taking job as well and counting from now,
 # and its RQ job hash deleted (it will never run; the reconciler queues the message again under the same job id if
 # the taking job dies). KEYS: the queue's list, the in-flight zset and jobs hash; ARGV: now, the taking job's id,
-# RQ's job key prefix, the queue's name. Returns the message id, or false.
+# RQ's job key prefix, the queue's name, the message key's prefix. Returns the message id and the message (nil when
+# it is gone), or false.
 _TAKE_QUEUED_MESSAGE = """
 local job = redis.call('LINDEX', KEYS[1], 0)
 if not job then return false end
@@ -98,7 +99,7 @@ redis.call('LPOP', KEYS[1])
 redis.call('HSET', KEYS[3], message, entry .. ' ' .. ARGV[2])
 redis.call('ZADD', KEYS[2], ARGV[1], message)
 redis.call('DEL', ARGV[3] .. job)
-return message
+return {message, redis.call('GET', ARGV[5] .. message)}
 """
 
 T = TypeVar("T")
@@ -183,17 +184,21 @@ class Store:
                         continue  # someone stored the same key meanwhile: loop and report the duplicate
         raise StoreUnavailable("could not store the message: too much contention on its dedupe key")
 
-    def take_queued_message(self, taker: str) -> str | None:
-        """The message whose pipeline job is next in the inbound queue, for the running pipeline job `taker` to
-        run at once (workers/jobs.py): its in-flight entry names `taker` from now on (core/inflight.py). None when
-        the queue is empty or its head is not a pipeline job this can take."""
+    def take_queued_message(self, taker: str) -> tuple[str, StoredMessage | None] | None:
+        """The message whose pipeline job is next in the inbound queue, with the message itself (None when it is
+        gone), for the running pipeline job `taker` to run at once (workers/jobs.py): its in-flight entry names
+        `taker` from now on (core/inflight.py). None when the queue is empty or its head is not a pipeline job this
+        can take."""
         with store_errors():
             taken = self._take_queued_message(
                 keys=[self.queue(INBOUND_QUEUE).key, self.key("inflight", Kind.PROCESS),
                       self.key("inflight", Kind.PROCESS, "jobs")],
-                args=[time.time(), taker, Job.redis_job_namespace_prefix, INBOUND_QUEUE],
+                args=[time.time(), taker, Job.redis_job_namespace_prefix, INBOUND_QUEUE, self.key("msg", "")],
             )  # fmt: skip
-        return text(taken) if taken else None
+        if not taken:
+            return None
+        message_id, raw = taken[0], taken[1] if len(taken) > 1 else None
+        return text(message_id), StoredMessage.model_validate_json(raw) if raw is not None else None
 
     # ---- arrival order per sender ------------------------------------------------------------------------------
 

@@ -73,8 +73,10 @@ def test_only_a_pipeline_job_named_by_its_messages_entry_is_taken(installed: Sto
     assert store.redis.lindex(inbound.key, 0) == b"process-m-x"
     inbound.empty()  # type: ignore[no-untyped-call]
     store.accept(mail(1), b"raw")
-    taken = store.take_queued_message("process-taker")
-    assert taken is not None and taken != accepted
+    next_in_queue = store.take_queued_message("process-taker")
+    assert next_in_queue is not None
+    taken, message = next_in_queue
+    assert taken != accepted and message is not None and message.id == taken
     (entry,) = [e for e in inflight.queued_before(store, Kind.PROCESS, time.time() + 1, 10) if e.item_id == taken]
     assert (entry.job_id, entry.taken_by) == (f"process-{taken}", "process-taker")
 
@@ -86,7 +88,7 @@ def test_a_message_taken_by_a_job_whose_worker_died_is_queued_again(
     inbound = store.queue(INBOUND_QUEUE)
     job = taker(store, "2020-01-01T00:00:00.000000Z")  # long before any window
     accepted = store.accept(mail(2), b"raw").message_id
-    assert store.take_queued_message(job.id) == accepted
+    assert store.take_queued_message(job.id) == (accepted, store.get_message(accepted))
     window = settings.workers.abandoned_after_seconds
     report = reconcile(settings, store, time.time() + window + 1)
     assert report.requeued == [f"process {accepted}: the job that took it from the queue started and its worker died"]
@@ -102,7 +104,7 @@ def test_a_message_taken_by_a_running_job_is_left_to_it(installed: Store, settin
     later = time.time() + settings.workers.abandoned_after_seconds + 1
     job = taker(store, time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime(later - 1)))  # within the window
     accepted = store.accept(mail(3), b"raw").message_id
-    assert store.take_queued_message(job.id) == accepted
+    assert store.take_queued_message(job.id) == (accepted, store.get_message(accepted))
     assert not reconcile(settings, store, later)
     job.set_status(JobStatus.FINISHED)  # ended, and the message's entry still there: its work was not done
     report = reconcile(settings, store, later)

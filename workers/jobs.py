@@ -53,7 +53,7 @@ def process_message(message_id: str) -> str:
     Then, under a backlog, the job runs the pipeline jobs queued behind it itself (`_run_queued`).
     """
     ctx = current()
-    outcome = _run_pipeline_job(ctx, message_id)
+    outcome = _run_pipeline_job(ctx, message_id, ctx.store.get_message(message_id))
     if outcome.startswith("paused"):
         return outcome
     taken = _run_queued(ctx)
@@ -84,14 +84,15 @@ def _run_queued(ctx: Context) -> int:
     taken = 0
     while taken < TAKE_AT_MOST and time.monotonic() < deadline:
         try:
-            message_id = ctx.store.take_queued_message(job.id)
+            next_in_queue = ctx.store.take_queued_message(job.id)
         except StoreUnavailable:  # this job's own message is done: the rest waits in the queue for Redis
             break
-        if message_id is None:
+        if next_in_queue is None:
             break
+        message_id, message = next_in_queue
         taken += 1
         try:
-            outcome = _run_pipeline_job(ctx, message_id, taken=True)
+            outcome = _run_pipeline_job(ctx, message_id, message, taken=True)
         except Exception as exc:  # this message's failure, not the job's: it is retried on its own
             log.exception("pipeline for %s (taken from the queue) raised %s", message_id, type(exc).__name__)
             retry_process_later(ctx, message_id)
@@ -102,9 +103,9 @@ def _run_queued(ctx: Context) -> int:
     return taken
 
 
-def _run_pipeline_job(ctx: Context, message_id: str, *, taken: bool = False) -> str:
-    """One message's pipeline job (`process_message`); `taken`: run by another pipeline job (`_run_queued`)."""
-    message = ctx.store.get_message(message_id)
+def _run_pipeline_job(ctx: Context, message_id: str, message: StoredMessage | None, *, taken: bool = False) -> str:
+    """One message's pipeline job (`process_message`) on the message as stored (None: gone); `taken`: run by
+    another pipeline job (`_run_queued`)."""
     if message is None:
         inflight.clear(ctx.store, Kind.PROCESS, message_id)
         if taken:
