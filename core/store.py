@@ -81,7 +81,7 @@ return 1
 """
 
 # The pipeline job at the head of the inbound queue, taken by a pipeline job that is running (workers/jobs.py,
-# `_take_queued`) instead of going through RQ's dequeue and bookkeeping: popped only when its message's in-flight
+# `_run_queued`) instead of going through RQ's dequeue and bookkeeping: popped only when its message's in-flight
 # entry names it (anything else is left to RQ), the entry then naming the taking job as well and counting from now,
 # and its RQ job hash deleted (it will never run; the reconciler queues the message again under the same job id if
 # the taking job dies). KEYS: the queue's list, the in-flight zset and jobs hash; ARGV: now, the taking job's id,
