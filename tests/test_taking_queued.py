@@ -133,3 +133,21 @@ def test_a_taken_message_whose_pipeline_fails_is_retried_on_its_own(
     assert {m.message["In-Reply-To"] for m in smtp_sink.wait_for(2)} == {"<taken-4@example.com>",
                                                                          "<taken-5@example.com>"}  # fmt: skip
     assert inflight.count(store, Kind.PROCESS) == 0
+
+
+def test_a_paused_pipeline_job_is_taken_once_it_is_due(installed: Store) -> None:
+    """A job paused while the record was away comes back under its own id (`process-{id}-paused-{ns}`)."""
+    from workers.record_updates import pause_process
+
+    store = installed
+    inbound = store.queue(INBOUND_QUEUE)
+    accepted = store.accept(mail(6), b"raw").message_id
+    inbound.empty()  # type: ignore[no-untyped-call]
+    pause_process(context.current(), accepted)
+    (paused,) = ScheduledJobRegistry(queue=inbound).get_job_ids()  # type: ignore[no-untyped-call]
+    job = inbound.fetch_job(paused)
+    assert job is not None
+    inbound.enqueue_job(job)  # due: what RQ's scheduler does
+    next_in_queue = store.take_queued_message("process-taker")
+    assert next_in_queue is not None and next_in_queue[0] == accepted
+    assert not store.redis.exists(Job.key_for(paused))
