@@ -20,7 +20,9 @@ than `workers.abandoned_after_seconds` ago:
 - failed (its retries ran out), stopped or cancelled: final, recorded on the reply and the message, entry cleared;
 - taken from its queue by a running pipeline job (which runs queued pipeline jobs after its own: workers/jobs.py):
   alive while that job runs and started within the window; otherwise (its worker died, or it ended without
-  finishing the message) queued again, under its own job id.
+  finishing the message) queued again, under its own job id. A taker whose worker died is itself queued again
+  under its own id; while that new run is running, the messages the dead run took wait for it to end, then are
+  queued again: later by one job's run, never lost.
 
 An item whose job was lost `MAX_REQUEUES` times already (one that takes its worker down every time) is recorded as
 failed instead of being queued a sixth time.
