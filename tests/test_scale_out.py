@@ -19,6 +19,7 @@ import pytest
 from redis import Redis
 
 from core.envelope import Channel, Envelope, Party
+from core.inbox import Filed
 from core.records import MessageState
 from core.settings import Settings
 from core.store import Store
@@ -162,6 +163,30 @@ def test_a_follow_up_taken_first_waits_for_the_message_before_it(store: Store, s
     assert conversation is not None and store.conversation_of(second) == (conversation[0], False)
     assert store.conversation(conversation[0])["messages"] == [first, second]
     assert store.earlier_arrivals(sms("x", "", 0), second) == []
+
+
+def test_a_follow_up_filed_before_the_message_it_answers_does_not_take_its_acknowledgement(
+    store: Store, settings: Settings
+) -> None:
+    """Filing is not ordered across workers (threading is): the case's one acknowledgement still goes to the message
+    that opened the conversation, the follow-up filed first is a follow-up."""
+    from workers.pipeline import PIPELINE, Work, file_for_agents, run_pipeline
+
+    context.install(context.context_for(settings, store))
+    ctx = context.current()
+    before_filing = PIPELINE[: PIPELINE.index(file_for_agents)]
+    works = []
+    for provider_id, text, ago in (("SM-opens", "My payment failed", 2), ("SM-follows", "It was order 4412", 1)):
+        message = store.get_message(store.accept(sms(provider_id, text, seconds_ago=ago), b"").message_id)
+        assert message is not None
+        work = run_pipeline(Work(message), ctx, before_filing)
+        assert isinstance(work, Work)
+        works.append(work)
+    opening, follow_up = works
+    file_for_agents(follow_up, ctx)  # "another worker" files the follow-up first: the case's item is made by it
+    file_for_agents(opening, ctx)
+    assert follow_up.filed is not None and follow_up.filed.outcome is Filed.NEW
+    assert (opening.envelope.extras["case"], follow_up.envelope.extras["case"]) == ("new", "follow-up")
 
 
 def test_a_stuck_earlier_message_holds_the_next_one_back_only_for_a_while(store: Store) -> None:

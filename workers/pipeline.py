@@ -232,7 +232,10 @@ def file_for_agents(work: Work, ctx: Context) -> Work | Drop:
         reopen_seconds=ctx.settings.cases.reopen_days * 86400, category=d.category,
     )  # fmt: skip
     outcome = work.filed.outcome
-    if outcome is Filed.KNOWN:  # a re-run: what it did the first time, as the conversation step saw it
+    if outcome in (Filed.NEW, Filed.FOLLOW_UP, Filed.KNOWN):
+        # Whether the message opened its case or followed up in it is the conversation step's answer: threading runs
+        # in each sender's arrival order (workers/ordering.py), filing does not, and a follow-up another worker filed
+        # a moment before the message it answers would take the case's one acknowledgement from it. KNOWN: a re-run.
         outcome = Filed.NEW if work.new_conversation else Filed.FOLLOW_UP
     envelope.extras.setdefault("case", outcome.value)
     if work.filed.outcome in (Filed.BACK, Filed.REOPENED, Filed.KNOWN) or work.filed.raised:
