@@ -128,10 +128,7 @@ def _verdict(store: Store, entry: Entry, started_before: float) -> tuple[str, st
             return None
         return "lost?", "its job was taken from the queue and never started"
     if status == JobStatus.STARTED:
-        started = job.started_at or job.enqueued_at
-        if started is not None and started.timestamp() >= started_before:
-            return None
-        return "requeue", "its job started and its worker died"
+        return None if _started_since(job, started_before) else ("requeue", "its job started and its worker died")
     if status in _FINAL:
         result = job.latest_result()
         error = result.exc_string if result is not None and result.type == Result.Type.FAILED else None
@@ -149,12 +146,18 @@ def _taken_verdict(store: Store, entry: Entry, started_before: float) -> tuple[s
         return "requeue", "the job that took it from the queue is gone"
     status = taker.get_status(refresh=False)
     if status == JobStatus.STARTED:
-        started = taker.started_at or taker.enqueued_at
-        if started is not None and started.timestamp() >= started_before:
+        if _started_since(taker, started_before):
             return None
         return "requeue", "the job that took it from the queue started and its worker died"
     why = status.value if status else "vanished"
     return "requeue", f"the job that took it from the queue {why} without finishing it"
+
+
+def _started_since(job: Job, started_before: float) -> bool:
+    """Whether a started job started within the window: alive, as a job still running past it has been stopped at
+    `workers.job_timeout_seconds` (shorter than the window)."""
+    started = job.started_at or job.enqueued_at
+    return started is not None and started.timestamp() >= started_before
 
 
 def _scheduled_time(store: Store, entry: Entry) -> float | None:
