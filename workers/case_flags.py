@@ -11,7 +11,7 @@ from core.record_queue import RECORD_QUEUE
 from core.store import JOB_RETRY
 from record.models import Conversation
 from workers.context import current
-from workers.record_updates import PAUSE_SECONDS, NotYetRecorded, RecordUnreachable, with_record
+from workers.record_updates import PAUSE_SECONDS, PAUSED, NotYetRecorded, RecordUnreachable, with_record
 
 
 def record_case_flag(conversation_id: str, kind: str, at: str) -> str:
@@ -38,4 +38,4 @@ def record_case_flag(conversation_id: str, kind: str, at: str) -> str:
         ctx.store.queue(RECORD_QUEUE).enqueue_in(
             timedelta(seconds=PAUSE_SECONDS), FLAG_JOB, conversation_id, kind, at, retry=JOB_RETRY
         )
-        return f"paused: the record is unreachable; again in {PAUSE_SECONDS:g}s"
+        return PAUSED

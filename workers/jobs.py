@@ -30,7 +30,7 @@ from workers import acknowledge
 from workers.context import Context, current
 from workers.pipeline import Drop, Work, run_pipeline
 from workers.record_step import record_dropped
-from workers.record_updates import RecordUnreachable, pause_process, retry_process_later, with_record
+from workers.record_updates import PAUSED, RecordUnreachable, pause_process, retry_process_later, with_record
 from workers.send_failures import report_send_failure
 
 log = logging.getLogger("helpline.jobs")
@@ -54,7 +54,7 @@ def process_message(message_id: str) -> str:
     """
     ctx = current()
     outcome = _run_pipeline_job(ctx, message_id, ctx.store.get_message(message_id))
-    if outcome.startswith("paused"):
+    if outcome == PAUSED:
         return outcome
     taken = _run_queued(ctx)
     return f"{outcome}; and {taken} queued message(s) after it" if taken else outcome
@@ -98,7 +98,7 @@ def _run_queued(ctx: Context) -> int:
             retry_process_later(ctx, message_id)
             continue
         log.info("%s (taken from the queue): %s", message_id, outcome)
-        if outcome.startswith("paused"):
+        if outcome == PAUSED:
             break
     return taken
 

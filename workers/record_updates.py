@@ -68,6 +68,8 @@ from workers.context import Context, current
 log = logging.getLogger("helpline.record")
 
 PAUSE_SECONDS = 10.0
+# What a job paused this way returns (RQ keeps it as the job's result; a pipeline job running others stops on it).
+PAUSED = f"paused: the record is unreachable; again in {PAUSE_SECONDS:g}s"
 _T = TypeVar("_T")
 
 
@@ -110,7 +112,7 @@ def pause_process(ctx: Context, message_id: str) -> str:
     """Queue the message's pipeline job again `PAUSE_SECONDS` from now, under a new id, its in-flight entry pointing
     at it (one MULTI): the reconciler sees a scheduled job, not a lost one."""
     _process_later(ctx, message_id, PAUSE_SECONDS, f"process-{message_id}-paused-{time.time_ns()}")
-    return f"paused: the record is unreachable; again in {PAUSE_SECONDS:g}s"
+    return PAUSED
 
 
 def retry_process_later(ctx: Context, message_id: str) -> None:
@@ -139,7 +141,7 @@ def update_record(item: str, item_id: str) -> str:
         return with_record(ctx.record, lambda: _update(ctx, kind, item_id))
     except RecordUnreachable:
         queue_update(ctx.store, kind, item_id, delay=PAUSE_SECONDS)
-        return f"paused: the record is unreachable; again in {PAUSE_SECONDS:g}s"
+        return PAUSED
 
 
 def _update(ctx: Context, kind: Item, item_id: str) -> str:
@@ -175,7 +177,7 @@ def record_sla_event(message_id: str, kind: str, at: str, due: str | None, happe
         ctx.store.queue(RECORD_QUEUE).enqueue_in(
             timedelta(seconds=PAUSE_SECONDS), SLA_EVENT_JOB, message_id, kind, at, due, happened, retry=JOB_RETRY
         )
-        return f"paused: the record is unreachable; again in {PAUSE_SECONDS:g}s"
+        return PAUSED
 
 
 def _sla_event(ctx: Context, message_id: str, kind: str, at: str, due: str | None, happened: bool) -> str:
@@ -232,7 +234,7 @@ def record_correction(
         ctx.store.queue(RECORD_QUEUE).enqueue_in(
             timedelta(seconds=PAUSE_SECONDS), CORRECTION_JOB, *args, retry=JOB_RETRY
         )
-        return f"paused: the record is unreachable; again in {PAUSE_SECONDS:g}s"
+        return PAUSED
 
 
 def record_notice(notice_id: str, notice_json: str | None, withdrawn_at: str | None) -> str:
@@ -244,7 +246,7 @@ def record_notice(notice_id: str, notice_json: str | None, withdrawn_at: str | N
         ctx.store.queue(RECORD_QUEUE).enqueue_in(
             timedelta(seconds=PAUSE_SECONDS), NOTICE_JOB, notice_id, notice_json, withdrawn_at, retry=JOB_RETRY
         )
-        return f"paused: the record is unreachable; again in {PAUSE_SECONDS:g}s"
+        return PAUSED
 
 
 def _notice(ctx: Context, notice_id: str, notice_json: str | None, withdrawn_at: str | None) -> str:
@@ -274,7 +276,7 @@ def record_replies() -> str:
         waiting = with_record(ctx.record, lambda: _write_replies(ctx, replies))
     except RecordUnreachable:
         queue_replies(ctx.store, delay=PAUSE_SECONDS)
-        return f"paused: the record is unreachable; again in {PAUSE_SECONDS:g}s"
+        return PAUSED
     orphans = {reply.id for reply in waiting if ctx.store.get_message(reply.message_id) is None}
     for reply_id in sorted(orphans):
         log.warning("reply %s: its message is neither in the record nor in Redis; not recorded", reply_id)

@@ -30,7 +30,7 @@ from record.models import SurveyScore
 from templates import render
 from workers.acknowledge import reference_for
 from workers.context import Context, current
-from workers.record_updates import PAUSE_SECONDS, NotYetRecorded, RecordUnreachable, with_record
+from workers.record_updates import PAUSE_SECONDS, PAUSED, NotYetRecorded, RecordUnreachable, with_record
 
 log = logging.getLogger("helpline.survey")
 
@@ -97,7 +97,7 @@ def record_survey_score(conversation_id: str, reply_id: str, score: int, message
         ctx.store.queue(RECORD_QUEUE).enqueue_in(
             timedelta(seconds=PAUSE_SECONDS), SCORE_JOB, conversation_id, reply_id, score, message_id, retry=JOB_RETRY
         )
-        return f"paused: the record is unreachable; again in {PAUSE_SECONDS:g}s"
+        return PAUSED
 
 
 def _record_score(ctx: Context, conversation_id: str, reply_id: str, score: int, message_id: str) -> str:
