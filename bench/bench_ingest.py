@@ -100,11 +100,42 @@ def _in_flight(redis: Redis) -> int:
     return sum(int(n) for n in pipe.execute())
 
 
-def _cpu_seconds(pid: int) -> float:
+def _cpu_seconds(pid: int, *, with_children: bool = False) -> float:
     """User + system CPU time of a live process so far (/proc/PID/stat): a figure the machine's other users inflate
-    far less than wall time."""
+    far less than wall time. `with_children`: its children's too, the live ones' and the ended ones' (a server's
+    backends, e.g. PostgreSQL's)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    ticks = int(fields[11]) + int(fields[12])
+    if with_children:
+        ticks += int(fields[13]) + int(fields[14])  # children it has waited for
+        ticks += sum(_ticks(child) for child in _children(pid))
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _children(pid: int) -> list[int]:
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rpartition(")")[2].split()[1])
+        except (OSError, ValueError):  # gone meanwhile
+            continue
+        if ppid == pid:
+            children.append(int(stat.parent.name))
+    return children
+
+
+def _ticks(pid: int) -> int:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:  # ended meanwhile: its parent's waited-for figures have it
+        return 0
+    return int(fields[11]) + int(fields[12])
+
+
+def _machine_cpu_seconds() -> float:
+    """CPU time the whole machine spent busy so far, all cores (/proc/stat: everything but idle and iowait)."""
+    user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, Path("/proc/stat").read_text().split()[1:9])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
 def _commands(redis: Redis) -> int:
@@ -112,10 +143,18 @@ def _commands(redis: Redis) -> int:
 
 
 def run_helpline(
-    mails: list[bytes], redis_url: str, database_url: str, sink: SmtpSink, *, worker_command: Sequence[str] = WORKER
+    mails: list[bytes],
+    redis_url: str,
+    database_url: str,
+    sink: SmtpSink,
+    *,
+    worker_command: Sequence[str] = WORKER,
+    servers: dict[str, int] | None = None,
 ) -> dict[str, float]:
     """One timed run of `helpline serve smtp` and `workers.count` workers (`worker_command` each: bench_record swaps
-    in a worker without the record) on `mails`; the processes are stopped before it returns."""
+    in a worker without the record) on `mails`; the processes are stopped before it returns. `servers`: the pids of
+    servers whose CPU time (with their children's) the run also measures, by name (`cpu_{name}_ms` a message)."""
+    servers = servers or {}
     workers = load_settings(ROOT / "settings.toml").workers.count
     port = free_port()
     env = {
@@ -138,6 +177,8 @@ def run_helpline(
         wait_for_greeting(port, b"220", timeout=60)
         time.sleep(3)  # the workers load their router and model
         cpu_idle = [_cpu_seconds(process.pid) for process in processes]
+        servers_idle = {name: _cpu_seconds(pid, with_children=True) for name, pid in servers.items()}
+        machine_idle = _machine_cpu_seconds()
         commands_before = _commands(redis)
         refused: list[str] = []
         shares = [mails[i::CLIENTS] for i in range(CLIENTS)]
@@ -156,11 +197,18 @@ def run_helpline(
         drained_at = time.perf_counter()
         commands = _commands(redis) - commands_before
         cpu = [_cpu_seconds(process.pid) - idle for process, idle in zip(processes, cpu_idle, strict=True)]
+        servers_cpu = {
+            f"cpu_{name}_ms": 1000 * (_cpu_seconds(pid, with_children=True) - servers_idle[name]) / len(mails)
+            for name, pid in servers.items()
+        }
+        machine_cpu = _machine_cpu_seconds() - machine_idle
         stored = len(redis.keys("hl:msg:*"))
         return {
             "commands": commands / len(mails),
             "cpu_smtp_ms": 1000 * cpu[0] / len(mails),
             "cpu_workers_ms": 1000 * sum(cpu[1:]) / len(mails),
+            **servers_cpu,
+            "cpu_machine_ms": 1000 * machine_cpu / len(mails),
             "accept": len(mails) / (accepted_at - start),
             "drain": len(mails) / (drained_at - start),
             "stored": stored,
@@ -185,7 +233,9 @@ def measure() -> dict[str, float]:
             redis = Redis.from_url(server.url)
             before = naive_rate(redis, mails)
             redis.delete("naive:inbox")
-            result = run_helpline(mails, server.url, cluster.new_database(), sink)
+            assert server.process is not None and cluster.server.pid is not None
+            servers = {"redis": server.process.pid, "postgres": cluster.server.pid}
+            result = run_helpline(mails, server.url, cluster.new_database(), sink, servers=servers)
             after = naive_rate(redis, mails)
             redis.close()
         finally:
@@ -216,8 +266,19 @@ before and one after).
 | Helpline end to end (routed, recorded, filed, acknowledged) | {r["drain"]:,.0f} | **{drain}** |
 
 Per message, figures the machine's other users inflate far less than the rates: {r["commands"]:,.0f} Redis commands
-(the SMTP server and the workers; no scheduler runs), {r["cpu_workers_ms"]:,.1f} ms of the workers' CPU time and
-{r["cpu_smtp_ms"]:,.1f} ms of the SMTP server's.
+(the SMTP server and the workers; no scheduler runs), and CPU time from the first mail sent to the desk drained:
+
+| process | CPU ms a message |
+|---|---:|
+| `helpline serve worker` (all of them) | {r["cpu_workers_ms"]:,.1f} |
+| `helpline serve smtp` | {r["cpu_smtp_ms"]:,.1f} |
+| redis-server (`appendfsync always`) | {r["cpu_redis_ms"]:,.1f} |
+| PostgreSQL (postmaster and backends) | {r["cpu_postgres_ms"]:,.1f} |
+| the whole machine (with this bench's SMTP clients and sink, and other users) | {r["cpu_machine_ms"]:,.1f} |
+
+The {os.cpu_count()} cores had {1000 * (os.cpu_count() or 1) / r["drain"]:,.1f} ms a message at this rate, the machine
+busy for {r["cpu_machine_ms"] * r["drain"] / (10 * (os.cpu_count() or 1)):,.0f}% of it; ≥ 240 msg/s leaves
+{1000 * (os.cpu_count() or 1) / 240:,.1f} ms.
 
 {r["stored"]:,.0f} messages stored, {r["acks"]:,.0f} acknowledgements at the sink (auto-replies, bounces and
 list mail among the goldens get none, and repeats from one golden sender meet the auto-reply cap; the generated
