@@ -281,7 +281,9 @@ class CasesSettings(Section):
 
 
 class WorkersSettings(Section):
-    count: int = Field(2, ge=1, description="worker processes `helpline run` starts")
+    # One more than the cores of the 2-core box the benchmarks run on: a worker spends about a third of its time
+    # waiting for Redis's and PostgreSQL's fsyncs, which another worker fills (BENCHMARKS.md, ingest).
+    count: int = Field(3, ge=1, description="worker processes `helpline run` starts")
     job_timeout_seconds: int = Field(
         20, ge=1, description="a job running longer is stopped and retried (a send counts it as a transient failure)"
     )
