@@ -17,7 +17,6 @@ from pathlib import Path
 
 from redis import Redis
 
-from core.redis_conn import one_connection
 from core.settings import Settings, load_settings
 from core.store import Store
 from tests.support.postgres import PostgresCluster
@@ -61,7 +60,7 @@ def pipeline_desk(*, durable_record: bool, fsync_always: bool = False) -> Iterat
         redis = Redis.from_url(server.url)
         try:
             settings = bench_settings(server.url, smtp_port=sink.port, database_url=cluster.new_database())
-            store = Store(one_connection(redis))  # as workers/run.py's
+            store = Store(redis)
             context.install(context.context_for(settings, store))
             yield PipelineDesk(settings, redis, store, sink)
         finally:

@@ -90,15 +90,6 @@ def connect_url(url: str, connect_timeout: float = 2.0) -> Redis:
     return Redis.from_url(url, **_client_options(connect_timeout))
 
 
-def one_connection(client: Redis) -> Redis:
-    """A client on `client`'s pool that keeps one connection for all its commands, for a process whose Redis work
-    is one thread's hot loop (a worker's store). A pooled client checks a connection out for every command, and the
-    checkout (a lock, and a select() for stray data on the socket) was about a twentieth of a worker's CPU. Pipelines
-    still take their own connection from the pool; other threads may use it too (redis-py serialises the one
-    connection with a lock), and it reconnects, through Sentinel as well, as the pool's connections do."""
-    return type(client)(connection_pool=client.connection_pool, single_connection_client=True)
-
-
 def connect_sentinel(redis: RedisSettings, connect_timeout: float = 2.0) -> Redis:
     assert redis.service is not None
     sentinels = [(host, int(port)) for host, _, port in (entry.rpartition(":") for entry in redis.sentinels)]

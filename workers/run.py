@@ -29,7 +29,7 @@ from rq.utils import now
 
 from core.errors import StoreUnavailable
 from core.queues import queues
-from core.redis_conn import connect, one_connection
+from core.redis_conn import connect
 from core.sensitive import mask_sensitive
 from core.settings import Settings
 from core.store import Store
@@ -97,7 +97,7 @@ class HelplineWorker(SimpleWorker):
 
 def work(settings: Settings, *, burst: bool = False, stop: threading.Event | None = None) -> None:
     redis = connect(settings)
-    store = Store(one_connection(redis))  # RQ keeps the pool: its dequeue blocks a connection (BLPOP)
+    store = Store(redis)
     record = connect_record(settings)
     live = LiveRouter.from_settings(settings, store=store, record=record)
     live.watch()
