@@ -10,6 +10,7 @@ and pair of characters of the text, through its own GIN index. The engine's stat
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -37,23 +38,23 @@ class Hit:
     excerpt: str
 
 
+_CJK_RANGES = "\u3400-\u9fff\uf900-\ufaff\U00020000-\U0010ffff"
+_CJK_RUN = re.compile(f"[{_CJK_RANGES}]+")
+
+
 def is_cjk(character: str) -> bool:
     return "\u3400" <= character <= "\u9fff" or "\uf900" <= character <= "\ufaff" or character >= "\U00020000"
 
 
 def cjk_grams(folded: str) -> list[str]:
     """Every Chinese character and every pair of adjacent ones in `folded`, sorted and unique: a GIN index over
-    them answers one- and two-character queries (`卡`, `冻结`), which trigrams cannot."""
+    them answers one- and two-character queries (`卡`, `冻结`), which trigrams cannot. The runs of Chinese are found
+    by one regular expression (the characters `is_cjk` names): a loop over every character cost a worker about a
+    percent of its CPU a message."""
     grams: set[str] = set()
-    previous = ""
-    for character in folded:
-        if is_cjk(character):
-            grams.add(character)
-            if previous:
-                grams.add(previous + character)
-            previous = character
-        else:
-            previous = ""
+    for run in _CJK_RUN.findall(folded):
+        grams.update(run)
+        grams.update(map(str.__add__, run, run[1:]))
     return sorted(grams)
 
 

@@ -14,7 +14,7 @@ from core.settings import Settings
 from core.store import Store
 from record.engine import engine_for
 from record.models import Conversation, Note
-from record.search import QueryTooShort, cjk_grams, find_conversations, search_text
+from record.search import QueryTooShort, cjk_grams, find_conversations, is_cjk, search_text
 from router.normalize import normalize
 from tests.support.work import drain
 
@@ -122,3 +122,13 @@ def test_cases_are_found_by_reference_email_and_phone(record: Engine, messages: 
         assert find_conversations(connection, "+1 415 555 0100") == [sms_case]
         assert find_conversations(connection, "nobody@example.com") == []
         assert find_conversations(connection, "not a number") == []
+
+
+def test_chinese_grams_are_the_characters_and_pairs_of_each_run_within_the_ranges_is_cjk_names() -> None:
+    # The ranges' first and last characters, and the ones just outside them, which break a run.
+    text = "ab 冻结了 \u33ff\u3400\u9fff\ua000\uf8ff\uf900\ufaff\ufb00\U0001ffff\U00020000\U0010ffff 卡"
+    expected = {"冻", "结", "了", "冻结", "结了", "\u3400", "\u9fff", "\u3400\u9fff", "\uf900", "\ufaff",
+                "\uf900\ufaff", "\U00020000", "\U0010ffff", "\U00020000\U0010ffff", "卡"}  # fmt: skip
+    assert cjk_grams(text) == sorted(expected)
+    assert all(is_cjk(c) for gram in expected for c in gram)
+    assert cjk_grams("no Chinese here 123") == []
