@@ -104,32 +104,28 @@ def _cpu_seconds(pid: int, *, with_children: bool = False) -> float:
     """User + system CPU time of a live process so far (/proc/PID/stat): a figure the machine's other users inflate
     far less than wall time. `with_children`: its children's too, the live ones' and the ended ones' (a server's
     backends, e.g. PostgreSQL's)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    fields = _stat(pid)
+    assert fields is not None, f"process {pid} is gone"
     ticks = int(fields[11]) + int(fields[12])
     if with_children:
         ticks += int(fields[13]) + int(fields[14])  # children it has waited for
-        ticks += sum(_ticks(child) for child in _children(pid))
+        for child in _children(pid):
+            child_fields = _stat(child)  # None: ended meanwhile, and its parent's waited-for figures have it
+            ticks += int(child_fields[11]) + int(child_fields[12]) if child_fields else 0
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
-def _children(pid: int) -> list[int]:
-    children = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            ppid = int(stat.read_text().rpartition(")")[2].split()[1])
-        except (OSError, ValueError):  # gone meanwhile
-            continue
-        if ppid == pid:
-            children.append(int(stat.parent.name))
-    return children
-
-
-def _ticks(pid: int) -> int:
+def _stat(pid: int) -> list[str] | None:
+    """/proc/PID/stat's fields after the command name (the state is [0]); None when the process is gone."""
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    except OSError:  # ended meanwhile: its parent's waited-for figures have it
-        return 0
-    return int(fields[11]) + int(fields[12])
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return None
+
+
+def _children(pid: int) -> list[int]:
+    pids = (int(entry.name) for entry in Path("/proc").iterdir() if entry.name.isdigit())
+    return [child for child in pids if (fields := _stat(child)) is not None and int(fields[1]) == pid]
 
 
 def _machine_cpu_seconds() -> float:
