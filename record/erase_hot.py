@@ -29,14 +29,14 @@ from record.erase import ErasurePlan
 MARKER_SECONDS = 2 * 86400
 
 
-def _marker_key(store: Store, identity: str) -> str:
+def marker_key(store: Store, identity: str) -> str:
     return store.key("erased", hashlib.sha256(identity.encode()).hexdigest())
 
 
 def mark_erased(store: Store, identities: Iterable[str], at: datetime) -> None:
     with store_errors(), store.redis.pipeline() as pipe:
         for identity in identities:
-            pipe.set(_marker_key(store, identity), str(at.timestamp()), ex=MARKER_SECONDS)
+            pipe.set(marker_key(store, identity), str(at.timestamp()), ex=MARKER_SECONDS)
         pipe.execute()
 
 
@@ -45,8 +45,13 @@ def erased_before(store: Store, identity: str | None, received_at: datetime) -> 
     if identity is None:
         return False
     with store_errors():
-        value = store.redis.get(_marker_key(store, identity))
-    return value is not None and received_at.timestamp() <= float(text(value))
+        return erased_since(store.redis.get(marker_key(store, identity)), received_at)
+
+
+def erased_since(marker: bytes | str | None, received_at: datetime) -> bool:
+    """Whether an identity's marker (its value at `marker_key`, None when there is none) says it was erased after a
+    message that arrived at `received_at`."""
+    return marker is not None and received_at.timestamp() <= float(text(marker))
 
 
 def hot_keys(store: Store, plan: ErasurePlan) -> list[str]:

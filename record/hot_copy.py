@@ -3,10 +3,12 @@ pipeline's record step and by the import of data from before the record, so both
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from core.store import Store, store_errors, text
+from record.erase_hot import erased_since, marker_key
 from record.writer import ContactEntry, ConversationEntry
 
 # The contact hash fields that have columns of their own; every other one is a channel state kept as attributes.
@@ -22,15 +24,35 @@ def conversation_entry(store: Store, conversation_id: str, *, fallback_time: dat
     return _conversation(conversation_id, store.conversation(conversation_id), fallback_time)
 
 
+@dataclass(frozen=True)
+class RoutedEntries:
+    """What the record step reads from the hot store for a routed message."""
+
+    contact: ContactEntry
+    conversation: ConversationEntry | None
+    sender_erased: bool  # the sender's data was erased after the message arrived (record/erase_hot.py)
+
+
 def routed_entries(
-    store: Store, contact_id: str, conversation_id: str, *, fallback_time: datetime
-) -> tuple[ContactEntry, ConversationEntry | None]:
-    """A routed message's contact and conversation, in one round trip (the pipeline's record step waits for it)."""
+    store: Store, contact_id: str, conversation_id: str, *, sender_identity: str | None, received_at: datetime
+) -> RoutedEntries:
+    """A routed message's contact and conversation, and whether its sender was erased since it arrived, in one round
+    trip (the pipeline's record step waits for it)."""
     with store_errors(), store.redis.pipeline(transaction=False) as pipe:
         pipe.hgetall(store.key("contact", contact_id))
         pipe.hgetall(store.key("conv", conversation_id))
-        contact, conversation = ({text(k): text(v) for k, v in fields.items()} for fields in pipe.execute())
-    return _contact(contact_id, contact, fallback_time), _conversation(conversation_id, conversation, fallback_time)
+        if sender_identity is not None:
+            pipe.get(marker_key(store, sender_identity))
+        contact, conversation, *marker = pipe.execute()
+    return RoutedEntries(
+        _contact(contact_id, _fields(contact), received_at),
+        _conversation(conversation_id, _fields(conversation), received_at),
+        erased_since(marker[0] if marker else None, received_at),
+    )
+
+
+def _fields(hash_value: dict[Any, Any]) -> dict[str, str]:
+    return {text(k): text(v) for k, v in hash_value.items()}
 
 
 def _contact(contact_id: str, fields: dict[str, str], fallback_time: datetime) -> ContactEntry:

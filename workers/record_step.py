@@ -38,7 +38,15 @@ def record_routed(ctx: Context, message: StoredMessage, outcome: Routed) -> Reco
     what the routed message's write in Redis carries from here (`Recorded`), or why the pipeline must drop it
     instead (it was accepted twice and the record holds it under another id; its sender's data was erased after it
     arrived)."""
-    if _erased(ctx, message):
+    envelope = message.envelope
+    entries = routed_entries(
+        ctx.store,
+        outcome.contact_id,
+        outcome.conversation_id,
+        sender_identity=identity_of(envelope.channel, envelope.sender.address),
+        received_at=envelope.received_at,
+    )
+    if entries.sender_erased:
         _forget_new_copies(ctx, outcome)
         return ERASED
     message = message.model_copy(
@@ -50,12 +58,10 @@ def record_routed(ctx: Context, message: StoredMessage, outcome: Routed) -> Reco
             "notes": [*message.notes, *outcome.notes],
         }
     )
-    envelope = message.envelope
     references = [envelope.message_id] if envelope.channel is Channel.EMAIL and envelope.message_id else []
-    contact, conversation = routed_entries(
-        ctx.store, outcome.contact_id, outcome.conversation_id, fallback_time=envelope.received_at
+    entry = entry_for(
+        message, normalize, contact=entries.contact, conversation=entries.conversation, thread_references=references
     )
-    entry = entry_for(message, normalize, contact=contact, conversation=conversation, thread_references=references)
     now = utcnow()
     kept: list[Attachment] = []
     files: list[ToWrite] = []
