@@ -408,15 +408,15 @@ class Inbox:
     def __init__(self, store: Store) -> None:
         self.store = store
         self.redis = store.redis
-        self._file = self.redis.register_script(_FILE)
-        self._take = self.redis.register_script(_TAKE)
-        self._move = self.redis.register_script(_MOVE)
-        self._answered = self.redis.register_script(_ANSWERED)
-        self._resolve = self.redis.register_script(_RESOLVE)
-        self._reassign = self.redis.register_script(_REASSIGN)
-        self._reopen = self.redis.register_script(_REOPEN)
-        self._reclassify = self.redis.register_script(_RECLASSIFY)
-        self._assign = self.redis.register_script(_ASSIGN)
+        self._file = store.script(_FILE)
+        self._take = store.script(_TAKE)
+        self._move = store.script(_MOVE)
+        self._answered = store.script(_ANSWERED)
+        self._resolve = store.script(_RESOLVE)
+        self._reassign = store.script(_REASSIGN)
+        self._reopen = store.script(_REOPEN)
+        self._reclassify = store.script(_RECLASSIFY)
+        self._assign = store.script(_ASSIGN)
 
     def _key(self, queue: str, priority: Priority) -> str:
         return self.store.key("inbox", queue, priority.value)

@@ -39,6 +39,7 @@ from typing import Any, TypeVar, cast
 from pydantic import BaseModel
 from redis import Redis
 from redis.client import Pipeline
+from redis.commands.core import Script
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, WatchError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -128,8 +129,9 @@ class Store:
         self.redis = redis
         self.prefix = prefix
         self._queues: dict[str, Queue] = {}
-        self._add_to_conversation = redis.register_script(_ADD_TO_CONVERSATION)
-        self._take_queued_message = redis.register_script(_TAKE_QUEUED_MESSAGE)
+        self._scripts: dict[str, Script] = {}
+        self._add_to_conversation = self.script(_ADD_TO_CONVERSATION)
+        self._take_queued_message = self.script(_TAKE_QUEUED_MESSAGE)
 
     def queue(self, name: str) -> Queue:
         """The RQ queue `name` on this store's Redis, made once: a new `Queue` asks the server for its version
@@ -137,6 +139,13 @@ class Store:
         if name not in self._queues:
             self._queues[name] = Queue(name, connection=self.redis)
         return self._queues[name]
+
+    def script(self, source: str) -> Script:
+        """The Lua script `source` on this store's Redis, registered once: registering hashes the source, and the
+        inbox (core/inbox.py), made a few times a message in a worker, would otherwise hash its nine every time."""
+        if source not in self._scripts:
+            self._scripts[source] = self.redis.register_script(source)
+        return self._scripts[source]
 
     def key(self, *parts: str) -> str:
         return ":".join((self.prefix, *parts))
