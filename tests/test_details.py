@@ -1,7 +1,11 @@
 from __future__ import annotations
 
+import itertools
+import re
+
 import pytest
 
+import router.details as details_module
 from core.sensitive import mask_sensitive
 from router.details import ACCOUNT, AMOUNT, REFERENCE, REQUIRED, TRANSACTION_TIME, find_details, labels
 
@@ -156,3 +160,24 @@ def test_labels_in_both_languages() -> None:
     assert labels([AMOUNT], "zh") == ["交易金额及币种"]
     assert labels([AMOUNT, REFERENCE], "fr")[0] == "the amount and currency"
     assert labels([AMOUNT], "zh-TW") == labels([AMOUNT], "zh_Hans") == ["交易金额及币种"]  # reply_language's rule
+
+
+# Pieces the time patterns are made of, and of what is near them in a message.
+_TIME_PIECES = [
+    "0", "3", "12", "2026", "5th", " ", ":", "/", "-", "年", "月", "日", "点", "半", "上午", "下午", "晚上", "凌晨",
+    "中午", "早上", "今天", "昨天", "前天", "上周", "星期", "一", "am", "p.m.", "March", "of ", "last ", "Monday",
+    "today", "this morning", "x",
+]  # fmt: skip
+
+
+def test_time_lookahead_keeps_every_match() -> None:
+    """The lookahead in front of the time patterns only says where one can start: on every text of up to three
+    pieces, the same matches as the patterns without it."""
+    plain = re.compile("|".join(f"(?:{p})" for p in details_module._TIME_PATTERNS), re.I)
+    texts = ["".join(pieces) for n in (1, 2, 3) for pieces in itertools.product(_TIME_PIECES, repeat=n)]
+    differ = [
+        t
+        for t in texts
+        if [m.span() for m in details_module._TIME.finditer(t)] != [m.span() for m in plain.finditer(t)]
+    ]
+    assert differ == []
