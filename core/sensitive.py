@@ -34,7 +34,9 @@ CARD_SECURITY_CODE = "card_security_code"
 # ASCII-letter edges instead of \b: CJK characters are word characters, so "我的OTP是…" has no \b before OTP.
 _A, _Z = r"(?<![A-Za-z])", r"(?![A-Za-z])"
 _SEP = r"[ \t]*(?:is|was|are|=|:|：|-|#|是|为|為)?[ \t]*"
-_CODE_VALUE = r"(?<!\d)(?P<v>\d{4,8})(?![\d.,]\d)(?!\d)"
+# "Not after a digit" is checked after the first digit, not before it: a pattern that starts with a digit lets the
+# regex engine skip to the next digit in C; one that starts with a look-behind is tried at every character.
+_CODE_VALUE = r"(?P<v>\d(?<!\d\d)\d{3,7})(?![\d.,]\d)(?!\d)"
 
 _EN_CODE = (
     r"(?:otp|one[\s-]?time[\s-]?(?:pass(?:word|code)?|code|pin)|(?:verification|verify|security|confirmation|"
@@ -54,7 +56,13 @@ _HARMLESS_BEFORE = {
     "txn", "booking", "merchant", "ticket", "case",
 }  # fmt: skip
 
-_CODE_AFTER = re.compile(rf"(?P<kw>{_A}{_EN_CODE}{_Z}|{_ZH_CODE})(?:\s*(?:number|no\.?|码))?{_SEP}{_CODE_VALUE}", re.I)
+# Where a code word can start: an English one's first letter after a non-letter, a Chinese one's first character (or
+# the O of "OTP码"). Said once in front, it spares the engine trying every word at every character: 1.7x faster on
+# a raw mail, the same matches (tests/test_sensitive.py). A new code word must start with one of these, or widen it.
+_CODE_WORD_STARTS = r"(?=(?<![A-Za-z])[ovsclamtp2]|[短验驗校动動一确授o])"
+_CODE_AFTER = re.compile(
+    rf"{_CODE_WORD_STARTS}(?P<kw>{_A}{_EN_CODE}{_Z}|{_ZH_CODE})(?:\s*(?:number|no\.?|码))?{_SEP}{_CODE_VALUE}", re.I
+)
 _CODE_BEFORE = re.compile(
     rf"{_CODE_VALUE}[ \t]*(?:(?:is|was)\s+(?:your|my|the)\s+(?P<kw>{_EN_CODE}){_Z}|"
     rf"(?:是|为|就是)?(?:我的|你们的|您的)?(?P<kw2>{_ZH_CODE}))",
@@ -69,8 +77,10 @@ _SECRET = (
     r"(?=[.,;!?)]{0,8}(?:[\s\u3000-\u9fff\uff01-\uff5e]|$))"
 )
 # "password is hunter2", "password: hunter2", "password is: hunter2"; "密码是abc", "密码：abc", "密码是：abc".
+# The password words start with p or l after a non-letter, or with 密: the same kind of look-ahead as the code words'.
+_PASSWORD_WORD_STARTS = r"(?=(?<![A-Za-z])[pl]|密)"
 _PASSWORD = re.compile(
-    rf"(?:{_A}(?:password|passwd|pwd|passcode|pass\s+word|login\s+pin){_Z}"
+    _PASSWORD_WORD_STARTS + rf"(?:{_A}(?:password|passwd|pwd|passcode|pass\s+word|login\s+pin){_Z}"
     r"(?:[ \t]+(?:is|was)(?=[ \t:=：])[ \t]*[=:：]?|[ \t]*[=:：])[ \t]*|"
     r"(?<!动态)(?<!動態)(?<!一次性)(?:密码|密碼)[ \t]*(?:是|为|為)?[ \t]*[=:：]?[ \t]*)" + _SECRET,
     re.I,

@@ -1,7 +1,11 @@
 from __future__ import annotations
 
+import itertools
+import re
+
 import pytest
 
+from core import sensitive
 from core.sensitive import (
     CARD_NUMBER,
     CARD_SECURITY_CODE,
@@ -202,3 +206,37 @@ def test_a_large_text_is_masked_around_its_cues_exactly_as_its_lines_would_be() 
     assert masked.kinds == [CARD_NUMBER, ONE_TIME_CODE, CARD_SECURITY_CODE, PASSWORD]
     one_line = "x " * 40_000 + "my password: hunter2 " + "y " * 40_000  # no line break to cut at: blanks will do
     assert "hunter2" not in mask_sensitive(one_line).text
+
+
+# The code and password words, and what stands around them in a message, to be joined in any order.
+_SECRET_PIECES = [
+    "otp", "OTP", "one-time ", "verification", "verify", "security ", "sms", "2fa", "mfa", "login ", "sign-in ",
+    "access", "auth", "code", "PIN", "tac", "password", "pwd", "pass ", "word", "验证码", "短信", "驗證碼", "校验码",
+    "动态", "一次性", "确认码", "授权码", "码", "密码", "密碼", "是", "我的", " is ", "your ", ": ", "-", "123456",
+    "12", "x", "n", "OTP码", "login pin",
+]  # fmt: skip
+
+
+def test_look_aheads_keep_every_match() -> None:
+    """The look-aheads in front of the code and password patterns, and a code's "not after a digit" checked after
+    its first digit, only say where a match can start: on every text of up to three pieces, the same matches as the
+    patterns without them."""
+    first_digit_after, first_digit_before = r"(?P<v>\d(?<!\d\d)\d{3,7})", r"(?<!\d)(?P<v>\d{4,8})"
+    pairs = [
+        (pattern, re.compile(pattern.pattern.removeprefix(starts).replace(first_digit_after, first_digit_before), re.I))
+        for pattern, starts in [
+            (sensitive._CODE_AFTER, sensitive._CODE_WORD_STARTS),
+            (sensitive._CODE_BEFORE, ""),
+            (sensitive._PASSWORD, sensitive._PASSWORD_WORD_STARTS),
+        ]
+    ]
+    assert all(pattern.pattern != without.pattern for pattern, without in pairs)
+    texts = ["".join(pieces) for n in (1, 2, 3) for pieces in itertools.product(_SECRET_PIECES, repeat=n)]
+    differ = [
+        (without.pattern[:30], text)
+        for pattern, without in pairs
+        for text in texts
+        if [(m.span(), m.groupdict()) for m in pattern.finditer(text)]
+        != [(m.span(), m.groupdict()) for m in without.finditer(text)]
+    ]
+    assert differ == []
