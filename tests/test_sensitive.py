@@ -240,3 +240,25 @@ def test_look_aheads_keep_every_match() -> None:
         != [(m.span(), m.groupdict()) for m in without.finditer(text)]
     ]
     assert differ == []
+
+
+def test_a_cue_is_found_wherever_its_patterns_match() -> None:
+    """A pattern runs only where its cue is found: on every text of up to three pieces that a pattern matches, the
+    cue is found; words that merely hold a cue word ("contacting", "shopping", "decide") are no cue."""
+    pieces = [
+        *_SECRET_PIECES, "sign in", "signin", "one-time", "cvv", "CVC2", "安全码", "authenticator", "confirmation",
+        "no.", "contacting", "shopping", "decide",
+    ]  # fmt: skip
+    cues = [
+        (sensitive._CODE_CUE, [sensitive._CODE_AFTER, sensitive._CODE_BEFORE]),
+        (sensitive._CVV_CUE, [sensitive._CVV]),
+        (sensitive._PASSWORD_CUE, [sensitive._PASSWORD]),
+    ]
+    texts = ["".join(p) for n in (1, 2, 3) for p in itertools.product(pieces, repeat=n)]
+    matched = [
+        (cue, text) for cue, patterns in cues for text in texts if any(pattern.search(text) for pattern in patterns)
+    ]
+    assert len(matched) > 1000
+    assert [text for cue, text in matched if not cue.found(text, text.lower())] == []
+    clean = "Thank you for contacting us about shopping; we decide within a day. tzq0mjhnmotpk7boo"
+    assert not any(cue.found(clean, clean.lower()) for cue, _ in cues)
