@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import base64
+import re
+import unicodedata
 from email.parser import BytesParser
 from email.policy import compat32
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ingest.email.autoreply import detect_flags
 from ingest.email.charsets import codec_for, decode_bytes, decode_unlabelled
@@ -156,6 +160,16 @@ def test_signature_and_mobile_footer_are_stripped() -> None:
 
 def test_whitespace_is_normalised() -> None:
     assert normalise_whitespace("\ufeff a\u00a0\u00a0b \r\n\r\n\r\n\r\nc\u200b  \n") == "a b\n\nc"
+
+
+@given(st.text(alphabet=" \t\n\r\x0b\x0c\x1c\x85\u2028\u3000\xa0\u200b\u00ad&nbsp;ab中e\u0301", max_size=40))
+@settings(max_examples=2000, deadline=None, derandomize=True)
+def test_whitespace_is_normalised_as_line_by_line(text: str) -> None:
+    """normalise_whitespace works on the whole text at once; the same as its definition, applied line by line."""
+    text_nfc = unicodedata.normalize("NFC", text).replace("\r\n", "\n").replace("\r", "\n")
+    text_nfc = "".join(c for c in text_nfc if c not in "\u200b\u200c\u200d\u2060\ufeff\u00ad").replace("&nbsp;", " ")
+    lines = [re.sub(r"[^\S\n]+", " ", line).strip() for line in text_nfc.split("\n")]
+    assert normalise_whitespace(text) == re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
 
 
 def _flags(headers: str, sender: str = "c@x.example", subject: str = "hi") -> tuple[bool, bool, bool, list[str]]:
