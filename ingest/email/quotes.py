@@ -43,7 +43,7 @@ _MOBILE_FOOTER = re.compile(
 )
 _INVISIBLE = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad]")  # 6x faster than str.translate with a dict
 _HSPACE = re.compile(r"[^\S\n]+")
-_UNUSUAL_SPACE = re.compile(r"[^\S \n]| {2}")  # what _HSPACE changes but for one space: two in three mails have none
+_ODD_SPACE = re.compile(r"[^\S \n]")  # a blank _HSPACE changes, with two spaces in a row: two in three mails have none
 _BLANKS = re.compile(r"\n\n\n+")  # a literal start the engine looks for in C; "\n{3,}" is tried at every character
 
 
@@ -58,7 +58,7 @@ def normalise_whitespace(text: str) -> str:
     """NFC, \\n newlines, no invisible characters, single spaces, at most one blank line, trimmed."""
     text = unicodedata.normalize("NFC", text).replace("\r\n", "\n").replace("\r", "\n")
     text = _INVISIBLE.sub("", text).replace("&nbsp;", " ")  # QQ Mail writes literal "&nbsp;" into its text/plain parts
-    if _UNUSUAL_SPACE.search(text):
+    if "  " in text or _ODD_SPACE.search(text):
         text = _HSPACE.sub(" ", text)
     text = text.replace(" \n", "\n").replace("\n ", "\n")  # a line's edges hold one space at most by now
     return _BLANKS.sub("\n\n", text).strip()
