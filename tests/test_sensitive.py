@@ -4,6 +4,8 @@ import itertools
 import re
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from core import sensitive
 from core.sensitive import (
@@ -262,3 +264,11 @@ def test_a_cue_is_found_wherever_its_patterns_match() -> None:
     assert [text for cue, text in matched if not cue.found(text, text.lower())] == []
     clean = "Thank you for contacting us about shopping; we decide within a day. tzq0mjhnmotpk7boo"
     assert not any(cue.found(clean, clean.lower()) for cue, _ in cues)
+
+
+@given(st.text(alphabet="0123456789１ -+a", max_size=40))
+@settings(max_examples=3000, deadline=None, derandomize=True)
+def test_digit_runs_start_at_their_first_digit(text: str) -> None:
+    """The card pattern checks "not after a digit or +" after its first digit: the same runs as checking it before."""
+    before = re.compile(r"(?<![\d+])(?=\d(?:[ -]?\d){12})\d+(?:[ -]\d+)*(?!\d)")
+    assert [m.span() for m in sensitive._DIGIT_RUN.finditer(text)] == [m.span() for m in before.finditer(text)]
