@@ -78,6 +78,23 @@ class _SupportSMTP(SMTP):
         self.line_length_limit = line_length_limit + 2  # the limit counts the line's CRLF
         super().__init__(handler, **kwargs)
 
+    def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
+        """aiosmtpd's reading of a MAIL FROM or RCPT TO argument, remembered: it runs the email package's header
+        parser (and defines a class) every time, a tenth of this server's CPU, for arguments that repeat: every
+        RCPT TO names a support address, and a customer writes again. Same answers, bar the work."""
+        key = (arg, self.local_part_limit)
+        known = _ADDRESSES.get(key)
+        if known is None:
+            known = super()._getaddr(arg)
+            if len(_ADDRESSES) >= _ADDRESSES_KEPT:
+                _ADDRESSES.clear()  # bounded; starting over costs one parse per address
+            _ADDRESSES[key] = known
+        return known
+
+
+_ADDRESSES_KEPT = 10_000
+_ADDRESSES: dict[tuple[str, int], tuple[str | None, str | None]] = {}
+
 
 class _SupportController(Controller):
     def __init__(self, handler: SupportMailHandler, *, line_length_limit: int, **kwargs: Any) -> None:
