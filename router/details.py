@@ -90,7 +90,8 @@ def _find_account(text: str) -> str | None:
 
 # ---- amount ----------------------------------------------------------------------------------------------------
 
-_NUMBER = r"(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d{1,2})?|\d+(?:\.\d{1,2})?)"
+_NUMBER_AFTER_ITS_FIRST_DIGIT = r"(?:\d{0,2}(?:,\d{3})+(?:\.\d{1,2})?|\d*(?:\.\d{1,2})?)"
+_NUMBER = rf"(?P<num>\d{_NUMBER_AFTER_ITS_FIRST_DIGIT})"  # "1,500.50", "500", "12.5"
 _PREFIX_CURRENCY = {
     "S$": "SGD", "SG$": "SGD", "HK$": "HKD", "US$": "USD", "A$": "AUD", "NT$": "TWD", "RM": "MYR", "¥": "CNY",
     "$": "USD", "€": "EUR", "£": "GBP",
@@ -108,14 +109,19 @@ def _alternation(words: Iterable[str]) -> str:
     return "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))  # longest first: 日元 before 元
 
 
+# Each amount pattern is said so that the engine can skip in C to where one can start: the first characters of the
+# currency symbols and codes (a look-ahead made from them), and a number's first digit ("not after a digit" is
+# checked after it). 2x faster on bench mail, the same matches (tests/test_details.py).
+_AMOUNT_STARTS = "(?=[" + re.escape("".join(sorted({word[0] for word in [*_PREFIX_CURRENCY, *_CODES]}))) + "])"
 _AMOUNT_BEFORE = re.compile(
-    rf"(?:(?<![A-Za-z])(?P<sym>{_alternation(_PREFIX_CURRENCY)})|(?P<code>{'|'.join(_CODES)})(?![A-Za-z]))"
+    _AMOUNT_STARTS
+    + rf"(?:(?<![A-Za-z])(?P<sym>{_alternation(_PREFIX_CURRENCY)})|(?P<code>{'|'.join(_CODES)})(?![A-Za-z]))"
     rf"[ \t]?{_NUMBER}(?P<wan>[ \t]?万)?",
     re.I,
 )
 _AMOUNT_AFTER = re.compile(
-    rf"(?<![\d.,]){_NUMBER}(?P<wan>[ \t]?万)?[ \t]?(?:(?P<code>{'|'.join(_CODES)})(?![A-Za-z])|"
-    rf"(?P<word>{_alternation(_SUFFIX_CURRENCY)}))",
+    rf"(?P<num>\d(?<![\d.,]\d){_NUMBER_AFTER_ITS_FIRST_DIGIT})(?P<wan>[ \t]?万)?[ \t]?"
+    rf"(?:(?P<code>{'|'.join(_CODES)})(?![A-Za-z])|(?P<word>{_alternation(_SUFFIX_CURRENCY)}))",
     re.I,
 )
 

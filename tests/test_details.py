@@ -181,3 +181,33 @@ def test_time_lookahead_keeps_every_match() -> None:
         if [m.span() for m in details_module._TIME.finditer(t)] != [m.span() for m in plain.finditer(t)]
     ]
     assert differ == []
+
+
+_AMOUNT_PIECES = [
+    "¥", "$", "S$", "US$", "A$", "RM", "rmb", "CNY", "usd", "€", "500", "1,500", "12.5", "0", ".", ",", " ", "万",
+    "元", "美元", "dollars", "yuan", "x", "pa",
+]  # fmt: skip
+
+
+def test_amount_patterns_keep_every_match() -> None:
+    """The amount patterns start where an amount can (a currency's first character, a number's first digit): on every
+    text of up to three pieces, the same matches as the patterns said the plain way."""
+    number_first_digit = rf"(?P<num>\d(?<![\d.,]\d){details_module._NUMBER_AFTER_ITS_FIRST_DIGIT})"
+    assert number_first_digit in details_module._AMOUNT_AFTER.pattern
+    plain = {
+        details_module._AMOUNT_BEFORE: details_module._AMOUNT_BEFORE.pattern.removeprefix(
+            details_module._AMOUNT_STARTS
+        ),
+        details_module._AMOUNT_AFTER: details_module._AMOUNT_AFTER.pattern.replace(
+            number_first_digit, r"(?<![\d.,])(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d{1,2})?|\d+(?:\.\d{1,2})?)"
+        ),
+    }
+    texts = ["".join(pieces) for n in (1, 2, 3) for pieces in itertools.product(_AMOUNT_PIECES, repeat=n)]
+    differ = [
+        (text, pattern.pattern[:20])
+        for pattern, without in plain.items()
+        for text in texts
+        if [(m.span(), m.groupdict()) for m in pattern.finditer(text)]
+        != [(m.span(), m.groupdict()) for m in re.compile(without, re.I).finditer(text)]
+    ]
+    assert differ == []
