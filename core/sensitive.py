@@ -254,8 +254,8 @@ class _Cue:
         return sorted(self._word_hits(lowered))
 
     def found(self, text: str, lowered: str) -> bool:
-        """A cue in `text`: a cue word where a pattern's word can start (a bare substring would send a third of
-        all mail through the patterns: "contacting" holds "tac", a base64 line "otp"), or the cue pattern."""
+        """A cue in `text`: a cue word where a pattern's word can start (a bare substring sent about half of all
+        raw mail through the code patterns: "contacting" holds "tac", a base64 line "otp"), or the cue pattern."""
         if not self.words or not lowered:
             return self.pattern.search(text) is not None
         return next(self._word_hits(lowered), None) is not None

@@ -70,9 +70,15 @@ class SupportMailHandler:
         return f"250 2.0.0 Stored as {intake.id}"
 
 
+# How aiosmtpd read MAIL FROM and RCPT TO arguments, by argument and local-part limit (`_SupportSMTP._getaddr`):
+# shared by every connection, used from the server's one event loop thread.
+_ADDRESSES_KEPT = 10_000
+_ADDRESSES: dict[tuple[str, int], tuple[str | None, str | None]] = {}
+
+
 class _SupportSMTP(SMTP):
-    """aiosmtpd's SMTP with our line limit: aiosmtpd has it as a class attribute (1,001 with the CRLF), read when the
-    connection's StreamReader is made, so it is set on the instance before that."""
+    """aiosmtpd's SMTP with our line limit (aiosmtpd has it as a class attribute, 1,001 with the CRLF, read when the
+    connection's StreamReader is made, so it is set on the instance before that) and its addresses remembered."""
 
     def __init__(self, handler: SupportMailHandler, *, line_length_limit: int, **kwargs: Any) -> None:
         self.line_length_limit = line_length_limit + 2  # the limit counts the line's CRLF
@@ -90,10 +96,6 @@ class _SupportSMTP(SMTP):
                 _ADDRESSES.clear()  # bounded; starting over costs one parse per address
             _ADDRESSES[key] = known
         return known
-
-
-_ADDRESSES_KEPT = 10_000
-_ADDRESSES: dict[tuple[str, int], tuple[str | None, str | None]] = {}
 
 
 class _SupportController(Controller):
