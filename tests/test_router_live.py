@@ -81,8 +81,8 @@ def test_invalid_file_keeps_running_rules_and_logs_every_problem(
 def test_file_change_is_picked_up_by_the_watcher(live: LiveRouter, settings_file: Path) -> None:
     live.watch(debounce_ms=50)
     # The watcher thread may still be starting: save again until it has seen a save (it reloads on each).
-    assert save_until(settings_file, BASE + RULE.format(word="gamma"), lambda: live.generation >= 1)
-    assert queue_for(live, "gamma") == "vip"
+    assert save_until(settings_file, BASE + RULE.format(word="gamma"), lambda: queue_for(live, "gamma") == "vip")
+    assert live.generation >= 1
     # A save that breaks the file is refused by the watcher too.
     assert save_until(settings_file, "[router\nbroken", lambda: bool(live.last_problems))
     assert queue_for(live, "gamma") == "vip"

@@ -167,7 +167,11 @@ class LiveRouter:
                 recursive=False,
             ):
                 content = self._content()
-                if content is not None and content != self._last_read:  # None: mid rename-over-save
+                if content is None or content == self._last_read:  # None: mid rename-over-save
+                    continue
+                # A save that writes the file in place (truncate, then write) can be read half-written, and half a
+                # settings file may parse (an empty one does): reload only what reads the same a moment later.
+                if not self._stop.wait(debounce_ms / 1000) and self._content() == content:
                     self.reload()
         except Exception:  # the watcher must never take the worker down; SIGHUP still works
             log.exception("watching %s for routing changes stopped", self.path)
