@@ -8,7 +8,7 @@ import weakref
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.pool import ConnectionPoolEntry
@@ -30,6 +30,13 @@ def database_url(settings: Settings) -> str:
 
 def connect(settings: Settings) -> Engine:
     return engine_for(database_url(settings), statement_timeout=settings.database.statement_timeout_seconds)
+
+
+def autocommitting(engine: Engine) -> Connection:
+    """A connection on which every statement is its own transaction: for a write that is one statement, one round
+    trip where `engine.begin()` takes three (BEGIN, the statement, COMMIT). The message's write with everything it
+    brings is one statement (record/writer.py): 0.13 ms of wall time and 0.06 ms of CPU less a message (BENCHMARKS)."""
+    return engine.connect().execution_options(isolation_level="AUTOCOMMIT")
 
 
 # A pooled connection idle longer than this is pinged before use (a restarted server must not fail the next job);

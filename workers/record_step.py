@@ -24,6 +24,7 @@ from core.envelope import Attachment, Channel, Decision
 from core.identity import identity_of
 from core.records import MessageState, StoredMessage, utcnow
 from record.attachments import ToWrite, contact_salt, message_salt, record_attachments
+from record.engine import autocommitting
 from record.erase import ErasurePlan
 from record.erase_hot import erase_hot, erased_before
 from record.hot_copy import routed_entries
@@ -65,7 +66,8 @@ def record_routed(ctx: Context, message: StoredMessage, outcome: Routed) -> Reco
     now = utcnow()
     kept: list[Attachment] = []
     files: list[ToWrite] = []
-    with ctx.record.begin() as connection:
+    # Without attachments the write is one statement and needs no transaction of its own (record/engine.py).
+    with ctx.record.begin() if envelope.attachments else autocommitting(ctx.record) as connection:
         written = write_message(connection, entry, now)
         if written.duplicate_of is None and envelope.attachments:
             salt = contact_salt(connection, outcome.contact_id)
@@ -116,7 +118,7 @@ def record_dropped(message: StoredMessage, ctx: Context) -> None:
     now = utcnow()
     kept: list[Attachment] = []
     files: list[ToWrite] = []
-    with ctx.record.begin() as connection:
+    with ctx.record.begin() if message.envelope.attachments else autocommitting(ctx.record) as connection:
         written = write_message(connection, entry_for(message, normalize), now)
         if written.duplicate_of is None and message.envelope.attachments:
             kept, files = record_attachments(connection, message, message_salt(message.id), now)
