@@ -6,9 +6,9 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Connection, Engine, event, func, select
 
-from core.envelope import Channel, Envelope, Party
+from core.envelope import Attachment, Channel, Envelope, Party
 from core.ids import conversation_reference, is_our_reference
 from core.records import MessageState, utcnow
 from core.settings import Settings
@@ -148,3 +148,33 @@ def test_once_recorded_the_raw_payload_dedupe_key_and_hot_copy_start_their_reten
     hot = store.redis.ttl(store.key("msg", recorded.message_id))  # then read from the record (record/messages.py)
     assert retention.hot_message_days * day - 60 < hot <= retention.hot_message_days * day
     assert store.redis.ttl(store.key("msg", waiting.message_id)) == -1
+
+
+def test_a_message_is_written_in_one_statement_and_one_with_attachments_in_a_transaction(
+    store: Store, settings: Settings
+) -> None:
+    """Without attachments the message's write is one statement, sent in autocommit (one round trip, not BEGIN,
+    statement, COMMIT); with them the contact's salt, the message and its attachment rows commit together."""
+    plain = store.accept(email("plain@example.com", "my top-up failed"), b"raw")
+    attached = store.accept(
+        email("attached@example.com", "receipt attached", sender="bob@example.com",
+              attachments=[Attachment(filename="r.txt", content_type="text/plain", size=2, content_b64="aGk=")]),
+        b"raw",
+    )  # fmt: skip
+    context.install(context.context_for(settings, store))
+    statements: list[tuple[str, bool]] = []
+
+    def seen(connection: Connection, _cursor: object, statement: str, *_args: object) -> None:
+        autocommit = connection.connection.dbapi_connection.autocommit  # type: ignore[union-attr]
+        statements.append((statement.split()[0].upper(), bool(autocommit)))
+
+    engine = context.current().record
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        assert process_message(plain.message_id).startswith("routed")
+        assert [autocommit for _, autocommit in statements] == [True]  # the message's one statement
+        statements.clear()
+        assert process_message(attached.message_id).startswith("routed")
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert len(statements) == 3 and not any(autocommit for _, autocommit in statements)  # message, salt, row
