@@ -30,7 +30,7 @@ import idna
 
 from core.envelope import Envelope
 from core.errors import PermanentSendError, TransientSendError
-from core.records import Reply
+from core.records import ANSWER, Reply
 from core.settings import OutboundEmailSettings
 from core.subjects import reply_subject
 
@@ -52,7 +52,7 @@ class EmailSender:
             message["In-Reply-To"] = f"<{original.message_id}>"
         if references:
             message["References"] = " ".join(f"<{ref}>" for ref in references)
-        if reply.purpose != "answer":
+        if reply.purpose != ANSWER:
             message["Auto-Submitted"] = "auto-replied"
             message["X-Auto-Response-Suppress"] = "All"
         message["X-Helpline-Reply"] = reply.id

@@ -41,6 +41,10 @@ class ReplyState(StrEnum):
     FAILED = "failed"
 
 
+# The purpose of a reply an agent wrote; the others (an acknowledgement, a follow-up's, a survey) are templates'.
+ANSWER = "answer"
+
+
 class Reply(BaseModel):
     """An outbound message: an acknowledgement, an agent's answer or a survey."""
 

@@ -24,7 +24,7 @@ from core.ids import conversation_reference, new_id
 from core.inbox import CaseState, Inbox, Place, Status
 from core.language import reply_language
 from core.record_queue import queue_sla_event
-from core.records import Reply, StoredMessage
+from core.records import ANSWER, Reply, StoredMessage
 from core.sending import queue_reply
 from core.subjects import reply_subject
 from core.surveys import schedule_survey
@@ -130,7 +130,7 @@ def answer(
     subject = reply_subject(envelope.subject, conversation_reference(case_id), language) if envelope.subject else ""
     reply = Reply(
         id=new_id("r"), message_id=message.id, channel=envelope.channel, to=envelope.sender.address,
-        purpose="answer", language=language, subject=subject, text=text.strip(), extras={"agent": agent},
+        purpose=ANSWER, language=language, subject=subject, text=text.strip(), extras={"agent": agent},
     )  # fmt: skip
     queue_reply(ctx.store, reply, state.priority)
     now = datetime.now(UTC)

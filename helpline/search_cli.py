@@ -1,5 +1,5 @@
-"""`helpline search QUERY`: cases by reference, email address or phone number; otherwise messages, replies and
-notes whose text holds QUERY (record/search.py), newest first."""
+"""`helpline search QUERY`: cases by reference, email address or phone number; otherwise messages, agents' answers
+and notes whose text holds QUERY (record/search.py), newest first."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ def search_command(
     limit: Annotated[int, typer.Option("--limit", min=1, max=500, help="at most this many hits")] = 50,
     settings: SettingsOption = None,
 ) -> None:
-    """Find cases and the messages, replies and notes that mention something, in the record."""
+    """Find cases and the messages, agents' answers and notes that mention something, in the record."""
     from sqlalchemy import select
     from sqlalchemy.exc import OperationalError  # here, not at the top: every other command starts without them
 

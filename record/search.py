@@ -1,5 +1,5 @@
 """Search for agents: by case reference, by a contact's email address or phone number, and in the text of
-customer messages, replies and notes.
+customer messages, agents' answers and notes.
 
 Text is searched in its folded form (`search_text`: NFKC, casefold, traditional → simplified; the folding itself
 is the router's `normalize`, applied by the caller to the text and to the query alike). A query of three characters
@@ -14,12 +14,13 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Connection, select
+from sqlalchemy import ColumnElement, Connection, and_, select
 from sqlalchemy.orm import InstrumentedAttribute
 
 from core.identity import email_identity, phone_identity
 from core.ids import is_our_reference
 from core.phone import to_e164
+from core.records import ANSWER
 from record.models import ContactIdentity, Conversation, Message, Note, Reply
 
 MIN_SUBSTRING = 3  # pg_trgm's index needs three characters of the pattern
@@ -59,7 +60,8 @@ def cjk_grams(folded: str) -> list[str]:
 
 
 def search_text(connection: Connection, folded_query: str, *, limit: int = 50) -> list[Hit]:
-    """Messages, replies and notes whose folded text holds `folded_query`, newest first."""
+    """Messages, agents' answers and notes whose folded text holds `folded_query`, newest first. Automatic replies
+    are not searched (record/writer.py does not index them; rows written before it did are left out here)."""
     query = folded_query.strip()
     if len(query) < MIN_SUBSTRING and not (query and all(is_cjk(c) for c in query)):
         raise QueryTooShort(f"a search needs {MIN_SUBSTRING} characters or more (1 or 2 for Chinese)")
@@ -75,7 +77,7 @@ def search_text(connection: Connection, folded_query: str, *, limit: int = 50) -
         ("message", Message.id, Message.conversation_id, Message.received_at, Message.text,
          matches(Message.search_text, Message.search_bigrams)),
         ("reply", Reply.id, Reply.conversation_id, Reply.created_at, Reply.text,
-         matches(Reply.search_text, Reply.search_bigrams)),
+         and_(Reply.purpose == ANSWER, matches(Reply.search_text, Reply.search_bigrams))),
         ("note", Note.id, Note.conversation_id, Note.created_at, Note.text,
          matches(Note.search_text, Note.search_bigrams)),
     ]  # fmt: skip

@@ -42,8 +42,8 @@ from sqlalchemy.dialects.postgresql import Insert, insert
 from sqlalchemy.sql.dml import ReturningInsert
 
 from core.ids import alternative_reference, conversation_reference
+from core.records import ANSWER, StoredMessage
 from core.records import Reply as HotReply
-from core.records import StoredMessage
 from record.models import Base, Contact, ContactIdentity, Conversation, DeliveryEvent, Message, ThreadReference
 from record.models import Reply as ReplyRow
 from record.search import cjk_grams
@@ -175,7 +175,11 @@ def write_replies(connection: Connection, replies: Sequence[HotReply], fold: Cal
 
 
 def _reply_row(reply: HotReply, fold: Callable[[str], str]) -> dict[str, Any]:
-    folded = fold(f"{reply.subject}\n{reply.text}")
+    # Search finds what people wrote. An automatic reply is its template's words, the same in every case
+    # ("password", "verification code", the team's name): searchable, it would bury the customers' messages and the
+    # agents' answers (it is newer than the message it answers), and its trigrams and grams cost the record about
+    # 8 KB a message (BENCHMARKS.md).
+    folded = fold(f"{reply.subject}\n{reply.text}") if reply.purpose == ANSWER else ""
     return {
         "id": reply.id, "message_id": reply.message_id, "channel": reply.channel.value, "to_address": reply.to,
         "purpose": reply.purpose, "language": reply.language, "subject": reply.subject, "text": reply.text,

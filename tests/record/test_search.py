@@ -6,15 +6,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import Engine, insert, select, text
+from sqlalchemy import Engine, insert, select, text, update
 
 from core.envelope import Channel, Envelope, Party
-from core.records import utcnow
+from core.records import ANSWER, Reply, utcnow
 from core.settings import Settings
 from core.store import Store
 from record.engine import engine_for
 from record.models import Conversation, Note
+from record.models import Reply as ReplyRow
 from record.search import QueryTooShort, cjk_grams, find_conversations, is_cjk, search_text
+from record.writer import write_replies
 from router.normalize import normalize
 from tests.support.work import drain
 
@@ -92,6 +94,26 @@ def test_notes_are_searched_too(record: Engine, messages: dict[str, str]) -> Non
         )
     assert found(record, "冻结", kind="note") == {"1"}
     assert found(record, "冻结") == set()  # no message says it
+
+
+def test_agents_answers_are_searched_and_automatic_replies_are_not(record: Engine, messages: dict[str, str]) -> None:
+    """An acknowledgement or a survey is its template's words, in every case: searchable, it would bury what customers
+    and agents wrote. It is recorded without search text, and one recorded with it (before that) is not searched."""
+    text_ = "For your safety: we will never ask for your password. 我们不会索要密码"
+    replies = [
+        Reply(id=f"r-{name}", message_id=messages["english"], channel=Channel.EMAIL, to="english@example.com",
+              purpose=purpose, language="en", text=text_, state="sent", attempts=1)
+        for name, purpose in [(ANSWER, ANSWER), ("acknowledgement", "acknowledgement"), ("survey", "survey"),
+                              ("legacy", ANSWER)]
+    ]  # fmt: skip
+    with record.begin() as connection:
+        write_replies(connection, replies, normalize)
+        # An acknowledgement recorded before automatic replies went unindexed: written as an answer is, then renamed.
+        connection.execute(update(ReplyRow).where(ReplyRow.id == "r-legacy").values(purpose="acknowledgement"))
+        rows = dict(connection.execute(select(ReplyRow.id, ReplyRow.search_text)).tuples().all())
+    assert rows["r-acknowledgement"] == rows["r-survey"] == "" and "password" in rows["r-answer"] == rows["r-legacy"]
+    assert found(record, "password", kind="reply") == {"r-answer"}  # not the legacy acknowledgement's indexed text
+    assert found(record, "密码", kind="reply") == {"r-answer"}
 
 
 def test_both_queries_are_answered_by_their_indexes(record: Engine, messages: dict[str, str]) -> None:

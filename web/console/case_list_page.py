@@ -4,7 +4,7 @@ channel the case began on, the customer's language and the incident it is linked
 
 A search (`q`) asks desk/lookup.py first, as `GET /api/cases?q=` does: a reference (`HL-…`), a case or message id, a
 Message-ID, a provider id, an email address or a phone number. When that names no case, the text of messages,
-replies and notes is searched (record/search.py, as `helpline search` does; 3 characters or more, 1 for Chinese).
+answers and notes is searched (record/search.py, as `helpline search` does; 3 characters or more, 1 for Chinese).
 
 Cases link to `/console/cases/{reference}`, the case view. The incident filter offers the latest incidents
 (desk/incidents.py), open ones first.
@@ -96,7 +96,7 @@ class Filters:
 
 
 def found_cases(desk: DeskAccess, q: str) -> set[str]:
-    """The cases `q` names as a handle (desk/lookup.py), else those whose messages, replies or notes hold it."""
+    """The cases `q` names as a handle (desk/lookup.py), else those whose messages, agents' answers or notes hold it."""
     ctx = desk.context
     matches = {m.case_id for m in find(ctx, q)}
     if matches:
