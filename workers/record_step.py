@@ -15,10 +15,11 @@ The SMTP and webhook answers never wait for this: it runs in the worker, long af
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 from redis.client import Pipeline
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 
 from core.envelope import Attachment, Channel, Decision
 from core.identity import identity_of
@@ -66,8 +67,7 @@ def record_routed(ctx: Context, message: StoredMessage, outcome: Routed) -> Reco
     now = utcnow()
     kept: list[Attachment] = []
     files: list[ToWrite] = []
-    # Without attachments the write is one statement and needs no transaction of its own (record/engine.py).
-    with ctx.record.begin() if envelope.attachments else autocommitting(ctx.record) as connection:
+    with _writing(ctx, message) as connection:
         written = write_message(connection, entry, now)
         if written.duplicate_of is None and envelope.attachments:
             salt = contact_salt(connection, outcome.contact_id)
@@ -118,7 +118,7 @@ def record_dropped(message: StoredMessage, ctx: Context) -> None:
     now = utcnow()
     kept: list[Attachment] = []
     files: list[ToWrite] = []
-    with ctx.record.begin() if message.envelope.attachments else autocommitting(ctx.record) as connection:
+    with _writing(ctx, message) as connection:
         written = write_message(connection, entry_for(message, normalize), now)
         if written.duplicate_of is None and message.envelope.attachments:
             kept, files = record_attachments(connection, message, message_salt(message.id), now)
@@ -141,6 +141,13 @@ def store_attachment_files(ctx: Context, message_id: str, kept: list[Attachment]
 
 
 ERASED = "its sender's data was erased after it arrived (helpline contact erase)"
+
+
+def _writing(ctx: Context, message: StoredMessage) -> AbstractContextManager[Connection]:
+    """The connection a message's write runs on: without attachments the write is one statement and needs no
+    transaction of its own (record/engine.py `autocommitting`); with them its attachment rows and the contact's salt
+    commit with it."""
+    return ctx.record.begin() if message.envelope.attachments else autocommitting(ctx.record)
 
 
 def _erased(ctx: Context, message: StoredMessage) -> bool:
